@@ -1,0 +1,62 @@
+"""tenantry: the tenant boundary of a multi-tenant service, and the managers that live on it.
+
+Start with :func:`initialize_managers` (migrates the database) and
+:func:`validate_module_integrity` (checks that the boundary holds); make managers with no
+arguments to use the process's database from the environment's settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tenantry.config import Settings, load_settings
+from tenantry.context import current_tenant, tenant_scope
+from tenantry.db.engine import Database
+from tenantry.db.runtime import DatabaseRuntime
+from tenantry.doctor import run_doctor
+from tenantry.errors import TenantryError
+from tenantry.tenants import Tenant, TenantRegistry, TenantSettings, TenantStatus, TenantTier
+
+__all__ = [
+    "Database",
+    "Settings",
+    "Tenant",
+    "TenantRegistry",
+    "TenantSettings",
+    "TenantStatus",
+    "TenantTier",
+    "TenantryError",
+    "__version__",
+    "current_tenant",
+    "initialize_managers",
+    "load_settings",
+    "tenant_scope",
+    "validate_module_integrity",
+]
+
+__version__ = "0.1.0"
+
+
+def initialize_managers(settings: Settings | None = None) -> str | None:
+    """Prepare the database for every manager (what ``tenantry migrate`` does).
+
+    Starts the embedded PostgreSQL when no ``TENANTRY_DATABASE_URL`` is set, creates the roles
+    and the schema, applies every migration; returns the revision the database is now at.
+    """
+
+    async def work() -> str | None:
+        runtime = DatabaseRuntime(settings or load_settings())
+        await runtime.start()
+        try:
+            return await runtime.migrate()
+        finally:
+            await runtime.stop()
+
+    return asyncio.run(work())
+
+
+def validate_module_integrity(settings: Settings | None = None) -> dict[str, Any]:
+    """Run ``tenantry doctor``'s checks; ``{"ok": bool, "checks": [...]}``."""
+    checks = asyncio.run(run_doctor(settings))
+    return {"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}

@@ -1,0 +1,100 @@
+"""The FastAPI application factory. Every resource is made in the lifespan, none at import."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from tenantry.api.errors import install_error_handlers
+from tenantry.api.health import router as health_router
+from tenantry.api.middleware import HttpMetrics, RequestContextMiddleware
+from tenantry.api.state import AppState
+from tenantry.config import Settings, load_settings
+from tenantry.db.engine import Database
+from tenantry.db.runtime import DatabaseRuntime
+from tenantry.logging import configure_logging, get_logger
+from tenantry.tenants.router import router as tenants_router
+
+__all__ = ["create_app", "resolve_api_token"]
+
+_log = get_logger("tenantry.api")
+
+
+def resolve_api_token(settings: Settings) -> str:
+    """``TENANTRY_API_TOKEN``, or one made on first start and kept in the data directory."""
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value()
+    path = Path(settings.data_dir) / "api-token"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = "tnt_svc_" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+class _PoolCollector(Collector):
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        pool = self.database.engine.pool
+        gauge = GaugeMetricFamily(
+            "tenantry_db_pool_connections", "Pool connections", labels=["state"]
+        )
+        gauge.add_metric(["checked_out"], float(getattr(pool, "checkedout", lambda: 0)()))
+        gauge.add_metric(["idle"], float(getattr(pool, "checkedin", lambda: 0)()))
+        yield gauge
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The tenantry service. ``settings`` defaults to the environment's."""
+    settings = settings or load_settings()
+    registry = CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        runtime = DatabaseRuntime(settings)
+        await runtime.start()
+        try:
+            revision = await runtime.migrate()
+            database = runtime.open_database()
+            collector = _PoolCollector(database)
+            registry.register(collector)
+            app.state.tenantry = AppState(
+                settings, runtime, database, registry, resolve_api_token(settings)
+            )
+            _log.info(
+                "started", mode="embedded" if settings.embedded else "server", revision=revision
+            )
+            try:
+                yield
+            finally:
+                registry.unregister(collector)
+                await database.dispose()
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="tenantry",
+        version="0.1.0",
+        summary="The tenant boundary of a multi-tenant service, and the managers on it.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(tenants_router)
+    app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
+    return app

@@ -1,0 +1,99 @@
+"""Errors as problem+json (RFC 9457), from one handler over :mod:`tenantry.errors`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenantry import errors
+from tenantry.logging import get_logger
+
+__all__ = ["install_error_handlers", "problem"]
+
+_log = get_logger("tenantry.api")
+
+#: The most specific class wins: the handler walks each error's MRO.
+STATUS: dict[type[errors.TenantryError], int] = {
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TenantNotActive: 403,
+    errors.AuthenticationError: 401,
+    errors.ReferenceMissing: 404,
+    errors.IsolationViolation: 404,  # another tenant's row: answer as if it did not exist
+    errors.DatabaseUnavailable: 503,
+    errors.TransactionRolledBack: 409,
+}
+
+
+def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    if (request_id := request.scope.get("request_id")) is not None:
+        body["request_id"] = request_id
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def status_of(error: errors.TenantryError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def _tenantry_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, errors.TenantryError):  # registered for this class only
+        raise exc
+    status = status_of(exc)
+    if status >= 500:
+        _log.error("request failed", error=type(exc).__name__, detail=exc.detail)
+        return problem(status, exc.title, "the service could not complete the request", request)
+    return problem(status, exc.title, exc.detail, request)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # registered for this class only
+        raise exc
+    issues = [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()
+    ]
+    return problem(
+        422, "invalid input", "the request does not match the schema", request, errors=issues
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):  # registered for this class only
+        raise exc
+    title = {404: "not found", 405: "method not allowed"}.get(exc.status_code, "http error")
+    return problem(exc.status_code, title, str(exc.detail), request)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.exception("unhandled error", error=type(exc).__name__)
+    return problem(500, "internal error", "the service could not complete the request", request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.TenantryError, _tenantry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

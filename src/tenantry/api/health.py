@@ -1,0 +1,45 @@
+"""Liveness, readiness and the Prometheus exposition."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from tenantry.api.deps import StateDep
+from tenantry.db.migrate import current_revision, head_revision
+from tenantry.errors import TenantryError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live", summary="The process is up")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", summary="The database answers and its schema is at head")
+async def ready(state: StateDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    head = head_revision()
+    try:
+        async with state.database.transaction() as conn:
+            await conn.execute(text("select 1"))
+            checks["database"] = "ok"
+            revision = await current_revision(conn)
+        checks["migrations"] = "ok" if revision == head else f"at {revision}, head is {head}"
+    except (TenantryError, OSError) as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values()) and "migrations" in checks
+    return JSONResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status_code=200 if healthy else 503,
+    )
+
+
+@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
+async def metrics(state: StateDep) -> Response:
+    return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)

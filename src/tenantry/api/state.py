@@ -1,0 +1,22 @@
+"""What the app's lifespan creates and the routes use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from tenantry.config import Settings
+from tenantry.db.engine import Database
+from tenantry.db.runtime import DatabaseRuntime
+
+__all__ = ["AppState"]
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    runtime: DatabaseRuntime
+    database: Database
+    registry: CollectorRegistry
+    api_token: str

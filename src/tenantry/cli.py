@@ -1,0 +1,189 @@
+"""The ``tenantry`` command: serve, migrate, tenants, doctor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tenantry.config import Settings, load_settings
+from tenantry.db.engine import Database
+from tenantry.db.runtime import DatabaseRuntime
+from tenantry.doctor import run_doctor
+from tenantry.errors import ConfigError, TenantryError
+from tenantry.tenants.manager import TenantRegistry
+from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="tenantry: the tenant boundary of a multi-tenant service.", no_args_is_help=True
+)
+tenants_app = typer.Typer(help="Create, list and show tenants.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+console = Console()
+_T = TypeVar("_T")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _run(work: Callable[[], Awaitable[_T]]) -> _T:
+    """Run ``work``; a tenantry error becomes one line on stderr and exit code 1 (2: config)."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except ConfigError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    except TenantryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    runtime = DatabaseRuntime(settings)
+    await runtime.start()
+    try:
+        await runtime.migrate()
+        database = runtime.open_database()
+        try:
+            yield database
+        finally:
+            await database.dispose()
+    finally:
+        await runtime.stop()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides TENANTRY_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides TENANTRY_PORT")] = None,
+) -> None:
+    """Run the HTTP service (embedded PostgreSQL unless TENANTRY_DATABASE_URL is set)."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    from tenantry.api.app import create_app, resolve_api_token  # noqa: PLC0415
+
+    try:
+        overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        settings = load_settings(**overrides)
+        resolve_api_token(settings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    mode = "embedded PostgreSQL in " + str(settings.data_dir) if settings.embedded else "server"
+    token_note = "TENANTRY_API_TOKEN" if settings.api_token else f"{settings.data_dir}/api-token"
+    typer.echo(f"tenantry on http://{settings.host}:{settings.port} ({mode})", err=True)
+    typer.echo(f"API docs: http://{settings.host}:{settings.port}/docs", err=True)
+    typer.echo(f"service token: {token_note}", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create the roles and schema, and apply every migration."""
+
+    async def work() -> str | None:
+        runtime = DatabaseRuntime(_settings())
+        await runtime.start()
+        try:
+            return await runtime.migrate()
+        finally:
+            await runtime.stop()
+
+    revision = _run(work)
+    typer.echo(f"database at revision {revision}")
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Check configuration, database, roles, RLS on every tenant table, Redis."""
+    checks = asyncio.run(run_doctor())
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}, indent=2
+            )
+        )
+    else:
+        table = Table("check", "", "detail")
+        for check in checks:
+            table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
+        console.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def _print_tenants(tenants: list[Tenant]) -> None:
+    table = Table("id", "display name", "tier", "status", "created")
+    for t in tenants:
+        table.add_row(
+            t.id,
+            t.display_name,
+            t.tier.value,
+            t.status.value,
+            t.created_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant_id: Annotated[str, typer.Argument(help="3-63 characters of a-z, 0-9, '_' and '-'")],
+    name: Annotated[str, typer.Option("--name", help="Display name")],
+    tier: Annotated[TenantTier, typer.Option(help="Tier")] = TenantTier.FREE,
+) -> None:
+    """Register a tenant."""
+
+    async def work() -> Tenant:
+        async with _database(_settings()) as db:
+            return await TenantRegistry(db).create(tenant_id, name, tier=tier)
+
+    _print_tenants([_run(work)])
+
+
+@tenants_app.command("list")
+def tenants_list(
+    status: Annotated[TenantStatus | None, typer.Option(help="Only this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+) -> None:
+    """List tenants."""
+
+    async def work() -> list[Tenant]:
+        async with _database(_settings()) as db:
+            return await TenantRegistry(db).list(status=status, limit=limit)
+
+    _print_tenants(_run(work))
+
+
+@tenants_app.command("show")
+def tenants_show(tenant_id: str) -> None:
+    """Show one tenant as JSON."""
+
+    async def work() -> Tenant:
+        async with _database(_settings()) as db:
+            return await TenantRegistry(db).get(tenant_id)
+
+    typer.echo(_run(work).model_dump_json(indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.exit(130)

@@ -1,0 +1,151 @@
+"""Settings from the environment.
+
+The documents' variable names (``MANAGERS_CONFIG_LEVEL``, ``POSTGRES_POOL_SIZE``, ...) are read
+as they are; tenantry's own ones start with ``TENANTRY_``. README.md's configuration table says
+which of them the code uses today. An invalid value raises :class:`~tenantry.errors.ConfigError`
+with one line that names the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+from tenantry.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+
+def _env(name: str) -> Any:
+    # Accept the environment name and the Python attribute name (Settings(database_url=...)).
+    return Field(
+        default=None, validation_alias=AliasChoices(name, name.removeprefix("TENANTRY_").lower())
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of tenantry. Make one with ``Settings()`` (reads the environment)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # -- the documents' variables (README.md says which ones act today) ------------------------
+    managers_config_level: Literal["development", "staging", "production"] = "development"
+    enable_ai_optimization: bool = False
+    enable_predictive_scaling: bool = False
+    enable_real_time_monitoring: bool = False
+    performance_monitoring_interval: float = Field(default=10.0, gt=0, le=3600)
+    cache_optimization_enabled: bool = False
+    auto_scaling_enabled: bool = False
+    security_level: Literal["high", "critical", "quantum"] = "high"
+    zero_trust_enabled: bool = True
+    biometric_auth_enabled: bool = False
+    quantum_crypto_enabled: bool = False
+    ml_models_enabled: bool = False
+    anomaly_detection_threshold: float = Field(default=0.95, ge=0, le=1)
+    prediction_accuracy_target: float = Field(default=0.85, ge=0, le=1)
+    auto_training_enabled: bool = False
+    postgres_pool_size: int = Field(default=10, ge=1, le=1000)
+    redis_cluster_enabled: bool = False
+    mongodb_replica_set: bool = False
+    elasticsearch_shards: int = Field(default=1, ge=1, le=1024)
+
+    # -- tenantry's own ------------------------------------------------------------------------
+    database_url: str | None = _env("TENANTRY_DATABASE_URL")
+    app_database_url: str | None = _env("TENANTRY_APP_DATABASE_URL")
+    app_db_password: SecretStr | None = _env("TENANTRY_APP_DB_PASSWORD")
+    redis_url: str | None = _env("TENANTRY_REDIS_URL")
+    data_dir: Path = Field(
+        default=Path(".tenantry"),
+        validation_alias=AliasChoices("TENANTRY_DATA_DIR", "data_dir"),
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("TENANTRY_HOST", "host"))
+    port: int = Field(
+        default=8000, ge=1, le=65535, validation_alias=AliasChoices("TENANTRY_PORT", "port")
+    )
+    api_token: SecretStr | None = _env("TENANTRY_API_TOKEN")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", validation_alias=AliasChoices("TENANTRY_LOG_LEVEL", "log_level")
+    )
+    owner_role: str = Field(
+        default="tenantry_owner",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        validation_alias=AliasChoices("TENANTRY_OWNER_ROLE", "owner_role"),
+    )
+    app_role: str = Field(
+        default="tenantry_app",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        validation_alias=AliasChoices("TENANTRY_APP_ROLE", "app_role"),
+    )
+    embedded_database: str = Field(
+        default="tenantry",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        validation_alias=AliasChoices("TENANTRY_EMBEDDED_DATABASE", "embedded_database"),
+    )
+
+    @field_validator("database_url", "app_database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            url = make_url(value)
+        except Exception as exc:
+            raise ValueError("a PostgreSQL URL such as postgresql://user@host:5432/db") from exc
+        if url.get_backend_name() != "postgresql":
+            raise ValueError("a PostgreSQL URL such as postgresql://user@host:5432/db")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("a Redis URL such as redis://127.0.0.1:6379/0")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when tenantry runs its own PostgreSQL (no ``TENANTRY_DATABASE_URL``)."""
+        return self.database_url is None
+
+    def server_owner_url(self) -> URL:
+        """The URL migrations use in server mode (``TENANTRY_DATABASE_URL``), asyncpg driver."""
+        if self.database_url is None:
+            raise ConfigError("TENANTRY_DATABASE_URL is not set (embedded mode)")
+        return make_url(self.database_url).set(drivername="postgresql+asyncpg")
+
+    def server_app_url(self) -> URL:
+        """The URL the application role connects with in server mode."""
+        if self.app_database_url is not None:
+            return make_url(self.app_database_url).set(drivername="postgresql+asyncpg")
+        password = self.app_db_password.get_secret_value() if self.app_db_password else None
+        return self.server_owner_url().set(username=self.app_role, password=password)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    info = Settings.model_fields.get(field)
+    name = field.upper()
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        first = info.validation_alias.choices[0]
+        name = first if isinstance(first, str) else name
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{name}={error.get('input')!r} is invalid: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read :class:`Settings` from the environment, with ``overrides`` on top.
+
+    Raises :class:`ConfigError` whose message is one line per invalid variable.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(dict(e)) for e in exc.errors())) from None

@@ -1,0 +1,93 @@
+"""What must exist before the first migration: the database, the two roles, the schema.
+
+- the **owner role** (``tenantry_owner``, no login) owns the schema and every table; migrations
+  run as it (``SET ROLE``). Because the tables use ``FORCE ROW LEVEL SECURITY``, even it obeys
+  the policies.
+- the **application role** (``tenantry_app``) logs in, is no superuser, has no ``BYPASSRLS``,
+  owns nothing and is no member of the owner role; it gets table privileges through default
+  privileges, so a table a later migration creates is usable without a new grant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tenantry.db.metadata import SCHEMA
+from tenantry.errors import ConfigError
+
+__all__ = ["ensure_database", "ensure_roles_and_schema", "quote_ident"]
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def ensure_database(admin_url: URL, database: str) -> None:
+    """Create ``database`` on the server of ``admin_url`` if it does not exist."""
+    engine = create_async_engine(
+        admin_url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with engine.connect() as conn:
+            exists = await conn.scalar(
+                text("select 1 from pg_database where datname = :d"), {"d": database}
+            )
+            if not exists:
+                await conn.execute(text(f"CREATE DATABASE {quote_ident(database)}"))
+    finally:
+        await engine.dispose()
+
+
+async def _role_exists(conn: AsyncConnection, role: str) -> bool:
+    return bool(await conn.scalar(text("select 1 from pg_roles where rolname = :r"), {"r": role}))
+
+
+async def ensure_roles_and_schema(
+    conn: AsyncConnection, *, owner: str, app: str, app_password: str | None
+) -> None:
+    """Create the roles and the schema, idempotently, on an autocommit admin connection."""
+    me: Any = await conn.scalar(text("select current_user"))
+    is_super = bool(
+        await conn.scalar(text("select rolsuper from pg_roles where rolname = current_user"))
+    )
+    try:
+        if not await _role_exists(conn, owner):
+            await conn.execute(text(f"CREATE ROLE {quote_ident(owner)} NOLOGIN"))
+        if not await _role_exists(conn, app):
+            await conn.execute(
+                text(
+                    f"CREATE ROLE {quote_ident(app)} LOGIN NOSUPERUSER NOBYPASSRLS "
+                    "NOCREATEDB NOCREATEROLE NOINHERIT"
+                )
+            )
+        if app_password is not None:
+            await conn.execute(
+                text(f"ALTER ROLE {quote_ident(app)} PASSWORD :p").bindparams(p=app_password)
+            )
+        if not is_super and me != owner:
+            await conn.execute(text(f"GRANT {quote_ident(owner)} TO {quote_ident(str(me))}"))
+    except Exception as exc:
+        raise ConfigError(
+            f"the database user {me!r} cannot create the roles {owner!r} and {app!r}: {exc}. "
+            "Create them once as a superuser, or connect as one for `tenantry migrate`."
+        ) from exc
+    o, a, s = quote_ident(owner), quote_ident(app), quote_ident(SCHEMA)
+    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {o}"))
+    await conn.execute(text(f"GRANT USAGE ON SCHEMA {s} TO {a}"))
+    await conn.execute(
+        text(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} "
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {a}"
+        )
+    )
+    await conn.execute(
+        text(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} "
+            f"GRANT USAGE, SELECT ON SEQUENCES TO {a}"
+        )
+    )

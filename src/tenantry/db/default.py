@@ -1,0 +1,41 @@
+"""The process's default database, for managers made with no arguments.
+
+The documents' Quick Example makes managers as ``SessionManager()``. Such a manager reads
+:class:`~tenantry.config.Settings` from the environment and shares this one database: started
+(embedded mode), migrated and pooled on first use, in the event loop that first used it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+
+from tenantry.config import load_settings
+from tenantry.db.engine import Database
+from tenantry.db.runtime import DatabaseRuntime
+
+__all__ = ["default_database"]
+
+_databases: dict[asyncio.AbstractEventLoop, Database] = {}
+_runtime: DatabaseRuntime | None = None
+_lock = asyncio.Lock()
+
+
+async def default_database() -> Database:
+    """The shared :class:`Database` for the running event loop."""
+    global _runtime  # noqa: PLW0603 - one runtime per process, by design
+    loop = asyncio.get_running_loop()
+    if (db := _databases.get(loop)) is not None:
+        return db
+    async with _lock:
+        if (db := _databases.get(loop)) is not None:
+            return db
+        if _runtime is None:
+            runtime = DatabaseRuntime(load_settings())
+            await runtime.start()
+            await runtime.migrate()
+            if runtime.embedded is not None:
+                atexit.register(runtime.embedded.stop)
+            _runtime = runtime
+        db = _databases[loop] = _runtime.open_database()
+        return db

