@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -18,7 +20,7 @@ from tenantry.db.rls import tenant_tables
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import TenantryError
 
-__all__ = ["Check", "run_doctor"]
+__all__ = ["Check", "probe_bypass", "run_doctor"]
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ async def _database_checks(runtime: DatabaseRuntime) -> list[Check]:
                 else "; ".join(problems),
             )
         )
-    checks.extend(await _bypass_probe(runtime, [t.name for t in tables]))
+    checks.extend(await _bypass_check(runtime, [t.name for t in tables]))
     return checks
 
 
@@ -122,14 +124,16 @@ def _attempts(owner: str, tables: list[str]) -> list[tuple[str, str]]:
     return attempts
 
 
-async def _bypass_probe(runtime: DatabaseRuntime, tables: list[str]) -> list[Check]:
-    """Connect as the application role and try to get around the policies; all must fail."""
-    app = create_async_engine(runtime.app_url, poolclass=NullPool)
+async def probe_bypass(app_url: URL, owner: str, tables: list[str]) -> list[str]:
+    """Connect as the application role and try to get around the policies.
+
+    Returns the attempts that succeeded: an empty list is the only good answer.
+    """
+    app = create_async_engine(app_url, poolclass=NullPool)
     succeeded: list[str] = []
     try:
         async with app.connect() as conn:
-            user = await conn.scalar(text("select current_user"))
-            for label, statement in _attempts(runtime.settings.owner_role, tables):
+            for label, statement in _attempts(owner, tables):
                 savepoint = await conn.begin_nested()
                 try:
                     await conn.execute(text(statement))
@@ -138,23 +142,33 @@ async def _bypass_probe(runtime: DatabaseRuntime, tables: list[str]) -> list[Che
                         for table in tables:
                             await conn.execute(text(f'select 1 from "tenantry"."{table}" limit 1'))
                     succeeded.append(label)
-                except Exception:  # noqa: S110 - a refusal is the expected outcome
-                    pass
+                except DBAPIError:
+                    pass  # refused, as it must be
                 finally:
                     await savepoint.rollback()
             await conn.rollback()
-    except Exception as exc:
-        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-        return [Check("app role", False, f"cannot connect as the application role: {reason}")]
     finally:
         await app.dispose()
-    detail = (
-        f"connected as {user}; refused: SET ROLE, SET SESSION AUTHORIZATION, row_security off, "
-        "ALTER TABLE/POLICY on every tenant table"
-    )
+    return succeeded
+
+
+async def _bypass_check(runtime: DatabaseRuntime, tables: list[str]) -> list[Check]:
+    name = "app role cannot bypass RLS"
+    try:
+        succeeded = await probe_bypass(runtime.app_url, runtime.settings.owner_role, tables)
+    except (OSError, DBAPIError) as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return [Check(name, False, f"cannot connect as the application role: {reason}")]
     if succeeded:
-        detail = f"connected as {user}; these should have failed: {', '.join(succeeded)}"
-    return [Check("app role cannot bypass RLS", not succeeded, detail)]
+        return [Check(name, False, f"these should have failed: {', '.join(succeeded)}")]
+    return [
+        Check(
+            name,
+            True,
+            f"as {runtime.settings.app_role}: refused SET ROLE, SET SESSION AUTHORIZATION, "
+            "row_security off, ALTER TABLE/POLICY on every tenant table",
+        )
+    ]
 
 
 async def _redis_check(url: str) -> Check:
@@ -164,7 +178,7 @@ async def _redis_check(url: str) -> Check:
     try:
         await client.ping()
         return Check("redis", True, "answers PING")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is the finding
         return Check("redis", False, f"unreachable: {exc}")
     finally:
         await client.aclose()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.engine import URL
 
@@ -29,7 +30,15 @@ def _import_pgserver() -> Any:
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL server in a directory, started on :meth:`start`, stopped on :meth:`stop`."""
+    """A PostgreSQL server in a directory, started on :meth:`start`, stopped on :meth:`stop`.
+
+    Several objects (in one process or many) may share a directory; the server stops when the
+    last of them stops.
+    """
+
+    #: Open handles per data directory in this process (pgserver counts processes, not handles).
+    _handles: ClassVar[dict[Path, int]] = {}
+    _handles_lock = threading.Lock()
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "pgdata").resolve()
@@ -45,21 +54,28 @@ class EmbeddedPostgres:
             return
         pgserver = _import_pgserver()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        except Exception as exc:
-            raise DatabaseUnavailable(
-                f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}"
-            ) from exc
+        with self._handles_lock:
+            try:
+                self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            except Exception as exc:
+                raise DatabaseUnavailable(
+                    f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}"
+                ) from exc
+            self._handles[self.pgdata] = self._handles.get(self.pgdata, 0) + 1
 
     async def start_async(self) -> None:
         await asyncio.to_thread(self.start)
 
     def stop(self) -> None:
         """Release this process's handle; the server stops when no process holds one."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.cleanup()
+        with self._handles_lock:
+            server, self._server = self._server, None
+            if server is None:
+                return
+            left = self._handles[self.pgdata] = self._handles[self.pgdata] - 1
+            if left == 0:
+                del self._handles[self.pgdata]
+                server.cleanup()
 
     async def stop_async(self) -> None:
         await asyncio.to_thread(self.stop)

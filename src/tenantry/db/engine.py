@@ -165,7 +165,7 @@ async def _rollback(conn: AsyncConnection, driver: Any) -> None:
     try:
         if driver.is_in_transaction():
             await driver.execute("ROLLBACK")
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever broke, the connection must not be reused
         await conn.invalidate()
 
 

@@ -1,0 +1,143 @@
+"""Shared fixtures: real PostgreSQL (embedded, and the server in TENANTRY_TEST_DATABASE_URL).
+
+Each xdist worker gets its own database on each server, created fresh and migrated once per
+session; tests keep out of each other's way with tenants of their own (``new_tenant``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tenantry.config import Settings, load_settings
+from tenantry.db.bootstrap import quote_ident
+from tenantry.db.embedded import EmbeddedPostgres
+from tenantry.db.engine import Database
+from tenantry.db.runtime import DatabaseRuntime
+from tenantry.tenants import Tenant, TenantRegistry
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATA_DIR = Path(os.environ.get("TENANTRY_TEST_DATA_DIR", ROOT / ".tenantry-test"))
+SERVER_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def database_name(purpose: str) -> str:
+    return f"tenantry_test_{purpose}_{worker_id()}"
+
+
+async def recreate_database(admin_url: str | object, name: str) -> None:
+    url = make_url(str(admin_url)) if isinstance(admin_url, str) else admin_url
+    engine = create_async_engine(
+        url.set(drivername="postgresql+asyncpg", database="postgres"),  # type: ignore[attr-defined]
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+    )
+    async with engine.connect() as conn:
+        await conn.execute(text(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
+        await conn.execute(text(f"CREATE DATABASE {quote_ident(name)}"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def embedded_server() -> AsyncIterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(TEST_DATA_DIR)
+    await server.start_async()
+    yield server
+    await server.stop_async()
+
+
+async def embedded_settings(server: EmbeddedPostgres, purpose: str) -> Settings:
+    name = database_name(purpose)
+    await recreate_database(server.url("postgres"), name)
+    return load_settings(data_dir=TEST_DATA_DIR, embedded_database=name, api_token="test-token")
+
+
+async def server_settings(purpose: str) -> Settings:
+    if SERVER_URL is None:
+        if IN_CI:
+            pytest.fail("CI=true but TENANTRY_TEST_DATABASE_URL is not set")
+        pytest.skip("TENANTRY_TEST_DATABASE_URL is not set")
+    name = database_name(purpose)
+    await recreate_database(SERVER_URL, name)
+    url = make_url(SERVER_URL).set(database=name)
+    return load_settings(
+        database_url=url.render_as_string(hide_password=False),
+        data_dir=TEST_DATA_DIR,
+        api_token="test-token",
+    )
+
+
+async def started_runtime(settings: Settings) -> DatabaseRuntime:
+    runtime = DatabaseRuntime(settings)
+    await runtime.start()
+    await runtime.migrate()
+    return runtime
+
+
+@pytest.fixture(scope="session")
+async def settings(embedded_server: EmbeddedPostgres) -> Settings:
+    """Settings of this worker's migrated database on the embedded server."""
+    s = await embedded_settings(embedded_server, "main")
+    runtime = await started_runtime(s)
+    await runtime.stop()
+    return s
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[DatabaseRuntime]:
+    rt = DatabaseRuntime(settings)
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+@pytest.fixture(scope="session")
+async def db(runtime: DatabaseRuntime) -> AsyncIterator[Database]:
+    database = runtime.open_database()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session", params=["embedded", "server"])
+async def backend_db(
+    request: pytest.FixtureRequest, embedded_server: EmbeddedPostgres
+) -> AsyncIterator[tuple[DatabaseRuntime, Database]]:
+    """A migrated database on each kind of PostgreSQL: (runtime, app database)."""
+    if request.param == "embedded":
+        s = await embedded_settings(embedded_server, "isolation")
+    else:
+        s = await server_settings("isolation")
+    rt = await started_runtime(s)
+    database = rt.open_database()
+    yield rt, database
+    await database.dispose()
+    await rt.stop()
+
+
+NewTenant = Callable[..., Awaitable[Tenant]]
+
+
+@pytest.fixture
+def new_tenant(db: Database) -> NewTenant:
+    """Make a tenant with a unique id in the worker's database."""
+
+    async def make(prefix: str = "t", database: Database | None = None, **kwargs: object) -> Tenant:
+        tenant_id = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        return await TenantRegistry(database or db).create(
+            tenant_id, f"Tenant {tenant_id}", **kwargs
+        )  # type: ignore[arg-type]
+
+    return make
