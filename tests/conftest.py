@@ -11,12 +11,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tenantry.api import create_app
 from tenantry.config import Settings, load_settings
 from tenantry.db.bootstrap import quote_ident
 from tenantry.db.embedded import EmbeddedPostgres
@@ -141,3 +143,16 @@ def new_tenant(db: Database) -> NewTenant:
         )  # type: ignore[arg-type]
 
     return make
+
+
+TOKEN = {"Authorization": "Bearer test-token"}
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run, over ASGI (no sockets)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tenantry") as c:
+            yield c

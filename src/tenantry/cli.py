@@ -18,6 +18,7 @@ from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.doctor import run_doctor
 from tenantry.errors import ConfigError, TenantryError
+from tenantry.logging import configure_logging
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
 
@@ -80,6 +81,7 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
     mode = "embedded PostgreSQL in " + str(settings.data_dir) if settings.embedded else "server"
     token_note = "TENANTRY_API_TOKEN" if settings.api_token else f"{settings.data_dir}/api-token"
     typer.echo(f"tenantry on http://{settings.host}:{settings.port} ({mode})", err=True)

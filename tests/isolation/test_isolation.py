@@ -59,7 +59,7 @@ async def test_tenant_context_does_not_survive_on_a_pooled_connection(
 
 
 async def test_catalog_and_metadata_agree_on_tenant_tables(backend_db: Backend) -> None:
-    runtime, db = backend_db
+    _, db = backend_db
     async with db.transaction() as conn:
         found = {t.name for t in await read_tenant_tables(conn)}
     assert found == {t.name for t in TABLES}, (

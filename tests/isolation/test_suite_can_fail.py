@@ -20,8 +20,8 @@ from tenantry.db.rls import rls_statements
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.tenants import TenantRegistry
 from tenantry.tenants.models import tenant_settings
+from tests.conftest import embedded_settings, started_runtime
 
-from ..conftest import embedded_settings, started_runtime
 from .attacks import IsolationBreach, attack_pooled_connection, attack_table
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")

@@ -20,7 +20,7 @@ from tenantry.api.state import AppState
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.logging import configure_logging, get_logger
+from tenantry.logging import get_logger
 from tenantry.tenants.router import router as tenants_router
 
 __all__ = ["create_app", "resolve_api_token"]
@@ -65,7 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
         runtime = DatabaseRuntime(settings)
         await runtime.start()
         try:
@@ -92,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="The tenant boundary of a multi-tenant service, and the managers on it.",
         lifespan=lifespan,
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.include_router(health_router)

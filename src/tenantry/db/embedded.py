@@ -7,6 +7,7 @@ every process that opens the same data directory: the last one to close it stops
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 import warnings
@@ -76,6 +77,9 @@ class EmbeddedPostgres:
             if left == 0:
                 del self._handles[self.pgdata]
                 server.cleanup()
+                # pgserver also registered the cleanup for exit; it is done, and at exit the
+                # logging streams it writes to may be closed already.
+                atexit.unregister(server._cleanup)
 
     async def stop_async(self) -> None:
         await asyncio.to_thread(self.stop)

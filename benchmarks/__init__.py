@@ -1,0 +1,1 @@
+"""tenantry's benchmarks: ``python -m benchmarks`` (see benchmarks/README.md)."""

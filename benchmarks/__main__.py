@@ -1,0 +1,99 @@
+"""``python -m benchmarks``: run every benchmark module, print the table, write the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import bench_isolation
+from benchmarks.environment import RESULTS_DIR, open_environment
+from benchmarks.harness import Benchmark, Plan, Row, format_table
+
+#: Every benchmark module, in report order. A new module adds its ``BENCHMARK`` here.
+BENCHMARKS: tuple[Benchmark, ...] = (bench_isolation.BENCHMARK,)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer iterations: a smoke test of a few seconds"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=RESULTS_DIR / "latest.json",
+        metavar="PATH",
+        help="where to write the rows as JSON (default: benchmarks/results/latest.json)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="server mode: admin URL of a PostgreSQL server (tenantry_bench is created on it); "
+        "default: the embedded PostgreSQL",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="PATTERN",
+        help="run only the operations this regular expression matches (case-insensitive), "
+        "plus their peers",
+    )
+    return parser.parse_args(argv)
+
+
+async def collect(
+    args: argparse.Namespace, plan: Plan, chosen: Sequence[Benchmark]
+) -> tuple[dict[str, Any], list[Row]]:
+    """Run the chosen modules on a fresh bench database: (machine info, rows)."""
+    rows: list[Row] = []
+    async with open_environment(args.database_url) as env:
+        machine = await env.machine_info()
+        for benchmark in chosen:
+            rows.extend(await benchmark.run(env, plan))
+    return machine, rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = Plan.create(quick=args.quick, only=args.only)
+    chosen = [b for b in BENCHMARKS if plan.wants_any(b.operations)]
+    if not chosen:
+        print(f"no operation matches --only {args.only!r}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    machine, rows = asyncio.run(collect(args, plan, chosen))
+    elapsed = time.perf_counter() - started
+
+    print(
+        f"tenantry benchmarks: {machine['mode']} PostgreSQL {machine['postgres']}, "
+        f"Python {machine['python']}, {machine['cpu_count']} CPUs, "
+        f"{plan.iterations} iterations per operation{' (quick)' if args.quick else ''}"
+    )
+    print(format_table(rows))
+    report: dict[str, Any] = {
+        "machine": machine,
+        "config": {
+            "quick": args.quick,
+            "iterations": plan.iterations,
+            "warmup": plan.warmup,
+            "rounds": plan.rounds,
+            "memory_iterations": plan.memory_iterations,
+            "only": args.only,
+            "seconds": round(elapsed, 1),
+        },
+        "rows": [row.to_json() for row in rows],
+    }
+    path: Path = args.json
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{len(rows)} rows in {elapsed:.1f} s; written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Measuring, comparing and reporting: what every benchmark module shares.
+
+A module builds :class:`Case` objects (an async callable that performs one operation, and the name
+of its peer, the operation it is compared with), and :func:`run_cases` turns them into
+:class:`Row` objects. Latencies come from :func:`measure` (``time.perf_counter_ns`` around each
+call); the peak memory from :func:`peak_memory_kib`, a separate short pass under ``tracemalloc``
+so that tracing never slows the timed calls.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import re
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.environment import Environment
+
+__all__ = [
+    "Benchmark",
+    "Case",
+    "Plan",
+    "Row",
+    "Sample",
+    "format_table",
+    "measure",
+    "peak_memory_kib",
+    "percentile",
+    "run_cases",
+    "select_cases",
+]
+
+Operation = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much to run: the same plan applies to every module."""
+
+    iterations: int
+    warmup: int
+    rounds: int
+    memory_iterations: int
+    only: re.Pattern[str] | None = None
+
+    @classmethod
+    def create(cls, *, quick: bool, only: str | None = None) -> Plan:
+        pattern = re.compile(only, re.IGNORECASE) if only else None
+        if quick:
+            return cls(iterations=500, warmup=50, rounds=5, memory_iterations=100, only=pattern)
+        return cls(iterations=5000, warmup=200, rounds=10, memory_iterations=500, only=pattern)
+
+    def wants(self, operation: str) -> bool:
+        return self.only is None or self.only.search(operation) is not None
+
+    def wants_any(self, operations: Iterable[str]) -> bool:
+        return any(self.wants(name) for name in operations)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the report. ``ratio`` is this operation's p50 over its peer's p50."""
+
+    operation: str
+    p50_us: float
+    p95_us: float
+    ops_per_s: float
+    peak_kib: float
+    peer: str | None = None
+    ratio: float | None = None
+    iterations: int = 0
+    module: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """An operation to measure; ``peer`` names the case it is compared with (or none)."""
+
+    name: str
+    run: Operation
+    peer: str | None = None
+
+
+@dataclass(slots=True)
+class Sample:
+    """Per-call latencies and the wall time of the loops that produced them."""
+
+    latencies_ns: list[int] = field(default_factory=list)
+    elapsed_ns: int = 0
+
+    def extend(self, other: Sample) -> None:
+        self.latencies_ns.extend(other.latencies_ns)
+        self.elapsed_ns += other.elapsed_ns
+
+    def percentile_us(self, q: float) -> float:
+        return percentile(sorted(self.latencies_ns), q) / 1000
+
+    @property
+    def ops_per_s(self) -> float:
+        return len(self.latencies_ns) / (self.elapsed_ns / 1e9) if self.elapsed_ns else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A benchmark module: its operations' names (for ``--only``) and the coroutine that runs it.
+
+    ``run`` receives only what ``--only`` selects to do; it does its own setup and returns its
+    rows (usually from :func:`run_cases`).
+    """
+
+    name: str
+    operations: tuple[str, ...]
+    run: Callable[[Environment, Plan], Awaitable[list[Row]]]
+
+
+def percentile(sorted_values: Sequence[int], q: float) -> float:
+    """The nearest-rank percentile ``q`` (0-1) of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+async def measure(run: Operation, iterations: int, warmup: int = 0) -> Sample:
+    """Call ``run`` ``warmup`` times untimed, then ``iterations`` times timed, one at a time."""
+    for _ in range(warmup):
+        await run()
+    gc.collect()
+    clock = time.perf_counter_ns
+    latencies = [0] * iterations
+    started = clock()
+    for i in range(iterations):
+        before = clock()
+        await run()
+        latencies[i] = clock() - before
+    return Sample(latencies, clock() - started)
+
+
+async def peak_memory_kib(run: Operation, iterations: int) -> float:
+    """Peak of traced Python allocations above the starting level while ``run`` repeats, in KiB."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for _ in range(iterations):
+            await run()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return max(0, peak - baseline) / 1024
+
+
+def select_cases(cases: Sequence[Case], plan: Plan) -> list[Case]:
+    """The cases ``--only`` matches, plus their peers (a ratio needs both)."""
+    chosen = {case.name for case in cases if plan.wants(case.name)}
+    chosen |= {case.peer for case in cases if case.name in chosen and case.peer}
+    return [case for case in cases if case.name in chosen]
+
+
+async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]:
+    """Measure ``cases`` interleaved, then their memory, and return one row per case.
+
+    The iterations are split into ``plan.rounds`` blocks; each round runs one block of every case,
+    starting from a different case each round, so that machine noise falls on all of them alike.
+    """
+    cases = select_cases(cases, plan)
+    if not cases:
+        return []
+    samples = {case.name: Sample() for case in cases}
+    for case in cases:
+        await measure(case.run, 0, warmup=plan.warmup)
+    per_block, extra = divmod(plan.iterations, plan.rounds)
+    for round_no in range(plan.rounds):
+        block = per_block + (1 if round_no < extra else 0)
+        shift = round_no % len(cases)
+        for case in [*cases[shift:], *cases[:shift]]:
+            samples[case.name].extend(await measure(case.run, block))
+    peaks = {case.name: await peak_memory_kib(case.run, plan.memory_iterations) for case in cases}
+
+    p50 = {name: sample.percentile_us(0.50) for name, sample in samples.items()}
+    peers = {case.peer for case in cases if case.peer}
+    rows = []
+    for case in cases:
+        sample = samples[case.name]
+        if case.peer is not None:
+            ratio: float | None = p50[case.name] / p50[case.peer]
+        else:
+            ratio = 1.0 if case.name in peers else None
+        rows.append(
+            Row(
+                operation=case.name,
+                p50_us=round(p50[case.name], 1),
+                p95_us=round(sample.percentile_us(0.95), 1),
+                ops_per_s=round(sample.ops_per_s, 1),
+                peak_kib=round(peaks[case.name], 1),
+                peer=case.peer,
+                ratio=None if ratio is None else round(ratio, 3),
+                iterations=len(sample.latencies_ns),
+                module=module,
+            )
+        )
+    return rows
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """The rows as a plain-text table (a peer-less row that others compare with is a baseline)."""
+    header = ("operation", "p50 (us)", "p95 (us)", "ops/s", "peak KiB", "peer", "ratio")
+    peers = {row.peer for row in rows if row.peer}
+    lines = [
+        (
+            row.operation,
+            f"{row.p50_us:,.1f}",
+            f"{row.p95_us:,.1f}",
+            f"{row.ops_per_s:,.0f}",
+            f"{row.peak_kib:,.1f}",
+            row.peer or ("(baseline)" if row.operation in peers else "-"),
+            "-" if row.ratio is None else f"{row.ratio:.2f}x",
+        )
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+    left = {0, 5}
+
+    def render(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.ljust(w) if i in left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([render(header), rule, *(render(cells) for cells in lines)])

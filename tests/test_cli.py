@@ -1,0 +1,137 @@
+"""The ``tenantry`` command, in process (CliRunner) and as the README runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tenantry.cli import app
+from tenantry.db.embedded import EmbeddedPostgres
+from tests.conftest import TEST_DATA_DIR, database_name, recreate_database
+
+
+@pytest.fixture(scope="module")
+async def cli_env(embedded_server: EmbeddedPostgres) -> dict[str, str]:
+    name = database_name("cli")
+    await recreate_database(embedded_server.url("postgres"), name)
+    return {
+        "TENANTRY_DATA_DIR": str(TEST_DATA_DIR),
+        "TENANTRY_EMBEDDED_DATABASE": name,
+        "TENANTRY_DATABASE_URL": "",
+    }
+
+
+def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_migrate_then_doctor_reports_rls_forced(cli_env: dict[str, str]) -> None:
+    code, out = invoke(cli_env, "migrate")
+    assert code == 0, out
+    assert "database at revision 0001" in out
+    code, out = invoke(cli_env, "doctor", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["ok"] is True
+    by_name = {c["name"]: c for c in report["checks"]}
+    assert by_name["table tenant_settings"]["ok"]
+    assert "RLS enabled and forced" in by_name["table tenant_settings"]["detail"]
+    assert by_name["app role cannot bypass RLS"]["ok"]
+    assert by_name["role tenantry_app"]["ok"]
+
+
+def test_tenants_create_list_show(cli_env: dict[str, str]) -> None:
+    tenant_id = f"cli-{uuid.uuid4().hex[:8]}"
+    code, out = invoke(
+        cli_env, "tenants", "create", tenant_id, "--name", "Nightjar Music", "--tier", "premium"
+    )
+    assert code == 0, out
+    assert tenant_id in out
+    code, out = invoke(cli_env, "tenants", "list")
+    assert code == 0
+    assert tenant_id in out
+    code, out = invoke(cli_env, "tenants", "show", tenant_id)
+    assert json.loads(out)["tier"] == "premium"
+    code, out = invoke(cli_env, "tenants", "create", tenant_id, "--name", "again")
+    assert code == 1
+    assert out.strip() == f"error: tenant {tenant_id!r} exists already"
+    code, out = invoke(cli_env, "tenants", "create", "Bad Id", "--name", "x")
+    assert code == 1
+    assert out.startswith("error: invalid tenant id")
+    code, out = invoke(cli_env, "tenants", "show", "no-such-tenant")
+    assert code == 1
+
+
+def test_doctor_fails_on_an_unmigrated_database(embedded_server: EmbeddedPostgres) -> None:
+    env = {
+        "TENANTRY_DATA_DIR": str(TEST_DATA_DIR),
+        "TENANTRY_EMBEDDED_DATABASE": database_name("empty"),
+        "TENANTRY_DATABASE_URL": "",
+    }
+    code, out = invoke(env, "doctor", "--json")
+    assert code == 1
+    failed = {c["name"] for c in json.loads(out)["checks"] if not c["ok"]}
+    assert "migrations" in failed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_is_ready_within_60_seconds(tmp_path: Path) -> None:
+    """What the README's run command does, from a data directory of its own."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TENANTRY_DATA_DIR": str(tmp_path / "data"),
+        "TENANTRY_PORT": str(port),
+        "TENANTRY_DATABASE_URL": "",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tenantry", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code
+            except httpx.TransportError:
+                status = None
+            if status == 200:
+                break
+            time.sleep(0.25)
+        assert status == 200, "the service was not ready within 60 seconds"
+        token = (tmp_path / "data" / "api-token").read_text().strip()
+        made = httpx.post(
+            f"http://127.0.0.1:{port}/tenants",
+            json={"id": "aurora-records", "display_name": "Aurora Records"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert made.status_code == 201
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert f"API docs: http://127.0.0.1:{port}/docs" in output
+    assert '"event": "request"' in output  # JSON logs with the request id
+    assert '"request_id"' in output
+    # The embedded PostgreSQL was stopped on exit.
+    assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
