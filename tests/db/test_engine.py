@@ -26,7 +26,7 @@ SETTING = "select current_setting('tenantry.tenant_id', true)"
 def test_begin_statement_carries_the_tenant_in_one_message() -> None:
     assert begin_statement(None) == "BEGIN"
     assert begin_statement("acme-records") == (
-        "BEGIN; SELECT set_config('tenantry.tenant_id', 'acme-records', true)"
+        "BEGIN; SET LOCAL tenantry.tenant_id = 'acme-records'"
     )
 
 
