@@ -15,6 +15,10 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     │   └── TenantNotActive
     ├── AuthenticationError         no or wrong credentials
     ├── TenantContextError          code ran without a tenant, or tried to switch tenants inside one
+    ├── BackendUnavailable          a backend (replica, Redis, HTTP endpoint) cannot take the call
+    │   ├── CircuitOpen             its breaker is open
+    │   ├── BulkheadFull            the tenant's share of it is in use
+    │   └── RetryBudgetExhausted    retries would exceed the budget
     └── DatabaseError               the database refused or could not be reached
         ├── DatabaseUnavailable
         ├── TransactionRolledBack
@@ -26,6 +30,9 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "BackendUnavailable",
+    "BulkheadFull",
+    "CircuitOpen",
     "ConfigError",
     "Conflict",
     "DatabaseError",
@@ -35,6 +42,7 @@ __all__ = [
     "IsolationViolation",
     "NotFound",
     "ReferenceMissing",
+    "RetryBudgetExhausted",
     "SettingNotFound",
     "TenantContextError",
     "TenantExists",
@@ -98,6 +106,22 @@ class AuthenticationError(TenantryError):
 
 class TenantContextError(TenantryError):
     title = "tenant context error"
+
+
+class BackendUnavailable(TenantryError):
+    title = "backend unavailable"
+
+
+class CircuitOpen(BackendUnavailable):
+    title = "circuit open"
+
+
+class BulkheadFull(BackendUnavailable):
+    title = "too many concurrent calls"
+
+
+class RetryBudgetExhausted(BackendUnavailable):
+    title = "retry budget exhausted"
 
 
 class DatabaseError(TenantryError):

@@ -26,6 +26,8 @@ STATUS: dict[type[errors.TenantryError], int] = {
     errors.ReferenceMissing: 404,
     errors.IsolationViolation: 404,  # another tenant's row: answer as if it did not exist
     errors.DatabaseUnavailable: 503,
+    errors.BackendUnavailable: 503,
+    errors.BulkheadFull: 429,
     errors.TransactionRolledBack: 409,
 }
 
