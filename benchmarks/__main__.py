@@ -11,12 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_isolation
+from benchmarks import bench_breaker, bench_cache, bench_cache_l1, bench_isolation
 from benchmarks.environment import RESULTS_DIR, open_environment
 from benchmarks.harness import Benchmark, Plan, Row, format_table
 
 #: Every benchmark module, in report order. A new module adds its ``BENCHMARK`` here.
-BENCHMARKS: tuple[Benchmark, ...] = (bench_isolation.BENCHMARK,)
+BENCHMARKS: tuple[Benchmark, ...] = (
+    bench_isolation.BENCHMARK,
+    bench_cache_l1.BENCHMARK,
+    bench_cache.BENCHMARK,
+    bench_breaker.BENCHMARK,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -5,6 +5,12 @@ of its peer, the operation it is compared with), and :func:`run_cases` turns the
 :class:`Row` objects. Latencies come from :func:`measure` (``time.perf_counter_ns`` around each
 call); the peak memory from :func:`peak_memory_kib`, a separate short pass under ``tracemalloc``
 so that tracing never slows the timed calls.
+
+An operation too short to time alone (about a microsecond) is timed in batches: its ``run``
+performs ``Case.batch`` calls, and the row reports per call (the batch's time divided by
+``batch``, so p50 and p95 are percentiles of batch means). A figure that is not a latency (a hit
+ratio) is a :class:`Metric`; :func:`run_metrics` turns it into a row with ``value`` and ``unit``
+instead of latencies.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from benchmarks.environment import Environment
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Benchmark",
     "Case",
+    "Metric",
     "Plan",
     "Row",
     "Sample",
@@ -32,6 +39,7 @@ __all__ = [
     "peak_memory_kib",
     "percentile",
     "run_cases",
+    "run_metrics",
     "select_cases",
 ]
 
@@ -64,17 +72,24 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the report. ``ratio`` is this operation's p50 over its peer's p50."""
+    """One line of the report. ``ratio`` is this operation's p50 over its peer's p50.
+
+    A metric row (``value`` set) has no latencies; its ratio is its value over its peer's.
+    ``batch`` is the number of calls each timed sample made (latencies are per call).
+    """
 
     operation: str
-    p50_us: float
-    p95_us: float
-    ops_per_s: float
-    peak_kib: float
+    p50_us: float | None
+    p95_us: float | None
+    ops_per_s: float | None
+    peak_kib: float | None
     peer: str | None = None
     ratio: float | None = None
     iterations: int = 0
     module: str = ""
+    batch: int = 1
+    value: float | None = None
+    unit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,11 +97,40 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Case:
-    """An operation to measure; ``peer`` names the case it is compared with (or none)."""
+    """An operation to measure; ``peer`` names the case it is compared with (or none).
+
+    ``run`` performs ``batch`` calls of the operation (1 unless the call is too short to time).
+    """
 
     name: str
     run: Operation
     peer: str | None = None
+    batch: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A figure that is not a latency (a hit ratio): ``compute`` returns it, once.
+
+    ``count`` is how many operations it summarizes (the ``iterations`` of its row).
+    """
+
+    name: str
+    compute: Callable[[], float]
+    unit: str
+    peer: str | None = None
+    count: int = 0
+
+
+class _Comparable(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def peer(self) -> str | None: ...
+
+
+_C = TypeVar("_C", bound=_Comparable)
 
 
 @dataclass(slots=True)
@@ -159,7 +203,7 @@ async def peak_memory_kib(run: Operation, iterations: int) -> float:
     return max(0, peak - baseline) / 1024
 
 
-def select_cases(cases: Sequence[Case], plan: Plan) -> list[Case]:
+def select_cases(cases: Sequence[_C], plan: Plan) -> list[_C]:
     """The cases ``--only`` matches, plus their peers (a ratio needs both)."""
     chosen = {case.name for case in cases if plan.wants(case.name)}
     chosen |= {case.peer for case in cases if case.name in chosen and case.peer}
@@ -186,8 +230,9 @@ async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]
             samples[case.name].extend(await measure(case.run, block))
     peaks = {case.name: await peak_memory_kib(case.run, plan.memory_iterations) for case in cases}
 
-    p50 = {name: sample.percentile_us(0.50) for name, sample in samples.items()}
+    p50 = {case.name: samples[case.name].percentile_us(0.50) / case.batch for case in cases}
     peers = {case.peer for case in cases if case.peer}
+    digits = {case.name: 3 if case.batch > 1 else 1 for case in cases}
     rows = []
     for case in cases:
         sample = samples[case.name]
@@ -198,37 +243,82 @@ async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]
         rows.append(
             Row(
                 operation=case.name,
-                p50_us=round(p50[case.name], 1),
-                p95_us=round(sample.percentile_us(0.95), 1),
-                ops_per_s=round(sample.ops_per_s, 1),
+                p50_us=round(p50[case.name], digits[case.name]),
+                p95_us=round(sample.percentile_us(0.95) / case.batch, digits[case.name]),
+                ops_per_s=round(sample.ops_per_s * case.batch, 1),
                 peak_kib=round(peaks[case.name], 1),
                 peer=case.peer,
                 ratio=None if ratio is None else round(ratio, 3),
-                iterations=len(sample.latencies_ns),
+                iterations=len(sample.latencies_ns) * case.batch,
                 module=module,
+                batch=case.batch,
             )
         )
     return rows
 
 
+def run_metrics(metrics: Sequence[Metric], plan: Plan, module: str) -> list[Row]:
+    """Compute the metrics ``--only`` selects (plus their peers): one row each, by value."""
+    metrics = select_cases(metrics, plan)
+    values = {metric.name: metric.compute() for metric in metrics}
+    peers = {metric.peer for metric in metrics if metric.peer}
+    rows = []
+    for metric in metrics:
+        if metric.peer is not None:
+            ratio: float | None = values[metric.name] / values[metric.peer]
+        else:
+            ratio = 1.0 if metric.name in peers else None
+        rows.append(
+            Row(
+                operation=metric.name,
+                p50_us=None,
+                p95_us=None,
+                ops_per_s=None,
+                peak_kib=None,
+                peer=metric.peer,
+                ratio=None if ratio is None else round(ratio, 3),
+                iterations=metric.count,
+                module=module,
+                value=round(values[metric.name], 4),
+                unit=metric.unit,
+            )
+        )
+    return rows
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def format_table(rows: Sequence[Row]) -> str:
-    """The rows as a plain-text table (a peer-less row that others compare with is a baseline)."""
-    header = ("operation", "p50 (us)", "p95 (us)", "ops/s", "peak KiB", "peer", "ratio")
+    """The rows as a plain-text table (a peer-less row that others compare with is a baseline).
+
+    A ``value`` column appears when some row is a metric; sub-microsecond latencies (batched
+    rows) get three decimals.
+    """
+    with_values = any(row.value is not None for row in rows)
+    header: tuple[str, ...] = ("operation", "p50 (us)", "p95 (us)", "ops/s", "peak KiB")
+    header += ("value", "peer", "ratio") if with_values else ("peer", "ratio")
     peers = {row.peer for row in rows if row.peer}
-    lines = [
-        (
+    lines = []
+    for row in rows:
+        us = ",.3f" if row.batch > 1 else ",.1f"
+        cells: tuple[str, ...] = (
             row.operation,
-            f"{row.p50_us:,.1f}",
-            f"{row.p95_us:,.1f}",
-            f"{row.ops_per_s:,.0f}",
-            f"{row.peak_kib:,.1f}",
+            _cell(row.p50_us, us),
+            _cell(row.p95_us, us),
+            _cell(row.ops_per_s, ",.0f"),
+            _cell(row.peak_kib, ",.1f"),
+        )
+        if with_values:
+            cells += ("-" if row.value is None else f"{row.value:.4f} {row.unit or ''}".rstrip(),)
+        cells += (
             row.peer or ("(baseline)" if row.operation in peers else "-"),
             "-" if row.ratio is None else f"{row.ratio:.2f}x",
         )
-        for row in rows
-    ]
+        lines.append(cells)
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
-    left = {0, 5}
+    left = {0, len(header) - 2}
 
     def render(cells: Sequence[str]) -> str:
         return "  ".join(

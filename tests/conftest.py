@@ -7,8 +7,12 @@ session; tests keep out of each other's way with tenants of their own (``new_ten
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -156,3 +160,71 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tenantry") as c:
             yield c
+
+
+REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
+
+
+def require_redis() -> str:
+    """The shared test Redis URL; skips without one (fails when CI=true)."""
+    if REDIS_URL is None:
+        if IN_CI:
+            pytest.fail("CI=true but TENANTRY_TEST_REDIS_URL is not set")
+        pytest.skip("TENANTRY_TEST_REDIS_URL is not set")
+    return REDIS_URL
+
+
+class RedisProcess:
+    """A redis-server of our own on a free port, to stop and start in fault tests."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def redis_process() -> Iterator[RedisProcess]:
+    require_redis()  # fault tests run where the Redis tests run
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = RedisProcess(port)
+    server.start()
+    yield server
+    server.stop()

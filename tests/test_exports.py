@@ -16,6 +16,8 @@ MODULES = [
     "tenantry.db",
     "tenantry.tenants",
     "tenantry.api",
+    "tenantry.cache",
+    "tenantry.connections",
 ]
 
 

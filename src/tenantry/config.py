@@ -82,6 +82,72 @@ class Settings(BaseSettings):
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         validation_alias=AliasChoices("TENANTRY_APP_ROLE", "app_role"),
     )
+    cache_l1_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=64 * 1024,
+        le=64 * 1024**3,
+        validation_alias=AliasChoices("TENANTRY_CACHE_L1_BYTES", "cache_l1_bytes"),
+    )
+    cache_ttl: float = Field(
+        default=300.0,
+        gt=0,
+        le=30 * 86400,
+        validation_alias=AliasChoices("TENANTRY_CACHE_TTL", "cache_ttl"),
+    )
+    cache_stale_ttl: float = Field(
+        default=0.0,
+        ge=0,
+        le=30 * 86400,
+        validation_alias=AliasChoices("TENANTRY_CACHE_STALE_TTL", "cache_stale_ttl"),
+    )
+    read_replica_urls: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("TENANTRY_READ_REPLICA_URLS", "read_replica_urls"),
+    )
+    read_balancer: Literal["power_of_two", "least_connections", "round_robin"] = Field(
+        default="power_of_two",
+        validation_alias=AliasChoices("TENANTRY_READ_BALANCER", "read_balancer"),
+    )
+    http_endpoints: dict[str, list[str]] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("TENANTRY_HTTP_ENDPOINTS", "http_endpoints"),
+    )
+    redis_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("TENANTRY_REDIS_POOL_SIZE", "redis_pool_size"),
+    )
+    tenant_pool_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        validation_alias=AliasChoices("TENANTRY_TENANT_POOL_SHARE", "tenant_pool_share"),
+    )
+    bulkhead_timeout: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        validation_alias=AliasChoices("TENANTRY_BULKHEAD_TIMEOUT", "bulkhead_timeout"),
+    )
+    breaker_failure_rate: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        validation_alias=AliasChoices("TENANTRY_BREAKER_FAILURE_RATE", "breaker_failure_rate"),
+    )
+    breaker_open_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices("TENANTRY_BREAKER_OPEN_SECONDS", "breaker_open_seconds"),
+    )
+    breaker_minimum_calls: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("TENANTRY_BREAKER_MINIMUM_CALLS", "breaker_minimum_calls"),
+    )
     embedded_database: str = Field(
         default="tenantry",
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
@@ -99,6 +165,24 @@ class Settings(BaseSettings):
             raise ValueError("a PostgreSQL URL such as postgresql://user@host:5432/db") from exc
         if url.get_backend_name() != "postgresql":
             raise ValueError("a PostgreSQL URL such as postgresql://user@host:5432/db")
+        return value
+
+    @field_validator("read_replica_urls")
+    @classmethod
+    def _replica_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            cls._postgres_url(url)
+        return value
+
+    @field_validator("http_endpoints")
+    @classmethod
+    def _http_endpoints(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for group, urls in value.items():
+            if not urls or not all(u.startswith(("http://", "https://")) for u in urls):
+                raise ValueError(
+                    f'a JSON object of groups to http(s) URL lists, e.g. {{"slack": ["https://..."]}}'
+                    f" (group {group!r})"
+                )
         return value
 
     @field_validator("redis_url")

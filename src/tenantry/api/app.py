@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,7 +17,12 @@ from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
 from tenantry.api.middleware import HttpMetrics, RequestContextMiddleware
 from tenantry.api.state import AppState
+from tenantry.cache.manager import CacheManager
+from tenantry.cache.router import router as cache_router
+from tenantry.cache.stats import CacheCollector
 from tenantry.config import Settings, load_settings
+from tenantry.connections.manager import ConnectionManager
+from tenantry.connections.router import router as connections_router
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.logging import get_logger
@@ -65,26 +70,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = DatabaseRuntime(settings)
-        await runtime.start()
-        try:
+        async with AsyncExitStack() as stack:
+            runtime = DatabaseRuntime(settings)
+            await runtime.start()
+            stack.push_async_callback(runtime.stop)
             revision = await runtime.migrate()
             database = runtime.open_database()
-            collector = _PoolCollector(database)
-            registry.register(collector)
+            stack.push_async_callback(database.dispose)
+            connections = ConnectionManager(settings, primary=database)
+            await connections.start()
+            stack.push_async_callback(connections.close)
+            cache = CacheManager(
+                l1_bytes=settings.cache_l1_bytes,
+                redis=connections.redis,
+                breaker=connections.breaker("redis") if connections.redis else None,
+                default_ttl=settings.cache_ttl,
+                stale_ttl=settings.cache_stale_ttl,
+                prefetch=settings.cache_optimization_enabled,
+            )
+            await cache.start()
+            stack.push_async_callback(cache.close)
+            for collector in (
+                _PoolCollector(database),
+                CacheCollector(cache.tenants, cache.stats),
+            ):
+                registry.register(collector)
+                stack.callback(registry.unregister, collector)
             app.state.tenantry = AppState(
-                settings, runtime, database, registry, resolve_api_token(settings)
+                settings,
+                runtime,
+                database,
+                registry,
+                resolve_api_token(settings),
+                connections,
+                cache,
             )
             _log.info(
-                "started", mode="embedded" if settings.embedded else "server", revision=revision
+                "started",
+                mode="embedded" if settings.embedded else "server",
+                revision=revision,
+                redis=connections.redis is not None,
             )
-            try:
-                yield
-            finally:
-                registry.unregister(collector)
-                await database.dispose()
-        finally:
-            await runtime.stop()
+            yield
 
     app = FastAPI(
         title="tenantry",
@@ -96,5 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(tenants_router)
+    app.include_router(cache_router)
+    app.include_router(connections_router)
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
     return app

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from tenantry.cache.manager import CacheManager
 from tenantry.config import Settings
+from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 
@@ -20,3 +22,5 @@ class AppState:
     database: Database
     registry: CollectorRegistry
     api_token: str
+    connections: ConnectionManager
+    cache: CacheManager

@@ -68,15 +68,28 @@ _ambient: ContextVar[_Open | None] = ContextVar("tenantry_transaction", default=
 class Database:
     """A pool of connections as the application role, and the transactions on it."""
 
-    def __init__(self, url: URL, *, pool_size: int = 10, max_overflow: int = 5) -> None:
+    def __init__(
+        self,
+        url: URL,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 5,
+        pool_timeout: float = 30.0,
+        pool_recycle: float = 1800.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_recycle=1800,
+            pool_timeout=pool_timeout,
+            pool_recycle=int(pool_recycle),
             isolation_level="AUTOCOMMIT",
-            connect_args={"server_settings": {"application_name": "tenantry"}},
+            connect_args={
+                "server_settings": {"application_name": "tenantry"},
+                "timeout": connect_timeout,
+            },
         )
         event.listen(self.engine.sync_engine.pool, "checkin", _discard_if_in_transaction)
 
@@ -127,7 +140,15 @@ class Database:
                 raise
             finally:
                 _ambient.reset(token)
-            status = await driver.execute("COMMIT")
+            try:
+                status = await driver.execute("COMMIT")
+            except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as exc:
+                await conn.invalidate()
+                raise DatabaseUnavailable(
+                    f"the connection was lost at COMMIT; the outcome is unknown: {exc}"
+                ) from exc
+            except asyncpg.PostgresError as exc:  # deferred constraints, serialization failures
+                raise translate_error(exc) from exc
             if status != "COMMIT":
                 raise TransactionRolledBack(
                     "the transaction was rolled back: a statement in it failed"
@@ -171,17 +192,20 @@ async def _rollback(conn: AsyncConnection, driver: Any) -> None:
         await conn.invalidate()
 
 
-def translate_error(exc: DBAPIError) -> Exception:
+def translate_error(exc: DBAPIError | asyncpg.PostgresError) -> Exception:
     """Map a driver error to tenantry's hierarchy by SQLSTATE; others pass through unchanged."""
-    state = str(getattr(exc.orig, "sqlstate", "") or "")
-    message = str(getattr(exc.orig, "args", [exc])[0]).splitlines()[0]
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = str(getattr(orig, "sqlstate", "") or "")
+    message = (str(orig) or type(orig).__name__).splitlines()[0]
     if state == "42501" and "row-level security" in message:
         return IsolationViolation(message)
     if state == "23503":
         return ReferenceMissing(message)
     if state.startswith("22") or state in ("23514", "23502"):
         return InvalidInput(message)
-    if state.startswith("08") or isinstance(exc.orig, OSError):
+    if state == "40001":
+        return TransactionRolledBack(f"serialization failure, retry the transaction: {message}")
+    if state.startswith("08") or isinstance(orig, OSError):
         return DatabaseUnavailable(message)
     return exc
 

@@ -1,0 +1,133 @@
+"""The cache's Redis tier and its manager paths, against raw redis-py on the same server.
+
+Rows (Redis from ``TENANTRY_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/0``):
+
+- ``cache L2 get (RedisTier)`` vs ``redis-py GET``: one key of 200 bytes; the tier adds the
+  breaker, the tenant-namespaced key and the envelope. Goal: <= 1.3x.
+- ``cache L2 set (RedisTier)`` vs ``redis-py SET PX``: the same value and TTL.
+- ``cache get, L1 miss -> L2 hit (CacheManager)`` vs ``redis-py GET``: the whole manager path,
+  decoding and filling L1.
+- ``cache get, L1 hit (CacheManager)``: the manager's hot path, peer: a dict behind an async call.
+- ``cache set on node A -> new value read on node B``: two managers on one Redis; the
+  time from the write until B's stale L1 copy is gone (pub/sub) and B reads the new value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from benchmarks.environment import Environment
+from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
+from tenantry.cache import CacheManager
+from tenantry.cache.l2 import Envelope, RedisTier
+from tenantry.connections.breaker import CircuitBreaker
+from tenantry.context import tenant_scope
+
+__all__ = ["BENCHMARK"]
+
+L2_GET = "cache L2 get (RedisTier)"
+L2_SET = "cache L2 set (RedisTier)"
+RAW_GET = "redis-py GET"
+RAW_SET = "redis-py SET PX"
+MANAGER_L2 = "cache get, L1 miss -> L2 hit (CacheManager)"
+MANAGER_L1 = "cache get, L1 hit (CacheManager)"
+DICT_ASYNC = "dict get behind an async call"
+INVALIDATION = "cache set on node A -> new value read on node B"
+OPERATIONS = (L2_GET, RAW_GET, L2_SET, RAW_SET, MANAGER_L2, MANAGER_L1, DICT_ASYNC, INVALIDATION)
+
+VALUE = "v" * 200
+TENANT = "bench-cache"
+
+
+async def run(env: Environment, plan: Plan) -> list[Row]:
+    del env  # the cache needs no database
+    url = os.environ.get("TENANTRY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    raw = Redis.from_url(url)
+    try:
+        await raw.ping()
+    except (RedisError, OSError):
+        print(f"cache benchmarks skipped: no Redis at {url}")
+        return []
+    tier = RedisTier(raw, CircuitBreaker("bench-redis"))
+    node_a = CacheManager(redis=Redis.from_url(url))
+    node_b = CacheManager(redis=Redis.from_url(url))
+    await node_a.start()
+    await node_b.start()
+    for node in (node_a, node_b):
+        assert node.bus is not None
+        await node.bus.connected.wait()
+    try:
+        return await _measure(raw, tier, node_a, node_b, plan)
+    finally:
+        await node_a.close()
+        await node_b.close()
+        await raw.delete(RedisTier.key(TENANT, "k"), f"raw:{TENANT}:k")
+        await raw.aclose()
+
+
+async def _measure(
+    raw: Redis, tier: RedisTier, node_a: CacheManager, node_b: CacheManager, plan: Plan
+) -> list[Row]:
+    envelope = Envelope(node_a.codec.encode(VALUE), time.time() + 3600, 0.0)
+    raw_key = f"raw:{TENANT}:k"
+    await raw.set(raw_key, envelope.pack(), px=3_600_000)
+    await tier.set_many(TENANT, [("k", envelope)], 3600, ())
+    plain: dict[str, str] = {"k": VALUE}
+
+    async def l2_get() -> object:
+        return await tier.get(TENANT, "k")
+
+    async def raw_get() -> object:
+        return await raw.get(raw_key)
+
+    async def l2_set() -> None:
+        await tier.set_many(TENANT, [("k", envelope)], 3600, ())
+
+    async def raw_set() -> None:
+        await raw.set(raw_key, envelope.pack(), px=3_600_000)
+
+    with tenant_scope(TENANT):
+        await node_a.set("k", VALUE, ttl=3600)
+        await node_a.set("hot", VALUE, ttl=3600)
+
+    async def manager_l2() -> object:
+        node_a.l1.delete(TENANT, "k")
+        with tenant_scope(TENANT):
+            return await node_a.get("k")
+
+    async def manager_l1() -> object:
+        with tenant_scope(TENANT):
+            return await node_a.get("hot")
+
+    async def dict_get() -> object:
+        return plain.get("k")
+
+    versions = iter(range(10**9))
+
+    async def invalidation() -> None:
+        with tenant_scope(TENANT):
+            await node_b.get("inv")  # node B holds a copy in L1
+            version = next(versions)
+            await node_a.set("inv", version, ttl=3600)
+            while await node_b.get("inv") != version:  # noqa: ASYNC110 - a reader polls
+                await asyncio.sleep(0)
+
+    cases = [
+        Case(L2_GET, l2_get, peer=RAW_GET),
+        Case(RAW_GET, raw_get),
+        Case(L2_SET, l2_set, peer=RAW_SET),
+        Case(RAW_SET, raw_set),
+        Case(MANAGER_L2, manager_l2, peer=RAW_GET),
+        Case(MANAGER_L1, manager_l1, peer=DICT_ASYNC),
+        Case(DICT_ASYNC, dict_get),
+        Case(INVALIDATION, invalidation),
+    ]
+    return await run_cases(cases, plan, module="cache")
+
+
+BENCHMARK = Benchmark(name="cache", operations=OPERATIONS, run=run)

@@ -1,0 +1,454 @@
+"""CacheManager: a tenant-namespaced, two-tier cache with stampede control.
+
+- **Namespacing.** Every call acts in the current tenant's namespace (``tenant_scope``); the
+  tenant is never part of a caller's key, so no key can reach another tenant's entries.
+- **Tiers.** L1 in process (:class:`~tenantry.cache.l1.TenantL1`: bytes-bounded W-TinyLFU with
+  per-tenant budgets); L2 Redis when one is given (:class:`~tenantry.cache.l2.RedisTier`),
+  behind a circuit breaker: when Redis is away, L1 and the loaders carry on without an error.
+- **Loads.** ``get_or_set`` runs one load per key at a time in this process (single flight), can
+  take a cross-process lease in Redis, serves a stale value while one refresh runs, and refreshes
+  early with probability rising towards expiry (XFetch, from the stored load time).
+- **Invalidation.** ``set``/``delete``/``invalidate_tags``/``clear_tenant`` tell every other
+  node to drop its L1 copy (Redis pub/sub), and the delay is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from tenantry.cache.invalidation import Invalidation, InvalidationBus
+from tenantry.cache.l1 import TenantL1
+from tenantry.cache.l1_types import Entry
+from tenantry.cache.l2 import Envelope, RedisTier
+from tenantry.cache.prefetch import NextKeyModel
+from tenantry.cache.serde import Codec
+from tenantry.cache.stats import CacheStats, Counters
+from tenantry.connections.breaker import CircuitBreaker
+from tenantry.context import get_tenant
+from tenantry.errors import InvalidInput
+from tenantry.logging import get_logger
+
+__all__ = ["CacheManager"]
+
+_log = get_logger("tenantry.cache")
+_MISSING: Final = object()
+Loader = Callable[[], Awaitable[Any]]
+_KEY_OVERHEAD = 64  # bytes charged per entry beyond its value, for the key and bookkeeping
+
+
+@dataclass(slots=True)
+class _Meta:
+    fresh_until: float  # epoch seconds
+    delta: float  # seconds the load took (XFetch)
+    tags: tuple[str, ...] = ()
+    prefetched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """How to (re)load a key: the loader and what to store its value with."""
+
+    loader: Loader
+    ttl: float
+    stale: float
+    tags: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _TenantState:
+    counters: Counters = field(default_factory=Counters)
+    tags: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    model: NextKeyModel = field(default_factory=NextKeyModel)
+    loaders: OrderedDict[str, _Spec] = field(default_factory=OrderedDict)
+
+
+def _meta(entry: Entry[Any]) -> _Meta:
+    meta = entry.meta
+    if not isinstance(meta, _Meta):  # every entry is written by this module, with a _Meta
+        raise TypeError("cache entry without metadata")
+    return meta
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not 0 < len(key) <= 1024:
+        raise InvalidInput("a cache key is a string of 1-1024 characters")
+    return key
+
+
+class CacheManager:
+    """The cache of every tenant; methods act for the tenant of the current ``tenant_scope``."""
+
+    def __init__(
+        self,
+        *,
+        l1_bytes: int = 64 * 1024 * 1024,
+        redis: Redis | None = None,
+        breaker: CircuitBreaker | None = None,
+        default_ttl: float = 300.0,
+        stale_ttl: float = 0.0,
+        compress_threshold: int = 1024,
+        xfetch_beta: float = 1.0,
+        prefetch: bool = False,
+        lease_ttl: float = 5.0,
+    ) -> None:
+        if default_ttl <= 0 or stale_ttl < 0:
+            raise InvalidInput("default_ttl must be > 0 and stale_ttl >= 0")
+        self.l1: TenantL1[Any] = TenantL1(l1_bytes)
+        self.codec = Codec(compress_threshold)
+        self.default_ttl = default_ttl
+        self.stale_ttl = stale_ttl
+        self.xfetch_beta = xfetch_beta
+        self.prefetch = prefetch
+        self.lease_ttl = lease_ttl
+        self.l2: RedisTier | None = None
+        self.bus: InvalidationBus | None = None
+        if redis is not None:
+            self.l2 = RedisTier(redis, breaker or CircuitBreaker("redis"))
+            self.bus = InvalidationBus(redis, self._apply_remote, self._drop_all_l1)
+        self._tenants: defaultdict[str, _TenantState] = defaultdict(_TenantState)
+        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening for other nodes' invalidations (when Redis is configured)."""
+        if self.bus is not None:
+            await self.bus.start()
+
+    async def close(self) -> None:
+        if self.bus is not None:
+            await self.bus.stop()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when it is absent or expired."""
+        tenant = get_tenant()
+        _check_key(key)
+        value, meta = await self._lookup(tenant, key)
+        if value is _MISSING or (meta is not None and time.time() >= meta.fresh_until):
+            return default  # a value in its stale window is only for get_or_set's refresh
+        return value
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The present values among ``keys`` (absent ones are left out)."""
+        tenant = get_tenant()
+        wanted = [_check_key(k) for k in keys]
+        found: dict[str, Any] = {}
+        missing: list[str] = []
+        now = time.time()
+        state = self._tenants[tenant]
+        for key in wanted:
+            entry = self.l1.get_entry(tenant, key)
+            if entry is not None and now < _meta(entry).fresh_until:
+                state.counters.l1_hits += 1
+                found[key] = entry.value
+            else:
+                missing.append(key)
+        if missing and self.l2 is not None:
+            for key, envelope in zip(missing, await self.l2.get_many(tenant, missing), strict=True):
+                if envelope is not None and now < envelope.fresh_until:
+                    state.counters.l2_hits += 1
+                    found[key] = self._fill_l1(tenant, key, envelope, ())
+        state.counters.misses += len(wanted) - len(found)
+        return found
+
+    async def get_or_set(
+        self,
+        key: str,
+        loader: Loader,
+        ttl: float | None = None,
+        *,
+        stale_ttl: float | None = None,
+        tags: Sequence[str] = (),
+        lease: bool = False,
+    ) -> Any:
+        """The value of ``key``; on a miss, ``await loader()`` once (for all concurrent callers).
+
+        With ``stale_ttl``, a value up to that many seconds past its TTL is served while one
+        background refresh runs. With ``lease``, one process across the cluster loads it.
+        """
+        tenant = get_tenant()
+        _check_key(key)
+        spec = _Spec(loader, *self._ttls(ttl, stale_ttl), tuple(tags))
+        state = self._tenants[tenant]
+        if self.prefetch:
+            state.loaders[key] = spec
+            state.loaders.move_to_end(key)
+            if len(state.loaders) > 10_000:
+                state.loaders.popitem(last=False)
+            state.model.observe(key)
+        value, meta = await self._lookup(tenant, key)
+        if value is not _MISSING and meta is not None:
+            now = time.time()
+            if now >= meta.fresh_until:
+                state.counters.stale_served += 1
+                self._refresh_later(tenant, key, spec)
+            elif self._xfetch(meta, now):
+                state.counters.early_refreshes += 1
+                self._refresh_later(tenant, key, spec)
+            self._prefetch_after(tenant, key)
+            return value
+        value = await self._load(tenant, key, spec, lease=lease)
+        self._prefetch_after(tenant, key)
+        return value
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    async def set(
+        self, key: str, value: Any, ttl: float | None = None, *, tags: Sequence[str] = ()
+    ) -> None:
+        """Store ``value`` for ``ttl`` seconds (the default TTL when None)."""
+        await self.set_many({key: value}, ttl, tags=tags)
+
+    async def set_many(
+        self, items: Mapping[str, Any], ttl: float | None = None, *, tags: Sequence[str] = ()
+    ) -> None:
+        tenant = get_tenant()
+        ttl, _ = self._ttls(ttl, 0.0)
+        encoded = [(_check_key(k), self.codec.encode(v)) for k, v in items.items()]
+        fresh_until = time.time() + ttl
+        envelopes = [(k, Envelope(blob, fresh_until, 0.0)) for k, blob in encoded]
+        tag_tuple = tuple(tags)
+        for key, envelope in envelopes:
+            self._fill_l1(tenant, key, envelope, tag_tuple, value=items[key])
+        if self.l2 is not None:
+            await self.l2.set_many(tenant, envelopes, ttl, tag_tuple)
+        await self._broadcast(Invalidation(tenant, keys=[k for k, _ in encoded]))
+
+    async def delete(self, key: str) -> None:
+        tenant = get_tenant()
+        _check_key(key)
+        self.l1.delete(tenant, key)
+        if self.l2 is not None:
+            await self.l2.delete(tenant, [key])
+        await self._broadcast(Invalidation(tenant, keys=[key]))
+
+    async def invalidate_tags(self, *tags: str) -> int:
+        """Drop every entry of the current tenant that carries one of ``tags``; returns a count."""
+        tenant = get_tenant()
+        state = self._tenants[tenant]
+        keys: set[str] = set()
+        for tag in tags:
+            keys |= state.tags.pop(tag, set())
+        if self.l2 is not None:
+            keys |= await self.l2.pop_tags(tenant, tags)
+        for key in keys:
+            self.l1.delete(tenant, key)
+        await self._broadcast(Invalidation(tenant, keys=sorted(keys), tags=list(tags)))
+        return len(keys)
+
+    async def clear_tenant(self) -> int:
+        """Drop every entry of the current tenant, on every tier and node."""
+        tenant = get_tenant()
+        removed = self.l1.clear_tenant(tenant)
+        self._tenants[tenant].tags.clear()
+        if self.l2 is not None:
+            removed = max(removed, await self.l2.clear_tenant(tenant))
+        await self._broadcast(Invalidation(tenant, whole_tenant=True))
+        return removed
+
+    def stats(self, tenant: str | None = None) -> CacheStats:
+        """Counters of ``tenant`` (default: the current one)."""
+        tenant = tenant or get_tenant()
+        l1 = self.l1.stats(tenant)
+        delays = sorted(self.bus.delays) if self.bus is not None else []
+        return CacheStats.combine(tenant, self._tenants[tenant].counters, l1, delays)
+
+    def tenants(self) -> list[str]:
+        return list(self._tenants)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _ttls(self, ttl: float | None, stale: float | None) -> tuple[float, float]:
+        ttl = self.default_ttl if ttl is None else ttl
+        stale = self.stale_ttl if stale is None else stale
+        if not (ttl > 0 and math.isfinite(ttl)) or not (stale >= 0 and math.isfinite(stale)):
+            raise InvalidInput("ttl must be a positive number of seconds, stale_ttl >= 0")
+        return float(ttl), float(stale)
+
+    def _xfetch(self, meta: _Meta, now: float) -> bool:
+        if meta.delta <= 0:
+            return False
+        return now - meta.delta * self.xfetch_beta * math.log(random.random()) >= meta.fresh_until  # noqa: S311
+
+    async def _lookup(self, tenant: str, key: str) -> tuple[Any, _Meta | None]:
+        state = self._tenants[tenant]
+        entry = self.l1.get_entry(tenant, key)
+        if entry is not None:
+            meta = _meta(entry)
+            if meta.prefetched:
+                meta.prefetched = False
+                state.counters.prefetch_hits += 1
+            state.counters.l1_hits += 1
+            return entry.value, meta
+        if self.l2 is not None:
+            envelope = await self.l2.get(tenant, key)
+            if envelope is not None:
+                state.counters.l2_hits += 1
+                value = self._fill_l1(tenant, key, envelope, ())
+                return value, _Meta(envelope.fresh_until, envelope.delta)
+        state.counters.misses += 1
+        return _MISSING, None
+
+    def _fill_l1(
+        self,
+        tenant: str,
+        key: str,
+        envelope: Envelope,
+        tags: tuple[str, ...],
+        *,
+        value: Any = _MISSING,
+        stale: float = 0.0,
+        prefetched: bool = False,
+    ) -> Any:
+        if value is _MISSING:
+            value = self.codec.decode(envelope.blob)
+        hard_expiry = envelope.fresh_until + stale
+        remaining = hard_expiry - time.time()
+        if remaining > 0:
+            meta = _Meta(envelope.fresh_until, envelope.delta, tags, prefetched)
+            size = len(envelope.blob) + len(key) + _KEY_OVERHEAD
+            if self.l1.set(
+                tenant, key, value, size, expires_at=time.monotonic() + remaining, meta=meta
+            ):
+                state = self._tenants[tenant]
+                for tag in tags:
+                    state.tags[tag].add(key)
+        return value
+
+    async def _load(
+        self, tenant: str, key: str, spec: _Spec, *, lease: bool = False, prefetched: bool = False
+    ) -> Any:
+        flight = self._inflight.get((tenant, key))
+        if flight is not None:
+            return await asyncio.shield(flight)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[(tenant, key)] = future
+        try:
+            value = await self._load_once(tenant, key, spec, lease=lease, prefetched=prefetched)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: followers may or may not be waiting
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            del self._inflight[(tenant, key)]
+
+    async def _load_once(
+        self, tenant: str, key: str, spec: _Spec, *, lease: bool, prefetched: bool
+    ) -> Any:
+        token = None
+        if lease and self.l2 is not None:
+            token = await self.l2.acquire_lease(tenant, key, self.lease_ttl)
+            if token is None:
+                envelope = await self._await_other_loader(tenant, key)
+                if envelope is not None:
+                    return self._fill_l1(tenant, key, envelope, spec.tags, stale=spec.stale)
+        counters = self._tenants[tenant].counters
+        start = time.perf_counter()
+        try:
+            value = await spec.loader()
+            delta = time.perf_counter() - start
+            counters.loads += 1
+            counters.load_seconds += delta
+            envelope = Envelope(self.codec.encode(value), time.time() + spec.ttl, delta)
+            self._fill_l1(
+                tenant,
+                key,
+                envelope,
+                spec.tags,
+                value=value,
+                stale=spec.stale,
+                prefetched=prefetched,
+            )
+            if self.l2 is not None:
+                await self.l2.set_many(tenant, [(key, envelope)], spec.ttl + spec.stale, spec.tags)
+            return value
+        except Exception:
+            counters.load_errors += 1
+            raise
+        finally:
+            if token is not None and self.l2 is not None:
+                await self.l2.release_lease(tenant, key, token)
+
+    async def _await_other_loader(self, tenant: str, key: str) -> Envelope | None:
+        """Another process holds the lease: wait for its value, up to the lease's time."""
+        assert self.l2 is not None  # noqa: S101 - only called with an L2
+        deadline = time.monotonic() + self.lease_ttl
+        pause = 0.005
+        while time.monotonic() < deadline:
+            await asyncio.sleep(pause)
+            envelope = await self.l2.get(tenant, key)
+            if envelope is not None:
+                return envelope
+            pause = min(pause * 2, 0.1)
+        return None
+
+    def _refresh_later(self, tenant: str, key: str, spec: _Spec) -> None:
+        if (tenant, key) not in self._inflight:
+            self._spawn(self._load(tenant, key, spec))
+
+    def _prefetch_after(self, tenant: str, key: str) -> None:
+        if not self.prefetch:
+            return
+        state = self._tenants[tenant]
+        for candidate in state.model.predict(key):
+            if self.l1.get_entry(tenant, candidate, record=False) is not None:
+                continue
+            spec = state.loaders.get(candidate)
+            if spec is None or (tenant, candidate) in self._inflight:
+                continue
+            state.counters.prefetches += 1
+            self._spawn(self._load(tenant, candidate, spec, prefetched=True))
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:  # noqa: BLE001 - a background refresh must not crash
+                _log.warning("cache background load failed", error=type(exc).__name__)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _broadcast(self, message: Invalidation) -> None:
+        if self.bus is not None and self.l2 is not None:
+            bus = self.bus
+            await self.l2.guarded(lambda: bus.publish(message), None)
+
+    def _apply_remote(self, message: Invalidation) -> None:
+        tenant = message.tenant
+        if message.whole_tenant:
+            self.l1.clear_tenant(tenant)
+            self._tenants[tenant].tags.clear()
+            return
+        state = self._tenants[tenant]
+        keys = set(message.keys)
+        for tag in message.tags:
+            keys |= state.tags.pop(tag, set())
+        for key in keys:
+            self.l1.delete(tenant, key)
+
+    def _drop_all_l1(self) -> None:
+        for tenant in list(self.l1.tenants()):
+            self.l1.clear_tenant(tenant)
+        for state in self._tenants.values():
+            state.tags.clear()

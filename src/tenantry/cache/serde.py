@@ -1,0 +1,53 @@
+"""Cache values to bytes and back: msgpack for the allowed types, zstd above a threshold.
+
+Nothing is pickled (DESIGN.md invariant 8). Allowed: None, bool, int (64-bit), float, str,
+bytes, and lists/tuples and dicts (str keys) of these. Anything else is refused with
+:class:`~tenantry.errors.InvalidInput` before it reaches the cache.
+
+Layout: one header byte (``0x00`` raw msgpack, ``0x01`` zstd-compressed msgpack), then the body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import zstandard
+
+from tenantry.errors import InvalidInput
+
+__all__ = ["Codec"]
+
+_RAW = b"\x00"
+_ZSTD = b"\x01"
+
+
+class Codec:
+    """Encode and decode cache values; compress bodies of ``compress_threshold`` bytes or more."""
+
+    def __init__(self, compress_threshold: int = 1024, level: int = 3) -> None:
+        self.compress_threshold = compress_threshold
+        self._compressor = zstandard.ZstdCompressor(level=level)
+        self._decompressor = zstandard.ZstdDecompressor()
+
+    def encode(self, value: Any) -> bytes:
+        try:
+            body: bytes = msgpack.packb(value, use_bin_type=True, strict_types=False)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInput(
+                f"cannot cache a {type(value).__name__}: use None, bool, int, float, str, bytes, "
+                f"lists and dicts of them ({exc})"
+            ) from None
+        if len(body) >= self.compress_threshold:
+            compressed = self._compressor.compress(body)
+            if len(compressed) < len(body):
+                return _ZSTD + compressed
+        return _RAW + body
+
+    def decode(self, data: bytes) -> Any:
+        header, body = data[:1], data[1:]
+        if header == _ZSTD:
+            body = self._decompressor.decompress(body)
+        elif header != _RAW:
+            raise InvalidInput("not a tenantry cache value")
+        return msgpack.unpackb(body, raw=False, strict_map_key=False)

@@ -1,0 +1,128 @@
+"""PostgreSQL members: the primary and the read replicas, each a :class:`Database`.
+
+A replica is the same :class:`~tenantry.db.engine.Database` class as the primary, for another
+URL (the application role on the replica), so reads on it run in the very same tenant
+transaction. This module adds only what the manager needs around it: the guard, a bound on the
+time to open a transaction (asyncpg would otherwise wait up to 60 s for an unreachable host),
+and the pool figures.
+
+The pool itself is SQLAlchemy's: pre-ping is the ``BEGIN`` that opens every transaction (a dead
+pooled connection fails there, before anything ran on it, and is replaced; see
+``db/engine.py``), connections are recycled after 30 minutes, and a replica's pool keeps
+``min_size`` idle connections with ``max_size - min_size`` more as overflow, closed as they come
+back: the manager's :class:`~.pools.PoolGate` decides how many may be used at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import AsyncExitStack
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenantry.connections.backends import BreakerConfig, Member, Pool, PoolOptions
+from tenantry.connections.guard import guarded
+from tenantry.connections.pools import PoolLimits
+from tenantry.db.engine import Database
+from tenantry.errors import DatabaseUnavailable
+
+__all__ = ["DatabaseMember", "database_failure", "replica_database"]
+
+#: SQLSTATE classes that mean the server, not the statement, failed: connection exceptions,
+#: insufficient resources (too many connections), operator intervention (shutdown, cancel).
+_SERVER_STATES = ("08", "53", "57")
+
+
+def database_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database's fault (counts against its breaker)."""
+    if isinstance(exc, DatabaseUnavailable | OSError | TimeoutError):
+        return True
+    if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", "") or "")
+        return exc.connection_invalidated or state.startswith(_SERVER_STATES)
+    return False
+
+
+def replica_database(url: str | URL, limits: PoolLimits) -> Database:
+    """A :class:`Database` for a replica URL, its pool shaped by ``limits``."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return Database(
+        parsed.set(drivername="postgresql+asyncpg"),
+        pool_size=limits.min_size,
+        max_overflow=limits.max_size - limits.min_size,
+    )
+
+
+class DatabaseMember(Member):
+    """A PostgreSQL server (primary or replica) as a member with its own pool."""
+
+    kind = "postgres"
+
+    def __init__(
+        self,
+        name: str,
+        database: Database,
+        *,
+        role: str,
+        limits: PoolLimits,
+        owns_database: bool,
+        breaker: BreakerConfig,
+        pooling: PoolOptions | None = None,
+        open_timeout: float = 2.0,
+        **member: Any,
+    ) -> None:
+        super().__init__(name, role=role, breaker=breaker, **member)
+        self.database = database
+        self.owns_database = owns_database
+        self.open_timeout = open_timeout
+        self.pool = Pool(name, limits, pooling, clock=self.clock)
+
+    async def open(
+        self, tenant: str | None, *, scoped: bool
+    ) -> tuple[AsyncConnection, AsyncExitStack]:
+        """Open a transaction here (tenant-scoped or not), guarded; the stack closes it.
+
+        A failure while opening has already been recorded when it propagates, and nothing is
+        left open: the caller may try another member.
+        """
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(guarded(self, self.pool, tenant, database_failure))
+            opening = self.database.tenant_transaction() if scoped else self.database.transaction()
+            async with asyncio.timeout(self.open_timeout):
+                conn = await stack.enter_async_context(opening)
+        except BaseException:
+            if not await stack.__aexit__(*sys.exc_info()):
+                raise
+            raise AssertionError("unreachable: the guard never swallows errors") from None
+        return conn, stack
+
+    async def probe(self) -> None:
+        async with self.database.transaction() as conn:
+            await conn.execute(text("select 1"))
+
+    def driver_pool(self) -> dict[str, int]:
+        """SQLAlchemy's pool figures (checked out, idle, configured size, overflow)."""
+        pool = self.database.engine.pool
+        figures = {"checked_out": "checkedout", "idle": "checkedin", "size": "size"}
+        stats = {key: int(getattr(pool, method, lambda: 0)()) for key, method in figures.items()}
+        stats["overflow"] = max(0, int(getattr(pool, "overflow", lambda: 0)()))
+        return stats
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            **super().snapshot(),
+            "pool": {**self.pool.snapshot(), "driver": self.driver_pool()},
+        }
+
+    async def close(self) -> None:
+        if self.owns_database:
+            await self.database.dispose()

@@ -1,0 +1,147 @@
+"""Where PostgreSQL transactions go: writes to the primary, reads to a replica or the primary.
+
+A read picks a replica with the balancer among the routable ones (healthy, breaker allowing) and
+opens its transaction there; if opening fails it moves at once, without backoff, to another
+replica, then to the primary (which is retried with backoff). Whatever failed was recorded by
+its breaker on the way, so after ``minimum_calls`` failures the replica is skipped without being
+tried, until it is half-open and a probe read succeeds. :meth:`run_read` goes further: the whole
+read is a function, so a connection lost in the middle of it is retried elsewhere too.
+
+Inside an open transaction (the boundary owns it), ``Database`` joins it, so reads made there
+see the transaction's own writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TypeVar
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenantry.connections.balancer import Balancer
+from tenantry.connections.guard import choose
+from tenantry.connections.postgres import DatabaseMember, database_failure
+from tenantry.connections.retry import Retrier, RetryPolicy
+from tenantry.context import current_tenant, get_tenant
+from tenantry.errors import BackendUnavailable, BulkheadFull, CircuitOpen, DatabaseUnavailable
+
+__all__ = ["DatabaseRouting"]
+
+T = TypeVar("T")
+
+
+class DatabaseRouting:
+    """The PostgreSQL half of :class:`~tenantry.connections.manager.ConnectionManager`."""
+
+    replicas: list[DatabaseMember]
+    retry: RetryPolicy
+    _retrier: Retrier
+    _balancer: Balancer
+
+    async def _primary(self) -> DatabaseMember:
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def read_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction without tenant context on a replica (or the primary)."""
+        conn, stack = await self._on_reader(False, _keep_open)
+        async with _closing(stack):
+            yield conn
+
+    @asynccontextmanager
+    async def tenant_read_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction as the current tenant on a replica (or the primary)."""
+        get_tenant()
+        conn, stack = await self._on_reader(True, _keep_open)
+        async with _closing(stack):
+            yield conn
+
+    async def run_read(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, tenant_scoped: bool = False
+    ) -> T:
+        """``await fn(conn)`` in a read transaction, run again elsewhere if the server fails."""
+
+        async def use(conn: AsyncConnection, stack: AsyncExitStack) -> T:
+            async with _closing(stack):
+                return await fn(conn)
+
+        if tenant_scoped:
+            get_tenant()
+        return await self._on_reader(tenant_scoped, use)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction without tenant context on the primary (the global tables)."""
+        primary = await self._primary()
+        conn, stack = await self._retrier.run(
+            lambda _: primary.open(current_tenant(), scoped=False), _retry_on_primary
+        )
+        async with _closing(stack):
+            yield conn
+
+    @asynccontextmanager
+    async def tenant_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction as the current tenant on the primary: where tenant data is written."""
+        tenant, primary = get_tenant(), await self._primary()
+        conn, stack = await self._retrier.run(
+            lambda _: primary.open(tenant, scoped=True), _retry_on_primary
+        )
+        async with _closing(stack):
+            yield conn
+
+    async def _on_reader(
+        self, scoped: bool, use: Callable[[AsyncConnection, AsyncExitStack], Awaitable[T]]
+    ) -> T:
+        primary = await self._primary()
+        tenant = current_tenant()
+        tried: set[str] = set()
+        last: list[DatabaseMember] = [primary]
+
+        async def attempt(_: int) -> T:
+            fresh = [r for r in self.replicas if r.name not in tried and r.routable]
+            member = choose(fresh, self._balancer, tried) if fresh else primary
+            tried.add(member.name)
+            last[0] = member
+            conn, stack = await member.open(tenant, scoped=scoped)
+            return await use(conn, stack)
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, CircuitOpen):  # a replica's half-open slots went: try another
+                return last[0] is not primary
+            return _retry_on_primary(exc)
+
+        def failover() -> bool:
+            untried = any(r.routable and r.name not in tried for r in self.replicas)
+            return untried or primary.name not in tried
+
+        return await self._retrier.run(
+            attempt,
+            retryable,
+            failover=failover,
+            max_attempts=len(self.replicas) + self.retry.max_attempts,
+        )
+
+
+def _retry_on_primary(exc: BaseException) -> bool:
+    if isinstance(exc, BulkheadFull | CircuitOpen):
+        return False
+    return database_failure(exc) or isinstance(exc, BackendUnavailable)
+
+
+@asynccontextmanager
+async def _closing(stack: AsyncExitStack) -> AsyncIterator[None]:
+    """Close the transaction's stack; a raw driver error from ``COMMIT`` on a connection that
+    died (``Database`` sends it on the driver directly) becomes :class:`DatabaseUnavailable`."""
+    try:
+        async with stack:
+            yield
+    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
+        raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
+
+
+async def _keep_open(
+    conn: AsyncConnection, stack: AsyncExitStack
+) -> tuple[AsyncConnection, AsyncExitStack]:
+    return conn, stack
