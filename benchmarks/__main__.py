@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_breaker, bench_cache, bench_cache_l1, bench_isolation
+from benchmarks import (
+    bench_breaker,
+    bench_cache,
+    bench_cache_l1,
+    bench_isolation,
+    bench_prefetch,
+)
 from benchmarks.environment import RESULTS_DIR, open_environment
 from benchmarks.harness import Benchmark, Plan, Row, format_table
 
@@ -20,6 +26,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_isolation.BENCHMARK,
     bench_cache_l1.BENCHMARK,
     bench_cache.BENCHMARK,
+    bench_prefetch.BENCHMARK,
     bench_breaker.BENCHMARK,
 )
 

@@ -26,11 +26,11 @@ from operator import itemgetter
 
 from cachetools import LRUCache
 from cashews import Cache as CashewsCache
-from tests.cache.traces import Trace, replay, scan_trace, zipf_trace
 
 from benchmarks.environment import Environment
 from benchmarks.harness import Benchmark, Case, Metric, Plan, Row, run_cases, run_metrics
 from tenantry.cache.l1 import MISSING, TenantL1
+from tests.cache.traces import Trace, replay, scan_trace, zipf_trace
 
 __all__ = ["BENCHMARK"]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import random
 
 from tenantry.cache import CacheManager
 from tenantry.cache.prefetch import NextKeyModel
 from tenantry.context import tenant_scope
+from tests.cache.traces import browsing_trace
 
 
 def test_model_learns_followers() -> None:
@@ -37,20 +37,9 @@ def test_model_memory_is_bounded() -> None:
     assert len(model) <= 100
 
 
-def browsing_trace(seed: int, sessions: int) -> list[str]:
-    """Listeners open an album (Zipf-popular) and play its tracks in order."""
-    rng = random.Random(seed)
-    albums = 300
-    weights = [1 / (rank + 1) for rank in range(albums)]
-    trace: list[str] = []
-    for _ in range(sessions):
-        album = rng.choices(range(albums), weights)[0]
-        trace.append(f"album:{album}")
-        trace.extend(f"album:{album}:track:{n}" for n in range(1, 6))
-    return trace
-
-
 async def replay(cache: CacheManager, trace: list[str]) -> float:
+    """Cache-aside through ``get_or_set``, a pause between requests; returns the hit ratio."""
+
     async def load() -> str:
         return "x" * 300
 

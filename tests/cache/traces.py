@@ -6,6 +6,8 @@ bounded by bytes of unequal entries, as in production.
 
 - :func:`zipf_trace`: keys ``k0..k{n-1}`` requested with probability proportional to
   ``1 / rank**s`` (the popular keys are spread over the key space, not ``k0, k1, ...``);
+- :func:`browsing_trace`: listeners open an album (Zipf-popular) and play its tracks in order:
+  the sequential pattern a next-key prefetcher can learn (keys only, for the CacheManager);
 - :func:`scan_trace`: the same, interrupted every ``scan_every`` requests by a scan of
   ``scan_length`` keys never seen before or after (a report job, a crawler): the pattern that
   flushes an LRU and that TinyLFU admission is built to ignore.
@@ -21,7 +23,15 @@ import random
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["ByteLRU", "Trace", "replay", "scan_trace", "sizes_for", "zipf_trace"]
+__all__ = [
+    "ByteLRU",
+    "Trace",
+    "browsing_trace",
+    "replay",
+    "scan_trace",
+    "sizes_for",
+    "zipf_trace",
+]
 
 Trace = list[tuple[str, int]]
 
@@ -122,3 +132,15 @@ def replay(trace: Trace, get: Callable[[str], bool], put: Callable[[str, int], o
         else:
             put(key, size)
     return hits / len(trace) if trace else 0.0
+
+
+def browsing_trace(seed: int = 11, sessions: int = 3000, albums: int = 300) -> list[str]:
+    """Sessions of ``album:N`` then ``album:N:track:1..5``, albums Zipf(1)-popular."""
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) for rank in range(albums)]
+    trace: list[str] = []
+    for _ in range(sessions):
+        album = rng.choices(range(albums), weights)[0]
+        trace.append(f"album:{album}")
+        trace.extend(f"album:{album}:track:{n}" for n in range(1, 6))
+    return trace
