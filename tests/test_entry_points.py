@@ -9,6 +9,7 @@ import pytest
 from tenantry import initialize_managers, validate_module_integrity
 from tenantry.config import Settings, load_settings
 from tenantry.db.embedded import EmbeddedPostgres
+from tenantry.db.migrate import head_revision
 from tests.conftest import IN_CI, TEST_DATA_DIR, database_name, recreate_database
 
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
@@ -24,7 +25,7 @@ async def fresh_settings(embedded_server: EmbeddedPostgres) -> Settings:
 def test_initialize_then_validate(fresh_settings: Settings) -> None:
     before = validate_module_integrity(fresh_settings)
     assert before["ok"] is False
-    assert initialize_managers(fresh_settings) == "0001"
+    assert initialize_managers(fresh_settings) == head_revision()
     after = validate_module_integrity(fresh_settings)
     assert after["ok"] is True, after
     names = {c["name"] for c in after["checks"]}

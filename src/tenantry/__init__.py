@@ -37,6 +37,11 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+# Every domain's tables, so the metadata (tenant_tables(), doctor, the isolation suite) has them.
+from tenantry.access import models as _access_models  # noqa: F401
+from tenantry.security import models as _security_models  # noqa: F401
+from tenantry.sessions import models as _sessions_models  # noqa: F401
+
 
 def initialize_managers(settings: Settings | None = None) -> str | None:
     """Prepare the database for every manager (what ``tenantry migrate`` does).

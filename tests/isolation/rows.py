@@ -95,6 +95,9 @@ async def insert_sample(
     for column in table.columns:
         if column.name in row:
             continue
+        if column.identity is not None:
+            row[column.name] = random.randint(1, 2**40)  # BY DEFAULT: an explicit id is allowed
+            continue
         if column.server_default is not None or column.default is not None:
             continue
         if column.nullable and not column.primary_key:

@@ -1,0 +1,1 @@
+"""Access control: roles per tenant and the policy engine."""

@@ -1,0 +1,1 @@
+"""Sessions, API keys and passkeys."""
