@@ -39,6 +39,7 @@ __version__ = "0.1.0"
 
 # Every domain's tables, so the metadata (tenant_tables(), doctor, the isolation suite) has them.
 from tenantry.access import models as _access_models  # noqa: F401
+from tenantry.passkeys import models as _passkeys_models  # noqa: F401
 from tenantry.security import models as _security_models  # noqa: F401
 from tenantry.sessions import models as _sessions_models  # noqa: F401
 

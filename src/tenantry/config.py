@@ -148,6 +148,16 @@ class Settings(BaseSettings):
         le=1000,
         validation_alias=AliasChoices("TENANTRY_BREAKER_MINIMUM_CALLS", "breaker_minimum_calls"),
     )
+    webauthn_rp_id: str = Field(
+        default="localhost",
+        min_length=1,
+        validation_alias=AliasChoices("TENANTRY_WEBAUTHN_RP_ID", "webauthn_rp_id"),
+    )
+    webauthn_origin: str = Field(
+        default="http://localhost:8000",
+        pattern=r"^https?://",
+        validation_alias=AliasChoices("TENANTRY_WEBAUTHN_ORIGIN", "webauthn_origin"),
+    )
     embedded_database: str = Field(
         default="tenantry",
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",

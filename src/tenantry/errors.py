@@ -14,6 +14,8 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     │   ├── TenantExists
     │   └── TenantNotActive
     ├── AuthenticationError         no or wrong credentials
+    │   └── StepUpRequired          the action needs a fresh passkey assertion
+    ├── PermissionDenied            authenticated, but the policy does not allow the action
     ├── TenantContextError          code ran without a tenant, or tried to switch tenants inside one
     ├── BackendUnavailable          a backend (replica, Redis, HTTP endpoint) cannot take the call
     │   ├── CircuitOpen             its breaker is open
@@ -41,9 +43,11 @@ __all__ = [
     "InvalidTenantId",
     "IsolationViolation",
     "NotFound",
+    "PermissionDenied",
     "ReferenceMissing",
     "RetryBudgetExhausted",
     "SettingNotFound",
+    "StepUpRequired",
     "TenantContextError",
     "TenantExists",
     "TenantNotActive",
@@ -102,6 +106,14 @@ class TenantNotActive(Conflict):
 
 class AuthenticationError(TenantryError):
     title = "authentication required"
+
+
+class StepUpRequired(AuthenticationError):
+    title = "step-up authentication required"
+
+
+class PermissionDenied(TenantryError):
+    title = "permission denied"
 
 
 class TenantContextError(TenantryError):

@@ -23,6 +23,7 @@ STATUS: dict[type[errors.TenantryError], int] = {
     errors.Conflict: 409,
     errors.TenantNotActive: 403,
     errors.AuthenticationError: 401,
+    errors.PermissionDenied: 403,
     errors.ReferenceMissing: 404,
     errors.IsolationViolation: 404,  # another tenant's row: answer as if it did not exist
     errors.DatabaseUnavailable: 503,

@@ -21,10 +21,8 @@ from tenantry.db.rls import tenant_table
 
 __all__ = [
     "api_keys",
-    "passkey_credentials",
     "session_activity",
     "sessions",
-    "webauthn_challenges",
 ]
 
 
@@ -73,31 +71,6 @@ api_keys = tenant_table(
     _ts("revoked_at", nullable=True),
     _ts("last_used_at", nullable=True),
     UniqueConstraint("tenant_id", "key_hash"),
-)
-
-passkey_credentials = tenant_table(
-    "passkey_credentials",
-    Column("credential_id", LargeBinary, primary_key=True),
-    Column("user_id", Text, nullable=False),
-    Column("public_key", LargeBinary, nullable=False),
-    Column("sign_count", BigInteger, nullable=False, server_default="0"),
-    Column("transports", ARRAY(Text), nullable=False, server_default="{}"),
-    Column("aaguid", Text, nullable=True),
-    _ts("created_at", default=True),
-    _ts("last_used_at", nullable=True),
-    Index(None, "tenant_id", "user_id"),
-)
-
-webauthn_challenges = tenant_table(
-    "webauthn_challenges",
-    Column("challenge_id", Text, primary_key=True),
-    Column("user_id", Text, nullable=False),
-    Column("purpose", Text, nullable=False),
-    Column("challenge", LargeBinary, nullable=False),
-    Column("session_id", Text, nullable=True),
-    _ts("expires_at"),
-    CheckConstraint("purpose in ('register', 'authenticate')", name="purpose"),
-    info={"sample_row": {"purpose": "register"}},
 )
 
 session_activity = tenant_table(

@@ -1,0 +1,1 @@
+"""WebAuthn passkeys: registration and authentication ceremonies, credentials per tenant."""
