@@ -26,6 +26,10 @@ from tenantry.connections.router import router as connections_router
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.logging import get_logger
+from tenantry.security.events import SecurityEvents
+from tenantry.sessions.api_keys import ApiKeys
+from tenantry.sessions.manager import SessionManager
+from tenantry.sessions.router import router as sessions_router
 from tenantry.tenants.router import router as tenants_router
 
 __all__ = ["create_app", "resolve_api_token"]
@@ -96,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ):
                 registry.register(collector)
                 stack.callback(registry.unregister, collector)
+            events = SecurityEvents(database)
+            sessions = SessionManager(database, cache=cache, events=events)
             app.state.tenantry = AppState(
                 settings,
                 runtime,
@@ -104,6 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 resolve_api_token(settings),
                 connections,
                 cache,
+                events,
+                sessions,
+                ApiKeys(database, cache=cache),
             )
             _log.info(
                 "started",
@@ -125,5 +134,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenants_router)
     app.include_router(cache_router)
     app.include_router(connections_router)
+    app.include_router(sessions_router)
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
     return app

@@ -11,6 +11,9 @@ from tenantry.config import Settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.security.events import SecurityEvents
+from tenantry.sessions.api_keys import ApiKeys
+from tenantry.sessions.manager import SessionManager
 
 __all__ = ["AppState"]
 
@@ -24,3 +27,6 @@ class AppState:
     api_token: str
     connections: ConnectionManager
     cache: CacheManager
+    events: SecurityEvents
+    sessions: SessionManager
+    api_keys: ApiKeys

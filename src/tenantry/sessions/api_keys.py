@@ -1,0 +1,127 @@
+"""API keys of service accounts: scoped, expiring, stored as hashes, revoked per tenant."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.cache.manager import CacheManager
+from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.default import default_database
+from tenantry.db.engine import Database
+from tenantry.errors import AuthenticationError, InvalidInput, NotFound
+from tenantry.sessions.repository import ApiKeysRepository
+from tenantry.sessions.schemas import ApiKeyInfo, IssuedApiKey
+from tenantry.sessions.tokens import hash_token, make_id, make_token, parse_token
+
+__all__ = ["ApiKeys"]
+
+_SCOPE = re.compile(r"^[a-z_]+:(\*|[a-z_]+)$")
+
+
+def _key(digest: bytes) -> str:
+    return "apikey:" + digest.hex()
+
+
+class ApiKeys:
+    """Create, list, revoke and authenticate API keys (``tnt_k_...``)."""
+
+    def __init__(
+        self,
+        database: Database | None = None,
+        *,
+        cache: CacheManager | None = None,
+        cache_ttl: float = 60.0,
+    ) -> None:
+        self._database = database
+        self.cache = cache or CacheManager(l1_bytes=4 * 1024 * 1024)
+        self.cache_ttl = cache_ttl
+
+    async def _db(self) -> Database:
+        if self._database is None:
+            self._database = await default_database()
+        return self._database
+
+    async def create(
+        self,
+        tenant_id: str,
+        name: str,
+        service_account: str,
+        *,
+        scopes: list[str] | tuple[str, ...] = (),
+        expires_in: timedelta | None = timedelta(days=90),
+    ) -> IssuedApiKey:
+        """A new key; its secret is in the result only, never stored."""
+        validate_tenant_id(tenant_id)
+        if not 0 < len(name) <= 200 or not 0 < len(service_account) <= 200:
+            raise InvalidInput("name and service_account must be 1-200 characters")
+        bad = [s for s in scopes if not isinstance(s, str) or _SCOPE.fullmatch(s) is None]
+        if bad:
+            raise InvalidInput(f"invalid scopes {bad!r}: use 'domain:verb' or 'domain:*'")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidInput("expires_in must be positive")
+        key = make_token("k", tenant_id)
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                row = await ApiKeysRepository(conn).insert(
+                    key_id=make_id("key", tenant_id),
+                    name=name,
+                    service_account=service_account,
+                    scopes=sorted(set(scopes)),
+                    key_hash=hash_token(key),
+                    expires_at=None if expires_in is None else datetime.now(UTC) + expires_in,
+                )
+        return IssuedApiKey(**dict(row), key=key)
+
+    async def list(self, tenant_id: str) -> list[ApiKeyInfo]:
+        validate_tenant_id(tenant_id)
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                rows = await ApiKeysRepository(conn).list()
+        return [ApiKeyInfo.model_validate(dict(r)) for r in rows]
+
+    async def revoke(self, tenant_id: str, key_id: str) -> None:
+        validate_tenant_id(tenant_id)
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                digest = await ApiKeysRepository(conn).revoke(key_id)
+            if digest is None:
+                raise NotFound(f"API key {key_id!r} does not exist or is revoked")
+            await self.cache.delete(_key(digest))
+
+    async def authenticate(self, key: str) -> Principal:
+        """The service account's principal for a live key; AuthenticationError otherwise."""
+        parsed = parse_token(key, "k")
+        with tenant_scope(parsed.tenant_id):
+            cached: dict[str, Any] | None = await self.cache.get(_key(parsed.digest))
+            if cached is None:
+                db = await self._db()
+                async with db.tenant_transaction() as conn:
+                    repo = ApiKeysRepository(conn)
+                    row = await repo.by_hash(parsed.digest)
+                    if row is None or not parsed.matches(bytes(row.key_hash)):
+                        raise AuthenticationError("invalid API key")
+                    if row.revoked_at is not None:
+                        raise AuthenticationError("the API key was revoked")
+                    await repo.mark_used(row.key_id)
+                cached = {
+                    "id": row.key_id,
+                    "account": row.service_account,
+                    "scopes": list(row.scopes),
+                    "expires": row.expires_at.timestamp() if row.expires_at else None,
+                }
+                await self.cache.set(_key(parsed.digest), cached, ttl=self.cache_ttl)
+        if cached["expires"] is not None and datetime.now(UTC).timestamp() >= cached["expires"]:
+            raise AuthenticationError("the API key has expired")
+        return Principal(
+            tenant_id=parsed.tenant_id,
+            principal_id=cached["account"],
+            kind=PrincipalKind.API_KEY,
+            roles=frozenset({"service"}),
+            scopes=frozenset(cached["scopes"]),
+        )

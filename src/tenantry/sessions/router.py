@@ -1,0 +1,194 @@
+"""HTTP routes of sessions and API keys (the documents' Session API)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request, Response, status
+
+from tenantry.access.deps import public, require
+from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.api.auth import client_info
+from tenantry.api.deps import StateDep
+from tenantry.errors import AuthenticationError, NotFound
+from tenantry.security.events import Severity
+from tenantry.sessions.schemas import (
+    ApiKeyCreate,
+    ApiKeyInfo,
+    IssuedApiKey,
+    RevokeOthers,
+    SessionCreate,
+    SessionInfo,
+    SessionIssued,
+)
+from tenantry.sessions.tokens import tenant_of_id
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["sessions"])
+SessionId = Annotated[str, Path(min_length=5, max_length=200)]
+UserId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+async def _own_tenant(
+    state: Any, request: Request, principal: Principal, identifier: str, prefix: str
+) -> None:
+    """An id naming another tenant is a probe: record it, answer 404 as if it did not exist."""
+    named = tenant_of_id(identifier, prefix)
+    if named != principal.tenant_id:
+        if named is not None:
+            await state.events.record(
+                principal.tenant_id,
+                "foreign_tenant_probe",
+                severity=Severity.MEDIUM,
+                principal_id=principal.principal_id,
+                session_id=principal.session_id,
+                ip=client_info(request).ip,
+                detail={"resource": identifier[:200]},
+            )
+        raise NotFound(f"{identifier[:200]!r} does not exist")
+
+
+@router.post("/sessions/create", status_code=status.HTTP_201_CREATED)
+async def create_session(
+    body: SessionCreate,
+    principal: Annotated[Principal, require("sessions:create")],
+    state: StateDep,
+) -> SessionIssued:
+    """Open a session for a user of the caller's tenant (the platform backend after its login)."""
+    if body.tenant_id != principal.tenant_id:
+        raise NotFound(f"tenant {body.tenant_id!r} does not exist")
+    session_id, token = await state.sessions.create_session(
+        body.tenant_id,
+        body.user_id,
+        body.session_type,
+        body.security_level,
+        client=body.client,
+        passkey_challenge_id=body.passkey_challenge_id,
+        passkey_credential=body.passkey_credential,
+    )
+    info = await state.sessions.session_info(session_id)
+    return SessionIssued(
+        session_id=session_id,
+        token=token,
+        idle_expires_at=info.idle_expires_at,
+        absolute_expires_at=info.absolute_expires_at,
+    )
+
+
+@router.get(
+    "/sessions/{session_id}/validate",
+    dependencies=[public("the session token in Authorization is the credential being checked")],
+)
+async def validate_session(
+    session_id: SessionId,
+    request: Request,
+    state: StateDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("send the session token as 'Authorization: Bearer <token>'")
+    principal = await state.sessions.validate(token.strip(), client=client_info(request))
+    if principal.session_id != session_id:
+        await _own_tenant(state, request, principal, session_id, "ses")
+        raise AuthenticationError("the token does not belong to this session")
+    return {
+        "valid": True,
+        "session_id": principal.session_id,
+        "tenant_id": principal.tenant_id,
+        "user_id": principal.principal_id,
+        "session_type": principal.session_type,
+        "security_level": principal.security_level,
+        "roles": sorted(principal.roles),
+    }
+
+
+@router.get("/sessions/{session_id}/analytics")
+async def session_analytics(
+    session_id: SessionId,
+    request: Request,
+    principal: Annotated[Principal, require("sessions:analytics")],
+    state: StateDep,
+) -> dict[str, Any]:
+    await _own_tenant(state, request, principal, session_id, "ses")
+    report: dict[str, Any] = await state.sessions.get_session_analytics(session_id)
+    return report
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_session(
+    session_id: SessionId,
+    request: Request,
+    principal: Annotated[Principal, require("sessions:revoke")],
+    state: StateDep,
+) -> Response:
+    await _own_tenant(state, request, principal, session_id, "ses")
+    await state.sessions.revoke(session_id, reason=f"revoked by {principal.principal_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users/{user_id}/sessions")
+async def list_user_sessions(
+    user_id: UserId,
+    principal: Annotated[Principal, require("sessions:read")],
+    state: StateDep,
+) -> list[SessionInfo]:
+    sessions: list[SessionInfo] = await state.sessions.list_sessions(principal.tenant_id, user_id)
+    return sessions
+
+
+@router.post("/users/{user_id}/sessions/revoke-others")
+async def revoke_other_sessions(
+    user_id: UserId,
+    body: RevokeOthers,
+    principal: Annotated[Principal, require("sessions:revoke")],
+    state: StateDep,
+) -> dict[str, int]:
+    keep = body.except_session
+    if (
+        keep is None
+        and principal.kind is PrincipalKind.SESSION
+        and principal.principal_id == user_id
+    ):
+        keep = principal.session_id  # "sign out everywhere else"
+    count = await state.sessions.revoke_all(principal.tenant_id, user_id, except_session=keep)
+    return {"revoked": count}
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, tags=["api keys"])
+async def create_api_key(
+    body: ApiKeyCreate,
+    principal: Annotated[Principal, require("api_keys:manage")],
+    state: StateDep,
+) -> IssuedApiKey:
+    expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    issued: IssuedApiKey = await state.api_keys.create(
+        principal.tenant_id,
+        body.name,
+        body.service_account,
+        scopes=body.scopes,
+        expires_in=expires,
+    )
+    return issued
+
+
+@router.get("/api-keys", tags=["api keys"])
+async def list_api_keys(
+    principal: Annotated[Principal, require("api_keys:manage")], state: StateDep
+) -> list[ApiKeyInfo]:
+    keys: list[ApiKeyInfo] = await state.api_keys.list(principal.tenant_id)
+    return keys
+
+
+@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api keys"])
+async def revoke_api_key(
+    key_id: Annotated[str, Path(min_length=5, max_length=200)],
+    request: Request,
+    principal: Annotated[Principal, require("api_keys:manage")],
+    state: StateDep,
+) -> Response:
+    await _own_tenant(state, request, principal, key_id, "key")
+    await state.api_keys.revoke(principal.tenant_id, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
