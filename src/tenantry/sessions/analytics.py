@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -55,7 +56,7 @@ class SessionAnalytics:
             "anomaly": anomaly,
             "method": score.method,
             "reasons": list(score.reasons),
-            "features": feats.as_dict(),
+            "features": {k: round(v, 4) for k, v in asdict(feats).items()},
             "activity_records": len(session),
             "requests": sum(a.requests for a in session),
         }

@@ -78,6 +78,9 @@ class SessionManager:
         #: Requests validated since the last touch, per (tenant, session): the activity's count.
         self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._failed_budget: dict[str, tuple[float, int]] = {}
+        #: token -> [parsed token, cache key, cached entry, principal built from it]
+        self._memo: dict[str, list[Any]] = {}
+        self._touch_seconds = self.policy.touch_interval.total_seconds()
 
     async def initialize(self) -> None:
         """Resolve the database and the parts made on demand (the documents call this)."""
@@ -183,20 +186,26 @@ class SessionManager:
 
     async def validate(self, token: str, *, client: ClientInfo | None = None) -> Principal:
         """The principal of a live session token; AuthenticationError otherwise."""
-        parsed = parse_token(token, "s")
+        memo = self._memo.get(token)
+        if memo is None:
+            parsed = parse_token(token, "s")
+            memo = [parsed, _cache_key(parsed.digest), None, None]
+            if len(self._memo) >= 50_000:
+                self._memo.clear()  # a bound, not an LRU: refilling costs one parse per token
+            self._memo[token] = memo
+        parsed, key = memo[0], memo[1]
         tenant_id = parsed.tenant_id
-        key = _cache_key(parsed.digest)
-        now = _now()
+        stamp = time.time()
         with tenant_scope(tenant_id):
             cached = await self.cache.get(key)
             if cached is None:
-                cached = await self._load(tenant_id, parsed.digest, token, client, now)
+                cached = await self._load(tenant_id, parsed.digest, token, client, _now())
                 await self.cache.set(key, cached, ttl=self.policy.cache_ttl)
-            if now.timestamp() >= min(cached["idle"], cached["absolute"]):
+            if stamp >= cached["idle"] or stamp >= cached["absolute"]:
                 raise AuthenticationError("the session has expired")
             device = client.device_id if client else None
             if cached["level"] in _STRONG and device != cached["device"]:
-                await self._revoke_ids(tenant_id, [cached["id"]], "device changed", now)
+                await self._revoke_ids(tenant_id, [cached["id"]], "device changed", _now())
                 await self._event(
                     tenant_id,
                     "device_mismatch",
@@ -207,10 +216,13 @@ class SessionManager:
                 )
                 raise AuthenticationError("the session is bound to another device")
             self._pending[(tenant_id, cached["id"])] += 1
-            if now.timestamp() - cached["touched"] >= self.policy.touch_interval.total_seconds():
-                cached = await self._touch(tenant_id, cached, client, now)
+            if stamp - cached["touched"] >= self._touch_seconds:
+                cached = await self._touch(tenant_id, cached, client, _now())
                 await self.cache.set(key, cached, ttl=self.policy.cache_ttl)
-        return _principal(tenant_id, cached)
+        if memo[2] is not cached:  # the principal is rebuilt only when the cached entry changed
+            memo[2], memo[3] = cached, _principal(tenant_id, cached)
+        principal: Principal = memo[3]
+        return principal
 
     async def _load(
         self, tenant_id: str, digest: bytes, token: str, client: ClientInfo | None, now: datetime

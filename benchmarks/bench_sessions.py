@@ -1,0 +1,171 @@
+"""Sessions: validation on a cache hit, session creation, and validation over HTTP.
+
+- ``session validate, L1 hit (SessionManager)`` vs ``PyJWT decode, HS256``: the same claims
+  (tenant, user, session, type, level, roles, expiries) in a JWT. Goal: >= 100k/s on one core
+  and >= 2x PyJWT's throughput.
+- ``create_session (embedded PostgreSQL)``: one caller at a time (goal p95 < 5 ms), and
+  ``create_session, 8 concurrent callers``: the throughput with a pool in use.
+- ``GET /sessions/{id}/validate over HTTP`` vs ``GET /bare over HTTP``: uvicorn with one worker,
+  the same keep-alive client; the bare route returns a constant from a FastAPI app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import jwt
+
+from benchmarks.environment import BENCH_DATABASE, DATA_DIR, Environment
+from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
+from tenantry.access.manager import AccessControl
+from tenantry.cache import CacheManager
+from tenantry.sessions.manager import SessionManager
+from tenantry.tenants import TenantRegistry
+
+__all__ = ["BENCHMARK"]
+
+VALIDATE = "session validate, L1 hit (SessionManager)"
+JWT = "PyJWT decode, HS256 (same claims)"
+CREATE = "create_session (embedded PostgreSQL)"
+CREATE_8 = "create_session, 8 concurrent callers"
+HTTP_VALIDATE = "GET /sessions/{id}/validate over HTTP"
+HTTP_BARE = "GET /bare over HTTP (FastAPI, constant)"
+OPERATIONS = (VALIDATE, JWT, CREATE, CREATE_8, HTTP_VALIDATE, HTTP_BARE)
+TENANT = "bench-sessions"
+BARE_APP = "benchmarks.bare_app:app"
+BATCH = 20
+
+
+async def run(env: Environment, plan: Plan) -> list[Row]:
+    await TenantRegistry(env.db).create(TENANT, "Sessions bench")
+    await AccessControl(env.db).grant(TENANT, "listener-1", "viewer")
+    manager = SessionManager(env.db, cache=CacheManager())
+    await manager.initialize()
+    session_id, token = await manager.create_session(TENANT, "listener-1")
+    principal = await manager.validate(token)
+    secret = os.urandom(32)
+    claims = {
+        "tenant": TENANT,
+        "sub": principal.principal_id,
+        "sid": session_id,
+        "typ": "user",
+        "lvl": "high",
+        "roles": sorted(principal.roles),
+        "exp": int(time.time()) + 3600,
+        "iat": int(time.time()),
+    }
+    encoded = jwt.encode(claims, secret, algorithm="HS256")
+
+    async def validate() -> None:  # BATCH calls per sample (see Case.batch)
+        for _ in range(BATCH):
+            await manager.validate(token)
+
+    async def decode() -> None:
+        for _ in range(BATCH):
+            jwt.decode(encoded, secret, algorithms=["HS256"])
+
+    users = iter(range(10**9))
+
+    async def create() -> object:
+        return await manager.create_session(TENANT, f"user-{next(users)}")
+
+    async def create_concurrently() -> object:
+        return await asyncio.gather(*(create() for _ in range(8)))
+
+    cases = [
+        Case(VALIDATE, validate, peer=JWT, batch=BATCH),
+        Case(JWT, decode, batch=BATCH),
+        Case(CREATE, create),
+        Case(CREATE_8, create_concurrently),
+    ]
+    rows = await run_cases(cases, plan, module="sessions")
+    if plan.wants(HTTP_VALIDATE) or plan.wants(HTTP_BARE):
+        rows.extend(await _http_rows(env, manager, plan))
+    await manager.cache.close()
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(  # noqa: S603 - our own entry points
+        [sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                await client.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
+                return process
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{args} did not start")
+
+
+async def _http_rows(env: Environment, manager: SessionManager, plan: Plan) -> list[Row]:
+    if env.mode != "embedded":
+        return []  # the service under test runs on the bench database of the embedded mode
+    api_port, bare_port = _free_port(), _free_port()
+    base_env = {**os.environ, "TENANTRY_LOG_LEVEL": "warning", "TENANTRY_DATABASE_URL": ""}
+    service_env = {
+        **base_env,
+        "TENANTRY_DATA_DIR": str(DATA_DIR),
+        "TENANTRY_EMBEDDED_DATABASE": BENCH_DATABASE,
+        "TENANTRY_PORT": str(api_port),
+        "TENANTRY_API_TOKEN": uuid.uuid4().hex,
+    }
+    root = str(Path(__file__).resolve().parent.parent)
+    service = await _serve(["-m", "tenantry", "serve"], service_env, api_port)
+    bare = await _serve(
+        [
+            "-m",
+            "uvicorn",
+            BARE_APP,
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        {**base_env, "PYTHONPATH": root},
+        bare_port,
+    )
+    session_id, token = await manager.create_session(TENANT, "listener-http")
+    try:
+        async with httpx.AsyncClient(http2=False) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            validate_url = f"http://127.0.0.1:{api_port}/sessions/{session_id}/validate"
+            bare_url = f"http://127.0.0.1:{bare_port}/bare"
+            assert (await client.get(validate_url, headers=headers)).status_code == 200
+
+            def getter(url: str, hdrs: dict[str, str]) -> Callable[[], Awaitable[object]]:
+                async def call() -> object:
+                    return await client.get(url, headers=hdrs)
+
+                return call
+
+            cases = [
+                Case(HTTP_VALIDATE, getter(validate_url, headers), peer=HTTP_BARE),
+                Case(HTTP_BARE, getter(bare_url, {})),
+            ]
+            return await run_cases(cases, plan, module="sessions")
+    finally:
+        for process in (service, bare):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+BENCHMARK = Benchmark(name="sessions", operations=OPERATIONS, run=run)
