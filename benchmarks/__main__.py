@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_access,
+    bench_anomaly,
     bench_breaker,
     bench_cache,
     bench_cache_l1,
     bench_isolation,
     bench_prefetch,
+    bench_sessions,
 )
 from benchmarks.environment import RESULTS_DIR, open_environment
 from benchmarks.harness import Benchmark, Plan, Row, format_table
@@ -28,6 +31,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_cache.BENCHMARK,
     bench_prefetch.BENCHMARK,
     bench_breaker.BENCHMARK,
+    bench_access.BENCHMARK,
+    bench_sessions.BENCHMARK,
+    bench_anomaly.BENCHMARK,
 )
 
 

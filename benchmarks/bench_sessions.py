@@ -43,6 +43,7 @@ OPERATIONS = (VALIDATE, JWT, CREATE, CREATE_8, HTTP_VALIDATE, HTTP_BARE)
 TENANT = "bench-sessions"
 BARE_APP = "benchmarks.bare_app:app"
 BATCH = 20
+ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 async def run(env: Environment, plan: Plan) -> list[Row]:
@@ -100,17 +101,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """Start a server process and wait (up to 30 s) until it answers (set-up, not timed)."""
     process = subprocess.Popen(  # noqa: S603 - our own entry points
         [sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                await client.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
-                return process
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"{args} did not start")
 
@@ -127,9 +128,9 @@ async def _http_rows(env: Environment, manager: SessionManager, plan: Plan) -> l
         "TENANTRY_PORT": str(api_port),
         "TENANTRY_API_TOKEN": uuid.uuid4().hex,
     }
-    root = str(Path(__file__).resolve().parent.parent)
-    service = await _serve(["-m", "tenantry", "serve"], service_env, api_port)
-    bare = await _serve(
+    service = await asyncio.to_thread(_serve, ["-m", "tenantry", "serve"], service_env, api_port)
+    bare = await asyncio.to_thread(
+        _serve,
         [
             "-m",
             "uvicorn",
@@ -140,7 +141,7 @@ async def _http_rows(env: Environment, manager: SessionManager, plan: Plan) -> l
             "warning",
             "--no-access-log",
         ],
-        {**base_env, "PYTHONPATH": root},
+        {**base_env, "PYTHONPATH": ROOT},
         bare_port,
     )
     session_id, token = await manager.create_session(TENANT, "listener-http")

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import httpx
 from fastapi import FastAPI
 
+from tenantry.access.manager import AccessControl
 from tenantry.api.errors import install_error_handlers
 from tenantry.config import Settings
 from tenantry.connections import ConnectionManager
@@ -24,7 +25,9 @@ async def test_health_for_the_service_token_only(settings: Settings, db: Databas
     install_error_handlers(app)
     app.include_router(router)
     # What the lifespan will hold: AppState with a ``connections`` field.
-    app.state.tenantry = SimpleNamespace(api_token="test-token", connections=manager)
+    app.state.tenantry = SimpleNamespace(
+        api_token="test-token", connections=manager, access=AccessControl()
+    )
     transport = httpx.ASGITransport(app=app)
     async with manager, httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         denied = await client.get("/connections/health")

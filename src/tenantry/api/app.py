@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from tenantry.access.manager import AccessControl
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
 from tenantry.api.middleware import HttpMetrics, RequestContextMiddleware
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 registry.register(collector)
                 stack.callback(registry.unregister, collector)
             events = SecurityEvents(database)
-            sessions = SessionManager(database, cache=cache, events=events)
+            access = AccessControl(database)
+            sessions = SessionManager(database, cache=cache, events=events, access=access)
             app.state.tenantry = AppState(
                 settings,
                 runtime,
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 events,
                 sessions,
                 ApiKeys(database, cache=cache),
+                access,
             )
             _log.info(
                 "started",

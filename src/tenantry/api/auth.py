@@ -19,10 +19,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.access.probes import record_probe
 from tenantry.api.deps import StateDep
 from tenantry.context import validate_tenant_id
 from tenantry.errors import AuthenticationError, NotFound
-from tenantry.security.events import Severity
 from tenantry.sessions.schemas import ClientInfo
 from tenantry.tenants.manager import TenantRegistry
 
@@ -64,14 +64,8 @@ async def current_principal(
     else:
         raise AuthenticationError("unknown credential")
     if x_tenant_id is not None and x_tenant_id != principal.tenant_id:
-        await state.events.record(
-            principal.tenant_id,
-            "foreign_tenant_probe",
-            severity=Severity.MEDIUM,
-            principal_id=principal.principal_id,
-            session_id=principal.session_id,
-            ip=client_info(request).ip,
-            detail={"x_tenant_id": x_tenant_id[:64], "path": request.url.path},
+        await record_probe(
+            principal, f"tenant {x_tenant_id[:64]!r}", request, database=state.database
         )
         raise NotFound("no such tenant")
     return principal

@@ -7,13 +7,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from tenantry.access.deps import public
 from tenantry.api.deps import StateDep
 from tenantry.db.migrate import current_revision, head_revision
 from tenantry.errors import TenantryError
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["health"])
+#: Probes (load balancers, Kubernetes) and Prometheus call these without credentials; they
+#: expose process health and aggregate metrics, no tenant's data.
+router = APIRouter(
+    tags=["health"], dependencies=[public("liveness, readiness and metrics for probes")]
+)
 
 
 @router.get("/health/live", summary="The process is up")

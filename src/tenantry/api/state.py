@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from tenantry.access.manager import AccessControl
 from tenantry.cache.manager import CacheManager
 from tenantry.config import Settings
 from tenantry.connections.manager import ConnectionManager
@@ -30,3 +31,4 @@ class AppState:
     events: SecurityEvents
     sessions: SessionManager
     api_keys: ApiKeys
+    access: AccessControl

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, Path, Request, Response, status
 
 from tenantry.access.deps import public, require
 from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.access.probes import record_probe
 from tenantry.api.auth import client_info
 from tenantry.api.deps import StateDep
 from tenantry.errors import AuthenticationError, NotFound
-from tenantry.security.events import Severity
 from tenantry.sessions.schemas import (
     ApiKeyCreate,
     ApiKeyInfo,
@@ -31,22 +31,12 @@ SessionId = Annotated[str, Path(min_length=5, max_length=200)]
 UserId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
-async def _own_tenant(
-    state: Any, request: Request, principal: Principal, identifier: str, prefix: str
-) -> None:
+async def _own_tenant(request: Request, principal: Principal, identifier: str, prefix: str) -> None:
     """An id naming another tenant is a probe: record it, answer 404 as if it did not exist."""
     named = tenant_of_id(identifier, prefix)
     if named != principal.tenant_id:
         if named is not None:
-            await state.events.record(
-                principal.tenant_id,
-                "foreign_tenant_probe",
-                severity=Severity.MEDIUM,
-                principal_id=principal.principal_id,
-                session_id=principal.session_id,
-                ip=client_info(request).ip,
-                detail={"resource": identifier[:200]},
-            )
+            await record_probe(principal, identifier[:200], request)
         raise NotFound(f"{identifier[:200]!r} does not exist")
 
 
@@ -92,7 +82,7 @@ async def validate_session(
         raise AuthenticationError("send the session token as 'Authorization: Bearer <token>'")
     principal = await state.sessions.validate(token.strip(), client=client_info(request))
     if principal.session_id != session_id:
-        await _own_tenant(state, request, principal, session_id, "ses")
+        await _own_tenant(request, principal, session_id, "ses")
         raise AuthenticationError("the token does not belong to this session")
     return {
         "valid": True,
@@ -112,7 +102,7 @@ async def session_analytics(
     principal: Annotated[Principal, require("sessions:analytics")],
     state: StateDep,
 ) -> dict[str, Any]:
-    await _own_tenant(state, request, principal, session_id, "ses")
+    await _own_tenant(request, principal, session_id, "ses")
     report: dict[str, Any] = await state.sessions.get_session_analytics(session_id)
     return report
 
@@ -124,7 +114,7 @@ async def revoke_session(
     principal: Annotated[Principal, require("sessions:revoke")],
     state: StateDep,
 ) -> Response:
-    await _own_tenant(state, request, principal, session_id, "ses")
+    await _own_tenant(request, principal, session_id, "ses")
     await state.sessions.revoke(session_id, reason=f"revoked by {principal.principal_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -189,6 +179,6 @@ async def revoke_api_key(
     principal: Annotated[Principal, require("api_keys:manage")],
     state: StateDep,
 ) -> Response:
-    await _own_tenant(state, request, principal, key_id, "key")
+    await _own_tenant(request, principal, key_id, "key")
     await state.api_keys.revoke(principal.tenant_id, key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

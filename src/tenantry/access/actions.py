@@ -1,0 +1,69 @@
+"""The catalogue of actions: every permission a route or library call can ask for.
+
+An action is ``domain:verb``. A route declares the one it needs (``tenantry.access.deps``); the
+policy (``tenantry.access.policy``) says which roles may perform it; anything not listed here is
+denied, whatever the roles.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+__all__ = [
+    "ACTIONS",
+    "API_KEYS_MANAGE",
+    "CACHE_READ",
+    "CONNECTIONS_ADMIN",
+    "PASSKEYS_AUTHENTICATE",
+    "PASSKEYS_REGISTER",
+    "ROLES_MANAGE",
+    "SECURITY_READ",
+    "SESSIONS_ANALYTICS",
+    "SESSIONS_CREATE",
+    "SESSIONS_READ",
+    "SESSIONS_REVOKE",
+    "SETTINGS_READ",
+    "SETTINGS_WRITE",
+    "TENANTS_ADMIN",
+    "is_action",
+]
+
+TENANTS_ADMIN = "tenants:admin"
+SETTINGS_READ = "settings:read"
+SETTINGS_WRITE = "settings:write"
+CACHE_READ = "cache:read"
+CONNECTIONS_ADMIN = "connections:admin"
+SESSIONS_CREATE = "sessions:create"
+SESSIONS_READ = "sessions:read"
+SESSIONS_REVOKE = "sessions:revoke"
+SESSIONS_ANALYTICS = "sessions:analytics"
+API_KEYS_MANAGE = "api_keys:manage"
+PASSKEYS_REGISTER = "passkeys:register"
+PASSKEYS_AUTHENTICATE = "passkeys:authenticate"
+SECURITY_READ = "security:read"
+ROLES_MANAGE = "roles:manage"
+
+#: Every action, with what it allows.
+ACTIONS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        TENANTS_ADMIN: "create, list, read and change the status of any tenant (platform only)",
+        SETTINGS_READ: "read the tenant's settings",
+        SETTINGS_WRITE: "create, change and delete the tenant's settings",
+        CACHE_READ: "read the tenant's cache statistics",
+        CONNECTIONS_ADMIN: "see every backend's health, breakers and pools (platform only)",
+        SESSIONS_CREATE: "open a session for a user of the tenant",
+        SESSIONS_READ: "read sessions of the tenant",
+        SESSIONS_REVOKE: "revoke sessions of the tenant",
+        SESSIONS_ANALYTICS: "read the tenant's session analytics",
+        API_KEYS_MANAGE: "create, list and revoke the tenant's API keys",
+        PASSKEYS_REGISTER: "register a passkey for oneself",
+        PASSKEYS_AUTHENTICATE: "authenticate (or step up) with a passkey",
+        SECURITY_READ: "read the tenant's security events and threat level",
+        ROLES_MANAGE: "grant and revoke roles within the tenant",
+    }
+)
+
+
+def is_action(action: object) -> bool:
+    """``True`` for an action of the catalogue."""
+    return isinstance(action, str) and action in ACTIONS

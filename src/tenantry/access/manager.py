@@ -1,0 +1,108 @@
+"""AccessControl: roles per tenant, and the decision whether a principal may perform an action.
+
+Roles are assigned per tenant (``grant``/``revoke``/``roles_of``, stored behind row-level
+security); decisions (``allowed``/``check``) read the roles authentication put on the
+:class:`~tenantry.access.principal.Principal` and ask the :class:`~tenantry.access.policy.Policy`
+(casbin, cached). An API key is further limited by its scopes: ``settings:read`` names one
+action, ``settings:*`` every action of a domain, ``*`` all of them.
+"""
+
+from __future__ import annotations
+
+from tenantry.access.actions import is_action
+from tenantry.access.policy import ASSIGNABLE_ROLES, Policy
+from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.access.repository import RoleAssignmentsRepository
+from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.default import default_database
+from tenantry.db.engine import Database
+from tenantry.errors import InvalidInput, PermissionDenied, ReferenceMissing, TenantNotFound
+
+__all__ = ["AccessControl", "scope_allows"]
+
+_MAX_PRINCIPAL_ID = 200
+
+
+def scope_allows(scopes: frozenset[str], action: str) -> bool:
+    """Does one of an API key's ``scopes`` cover ``action``?"""
+    if action in scopes or "*" in scopes:
+        return True
+    domain, _, _ = action.partition(":")
+    return f"{domain}:*" in scopes
+
+
+def _check_role(role: object) -> str:
+    if not isinstance(role, str) or role not in ASSIGNABLE_ROLES:
+        raise InvalidInput(f"invalid role {role!r}: use one of {', '.join(ASSIGNABLE_ROLES)}")
+    return role
+
+
+def _check_principal_id(principal_id: object) -> str:
+    if (
+        not isinstance(principal_id, str)
+        or not principal_id.strip()
+        or len(principal_id) > _MAX_PRINCIPAL_ID
+    ):
+        raise InvalidInput(f"a principal id is 1-{_MAX_PRINCIPAL_ID} characters")
+    return principal_id
+
+
+class AccessControl:
+    """Role assignments per tenant, and policy decisions. ``database`` defaults to the process's.
+
+    ``policy`` defaults to a fresh :class:`Policy` with the default grants; share one
+    AccessControl per process (the app keeps it in its state) so the decision cache is shared.
+    """
+
+    def __init__(self, database: Database | None = None, policy: Policy | None = None) -> None:
+        self._database = database
+        self.policy = policy or Policy()
+
+    async def _db(self) -> Database:
+        if self._database is None:
+            self._database = await default_database()
+        return self._database
+
+    async def grant(self, tenant_id: str, principal_id: str, role: str) -> bool:
+        """Give ``principal_id`` the ``role`` in ``tenant_id``; ``False`` if it had it already."""
+        validate_tenant_id(tenant_id)
+        _check_principal_id(principal_id)
+        _check_role(role)
+        db = await self._db()
+        try:
+            with tenant_scope(tenant_id):
+                async with db.tenant_transaction() as conn:
+                    return await RoleAssignmentsRepository(conn).add(principal_id, role)
+        except ReferenceMissing:
+            raise TenantNotFound(f"tenant {tenant_id!r} does not exist") from None
+
+    async def revoke(self, tenant_id: str, principal_id: str, role: str) -> bool:
+        """Take ``role`` from ``principal_id`` in ``tenant_id``; ``False`` if it did not have it."""
+        validate_tenant_id(tenant_id)
+        _check_principal_id(principal_id)
+        _check_role(role)
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                return await RoleAssignmentsRepository(conn).remove(principal_id, role)
+
+    async def roles_of(self, tenant_id: str, principal_id: str) -> frozenset[str]:
+        """The roles ``principal_id`` holds in ``tenant_id`` (none in every other tenant)."""
+        validate_tenant_id(tenant_id)
+        _check_principal_id(principal_id)
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                return frozenset(await RoleAssignmentsRepository(conn).roles_of(principal_id))
+
+    def allowed(self, principal: Principal, action: str) -> bool:
+        """May ``principal`` perform ``action``? Deny by default; no I/O (cached decisions)."""
+        if not self.policy.decide(principal.roles, action):
+            return False
+        return principal.kind is not PrincipalKind.API_KEY or scope_allows(principal.scopes, action)
+
+    def check(self, principal: Principal, action: str) -> None:
+        """Raise :class:`PermissionDenied` unless ``principal`` may perform ``action``."""
+        if not self.allowed(principal, action):
+            what = action if is_action(action) else f"unknown action {action!r}"
+            raise PermissionDenied(f"{what} is not allowed for this caller")
