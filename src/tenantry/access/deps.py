@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from tenantry.access.actions import TENANTS_ADMIN, is_action
 from tenantry.access.manager import AccessControl
 from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.errors import StepUpRequired
 
 __all__ = [
     "ACTION_ATTRIBUTE",
@@ -65,7 +66,14 @@ def require(action: str) -> DependsParam:
     async def authorized(
         request: Request, principal: Annotated[Principal, Depends(source)]
     ) -> Principal:
-        access_control(request).check(principal, action)
+        access = access_control(request)
+        access.check(principal, action)
+        if access.needs_admin(action) and request.app.state.tenantry.sessions.needs_step_up(
+            principal
+        ):
+            raise StepUpRequired(
+                f"{action} needs a fresh passkey assertion: POST /sessions/<id>/step-up first"
+            )
         return principal
 
     authorized.__dict__[ACTION_ATTRIBUTE] = action

@@ -101,6 +101,13 @@ class AccessControl:
             return False
         return principal.kind is not PrincipalKind.API_KEY or scope_allows(principal.scopes, action)
 
+    def needs_admin(self, action: str) -> bool:
+        """Whether ``action`` is an admin action: one the admin role has and the editor has not.
+
+        ADMIN sessions at CRITICAL or QUANTUM level need a fresh passkey step-up for these.
+        """
+        return action in self.policy.actions_of("admin") - self.policy.actions_of("editor")
+
     def check(self, principal: Principal, action: str) -> None:
         """Raise :class:`PermissionDenied` unless ``principal`` may perform ``action``."""
         if not self.allowed(principal, action):

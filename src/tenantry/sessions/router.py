@@ -21,6 +21,7 @@ from tenantry.sessions.schemas import (
     SessionCreate,
     SessionInfo,
     SessionIssued,
+    StepUp,
 )
 from tenantry.sessions.tokens import tenant_of_id
 
@@ -93,6 +94,30 @@ async def validate_session(
         "security_level": principal.security_level,
         "roles": sorted(principal.roles),
     }
+
+
+@router.post(
+    "/sessions/{session_id}/step-up",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[public("the session token in Authorization and a passkey assertion")],
+)
+async def step_up(
+    session_id: SessionId,
+    body: StepUp,
+    request: Request,
+    state: StateDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Record a fresh passkey assertion on the session (admin step-up)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("send the session token as 'Authorization: Bearer <token>'")
+    principal = await state.sessions.validate(token.strip(), client=client_info(request))
+    if principal.session_id != session_id:
+        await _own_tenant(request, principal, session_id, "ses")
+        raise AuthenticationError("the token does not belong to this session")
+    await state.sessions.step_up(token.strip(), body.challenge_id, body.credential)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/sessions/{session_id}/analytics")

@@ -22,6 +22,7 @@ __all__ = [
     "SessionIssued",
     "SessionPolicy",
     "SessionType",
+    "StepUp",
 ]
 
 
@@ -135,6 +136,13 @@ class SessionInfo(BaseModel):
     ip: str | None = None
     user_agent: str | None = None
     device_id: str | None = None
+
+
+class StepUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    challenge_id: str = Field(min_length=1, max_length=200)
+    credential: dict[str, Any]
 
 
 class RevokeOthers(BaseModel):
