@@ -26,6 +26,8 @@ from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.router import router as connections_router
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.passkeys.manager import PasskeyManager
+from tenantry.passkeys.router import router as passkeys_router
 from tenantry.logging import get_logger
 from tenantry.security.events import SecurityEvents
 from tenantry.sessions.api_keys import ApiKeys
@@ -103,7 +105,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack.callback(registry.unregister, collector)
             events = SecurityEvents(database)
             access = AccessControl(database)
-            sessions = SessionManager(database, cache=cache, events=events, access=access)
+            passkeys = PasskeyManager(
+                database, rp_id=settings.webauthn_rp_id, origin=settings.webauthn_origin
+            )
+            sessions = SessionManager(
+                database, cache=cache, events=events, access=access, passkeys=passkeys
+            )
             app.state.tenantry = AppState(
                 settings,
                 runtime,
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions,
                 ApiKeys(database, cache=cache),
                 access,
+                passkeys,
             )
             _log.info(
                 "started",
@@ -138,5 +146,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cache_router)
     app.include_router(connections_router)
     app.include_router(sessions_router)
+    app.include_router(passkeys_router)
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
     return app

@@ -12,6 +12,7 @@ from tenantry.config import Settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.passkeys.manager import PasskeyManager
 from tenantry.security.events import SecurityEvents
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
@@ -32,3 +33,4 @@ class AppState:
     sessions: SessionManager
     api_keys: ApiKeys
     access: AccessControl
+    passkeys: PasskeyManager

@@ -25,6 +25,7 @@ from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.default import default_database
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
+from tenantry.passkeys.stepup import assertion_is_fresh
 from tenantry.security.events import SecurityEvents, Severity
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import (
@@ -371,11 +372,15 @@ class SessionManager:
     ) -> None:
         """Record a fresh passkey assertion on the session of ``token`` (admin step-up)."""
         principal = await self.validate(token)
+        assert principal.session_id is not None  # noqa: S101 - sessions have ids
         passkeys = await self._passkey_manager()
         await passkeys.verify_authentication(
-            principal.tenant_id, principal.principal_id, challenge_id, credential
+            principal.tenant_id,
+            principal.principal_id,
+            challenge_id,
+            credential,
+            session_id=principal.session_id,
         )
-        assert principal.session_id is not None  # noqa: S101 - sessions have ids
         now = _now()
         db = await self._db()
         with tenant_scope(principal.tenant_id):
@@ -387,8 +392,9 @@ class SessionManager:
         """Whether an admin action by ``principal`` needs a fresh passkey assertion first."""
         if principal.session_type != SessionType.ADMIN or principal.security_level not in _STRONG:
             return False
-        at = principal.step_up_at
-        return at is None or (now or _now()) - at > self.policy.step_up_max_age
+        return not assertion_is_fresh(
+            principal.step_up_at, self.policy.step_up_max_age, now or _now()
+        )
 
     # -- internals -------------------------------------------------------------------------------
 
