@@ -26,9 +26,9 @@ from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.router import router as connections_router
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.logging import get_logger
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
-from tenantry.logging import get_logger
 from tenantry.security.events import SecurityEvents
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager

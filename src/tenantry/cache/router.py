@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from tenantry.api.deps import CurrentTenant
+from tenantry.access.actions import CACHE_READ
+from tenantry.access.deps import require
+from tenantry.access.principal import Principal
 from tenantry.cache.manager import CacheManager
 from tenantry.cache.stats import CacheStats
 
@@ -24,5 +26,7 @@ CacheDep = Annotated[CacheManager, Depends(_cache)]
 
 
 @router.get("/cache/stats", summary="Cache statistics of the caller's tenant")
-async def cache_stats(tenant: CurrentTenant, cache: CacheDep) -> CacheStats:
-    return cache.stats(tenant)
+async def cache_stats(
+    caller: Annotated[Principal, require(CACHE_READ)], cache: CacheDep
+) -> CacheStats:
+    return cache.stats(caller.tenant_id)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from tenantry.api.deps import ServiceToken
+from tenantry.access.actions import CONNECTIONS_ADMIN
+from tenantry.access.deps import require_platform
+from tenantry.access.principal import Principal
 from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.schemas import ConnectionsHealth
 
@@ -28,5 +30,7 @@ ConnectionsDep = Annotated[ConnectionManager, Depends(_connections)]
     tags=["connections"],
     summary="Every backend's health, breaker state and pool use (service token)",
 )
-async def connections_health(_: ServiceToken, connections: ConnectionsDep) -> ConnectionsHealth:
+async def connections_health(
+    _: Annotated[Principal, require_platform(CONNECTIONS_ADMIN)], connections: ConnectionsDep
+) -> ConnectionsHealth:
     return connections.health()

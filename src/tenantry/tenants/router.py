@@ -1,4 +1,8 @@
-"""HTTP routes of the tenants domain: the registry (service token) and a tenant's settings."""
+"""HTTP routes of the tenants domain: the registry (platform only) and a tenant's settings.
+
+The registry routes take the service token alone (``tenants:admin``); the settings routes act for
+the caller's tenant and need ``settings:read`` or ``settings:write``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from tenantry.api.deps import CurrentTenant, DatabaseDep, ServiceToken
+from tenantry.access.actions import SETTINGS_READ, SETTINGS_WRITE
+from tenantry.access.deps import require, require_platform
+from tenantry.access.principal import Principal
+from tenantry.api.deps import DatabaseDep
 from tenantry.tenants.manager import TenantRegistry, TenantSettings
 from tenantry.tenants.schemas import (
     SETTING_KEY_PATTERN,
@@ -23,16 +30,19 @@ __all__ = ["router"]
 
 router = APIRouter()
 SettingKey = Annotated[str, Path(pattern=SETTING_KEY_PATTERN)]
+Platform = Annotated[Principal, require_platform()]
+ReadSettings = Annotated[Principal, require(SETTINGS_READ)]
+WriteSettings = Annotated[Principal, require(SETTINGS_WRITE)]
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, tags=["tenants"])
-async def create_tenant(body: TenantCreate, _: ServiceToken, db: DatabaseDep) -> Tenant:
+async def create_tenant(body: TenantCreate, _: Platform, db: DatabaseDep) -> Tenant:
     return await TenantRegistry(db).create(body.id, body.display_name, tier=body.tier)
 
 
 @router.get("/tenants", tags=["tenants"])
 async def list_tenants(
-    _: ServiceToken,
+    _: Platform,
     db: DatabaseDep,
     status: TenantStatus | None = None,
     after: Annotated[str | None, Query(max_length=63)] = None,
@@ -43,7 +53,7 @@ async def list_tenants(
 
 @router.get("/tenants/{tenant_id}", tags=["tenants"])
 async def get_tenant(
-    tenant_id: Annotated[TenantId, Path()], _: ServiceToken, db: DatabaseDep
+    tenant_id: Annotated[TenantId, Path()], _: Platform, db: DatabaseDep
 ) -> Tenant:
     return await TenantRegistry(db).get(tenant_id)
 
@@ -52,30 +62,30 @@ async def get_tenant(
 async def update_tenant_status(
     tenant_id: Annotated[TenantId, Path()],
     body: TenantStatusUpdate,
-    _: ServiceToken,
+    _: Platform,
     db: DatabaseDep,
 ) -> Tenant:
     return await TenantRegistry(db).update_status(tenant_id, body.status)
 
 
 @router.get("/settings", tags=["settings"])
-async def list_settings(tenant: CurrentTenant, db: DatabaseDep) -> list[Setting]:
-    return await TenantSettings(tenant, db).list()
+async def list_settings(caller: ReadSettings, db: DatabaseDep) -> list[Setting]:
+    return await TenantSettings(caller.tenant_id, db).list()
 
 
 @router.get("/settings/{key}", tags=["settings"])
-async def get_setting(key: SettingKey, tenant: CurrentTenant, db: DatabaseDep) -> Setting:
-    return await TenantSettings(tenant, db).get(key)
+async def get_setting(key: SettingKey, caller: ReadSettings, db: DatabaseDep) -> Setting:
+    return await TenantSettings(caller.tenant_id, db).get(key)
 
 
 @router.put("/settings/{key}", tags=["settings"])
 async def put_setting(
-    key: SettingKey, body: SettingWrite, tenant: CurrentTenant, db: DatabaseDep
+    key: SettingKey, body: SettingWrite, caller: WriteSettings, db: DatabaseDep
 ) -> Setting:
-    return await TenantSettings(tenant, db).set(key, body.value)
+    return await TenantSettings(caller.tenant_id, db).set(key, body.value)
 
 
 @router.delete("/settings/{key}", status_code=status.HTTP_204_NO_CONTENT, tags=["settings"])
-async def delete_setting(key: SettingKey, tenant: CurrentTenant, db: DatabaseDep) -> Response:
-    await TenantSettings(tenant, db).delete(key)
+async def delete_setting(key: SettingKey, caller: WriteSettings, db: DatabaseDep) -> Response:
+    await TenantSettings(caller.tenant_id, db).delete(key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
