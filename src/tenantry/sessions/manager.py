@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,7 @@ class SessionManager:
         #: token -> [parsed token, cache key, cached entry, principal built from it]
         self._memo: dict[str, list[Any]] = {}
         self._touch_seconds = self.policy.touch_interval.total_seconds()
+        self._analytics_lock = asyncio.Lock()
 
     async def initialize(self) -> None:
         """Resolve the database and the parts made on demand (the documents call this)."""
@@ -356,7 +358,10 @@ class SessionManager:
                 history = await repo.activity(
                     user_id=info.user_id, since=_now() - timedelta(days=30)
                 )
-        report = self.analytics.report(tenant, info, own, history)  # CPU only, no I/O
+        # Scoring (and, every few hundred sessions, refitting the tenant's model) is CPU work:
+        # off the event loop, one at a time, since the model is shared state.
+        async with self._analytics_lock:
+            report = await asyncio.to_thread(self.analytics.report, tenant, info, own, history)
         if report["anomaly"]:
             await self._event(
                 tenant,
