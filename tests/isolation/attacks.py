@@ -55,6 +55,32 @@ async def _refused(db: Database, tenant: str | None, statement: Any) -> bool:
     return False
 
 
+async def _rowcount(
+    db: Database, tenant: str | None, statement: Any, params: dict[str, Any]
+) -> int | None:
+    """Rows the statement changed in its own transaction (rolled back), or None if refused."""
+    try:
+        if tenant is None:
+            async with db.transaction() as conn:
+                result = await conn.execute(statement, params)
+                raise _Undo(result.rowcount)
+        with tenant_scope(tenant):
+            async with db.tenant_transaction() as conn:
+                result = await conn.execute(statement, params)
+                raise _Undo(result.rowcount)
+    except _Undo as undo:
+        return undo.count
+    except (TenantryError, DBAPIError):
+        return None
+
+
+class _Undo(Exception):
+    """Control flow: leave the probe's transaction by rolling it back."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
 async def attack_table(db: Database, table: Table, a: str, b: str) -> None:
     """Tenant ``a`` attacks the row of tenant ``b`` in ``table`` in every way SQL allows."""
     name = table.name
@@ -79,16 +105,13 @@ async def attack_table(db: Database, table: Table, a: str, b: str) -> None:
             )
             if seen:
                 raise IsolationBreach(f"{name}: A selected {seen} rows of B by tenant_id")
-            updated = await conn.execute(
-                text(f"update {_q(table)} set tenant_id = tenant_id where tenant_id = :b"), {"b": b}
-            )
-            if updated.rowcount:
-                raise IsolationBreach(f"{name}: A updated {updated.rowcount} rows of B")
-            deleted = await conn.execute(
-                text(f"delete from {_q(table)} where tenant_id = :b"), {"b": b}
-            )
-            if deleted.rowcount:
-                raise IsolationBreach(f"{name}: A deleted {deleted.rowcount} rows of B")
+    for verb, statement in (
+        ("updated", f"update {_q(table)} set tenant_id = tenant_id where tenant_id = :b"),
+        ("deleted", f"delete from {_q(table)} where tenant_id = :b"),
+    ):
+        changed = await _rowcount(db, a, text(statement), {"b": b})
+        if changed:  # None: refused outright (an append-only table); 0: no row visible
+            raise IsolationBreach(f"{name}: A {verb} {changed} rows of B")
 
     forged = {**row_a, "tenant_id": b}
     if not await _refused(db, a, table.insert().values(**forged)):
@@ -102,12 +125,12 @@ async def attack_table(db: Database, table: Table, a: str, b: str) -> None:
         visible = await conn.scalar(select(func.count()).select_from(table))
         if visible:
             raise IsolationBreach(f"{name}: {visible} rows visible without a tenant context")
-        changed = await conn.execute(text(f"update {_q(table)} set tenant_id = tenant_id"))
-        if changed.rowcount:
-            raise IsolationBreach(f"{name}: an UPDATE without tenant context changed rows")
-        gone = await conn.execute(text(f"delete from {_q(table)}"))
-        if gone.rowcount:
-            raise IsolationBreach(f"{name}: a DELETE without tenant context removed rows")
+    for verb, statement in (
+        ("changed", f"update {_q(table)} set tenant_id = tenant_id"),
+        ("removed", f"delete from {_q(table)}"),
+    ):
+        if await _rowcount(db, None, text(statement), {}):
+            raise IsolationBreach(f"{name}: a statement without tenant context {verb} rows")
     if not await _refused(db, None, table.insert().values(**{**row_b, "tenant_id": b})):
         raise IsolationBreach(f"{name}: an INSERT without tenant context succeeded")
 

@@ -31,6 +31,8 @@ from tenantry.tenants.schemas import (
 __all__ = ["TenantRegistry", "TenantSettings"]
 
 _JSON = TypeAdapter(JsonValue)
+#: Ids tenantry keeps for itself: ``platform`` holds the platform's own audit tree.
+RESERVED_TENANTS = frozenset({"platform"})
 
 
 class _UsesDatabase:
@@ -66,6 +68,8 @@ class TenantRegistry(_UsesDatabase):
         status: TenantStatus | str = TenantStatus.ACTIVE,
     ) -> Tenant:
         validate_tenant_id(tenant_id)
+        if tenant_id in RESERVED_TENANTS:
+            raise TenantExists(f"tenant id {tenant_id!r} is reserved")
         if not isinstance(display_name, str) or not 1 <= len(display_name.strip()) <= 200:
             raise InvalidInput("display_name must be 1-200 characters")
         tier_value, status_value = _enum(TenantTier, tier), _enum(TenantStatus, status)
