@@ -17,6 +17,9 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     │   └── StepUpRequired          the action needs a fresh passkey assertion
     ├── PermissionDenied            authenticated, but the policy does not allow the action
     ├── TenantContextError          code ran without a tenant, or tried to switch tenants inside one
+    ├── DecryptionError             a ciphertext does not open for this tenant, purpose, record
+    │   └── KeysDestroyed           the tenant's keys were destroyed (crypto-shredding)
+    ├── AuditVerificationError      the audit log or a proof or checkpoint does not verify
     ├── BackendUnavailable          a backend (replica, Redis, HTTP endpoint) cannot take the call
     │   ├── CircuitOpen             its breaker is open
     │   ├── BulkheadFull            the tenant's share of it is in use
@@ -31,6 +34,7 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
 from __future__ import annotations
 
 __all__ = [
+    "AuditVerificationError",
     "AuthenticationError",
     "BackendUnavailable",
     "BulkheadFull",
@@ -39,9 +43,11 @@ __all__ = [
     "Conflict",
     "DatabaseError",
     "DatabaseUnavailable",
+    "DecryptionError",
     "InvalidInput",
     "InvalidTenantId",
     "IsolationViolation",
+    "KeysDestroyed",
     "NotFound",
     "PermissionDenied",
     "ReferenceMissing",
@@ -114,6 +120,18 @@ class StepUpRequired(AuthenticationError):
 
 class PermissionDenied(TenantryError):
     title = "permission denied"
+
+
+class DecryptionError(TenantryError):
+    title = "cannot decrypt"
+
+
+class KeysDestroyed(DecryptionError):
+    title = "keys destroyed"
+
+
+class AuditVerificationError(TenantryError):
+    title = "audit verification failed"
 
 
 class TenantContextError(TenantryError):

@@ -24,6 +24,9 @@ STATUS: dict[type[errors.TenantryError], int] = {
     errors.TenantNotActive: 403,
     errors.AuthenticationError: 401,
     errors.PermissionDenied: 403,
+    errors.DecryptionError: 422,
+    errors.KeysDestroyed: 410,
+    errors.AuditVerificationError: 409,
     errors.ReferenceMissing: 404,
     errors.IsolationViolation: 404,  # another tenant's row: answer as if it did not exist
     errors.DatabaseUnavailable: 503,
