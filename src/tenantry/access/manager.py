@@ -14,7 +14,7 @@ from tenantry.access.policy import ASSIGNABLE_ROLES, Policy
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.access.repository import RoleAssignmentsRepository
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, PermissionDenied, ReferenceMissing, TenantNotFound
 
@@ -47,7 +47,7 @@ def _check_principal_id(principal_id: object) -> str:
     return principal_id
 
 
-class AccessControl:
+class AccessControl(UsesDatabase):
     """Role assignments per tenant, and policy decisions. ``database`` defaults to the process's.
 
     ``policy`` defaults to a fresh :class:`Policy` with the default grants; share one
@@ -57,11 +57,6 @@ class AccessControl:
     def __init__(self, database: Database | None = None, policy: Policy | None = None) -> None:
         self._database = database
         self.policy = policy or Policy()
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     async def grant(self, tenant_id: str, principal_id: str, role: str) -> bool:
         """Give ``principal_id`` the ``role`` in ``tenant_id``; ``False`` if it had it already."""

@@ -14,7 +14,7 @@ from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 
-__all__ = ["default_database"]
+__all__ = ["UsesDatabase", "default_database"]
 
 _databases: dict[asyncio.AbstractEventLoop, Database] = {}
 _runtime: DatabaseRuntime | None = None
@@ -39,3 +39,17 @@ async def default_database() -> Database:
             _runtime = runtime
         db = _databases[loop] = _runtime.open_database()
         return db
+
+
+class UsesDatabase:
+    """For managers: ``self._database`` if one was given, else the process's default database.
+
+    Subclasses set ``self._database`` (a :class:`Database` or None) in ``__init__``.
+    """
+
+    _database: Database | None
+
+    async def _db(self) -> Database:
+        if self._database is None:
+            self._database = await default_database()
+        return self._database

@@ -24,7 +24,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from tenantry.config import load_settings
 from tenantry.context import tenant_scope
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import (
     AuthenticationError,
@@ -59,7 +59,7 @@ def _credential(row: RowMapping) -> PasskeyCredential:
     return PasskeyCredential.model_validate(values)
 
 
-class PasskeyManager:
+class PasskeyManager(UsesDatabase):
     """WebAuthn passkeys for the users of every tenant, behind row-level security."""
 
     def __init__(
@@ -82,11 +82,6 @@ class PasskeyManager:
         self._database = database
         self.rp_id, self.rp_name, self.origin = rp_id, rp_name, origin
         self.challenge_ttl = float(challenge_ttl)
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     # -- options -------------------------------------------------------------------------------
 

@@ -6,26 +6,16 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     Index,
     LargeBinary,
     Text,
-    func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from tenantry.db.columns import timestamp
 from tenantry.db.rls import tenant_table
 
 __all__ = ["passkey_credentials", "webauthn_challenges"]
-
-
-def _ts(name: str, *, nullable: bool = False, default: bool = False) -> Column[object]:
-    return Column(
-        name,
-        DateTime(timezone=True),
-        nullable=nullable,
-        server_default=func.now() if default else None,
-    )
 
 
 passkey_credentials = tenant_table(
@@ -36,8 +26,8 @@ passkey_credentials = tenant_table(
     Column("sign_count", BigInteger, nullable=False, server_default="0"),
     Column("transports", ARRAY(Text), nullable=False, server_default="{}"),
     Column("aaguid", Text, nullable=True),
-    _ts("created_at", default=True),
-    _ts("last_used_at", nullable=True),
+    timestamp("created_at", default=True),
+    timestamp("last_used_at", nullable=True),
     Index(None, "tenant_id", "user_id"),
 )
 
@@ -48,7 +38,7 @@ webauthn_challenges = tenant_table(
     Column("purpose", Text, nullable=False),
     Column("challenge", LargeBinary, nullable=False),
     Column("session_id", Text, nullable=True),
-    _ts("expires_at"),
+    timestamp("expires_at"),
     CheckConstraint("purpose in ('register', 'authenticate')", name="purpose"),
     info={"sample_row": {"purpose": "register"}},
 )

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from tenantry.context import tenant_scope
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.security.repository import SecurityEventsRepository
@@ -42,16 +42,11 @@ class SecurityEvent(BaseModel):
     detail: dict[str, Any]
 
 
-class SecurityEvents:
+class SecurityEvents(UsesDatabase):
     """Record and read a tenant's security events."""
 
     def __init__(self, database: Database | None = None) -> None:
         self._database = database
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     async def record(
         self,

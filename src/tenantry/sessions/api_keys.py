@@ -9,7 +9,7 @@ from typing import Any
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
 from tenantry.sessions.repository import ApiKeysRepository
@@ -25,7 +25,7 @@ def _key(digest: bytes) -> str:
     return "apikey:" + digest.hex()
 
 
-class ApiKeys:
+class ApiKeys(UsesDatabase):
     """Create, list, revoke and authenticate API keys (``tnt_k_...``)."""
 
     def __init__(
@@ -38,11 +38,6 @@ class ApiKeys:
         self._database = database
         self.cache = cache or CacheManager(l1_bytes=4 * 1024 * 1024)
         self.cache_ttl = cache_ttl
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     async def create(
         self,

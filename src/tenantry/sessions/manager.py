@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
 from tenantry.passkeys.stepup import assertion_is_fresh
@@ -56,7 +56,7 @@ def _cache_key(digest: bytes) -> str:
     return "session:" + digest.hex()
 
 
-class SessionManager:
+class SessionManager(UsesDatabase):
     """See the module docstring. Make it with no arguments, or give it the app's parts."""
 
     def __init__(
@@ -102,11 +102,6 @@ class SessionManager:
 
             self._analytics = SessionAnalytics()
         return self._analytics
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     async def _events(self) -> SecurityEvents:
         if self.events is None:

@@ -6,17 +6,16 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     Identity,
     Index,
     Integer,
     LargeBinary,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from tenantry.db.columns import timestamp
 from tenantry.db.rls import tenant_table
 
 __all__ = [
@@ -26,15 +25,6 @@ __all__ = [
 ]
 
 
-def _ts(name: str, *, nullable: bool = False, default: bool = False) -> Column[object]:
-    return Column(
-        name,
-        DateTime(timezone=True),
-        nullable=nullable,
-        server_default=func.now() if default else None,
-    )
-
-
 sessions = tenant_table(
     "sessions",
     Column("session_id", Text, primary_key=True),
@@ -42,16 +32,16 @@ sessions = tenant_table(
     Column("session_type", Text, nullable=False),
     Column("security_level", Text, nullable=False),
     Column("token_hash", LargeBinary, nullable=False),
-    _ts("created_at", default=True),
-    _ts("last_seen_at", default=True),
-    _ts("idle_expires_at"),
-    _ts("absolute_expires_at"),
-    _ts("revoked_at", nullable=True),
+    timestamp("created_at", default=True),
+    timestamp("last_seen_at", default=True),
+    timestamp("idle_expires_at"),
+    timestamp("absolute_expires_at"),
+    timestamp("revoked_at", nullable=True),
     Column("revoke_reason", Text, nullable=True),
     Column("ip", Text, nullable=True),
     Column("user_agent", Text, nullable=True),
     Column("device_id", Text, nullable=True),
-    _ts("step_up_at", nullable=True),
+    timestamp("step_up_at", nullable=True),
     UniqueConstraint("tenant_id", "token_hash"),
     CheckConstraint("session_type in ('user', 'api', 'admin')", name="type"),
     CheckConstraint("security_level in ('high', 'critical', 'quantum')", name="level"),
@@ -66,10 +56,10 @@ api_keys = tenant_table(
     Column("service_account", Text, nullable=False),
     Column("scopes", ARRAY(Text), nullable=False, server_default="{}"),
     Column("key_hash", LargeBinary, nullable=False),
-    _ts("created_at", default=True),
-    _ts("expires_at", nullable=True),
-    _ts("revoked_at", nullable=True),
-    _ts("last_used_at", nullable=True),
+    timestamp("created_at", default=True),
+    timestamp("expires_at", nullable=True),
+    timestamp("revoked_at", nullable=True),
+    timestamp("last_used_at", nullable=True),
     UniqueConstraint("tenant_id", "key_hash"),
 )
 
@@ -78,7 +68,7 @@ session_activity = tenant_table(
     Column("activity_id", BigInteger, Identity(), primary_key=True),
     Column("session_id", Text, nullable=False),
     Column("user_id", Text, nullable=False),
-    _ts("occurred_at", default=True),
+    timestamp("occurred_at", default=True),
     Column("kind", Text, nullable=False),
     Column("ip", Text, nullable=True),
     Column("user_agent", Text, nullable=True),

@@ -9,7 +9,7 @@ from pydantic import JsonValue, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import (
     InvalidInput,
@@ -35,14 +35,9 @@ _JSON = TypeAdapter(JsonValue)
 RESERVED_TENANTS = frozenset({"platform"})
 
 
-class _UsesDatabase:
+class _UsesDatabase(UsesDatabase):
     def __init__(self, database: Database | None = None) -> None:
         self._database = database
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
 
 _E = TypeVar("_E", TenantTier, TenantStatus)
