@@ -148,6 +148,10 @@ class Settings(BaseSettings):
         le=1000,
         validation_alias=AliasChoices("TENANTRY_BREAKER_MINIMUM_CALLS", "breaker_minimum_calls"),
     )
+    root_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TENANTRY_ROOT_KEY_FILE", "root_key_file"),
+    )
     webauthn_rp_id: str = Field(
         default="localhost",
         min_length=1,

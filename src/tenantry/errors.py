@@ -17,6 +17,7 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     │   └── StepUpRequired          the action needs a fresh passkey assertion
     ├── PermissionDenied            authenticated, but the policy does not allow the action
     ├── TenantContextError          code ran without a tenant, or tried to switch tenants inside one
+    │   └── KeysNotLoaded           a synchronous seal/open before ``await keyring.load(tenant)``
     ├── DecryptionError             a ciphertext does not open for this tenant, purpose, record
     │   └── KeysDestroyed           the tenant's keys were destroyed (crypto-shredding)
     ├── AuditVerificationError      the audit log or a proof or checkpoint does not verify
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidTenantId",
     "IsolationViolation",
     "KeysDestroyed",
+    "KeysNotLoaded",
     "NotFound",
     "PermissionDenied",
     "ReferenceMissing",
@@ -136,6 +138,10 @@ class AuditVerificationError(TenantryError):
 
 class TenantContextError(TenantryError):
     title = "tenant context error"
+
+
+class KeysNotLoaded(TenantContextError):
+    title = "tenant keys not loaded"
 
 
 class BackendUnavailable(TenantryError):

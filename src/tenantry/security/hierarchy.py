@@ -1,0 +1,129 @@
+"""The key hierarchy's operations on ``tenant_keys`` rows: create, unwrap and re-wrap keys.
+
+The root provider wraps a tenant's KEKs (``aes256gcm-root``, or ``x25519-mlkem768-hkdf-aes256gcm``
+for quantum tenants); a KEK wraps data keys (``aes256gcm-kek``), each bound by its associated
+data to the tenant and the versions involved (``crypto.kek_context`` / ``data_key_context``).
+:class:`~tenantry.security.keyring.Keyring` calls this inside its key transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.engine import RowMapping
+
+from tenantry.errors import ConfigError, DecryptionError, KeysDestroyed
+from tenantry.security import crypto
+from tenantry.security.kem import hybrid_unwrap, hybrid_wrap
+from tenantry.security.keys import HybridKeyProvider, KeyProvider
+from tenantry.security.keys_repository import TenantKeysRepository
+
+__all__ = ["KeyHierarchy", "Progress", "is_destroyed"]
+
+#: ``progress(done, total)``, called after each re-wrapped key.
+Progress = Callable[[int, int], None]
+
+
+def is_destroyed(rows: Sequence[RowMapping]) -> bool:
+    return any(r["destroyed_at"] is not None for r in rows)
+
+
+class KeyHierarchy:
+    """KEKs under the root ``provider``, data keys under KEKs."""
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self.provider = provider
+
+    async def wrap_kek(
+        self, tenant_id: str, version: int, kek: bytes, quantum: bool
+    ) -> tuple[str, bytes]:
+        """(algorithm, wrapped KEK)."""
+        context = crypto.kek_context(tenant_id, version)
+        if not quantum:
+            return crypto.ALG_ROOT, await self.provider.wrap(kek, context)
+        if not isinstance(self.provider, HybridKeyProvider):
+            raise ConfigError(f"root key {self.provider.key_id} cannot wrap hybrid (quantum) keys")
+        return crypto.ALG_HYBRID, hybrid_wrap(self.provider, kek, context)
+
+    async def unwrap_kek(self, tenant_id: str, row: RowMapping) -> bytes:
+        context = crypto.kek_context(tenant_id, row["version"])
+        if row["algorithm"] == crypto.ALG_ROOT:
+            return await self.provider.unwrap(row["wrapped_key"], context)
+        if row["algorithm"] == crypto.ALG_HYBRID and isinstance(self.provider, HybridKeyProvider):
+            return await hybrid_unwrap(self.provider, row["wrapped_key"], context)
+        raise DecryptionError(
+            f"KEK {row['version']} of tenant {tenant_id!r}: root key {self.provider.key_id} "
+            f"cannot unwrap algorithm {row['algorithm']!r}"
+        )
+
+    async def create(
+        self, repo: TenantKeysRepository, kek_version: int, data_version: int, quantum: bool
+    ) -> None:
+        """Add a new KEK and a new data key wrapped by it; retire the older ones."""
+        tenant_id = repo.tenant_id
+        kek, data_key = crypto.new_key(), crypto.new_key()
+        algorithm, wrapped_kek = await self.wrap_kek(tenant_id, kek_version, kek, quantum)
+        context = crypto.data_key_context(tenant_id, data_version, kek_version)
+        wrapped_data = crypto.aead_wrap(kek, data_key, context)
+        await repo.add("kek", kek_version, algorithm, wrapped_kek)
+        await repo.add("data", data_version, crypto.ALG_DATA, wrapped_data, kek_version)
+        await repo.retire_before("kek", kek_version)
+        await repo.retire_before("data", data_version)
+
+    async def rotate(self, repo: TenantKeysRepository, quantum: bool | None) -> None:
+        """The next KEK and data key versions (``quantum`` None: the newest KEK's kind)."""
+        rows = await repo.all()
+        if is_destroyed(rows):
+            raise KeysDestroyed(f"the keys of tenant {repo.tenant_id!r} were destroyed")
+        keks = [r for r in rows if r["purpose"] == "kek"]
+        data_versions = [r["version"] for r in rows if r["purpose"] == "data"]
+        hybrid = bool(keks) and keks[-1]["algorithm"] == crypto.ALG_HYBRID
+        await self.create(
+            repo,
+            max((r["version"] for r in keks), default=0) + 1,
+            max(data_versions, default=0) + 1,
+            hybrid if quantum is None else quantum,
+        )
+
+    async def data_keys(self, tenant_id: str, rows: Sequence[RowMapping]) -> dict[int, bytes]:
+        """Every data key of the tenant, unwrapped, by version."""
+        keks = {r["version"]: r for r in rows if r["purpose"] == "kek"}
+        plain_keks: dict[int, bytes] = {}
+        keys: dict[int, bytes] = {}
+        for row in rows:
+            if row["purpose"] != "data":
+                continue
+            kek_version = row["kek_version"]
+            if kek_version not in plain_keks:
+                plain_keks[kek_version] = await self.unwrap_kek(tenant_id, keks[kek_version])
+            context = crypto.data_key_context(tenant_id, row["version"], kek_version)
+            what = f"data key {row['version']} of tenant {tenant_id!r}"
+            keys[row["version"]] = crypto.aead_unwrap(
+                plain_keks[kek_version], row["wrapped_key"], context, what=what
+            )
+        return keys
+
+    async def rewrap(self, repo: TenantKeysRepository, progress: Progress | None) -> int:
+        """Re-wrap every data key under the newest KEK; returns how many were re-wrapped."""
+        tenant_id = repo.tenant_id
+        rows = await repo.all()
+        if is_destroyed(rows):
+            raise KeysDestroyed(f"the keys of tenant {tenant_id!r} were destroyed")
+        keks = {r["version"]: r for r in rows if r["purpose"] == "kek"}
+        if not keks:
+            return 0
+        newest = max(keks)
+        todo = [r for r in rows if r["purpose"] == "data" and r["kek_version"] != newest]
+        plain = {newest: await self.unwrap_kek(tenant_id, keks[newest])}
+        for done, row in enumerate(todo, 1):
+            old, version = row["kek_version"], row["version"]
+            if old not in plain:
+                plain[old] = await self.unwrap_kek(tenant_id, keks[old])
+            what = f"data key {version} of tenant {tenant_id!r}"
+            old_context = crypto.data_key_context(tenant_id, version, old)
+            key = crypto.aead_unwrap(plain[old], row["wrapped_key"], old_context, what=what)
+            new_context = crypto.data_key_context(tenant_id, version, newest)
+            await repo.rewrap(version, crypto.aead_wrap(plain[newest], key, new_context), newest)
+            if progress is not None:
+                progress(done, len(todo))
+        return len(todo)
