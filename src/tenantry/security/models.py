@@ -43,6 +43,13 @@ security_events = tenant_table(
     Column("detail", JSONB, nullable=False, server_default="{}"),
     CheckConstraint("severity in ('low', 'medium', 'high', 'critical')", name="severity"),
     Index(None, "tenant_id", "occurred_at"),
+    # 0004: covering index for the threat analysis's window scans.
+    Index(
+        "ix_security_events_window",
+        "tenant_id",
+        "occurred_at",
+        postgresql_include=["kind", "principal_id", "ip", "severity"],
+    ),
 )
 
 #: Key-encryption keys (purpose ``kek``, wrapped by the root key) and data keys (purpose

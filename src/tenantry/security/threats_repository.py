@@ -1,0 +1,299 @@
+"""Data of the threat analysis: its levels, its report shapes, and the SQL that aggregates
+``security_events`` (never fetching the rows) in a tenant transaction, so RLS applies.
+
+- :meth:`ThreatsRepository.window_aggregates`: per (subject, kind), the events in the window,
+  the busiest ``bucket`` (fixed bins from the window's start), the worst recorded severity and
+  the highest ``detail.score``. Each event counts for its user, for its IP, for ``tenant`` when
+  it names neither, and for ``all`` (the per-kind totals). Aggregates below every threshold of
+  their kind's rule are dropped in SQL, so Python sees only what can raise a level.
+- :meth:`ThreatsRepository.baseline_counts`: per kind and previous window (``0`` = the one just
+  before), the number of events, for the anomaly score; windows without events are absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
+
+from tenantry.db.repository import TenantRepository
+from tenantry.security.models import security_events
+
+__all__ = [
+    "NEVER",
+    "ORDER",
+    "BaselineCount",
+    "Burst",
+    "Signal",
+    "SubjectAggregate",
+    "SubjectThreat",
+    "SubjectType",
+    "ThreatLevel",
+    "ThreatReport",
+    "ThreatsRepository",
+    "Threshold",
+]
+
+_TABLE = security_events.fullname
+#: A count no window reaches (the largest bigint).
+NEVER = 2**63 - 1
+
+
+class ThreatLevel(StrEnum):
+    """Ordered: ``LOW < MEDIUM < HIGH < CRITICAL`` (comparisons use the order, not the text)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for LOW .. 3 for CRITICAL."""
+        return _RANKS[self]
+
+    @classmethod
+    def of_rank(cls, rank: int) -> ThreatLevel:
+        """The level of ``rank`` (clamped to 0..3)."""
+        return ORDER[max(0, min(rank, 3))]
+
+    @classmethod
+    def highest(cls, levels: Sequence[ThreatLevel]) -> ThreatLevel:
+        """The highest of ``levels`` (LOW for none)."""
+        best = 0
+        for level in levels:
+            best = max(best, _RANKS[level])
+        return ORDER[best]
+
+    def at_least(self, other: ThreatLevel | str) -> bool:
+        """``self >= other``."""
+        return self.rank >= ThreatLevel(other).rank
+
+    def __lt__(self, other: str) -> bool:
+        return self.rank < ThreatLevel(other).rank
+
+    def __le__(self, other: str) -> bool:
+        return self.rank <= ThreatLevel(other).rank
+
+    def __gt__(self, other: str) -> bool:
+        return self.rank > ThreatLevel(other).rank
+
+    def __ge__(self, other: str) -> bool:
+        return self.rank >= ThreatLevel(other).rank
+
+
+ORDER = (ThreatLevel.LOW, ThreatLevel.MEDIUM, ThreatLevel.HIGH, ThreatLevel.CRITICAL)
+_RANKS = {level: n for n, level in enumerate(ORDER)}
+
+
+SubjectType = Literal["user", "ip", "tenant"]
+
+
+class Signal(BaseModel):
+    """One reason for a subject's level."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    level: ThreatLevel
+    count: int
+    reason: str
+
+
+class SubjectThreat(BaseModel):
+    """A user (``principal_id``), an IP, or the tenant itself, with its level and signals."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject_type: SubjectType
+    subject: str
+    level: ThreatLevel
+    signals: list[Signal]
+    counts: dict[str, int]
+
+
+class Burst(BaseModel):
+    """A kind far above the tenant's baseline rate (robust z-score of per-window counts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    count: int
+    baseline_median: float
+    z_score: float
+    level: ThreatLevel
+
+
+class ThreatReport(BaseModel):
+    """The analysis of one tenant's window ``[window_start, window_end)``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    window_start: datetime
+    window_end: datetime
+    level: ThreatLevel
+    anomaly_score: float
+    total_events: int
+    counts: dict[str, int]
+    users: dict[str, ThreatLevel]
+    ips: dict[str, ThreatLevel]
+    subjects: list[SubjectThreat]
+    bursts: list[Burst]
+
+
+_SEVERITY_RANK = " ".join(f"WHEN '{lvl.value}' THEN {n}" for n, lvl in enumerate(ORDER))
+
+# One pass over the window's rows, three grouping sets hashed side by side: per user, per IP,
+# and per "names neither" flag (its two rows per kind sum to the kind's total). GROUPING() tells
+# the sets apart: 3 = by principal_id, 5 = by ip, 6 = by anon. Keys are "C"-collated so that a
+# sort-based plan (stale statistics) compares bytes rather than locale strings.
+_WINDOW_SQL = text(
+    f"""
+    WITH binned AS (
+        SELECT GROUPING(principal_id, ip, anon) AS g, kind, principal_id, ip, anon,
+               count(*) AS n, max(severity) AS severity, max(score) AS score
+        FROM (
+            SELECT kind COLLATE "C" AS kind, principal_id COLLATE "C" AS principal_id,
+                   ip COLLATE "C" AS ip, (principal_id IS NULL AND ip IS NULL) AS anon,
+                   CASE WHEN kind = ANY(CAST(:burst_kinds AS text[])) THEN
+                       floor(extract(epoch FROM occurred_at - CAST(:start AS timestamptz))
+                             / CAST(:bucket_seconds AS float8))::int ELSE 0 END AS bin,
+                   CASE severity {_SEVERITY_RANK} ELSE 0 END AS severity,
+                   CASE WHEN jsonb_typeof(detail -> 'score') = 'number'
+                        THEN (detail ->> 'score')::float8 END AS score
+            FROM {_TABLE}
+            WHERE occurred_at >= :start AND occurred_at < :end
+        ) AS e
+        GROUP BY GROUPING SETS ((kind, principal_id, bin), (kind, ip, bin), (kind, anon, bin))
+    ), agg AS (
+        SELECT CASE g WHEN 3 THEN 'user' WHEN 5 THEN 'ip' ELSE 'anon' END AS stype,
+               CASE g WHEN 3 THEN principal_id WHEN 5 THEN ip ELSE anon::text END AS subject,
+               kind, sum(n)::bigint AS total, max(n)::bigint AS peak,
+               max(severity) AS severity, max(score) AS score
+        FROM binned
+        WHERE (g <> 3 OR principal_id IS NOT NULL) AND (g <> 5 OR ip IS NOT NULL)
+        GROUP BY 1, 2, 3
+    )
+    SELECT a.* FROM agg AS a
+    LEFT JOIN unnest(CAST(:kinds AS text[]), CAST(:min_total AS bigint[]),
+                     CAST(:min_peak AS bigint[]), CAST(:min_score AS float8[]))
+         AS r (kind, min_total, min_peak, min_score) ON r.kind COLLATE "C" = a.kind
+    WHERE a.stype = 'anon' OR CASE WHEN r.kind IS NULL THEN a.severity > 0
+          ELSE a.total >= r.min_total OR a.peak >= r.min_peak
+               OR coalesce(a.score >= r.min_score, false) END
+    """
+)
+
+_BASELINE_SQL = text(
+    f"""
+    SELECT kind COLLATE "C" AS kind,
+           floor(extract(epoch FROM (CAST(:start AS timestamptz) - occurred_at))::float8
+                 / CAST(:seconds AS float8))::int AS idx,
+           count(*)::bigint AS n
+    FROM {_TABLE}
+    WHERE occurred_at >= :since AND occurred_at < :start
+    GROUP BY 1, 2
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectAggregate:
+    """One kind's events of one subject (``user``, ``ip``, ``tenant`` or ``all``): ``severity``
+    is the worst recorded as a rank (0..3), ``score`` the highest numeric ``detail.score``."""
+
+    subject_type: str
+    subject: str
+    kind: str
+    total: int
+    peak: int
+    severity: int
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """The least total, bucket peak or score at which a kind's events can matter."""
+
+    total: int = NEVER
+    peak: int = NEVER
+    score: float = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineCount:
+    """``count`` events of ``kind`` in the ``index``-th window before the analysed one."""
+
+    kind: str
+    index: int
+    count: int
+
+
+class ThreatsRepository(TenantRepository):
+    """Aggregating reads of the current tenant's security events."""
+
+    async def window_aggregates(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        bucket: timedelta,
+        thresholds: Mapping[str, Threshold] | None = None,
+    ) -> Sequence[SubjectAggregate]:
+        """Per subject and kind: totals and the peak bucket of ``[start, end)``.
+
+        Only the aggregates that reach their kind's :class:`Threshold` come back (kinds without
+        one: those with a recorded severity above low), plus the per-kind totals. Events are
+        binned only for kinds with a peak threshold; for the others ``peak`` is ``total``.
+        """
+        limits = thresholds or {}
+        params = {
+            "start": start,
+            "end": end,
+            "bucket_seconds": bucket.total_seconds(),
+            "kinds": list(limits),
+            "min_total": [t.total for t in limits.values()],
+            "min_peak": [t.peak for t in limits.values()],
+            "min_score": [t.score for t in limits.values()],
+            "burst_kinds": [kind for kind, t in limits.items() if t.peak < NEVER],
+        }
+        out: list[SubjectAggregate] = []
+        totals: dict[str, int] = {}
+        for r in await self.conn.execute(_WINDOW_SQL, params):
+            agg = SubjectAggregate(
+                subject_type=str(r.stype),
+                subject=str(r.subject),
+                kind=str(r.kind),
+                total=int(r.total),
+                peak=int(r.peak),
+                severity=int(r.severity),
+                score=None if r.score is None else float(r.score),
+            )
+            if agg.subject_type != "anon":
+                out.append(agg)
+                continue
+            totals[agg.kind] = totals.get(agg.kind, 0) + agg.total
+            if agg.subject == "true":  # events naming neither a user nor an IP
+                out.append(replace(agg, subject_type="tenant", subject=""))
+        out += [SubjectAggregate("all", "", kind, n, n, 0, None) for kind, n in totals.items()]
+        return out
+
+    async def baseline_counts(
+        self, start: datetime, window: timedelta, windows: int
+    ) -> Sequence[BaselineCount]:
+        """Per kind, the event count of each of the ``windows`` windows before ``start``."""
+        result = await self.conn.execute(
+            _BASELINE_SQL,
+            {
+                "start": start,
+                "since": start - window * windows,
+                "seconds": window.total_seconds(),
+            },
+        )
+        return [BaselineCount(str(r.kind), int(r.idx), int(r.n)) for r in result]

@@ -1,0 +1,36 @@
+"""HTTP route of the threat analysis: ``GET /security/threats`` for the caller's tenant."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from tenantry.access.deps import require
+from tenantry.access.principal import Principal
+from tenantry.security.threats import MAX_WINDOW, ThreatAnalyzer, ThreatReport
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["security"])
+
+_MAX_MINUTES = int(MAX_WINDOW.total_seconds() // 60)
+
+
+def threat_analyzer(request: Request) -> ThreatAnalyzer:
+    """The app's analyzer (``state.tenantry.threats``, made in the lifespan)."""
+    analyzer: ThreatAnalyzer = request.app.state.tenantry.threats
+    return analyzer
+
+
+@router.get("/security/threats")
+async def get_threats(
+    request: Request,
+    principal: Annotated[Principal, require("security:read")],
+    window_minutes: Annotated[int, Query(ge=1, le=_MAX_MINUTES)] = 60,
+) -> ThreatReport:
+    """The caller's tenant: threat level overall, per user and IP, with signals and bursts."""
+    return await threat_analyzer(request).analyze(
+        principal.tenant_id, timedelta(minutes=window_minutes)
+    )
