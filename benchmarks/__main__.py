@@ -14,12 +14,15 @@ from typing import Any
 from benchmarks import (
     bench_access,
     bench_anomaly,
+    bench_audit,
     bench_breaker,
     bench_cache,
     bench_cache_l1,
+    bench_crypto,
     bench_isolation,
     bench_prefetch,
     bench_sessions,
+    bench_threats,
 )
 from benchmarks.environment import RESULTS_DIR, open_environment
 from benchmarks.harness import Benchmark, Plan, Row, format_table
@@ -33,7 +36,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_breaker.BENCHMARK,
     bench_access.BENCHMARK,
     bench_sessions.BENCHMARK,
+    bench_crypto.BENCHMARK,
     bench_anomaly.BENCHMARK,
+    bench_threats.BENCHMARK,
+    bench_audit.BENCHMARK,
 )
 
 

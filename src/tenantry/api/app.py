@@ -29,7 +29,15 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.logging import get_logger
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
+from tenantry.security.audit import AuditLog
 from tenantry.security.events import SecurityEvents
+from tenantry.security.keyring import Keyring
+from tenantry.security.keys import provider_from_environment
+from tenantry.security.manager import KeyringAuditCipher, SecurityManager
+from tenantry.security.notes import CheckpointSigner
+from tenantry.security.router import router as audit_router
+from tenantry.security.threats import ThreatAnalyzer
+from tenantry.security.threats_router import router as threats_router
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.router import router as sessions_router
@@ -104,6 +112,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 registry.register(collector)
                 stack.callback(registry.unregister, collector)
             events = SecurityEvents(database)
+            keyring = Keyring(database, provider_from_environment(settings))
+            security = SecurityManager(
+                database,
+                keyring=keyring,
+                audit_log=AuditLog(
+                    database,
+                    signer=CheckpointSigner.from_data_dir(
+                        settings.data_dir, quantum=settings.security_level == "quantum"
+                    ),
+                    cipher=KeyringAuditCipher(keyring),
+                ),
+                threats=ThreatAnalyzer(database),
+                events=events,
+            )
             access = AccessControl(database)
             passkeys = PasskeyManager(
                 database, rp_id=settings.webauthn_rp_id, origin=settings.webauthn_origin
@@ -124,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ApiKeys(database, cache=cache),
                 access,
                 passkeys,
+                security,
             )
             _log.info(
                 "started",
@@ -147,5 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(connections_router)
     app.include_router(sessions_router)
     app.include_router(passkeys_router)
+    app.include_router(audit_router)
+    app.include_router(threats_router)
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
     return app

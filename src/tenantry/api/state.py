@@ -13,7 +13,10 @@ from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.passkeys.manager import PasskeyManager
+from tenantry.security.audit import AuditLog
 from tenantry.security.events import SecurityEvents
+from tenantry.security.manager import SecurityManager
+from tenantry.security.threats import ThreatAnalyzer
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
 
@@ -34,3 +37,12 @@ class AppState:
     api_keys: ApiKeys
     access: AccessControl
     passkeys: PasskeyManager
+    security: SecurityManager
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.security.audit_log
+
+    @property
+    def threats(self) -> ThreatAnalyzer:
+        return self.security.threats

@@ -1,0 +1,278 @@
+"""AuditLog: the append-only, per-tenant Merkle-tree log (RFC 9162) with signed checkpoints.
+
+One tree per tenant, and one for the platform's own events (tenant ``platform``). Each append
+takes the tenant's advisory lock, reads the tree's size and frontier, and writes the entries and
+every complete subtree they finish (``audit_nodes``), so a proof reads O(log n) rows. Entry bytes
+go through the optional ``cipher`` (the tenant Keyring): after crypto-shredding they no longer
+open, but their leaf hashes remain and every proof still verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from tenantry.config import load_settings
+from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.default import default_database
+from tenantry.db.engine import Database
+from tenantry.errors import DecryptionError, InvalidInput, NotFound
+from tenantry.security.audit_repository import AuditRepository
+from tenantry.security.audit_schemas import (
+    AuditEntry,
+    ConsistencyProof,
+    InclusionProof,
+    SignedCheckpoint,
+    StoredEntry,
+)
+from tenantry.security.merkle import (
+    CompactRange,
+    compose,
+    consistency_ranges,
+    inclusion_ranges,
+    leaf_hash,
+    range_pieces,
+)
+from tenantry.security.models import PLATFORM_TENANT
+from tenantry.security.notes import CheckpointSigner, checkpoint_body
+from tenantry.security.verifier import EXPORT_FORMAT, VerificationReport, verify_export
+
+__all__ = ["ORIGIN_PREFIX", "AuditCipher", "AuditLog"]
+
+ORIGIN_PREFIX = "tenantry.local/audit"
+_b64 = base64.b64encode
+
+
+class AuditCipher(Protocol):
+    """What the log needs of the tenant Keyring (``open`` raises ``DecryptionError``)."""
+
+    async def seal(self, tenant_id: str, data: bytes, record_id: str) -> bytes: ...
+
+    async def open(self, tenant_id: str, data: bytes, record_id: str) -> bytes: ...
+
+
+def _record_id(seq: int) -> str:
+    return f"audit_entries/{seq}"
+
+
+class AuditLog:
+    """Append audit entries, prove them, sign checkpoints, export and verify."""
+
+    def __init__(
+        self,
+        database: Database | None = None,
+        *,
+        signer: CheckpointSigner | None = None,
+        cipher: AuditCipher | None = None,
+        origin_prefix: str = ORIGIN_PREFIX,
+    ) -> None:
+        self._database = database
+        self._signer = signer
+        self.cipher = cipher
+        self.origin_prefix = origin_prefix
+
+    async def _db(self) -> Database:
+        if self._database is None:
+            self._database = await default_database()
+        return self._database
+
+    @property
+    def signer(self) -> CheckpointSigner:
+        """The checkpoint signer (default: keys in the data directory; ML-DSA at QUANTUM)."""
+        if self._signer is None:
+            s = load_settings()
+            quantum = s.quantum_crypto_enabled or s.security_level == "quantum"
+            self._signer = CheckpointSigner.from_data_dir(s.data_dir, quantum=quantum)
+        return self._signer
+
+    def origin(self, tenant_id: str) -> str:
+        return f"{self.origin_prefix}/{tenant_id}"
+
+    # -- appends ---------------------------------------------------------------------------
+
+    async def append(self, tenant_id: str, entry: AuditEntry) -> int:
+        """Append one entry to ``tenant_id``'s tree; returns its sequence number (leaf index)."""
+        return (await self.append_many(tenant_id, [entry]))[0]
+
+    async def append_many(self, tenant_id: str, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append entries in one transaction, in order; returns their sequence numbers."""
+        validate_tenant_id(tenant_id)
+        if not entries:
+            return []
+        canon = [self._canonical(tenant_id, entry) for entry in entries]
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                repo = AuditRepository(conn)
+                await repo.lock()
+                size, frontier = await repo.state()
+                tree = CompactRange(size, frontier)
+                leaves, stored, nodes = [], [], []
+                for seq, data in enumerate(canon, size):
+                    leaves.append(leaf_hash(data))
+                    nodes.extend(tree.append(leaves[-1]))
+                    if self.cipher is None:
+                        stored.append(data)
+                    else:
+                        stored.append(await self.cipher.seal(tenant_id, data, _record_id(seq)))
+                await repo.write(list(range(size, size + len(canon))), leaves, stored, nodes)
+        return list(range(size, size + len(canon)))
+
+    @staticmethod
+    def _canonical(tenant_id: str, entry: AuditEntry) -> bytes:
+        if not entry.tenant:
+            entry = entry.model_copy(update={"tenant": tenant_id})
+        elif tenant_id not in (entry.tenant, PLATFORM_TENANT):
+            raise InvalidInput(f"entry of tenant {entry.tenant!r} in the tree of {tenant_id!r}")
+        return entry.canonical()
+
+    # -- reads and proofs ------------------------------------------------------------------
+
+    async def size(self, tenant_id: str) -> int:
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                return await AuditRepository(conn).size()
+
+    async def entries(self, tenant_id: str, start: int = 0, limit: int = 100) -> list[StoredEntry]:
+        """Entries from ``start`` on, in order; ``entry`` is ``None`` where it cannot be opened."""
+        if start < 0 or not 1 <= limit <= 10_000:
+            raise InvalidInput("start must be >= 0 and limit 1-10000")
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                rows = await AuditRepository(conn).page(start, limit)
+        result = []
+        for seq, leaf, data, recorded_at in rows:
+            payload = await self._open(tenant_id, seq, data)
+            entry = AuditEntry.from_canonical(payload) if payload is not None else None
+            result.append(StoredEntry(seq, leaf, entry, recorded_at))
+        return result
+
+    async def _open(self, tenant_id: str, seq: int, data: bytes | None) -> bytes | None:
+        if data is None:
+            return None
+        if self.cipher is None:
+            return bytes(data)
+        try:
+            return await self.cipher.open(tenant_id, bytes(data), _record_id(seq))
+        except DecryptionError:
+            return None
+
+    @staticmethod
+    async def _hashes(repo: AuditRepository, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """The hashes of RFC subtrees ``ranges``, composed from their complete pieces."""
+        pieces = [range_pieces(a, b) for a, b in ranges]
+        found = await repo.nodes(sorted({p for ps in pieces for p in ps}))
+        try:
+            return [compose([found[p] for p in ps]) for ps in pieces]
+        except KeyError as missing:
+            raise NotFound(f"audit node {missing} is missing: the tree is damaged") from None
+
+    @staticmethod
+    def _check_size(size: int, current: int) -> None:
+        if not 0 <= size <= current:
+            raise InvalidInput(f"tree size {size} is outside 0..{current}")
+
+    async def root(self, tenant_id: str, tree_size: int | None = None) -> bytes:
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                repo = AuditRepository(conn)
+                current = await repo.size()
+                size = current if tree_size is None else tree_size
+                self._check_size(size, current)
+                return (await self._hashes(repo, [(0, size)]))[0]
+
+    async def inclusion_proof(
+        self, tenant_id: str, index: int, tree_size: int | None = None
+    ) -> InclusionProof:
+        """The audit path of leaf ``index`` in the tree of ``tree_size`` (default: current)."""
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                repo = AuditRepository(conn)
+                current = await repo.size()
+                size = current if tree_size is None else tree_size
+                self._check_size(size, current)
+                if not 0 <= index < size:
+                    raise NotFound(f"no entry {index} in a tree of size {size}")
+                ranges = [(index, index + 1), (0, size), *inclusion_ranges(index, size)]
+                leaf, root, *path = await self._hashes(repo, ranges)
+        return InclusionProof(index, size, leaf, path, root)
+
+    async def consistency_proof(
+        self, tenant_id: str, old_size: int, new_size: int
+    ) -> ConsistencyProof:
+        """The proof that the tree of ``new_size`` extends the tree of ``old_size``."""
+        if not 0 <= old_size <= new_size:
+            raise InvalidInput(f"need 0 <= old_size <= new_size, got {old_size} and {new_size}")
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                repo = AuditRepository(conn)
+                self._check_size(new_size, await repo.size())
+                ranges = [(0, old_size), (0, new_size), *consistency_ranges(old_size, new_size)]
+                old_root, new_root, *path = await self._hashes(repo, ranges)
+        return ConsistencyProof(old_size, new_size, old_root, new_root, path)
+
+    # -- checkpoints, export, verification ---------------------------------------------------
+
+    async def checkpoint(self, tenant_id: str) -> SignedCheckpoint:
+        """Sign the current tree head (C2SP signed note) and store it in audit_checkpoints."""
+        origin, signer = self.origin(tenant_id), self.signer
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                repo = AuditRepository(conn)
+                size, frontier = await repo.state()
+                root = compose(frontier)
+                note = signer.sign(checkpoint_body(origin, size, root))
+                size, root, note = await repo.add_checkpoint(size, root, note)
+        return SignedCheckpoint(origin, size, root, note)
+
+    async def checkpoints(self, tenant_id: str) -> list[SignedCheckpoint]:
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                rows = await AuditRepository(conn).checkpoints()
+        return [SignedCheckpoint(self.origin(tenant_id), s, r, n) for s, r, n in rows]
+
+    async def export(self, tenant_id: str) -> dict[str, Any]:
+        """Everything an offline verifier needs, JSON-able (see :func:`verify_export`)."""
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                repo = AuditRepository(conn)
+                rows = await repo.export_rows()
+                checkpoints = await repo.checkpoints()
+                proofs = []
+                for (old, _, _), (new, _, _) in itertools.pairwise(checkpoints):
+                    path = await self._hashes(repo, consistency_ranges(old, new))
+                    proofs.append({"old_size": old, "new_size": new, "path": _b64s(path)})
+        entries = []
+        for idx, node, seq, leaf, data in rows:
+            payload = await self._open(tenant_id, seq, data) if seq is not None else None
+            entries.append(
+                {
+                    "index": idx,
+                    "node_hash": _b64(node).decode() if node is not None else None,
+                    "seq": seq,
+                    "leaf_hash": _b64(leaf).decode() if leaf is not None else None,
+                    "payload": _b64(payload).decode() if payload is not None else None,
+                }
+            )
+        return {
+            "format": EXPORT_FORMAT,
+            "tenant": tenant_id,
+            "origin": self.origin(tenant_id),
+            "entries": entries,
+            "checkpoints": [
+                {"tree_size": s, "root_hash": _b64(r).decode(), "note": n}
+                for s, r, n in checkpoints
+            ],
+            "consistency_proofs": proofs,
+            "keys": [key.encode() for key in self.signer.verifiers()],
+        }
+
+    async def verify(self, tenant_id: str) -> VerificationReport:
+        """Export ``tenant_id``'s log and verify it against this log's own signer keys."""
+        keys = [key.encode() for key in self.signer.verifiers()]
+        return verify_export(await self.export(tenant_id), keys=keys)
+
+
+def _b64s(values: Sequence[bytes]) -> list[str]:
+    return [_b64(v).decode() for v in values]

@@ -1,0 +1,142 @@
+"""Audit entries, their canonical bytes, and what the audit log answers.
+
+The canonical form of an entry is its JSON object with sorted keys, no whitespace, UTF-8 (not
+ASCII-escaped), ``time`` as RFC 3339 UTC with microseconds (``2026-11-21T10:00:00.000000Z``),
+``frameworks`` sorted and de-duplicated, plus ``"v": 1``. Only strings, integers, booleans, null,
+lists and objects occur (``detail`` values too), so the bytes are those of RFC 8785 (JCS) for
+every entry tenantry writes, and any language can recompute them. The leaf hash covers exactly
+these bytes; the stored ``entry`` column holds them, sealed by the cipher when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+__all__ = [
+    "AuditEntry",
+    "ConsistencyProof",
+    "InclusionProof",
+    "SignedCheckpoint",
+    "StoredEntry",
+    "canonical_bytes",
+]
+
+VERSION = 1
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("time must carry a time zone")
+    return value.astimezone(UTC)
+
+
+class AuditEntry(BaseModel):
+    """One audited event: who did what to which resource of which tenant, and how it went."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: str = Field(min_length=1, max_length=200)
+    action: str = Field(min_length=1, max_length=200)
+    resource: str = Field(default="", max_length=500)
+    tenant: str = Field(default="", max_length=63, description="'' = the tree's tenant")
+    outcome: str = Field(default="success", min_length=1, max_length=40)
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    request_id: str | None = Field(default=None, max_length=200)
+    frameworks: tuple[str, ...] = ()
+    detail: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @field_validator("frameworks")
+    @classmethod
+    def _frameworks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(value)))
+
+    def canonical(self) -> bytes:
+        """The canonical bytes (see the module docstring)."""
+        return canonical_bytes(self)
+
+    @classmethod
+    def from_canonical(cls, data: bytes) -> AuditEntry:
+        obj = json.loads(data)
+        obj.pop("v", None)
+        return cls.model_validate(obj)
+
+
+def _check_json(value: Any) -> None:
+    if isinstance(value, float):
+        raise ValueError("audit detail values cannot be floats (not canonical): use strings")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item)
+
+
+def canonical_bytes(entry: AuditEntry) -> bytes:
+    """Sorted-key, whitespace-free UTF-8 JSON of ``entry`` (plus ``"v": 1``)."""
+    _check_json(entry.detail)
+    obj: dict[str, Any] = {
+        "v": VERSION,
+        "actor": entry.actor,
+        "action": entry.action,
+        "resource": entry.resource,
+        "tenant": entry.tenant,
+        "outcome": entry.outcome,
+        "time": entry.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "request_id": entry.request_id,
+        "frameworks": list(entry.frameworks),
+        "detail": entry.detail,
+    }
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as stored: ``entry`` is ``None`` when it cannot be opened (shredded keys)."""
+
+    seq: int
+    leaf_hash: bytes
+    entry: AuditEntry | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """Leaf ``index`` (hash ``leaf_hash``) is in the tree of ``tree_size`` with ``root_hash``."""
+
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    path: list[bytes]
+    root_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    """The tree of ``new_size`` extends the tree of ``old_size`` (RFC 9162 §2.1.4)."""
+
+    old_size: int
+    new_size: int
+    old_root: bytes
+    new_root: bytes
+    path: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """A checkpoint and its signed note (C2SP tlog-checkpoint + signed-note)."""
+
+    origin: str
+    tree_size: int
+    root_hash: bytes
+    note: str
