@@ -19,6 +19,7 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.doctor import run_doctor
 from tenantry.errors import ConfigError, TenantryError
 from tenantry.logging import configure_logging
+from tenantry.security.audit_cli import audit_app
 from tenantry.security.keys_cli import keys_app
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
@@ -31,6 +32,7 @@ app = typer.Typer(
 tenants_app = typer.Typer(help="Create, list and show tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 console = Console()
 _T = TypeVar("_T")
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 
 from tenantry.api import create_app
 from tenantry.config import Settings
@@ -15,7 +14,7 @@ from tenantry.security.audit import AuditLog
 from tenantry.security.audit_schemas import AuditEntry
 from tenantry.security.merkle import verify_consistency, verify_inclusion
 from tenantry.security.notes import CheckpointSigner, NoteVerifier, verify_note
-from tenantry.security.router import audit_log, router
+from tenantry.security.router import audit_log
 from tests.conftest import TOKEN, NewTenant
 
 SIGNER = CheckpointSigner.generate(quantum=True)
@@ -23,11 +22,8 @@ SIGNER = CheckpointSigner.generate(quantum=True)
 
 @pytest.fixture(scope="module")
 async def audit_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with the audit router (added here until app.py includes it) and its lifespan."""
+    """The app and its lifespan, its audit log signing with a key the tests know."""
     app = create_app(settings)
-    paths = {r.path for r in app.routes if isinstance(r, APIRoute)}
-    if "/audit/entries" not in paths:
-        app.include_router(router)
     async with app.router.lifespan_context(app):
         log = AuditLog(app.state.tenantry.database, signer=SIGNER)
         app.dependency_overrides[audit_log] = lambda: log

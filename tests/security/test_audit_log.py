@@ -208,3 +208,23 @@ async def test_app_role_cannot_change_audit_rows(
         async with db.tenant_transaction() as conn:
             await conn.execute(text(sql))
     assert await audit.size(tenant) == 1
+
+
+async def test_append_in_a_scope_joins_the_callers_transaction(
+    audit: AuditLog, db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("audit")).id
+    with tenant_scope(tenant), pytest.raises(RuntimeError):
+        async with db.tenant_transaction():
+            assert await audit.append(tenant, entry(0)) == 0
+            raise RuntimeError("the recorded change fails")
+    assert await audit.size(tenant) == 0
+
+
+async def test_concurrent_single_appends_are_grouped(
+    audit: AuditLog, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("audit")).id
+    seqs = await asyncio.gather(*(audit.append(tenant, entry(i)) for i in range(100)))
+    assert seqs == list(range(100))  # arrival order, one sequence
+    assert (await audit.verify(tenant)).ok

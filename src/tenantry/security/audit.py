@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tenantry.config import load_settings
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
 from tenantry.db.default import default_database
 from tenantry.db.engine import Database
 from tenantry.errors import DecryptionError, InvalidInput, NotFound
+from tenantry.security.audit_batch import AppendCombiner
 from tenantry.security.audit_repository import AuditRepository
 from tenantry.security.audit_schemas import (
     AuditEntry,
@@ -72,6 +73,7 @@ class AuditLog:
         self._signer = signer
         self.cipher = cipher
         self.origin_prefix = origin_prefix
+        self._combiner = AppendCombiner(self._write)
 
     async def _db(self) -> Database:
         if self._database is None:
@@ -93,15 +95,26 @@ class AuditLog:
     # -- appends ---------------------------------------------------------------------------
 
     async def append(self, tenant_id: str, entry: AuditEntry) -> int:
-        """Append one entry to ``tenant_id``'s tree; returns its sequence number (leaf index)."""
-        return (await self.append_many(tenant_id, [entry]))[0]
+        """Append one entry to ``tenant_id``'s tree; returns its sequence number (leaf index).
+
+        Outside a tenant scope, concurrent appends to one tenant share a transaction (group
+        commit, :mod:`~tenantry.security.audit_batch`); inside one, the append joins the
+        caller's transaction, so it commits or rolls back with the change it records.
+        """
+        validate_tenant_id(tenant_id)
+        data = self._canonical(tenant_id, entry)
+        if current_tenant() is not None:
+            return (await self._write(tenant_id, [data]))[0]
+        return await self._combiner.submit(tenant_id, data)
 
     async def append_many(self, tenant_id: str, entries: Sequence[AuditEntry]) -> list[int]:
         """Append entries in one transaction, in order; returns their sequence numbers."""
         validate_tenant_id(tenant_id)
         if not entries:
             return []
-        canon = [self._canonical(tenant_id, entry) for entry in entries]
+        return await self._write(tenant_id, [self._canonical(tenant_id, e) for e in entries])
+
+    async def _write(self, tenant_id: str, canon: list[bytes]) -> list[int]:
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 repo = AuditRepository(conn)
