@@ -119,7 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 audit_log=AuditLog(
                     database,
                     signer=CheckpointSigner.from_data_dir(
-                        settings.data_dir, quantum=settings.security_level == "quantum"
+                        settings.data_dir,
+                        quantum=settings.quantum_crypto_enabled
+                        or settings.security_level == "quantum",
                     ),
                     cipher=KeyringAuditCipher(keyring),
                 ),
