@@ -136,3 +136,23 @@ def test_serve_is_ready_within_60_seconds(tmp_path: Path) -> None:
     assert '"request_id"' in output
     # The embedded PostgreSQL was stopped on exit.
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+
+
+def test_keys_and_audit_commands(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "TENANTRY_DATA_DIR": str(TEST_DATA_DIR)}
+    tenant_id = f"cli-keys-{uuid.uuid4().hex[:6]}"
+    assert invoke(env, "tenants", "create", tenant_id, "--name", "Keys")[0] == 0
+    code, out = invoke(env, "keys", "rotate", "--tenant", tenant_id)
+    assert code == 0, out
+    code, out = invoke(env, "keys", "rotate", "--tenant", tenant_id)
+    assert "data key version 2 is current" in out
+    code, out = invoke(env, "keys", "rewrap", "--tenant", tenant_id)
+    assert code == 0, out
+    code, out = invoke(env, "keys", "list", "--tenant", tenant_id)
+    assert out.count("retired") + out.count("current") >= 4
+    code, out = invoke(env, "audit", "verify", "--tenant", "platform")
+    assert code == 0, out
+    assert out.startswith("OK")
+    code, out = invoke(env, "keys", "rotate", "--tenant", "NOT VALID")
+    assert code == 1
+    assert out.startswith("error: invalid tenant id")

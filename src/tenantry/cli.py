@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tenantry.cli_support import migrated_database, run_command
 from tenantry.config import Settings, load_settings
-from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.doctor import run_doctor
-from tenantry.errors import ConfigError, TenantryError
+from tenantry.errors import ConfigError
 from tenantry.logging import configure_logging
 from tenantry.security.audit_cli import audit_app
 from tenantry.security.keys_cli import keys_app
@@ -39,33 +37,6 @@ _T = TypeVar("_T")
 
 def _settings() -> Settings:
     return load_settings()
-
-
-def _run(work: Callable[[], Awaitable[_T]]) -> _T:
-    """Run ``work``; a tenantry error becomes one line on stderr and exit code 1 (2: config)."""
-    try:
-        return asyncio.run(work())  # type: ignore[arg-type]
-    except ConfigError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
-    except TenantryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-
-
-@asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[Database]:
-    runtime = DatabaseRuntime(settings)
-    await runtime.start()
-    try:
-        await runtime.migrate()
-        database = runtime.open_database()
-        try:
-            yield database
-        finally:
-            await database.dispose()
-    finally:
-        await runtime.stop()
 
 
 @app.command()
@@ -112,7 +83,7 @@ def migrate() -> None:
         finally:
             await runtime.stop()
 
-    revision = _run(work)
+    revision = run_command(work)
     typer.echo(f"database at revision {revision}")
 
 
@@ -157,10 +128,10 @@ def tenants_create(
     """Register a tenant."""
 
     async def work() -> Tenant:
-        async with _database(_settings()) as db:
+        async with migrated_database(_settings()) as db:
             return await TenantRegistry(db).create(tenant_id, name, tier=tier)
 
-    _print_tenants([_run(work)])
+    _print_tenants([run_command(work)])
 
 
 @tenants_app.command("list")
@@ -171,10 +142,10 @@ def tenants_list(
     """List tenants."""
 
     async def work() -> list[Tenant]:
-        async with _database(_settings()) as db:
+        async with migrated_database(_settings()) as db:
             return await TenantRegistry(db).list(status=status, limit=limit)
 
-    _print_tenants(_run(work))
+    _print_tenants(run_command(work))
 
 
 @tenants_app.command("show")
@@ -182,10 +153,10 @@ def tenants_show(tenant_id: str) -> None:
     """Show one tenant as JSON."""
 
     async def work() -> Tenant:
-        async with _database(_settings()) as db:
+        async with migrated_database(_settings()) as db:
             return await TenantRegistry(db).get(tenant_id)
 
-    typer.echo(_run(work).model_dump_json(indent=2))
+    typer.echo(run_command(work).model_dump_json(indent=2))
 
 
 def main() -> None:

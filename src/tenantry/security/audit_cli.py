@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -10,9 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from tenantry.config import load_settings
-from tenantry.db.runtime import DatabaseRuntime
-from tenantry.errors import ConfigError, TenantryError
+from tenantry.cli_support import migrated_database, run_command
 from tenantry.security.audit import AuditLog
 from tenantry.security.models import PLATFORM_TENANT
 from tenantry.security.verifier import VerificationReport, verify_export
@@ -31,29 +28,9 @@ KeyOpt = Annotated[
 ]
 
 
-def _run(work: Callable[[], Awaitable[_T]]) -> _T:
-    try:
-        return asyncio.run(work())  # type: ignore[arg-type]
-    except ConfigError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
-    except TenantryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-
-
 async def _with_log(work: Callable[[AuditLog], Awaitable[_T]]) -> _T:
-    runtime = DatabaseRuntime(load_settings())
-    await runtime.start()
-    try:
-        await runtime.migrate()
-        database = runtime.open_database()
-        try:
-            return await work(AuditLog(database))
-        finally:
-            await database.dispose()
-    finally:
-        await runtime.stop()
+    async with migrated_database() as database:
+        return await work(AuditLog(database))
 
 
 def _report(report: VerificationReport, as_json: bool) -> None:
@@ -98,7 +75,7 @@ def verify(
                 return await log.verify(tenant)
             return verify_export(await log.export(tenant), keys=trusted)
 
-        report = _run(lambda: _with_log(live))
+        report = run_command(lambda: _with_log(live))
     _report(report, as_json)
 
 
@@ -112,7 +89,7 @@ def export(
     async def work(log: AuditLog) -> dict[str, Any]:
         return await log.export(tenant)
 
-    text = json.dumps(_run(lambda: _with_log(work)), indent=1)
+    text = json.dumps(run_command(lambda: _with_log(work)), indent=1)
     if output is None:
         typer.echo(text)
     else:
@@ -126,7 +103,7 @@ def checkpoint(tenant: TenantOpt = PLATFORM_TENANT) -> None:
     async def work(log: AuditLog) -> str:
         return (await log.checkpoint(tenant)).note
 
-    typer.echo(_run(lambda: _with_log(work)), nl=False)
+    typer.echo(run_command(lambda: _with_log(work)), nl=False)
 
 
 @audit_app.command("keys")

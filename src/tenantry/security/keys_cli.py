@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -11,9 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from tenantry.config import load_settings
-from tenantry.db.runtime import DatabaseRuntime
-from tenantry.errors import ConfigError, TenantryError
+from tenantry.cli_support import migrated_database, run_command
 from tenantry.security.keyring import KeyInfo, Keyring
 
 __all__ = ["keys_app"]
@@ -24,30 +21,12 @@ _T = TypeVar("_T")
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant id")]
 
 
-async def _with_keyring(work: Callable[[Keyring], Awaitable[_T]]) -> _T:
-    settings = load_settings()
-    runtime = DatabaseRuntime(settings)
-    await runtime.start()
-    try:
-        await runtime.migrate()
-        database = runtime.open_database()
-        try:
-            return await work(Keyring(database))
-        finally:
-            await database.dispose()
-    finally:
-        await runtime.stop()
-
-
 def _run(work: Callable[[Keyring], Awaitable[_T]]) -> _T:
-    try:
-        return asyncio.run(_with_keyring(work))
-    except ConfigError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
-    except TenantryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
+    async def with_keyring() -> _T:
+        async with migrated_database() as database:
+            return await work(Keyring(database))
+
+    return run_command(with_keyring)
 
 
 @keys_app.command("rotate")
