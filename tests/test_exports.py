@@ -18,6 +18,10 @@ MODULES = [
     "tenantry.api",
     "tenantry.cache",
     "tenantry.connections",
+    "tenantry.access",
+    "tenantry.passkeys",
+    "tenantry.sessions",
+    "tenantry.security",
 ]
 
 

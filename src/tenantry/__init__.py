@@ -10,16 +10,28 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tenantry.cache import CacheManager
 from tenantry.config import Settings, load_settings
+from tenantry.connections import ConnectionManager
 from tenantry.context import current_tenant, tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.doctor import run_doctor
 from tenantry.errors import TenantryError
+from tenantry.security import ComplianceManager, SecurityManager
+from tenantry.sessions import SecurityLevel, SessionManager, SessionManagerFactory, SessionType
 from tenantry.tenants import Tenant, TenantRegistry, TenantSettings, TenantStatus, TenantTier
 
 __all__ = [
+    "CacheManager",
+    "ComplianceManager",
+    "ConnectionManager",
     "Database",
+    "SecurityLevel",
+    "SecurityManager",
+    "SessionManager",
+    "SessionManagerFactory",
+    "SessionType",
     "Settings",
     "Tenant",
     "TenantRegistry",

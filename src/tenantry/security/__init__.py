@@ -1,5 +1,6 @@
-"""Security: security events (the threat analysis and audit log build on them)."""
+"""Security: keys and encryption, the audit log, threat analysis, security events."""
 
 from tenantry.security.events import SecurityEvent, SecurityEvents, Severity
+from tenantry.security.manager import ComplianceManager, SecurityManager
 
-__all__ = ["SecurityEvent", "SecurityEvents", "Severity"]
+__all__ = ["ComplianceManager", "SecurityEvent", "SecurityEvents", "SecurityManager", "Severity"]
