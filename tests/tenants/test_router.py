@@ -135,3 +135,12 @@ async def test_fuzzed_settings_never_500(
     response = await client.put(path, json={"value": value}, headers=as_tenant(tenant_id))
     assert response.status_code < 500, response.text
     assert response.status_code in (200, 404, 405, 422)
+
+
+async def test_a_suspension_takes_effect_at_once(client: httpx.AsyncClient) -> None:
+    """The service caches "tenant is active"; a status change through the API drops it."""
+    tenant_id = await make_tenant(client)
+    for _ in range(2):  # the second request is served from the cached "active"
+        assert (await client.get("/settings", headers=as_tenant(tenant_id))).status_code == 200
+    await client.patch(f"/tenants/{tenant_id}", json={"status": "suspended"}, headers=TOKEN)
+    assert (await client.get("/settings", headers=as_tenant(tenant_id))).status_code == 403

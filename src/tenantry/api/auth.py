@@ -21,12 +21,19 @@ from fastapi import Depends, Header, Request
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.access.probes import record_probe
 from tenantry.api.deps import StateDep
-from tenantry.context import validate_tenant_id
+from tenantry.api.state import AppState
+from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.errors import AuthenticationError, NotFound
 from tenantry.sessions.schemas import ClientInfo
 from tenantry.tenants.manager import TenantRegistry
 
-__all__ = ["CurrentPrincipal", "client_info", "current_principal"]
+__all__ = [
+    "CurrentPrincipal",
+    "client_info",
+    "current_principal",
+    "ensure_active",
+    "forget_active",
+]
 
 
 def client_info(request: Request) -> ClientInfo:
@@ -37,6 +44,28 @@ def client_info(request: Request) -> ClientInfo:
         user_agent=(headers.get("user-agent") or "")[:512] or None,
         device_id=(headers.get("x-device-id") or "")[:128] or None,
     )
+
+
+#: The cache key of "this tenant is active" (in the tenant's own cache namespace).
+ACTIVE_KEY = "tenant:active"
+#: How long a node trusts that a tenant is active without asking the registry. A status change
+#: through the API drops the entry at once (on every node, with Redis); this bounds the rest.
+ACTIVE_TTL = 5.0
+
+
+async def ensure_active(state: AppState, tenant_id: str) -> None:
+    """The tenant exists and is active (cached for ``ACTIVE_TTL``): else 404 / 403."""
+    with tenant_scope(tenant_id):
+        if await state.cache.get(ACTIVE_KEY) is True:
+            return
+        await TenantRegistry(state.database).get_active(tenant_id)
+        await state.cache.set(ACTIVE_KEY, True, ttl=ACTIVE_TTL)
+
+
+async def forget_active(state: AppState, tenant_id: str) -> None:
+    """Drop the cached "active" of ``tenant_id`` (after its status changed)."""
+    with tenant_scope(tenant_id):
+        await state.cache.delete(ACTIVE_KEY)
 
 
 async def current_principal(
@@ -59,7 +88,7 @@ async def current_principal(
         if x_tenant_id is None:
             raise AuthenticationError("the service token needs X-Tenant-ID: the tenant to act for")
         tenant_id = validate_tenant_id(x_tenant_id)
-        await TenantRegistry(state.database).get_active(tenant_id)
+        await ensure_active(state, tenant_id)
         return Principal(tenant_id, "platform", PrincipalKind.SERVICE, frozenset({"platform"}))
     else:
         raise AuthenticationError("unknown credential")

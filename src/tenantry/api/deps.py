@@ -8,12 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from tenantry.api.state import AppState
-from tenantry.context import validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError
-from tenantry.tenants.manager import TenantRegistry
 
-__all__ = ["CurrentTenant", "DatabaseDep", "ServiceToken", "StateDep"]
+__all__ = ["DatabaseDep", "ServiceToken", "StateDep"]
 
 
 def _state(request: Request) -> AppState:
@@ -40,17 +38,3 @@ def _service_token(state: StateDep, authorization: Annotated[str | None, Header(
 
 
 ServiceToken = Annotated[None, Depends(_service_token)]
-
-
-async def _current_tenant(
-    _: ServiceToken,
-    database: DatabaseDep,
-    x_tenant_id: Annotated[str, Header(description="The tenant the call acts for")],
-) -> str:
-    """The tenant the trusted caller acts for; it must exist and be active."""
-    tenant_id = validate_tenant_id(x_tenant_id)
-    await TenantRegistry(database).get_active(tenant_id)
-    return tenant_id
-
-
-CurrentTenant = Annotated[str, Depends(_current_tenant)]

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Path, Query, Response, status
 from tenantry.access.actions import SETTINGS_READ, SETTINGS_WRITE
 from tenantry.access.deps import require, require_platform
 from tenantry.access.principal import Principal
-from tenantry.api.deps import DatabaseDep
+from tenantry.api.auth import forget_active
+from tenantry.api.deps import DatabaseDep, StateDep
 from tenantry.tenants.manager import TenantRegistry, TenantSettings
 from tenantry.tenants.schemas import (
     SETTING_KEY_PATTERN,
@@ -63,9 +64,11 @@ async def update_tenant_status(
     tenant_id: Annotated[TenantId, Path()],
     body: TenantStatusUpdate,
     _: Platform,
-    db: DatabaseDep,
+    state: StateDep,
 ) -> Tenant:
-    return await TenantRegistry(db).update_status(tenant_id, body.status)
+    tenant = await TenantRegistry(state.database).update_status(tenant_id, body.status)
+    await forget_active(state, tenant_id)  # its service-token requests see the status at once
+    return tenant
 
 
 @router.get("/settings", tags=["settings"])
