@@ -15,6 +15,7 @@ raised again only once a window has passed; a higher level is raised at once.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +30,7 @@ from tenantry.logging import get_logger
 from tenantry.security.threats_repository import (
     NEVER,
     ORDER,
+    BaselineCount,
     Burst,
     Signal,
     SubjectAggregate,
@@ -163,13 +165,24 @@ class ThreatAnalyzer:
             raise InvalidInput("now must be timezone-aware")
         start = end - window
         db = await self._db()
-        with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
-                repo = ThreatsRepository(conn)
-                aggregates = await repo.window_aggregates(
-                    start, end, bucket=self.burst_bucket, thresholds=self._thresholds
-                )
-                baseline = await repo.baseline_counts(start, window, self.baseline_windows)
+
+        async def window_aggregates() -> Sequence[SubjectAggregate]:
+            with tenant_scope(tenant_id):
+                async with db.tenant_transaction() as conn:
+                    return await ThreatsRepository(conn).window_aggregates(
+                        start, end, bucket=self.burst_bucket, thresholds=self._thresholds
+                    )
+
+        async def baseline_counts() -> Sequence[BaselineCount]:
+            with tenant_scope(tenant_id):
+                async with db.tenant_transaction() as conn:
+                    return await ThreatsRepository(conn).baseline_counts(
+                        start, window, self.baseline_windows
+                    )
+
+        # Two connections at once: the window's aggregates and the baseline do not wait on
+        # each other (both read committed data; neither writes).
+        aggregates, baseline = await asyncio.gather(window_aggregates(), baseline_counts())
         history: dict[str, list[int]] = defaultdict(lambda: [0] * self.baseline_windows)
         for b in baseline:
             if 0 <= b.index < self.baseline_windows:
@@ -206,15 +219,17 @@ class ThreatAnalyzer:
             if level is not None and level > L:  # LOW is the default: no signal
                 reason = rule.reason if rule is not None else agg.kind
                 text = f"{agg.total} x {agg.kind}: {reason} (peak {agg.peak} per bucket)"
-                signals[key].append(
-                    Signal(kind=agg.kind, level=level, count=agg.total, reason=text)
+                signals[key].append(  # built from trusted values: no validation pass
+                    Signal.model_construct(kind=agg.kind, level=level, count=agg.total, reason=text)
                 )
         bursts, anomaly = self._bursts(counts, history)
         for burst in bursts:
             usual = f"usual {burst.baseline_median:g}, z={burst.z_score:.1f}"
             text = f"{burst.count} x {burst.kind} in the window ({usual})"
             signals[("tenant", "")].append(
-                Signal(kind="burst", level=burst.level, count=burst.count, reason=text)
+                Signal.model_construct(
+                    kind="burst", level=burst.level, count=burst.count, reason=text
+                )
             )
             subject_counts[("tenant", "")].setdefault(burst.kind, 0)
         subjects = [self._subject(key, signals[key], subject_counts[key]) for key in signals]
@@ -242,7 +257,7 @@ class ThreatAnalyzer:
             level = C
         stype: SubjectType = "user" if key[0] == "user" else "ip" if key[0] == "ip" else "tenant"
         ordered = sorted(signals, key=lambda s: -s.level.rank)
-        return SubjectThreat(
+        return SubjectThreat.model_construct(
             subject_type=stype, subject=key[1], level=level, signals=ordered, counts=counts
         )
 
