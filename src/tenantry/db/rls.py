@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Table, Text
+from sqlalchemy import Column, ForeignKey, ForeignKeyConstraint, Table, Text
 from sqlalchemy.sql.schema import SchemaItem
 
 from tenantry.db.metadata import SCHEMA, metadata
@@ -20,6 +20,7 @@ __all__ = [
     "POLICY_NAME",
     "TENANT_EXPRESSION",
     "TENANT_SETTING",
+    "create_tenant_table",
     "is_tenant_table",
     "rls_statements",
     "tenant_table",
@@ -76,3 +77,24 @@ def rls_statements(table_name: str, schema: str = SCHEMA) -> list[str]:
         f"CREATE POLICY {POLICY_NAME} ON {qualified} AS PERMISSIVE FOR ALL TO PUBLIC "
         f"USING ({TENANT_EXPRESSION}) WITH CHECK ({TENANT_EXPRESSION})",
     ]
+
+
+def create_tenant_table(name: str, *items: SchemaItem, schema: str = SCHEMA) -> None:
+    """In a migration: create a tenant-owned table (``tenant_id`` first, referencing
+    ``tenants.id``; list it first in the primary key among ``items``) and put it behind RLS."""
+    from alembic import op  # noqa: PLC0415 - only valid while a migration runs
+
+    op.create_table(
+        name,
+        Column("tenant_id", Text, nullable=False),
+        *items,
+        ForeignKeyConstraint(
+            ["tenant_id"],
+            [f"{schema}.tenants.id"],
+            ondelete="CASCADE",
+            name=op.f(f"fk_{name}_tenant_id_tenants"),
+        ),
+        schema=schema,
+    )
+    for statement in rls_statements(name, schema):
+        op.execute(statement)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from tenantry.config import load_settings
 from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import DecryptionError, InvalidInput, NotFound
 from tenantry.security.audit_batch import AppendCombiner
@@ -58,7 +58,7 @@ def _record_id(seq: int) -> str:
     return f"audit_entries/{seq}"
 
 
-class AuditLog:
+class AuditLog(UsesDatabase):
     """Append audit entries, prove them, sign checkpoints, export and verify."""
 
     def __init__(
@@ -74,11 +74,6 @@ class AuditLog:
         self.cipher = cipher
         self.origin_prefix = origin_prefix
         self._combiner = AppendCombiner(self._write)
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     @property
     def signer(self) -> CheckpointSigner:

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import RowMapping
 
 from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import (
     DecryptionError,
@@ -82,7 +82,7 @@ def _check_scope(tenant_id: str) -> None:
         raise TenantContextError(f"cannot use tenant {tenant_id!r}'s keys in tenant {outer!r}")
 
 
-class Keyring:
+class Keyring(UsesDatabase):
     """Encrypt and decrypt tenant records; create, rotate, rewrap and destroy tenant keys."""
 
     def __init__(self, database: Database | None = None, provider: KeyProvider | None = None):
@@ -110,11 +110,6 @@ class Keyring:
         keys = await self.hierarchy.data_keys(tenant_id, rows)
         ciphers = {version: AESGCM(key) for version, key in keys.items()}
         return _Loaded(current=max(ciphers, default=0), ciphers=ciphers)
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     async def _keys_work(
         self, tenant_id: str, work: Callable[[TenantKeysRepository], Awaitable[_T]]

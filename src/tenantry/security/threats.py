@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tenantry.context import tenant_scope
-from tenantry.db.default import default_database
+from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
@@ -125,7 +125,7 @@ class Threat:
 ThreatCallback = Callable[[Threat], Awaitable[None]]
 
 
-class ThreatAnalyzer:
+class ThreatAnalyzer(UsesDatabase):
     """Scores a tenant's security events into threat levels; raises HIGH+ to callbacks."""
 
     def __init__(
@@ -148,11 +148,6 @@ class ThreatAnalyzer:
         self.burst_z = burst_z
         self.burst_min_count = burst_min_count
         self._raised: dict[tuple[str, str, str, ThreatLevel], datetime] = {}
-
-    async def _db(self) -> Database:
-        if self._database is None:
-            self._database = await default_database()
-        return self._database
 
     async def analyze(
         self, tenant_id: str, window: timedelta = timedelta(hours=1), *, now: datetime | None = None

@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.cache.manager import CacheManager
@@ -37,6 +37,7 @@ from tenantry.sessions.schemas import (
     SessionType,
 )
 from tenantry.sessions.tokens import hash_token, make_id, make_token, parse_token, tenant_of_id
+from tenantry.validation import parse_enum
 
 if TYPE_CHECKING:
     from tenantry.access.manager import AccessControl
@@ -126,7 +127,10 @@ class SessionManager(UsesDatabase):
         validate_tenant_id(tenant_id)
         if not isinstance(user_id, str) or not 0 < len(user_id) <= 200:
             raise InvalidInput("user_id must be 1-200 characters")
-        kind, level = _enum(SessionType, session_type), _enum(SecurityLevel, security_level)
+        kind, level = (
+            parse_enum(SessionType, session_type),
+            parse_enum(SecurityLevel, security_level),
+        )
         client = client or ClientInfo()
         now = _now()
         step_up_at = None
@@ -411,6 +415,8 @@ class SessionManager(UsesDatabase):
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 digests = await SessionsRepository(conn).revoke(ids, reason, now)
+            for session_id in ids:  # their request counters end with them
+                self._pending.pop((tenant_id, session_id), None)
             for digest in digests:
                 await self.cache.delete(_cache_key(bytes(digest)))
         return digests
@@ -474,17 +480,6 @@ def _principal(tenant_id: str, cached: dict[str, Any]) -> Principal:
         security_level=cached["level"],
         step_up_at=datetime.fromtimestamp(step_up, UTC) if step_up else None,
     )
-
-
-_E = TypeVar("_E", SessionType, SecurityLevel)
-
-
-def _enum(kind: type[_E], value: str | _E) -> _E:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise InvalidInput(f"invalid {kind.__name__} {value!r}: use one of {allowed}") from None
 
 
 class SessionManagerFactory:

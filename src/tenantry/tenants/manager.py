@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from re import fullmatch
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import JsonValue, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -27,6 +27,7 @@ from tenantry.tenants.schemas import (
     TenantStatus,
     TenantTier,
 )
+from tenantry.validation import parse_enum
 
 __all__ = ["TenantRegistry", "TenantSettings"]
 
@@ -38,17 +39,6 @@ RESERVED_TENANTS = frozenset({"platform"})
 class _UsesDatabase(UsesDatabase):
     def __init__(self, database: Database | None = None) -> None:
         self._database = database
-
-
-_E = TypeVar("_E", TenantTier, TenantStatus)
-
-
-def _enum(kind: type[_E], value: str | _E) -> _E:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise InvalidInput(f"invalid {kind.__name__} {value!r}: use one of {allowed}") from None
 
 
 class TenantRegistry(_UsesDatabase):
@@ -67,7 +57,7 @@ class TenantRegistry(_UsesDatabase):
             raise TenantExists(f"tenant id {tenant_id!r} is reserved")
         if not isinstance(display_name, str) or not 1 <= len(display_name.strip()) <= 200:
             raise InvalidInput("display_name must be 1-200 characters")
-        tier_value, status_value = _enum(TenantTier, tier), _enum(TenantStatus, status)
+        tier_value, status_value = parse_enum(TenantTier, tier), parse_enum(TenantStatus, status)
         db = await self._db()
         async with db.transaction() as conn:
             row = await TenantsRepository(conn).insert(
@@ -103,7 +93,7 @@ class TenantRegistry(_UsesDatabase):
         """Tenants ordered by id, ``limit`` at a time after the id ``after`` (keyset paging)."""
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
-        status_value = None if status is None else _enum(TenantStatus, status).value
+        status_value = None if status is None else parse_enum(TenantStatus, status).value
         db = await self._db()
         async with db.transaction() as conn:
             rows = await TenantsRepository(conn).list(status=status_value, after=after, limit=limit)
@@ -111,7 +101,7 @@ class TenantRegistry(_UsesDatabase):
 
     async def update_status(self, tenant_id: str, status: TenantStatus | str) -> Tenant:
         validate_tenant_id(tenant_id)
-        status_value = _enum(TenantStatus, status)
+        status_value = parse_enum(TenantStatus, status)
         db = await self._db()
         async with db.transaction() as conn:
             row = await TenantsRepository(conn).set_status(tenant_id, status_value.value)

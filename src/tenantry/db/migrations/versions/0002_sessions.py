@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from tenantry.db.rls import rls_statements
+from tenantry.db.rls import create_tenant_table
 
 revision = "0002"
 down_revision = "0001"
@@ -22,35 +22,14 @@ SCHEMA = "tenantry"
 NOW = sa.func.now()
 
 
-def _tenant_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        ["tenant_id"],
-        [f"{SCHEMA}.tenants.id"],
-        ondelete="CASCADE",
-        name=op.f(f"fk_{table}_tenant_id_tenants"),
-    )
-
-
 def _ts(name: str, nullable: bool = False, default: bool = False) -> sa.Column:  # type: ignore[type-arg]
     return sa.Column(
         name, sa.DateTime(timezone=True), nullable=nullable, server_default=NOW if default else None
     )
 
 
-def _create(name: str, *items: sa.schema.SchemaItem) -> None:
-    op.create_table(
-        name,
-        sa.Column("tenant_id", sa.Text, nullable=False),
-        *items,
-        _tenant_fk(name),
-        schema=SCHEMA,
-    )
-    for statement in rls_statements(name, SCHEMA):
-        op.execute(statement)
-
-
 def upgrade() -> None:
-    _create(
+    create_tenant_table(
         "sessions",
         sa.Column("session_id", sa.Text, nullable=False),
         sa.Column("user_id", sa.Text, nullable=False),
@@ -85,7 +64,7 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
 
-    _create(
+    create_tenant_table(
         "api_keys",
         sa.Column("key_id", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
@@ -100,7 +79,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "key_hash", name=op.f("uq_api_keys_tenant_id_key_hash")),
     )
 
-    _create(
+    create_tenant_table(
         "passkey_credentials",
         sa.Column("credential_id", sa.LargeBinary, nullable=False),
         sa.Column("user_id", sa.Text, nullable=False),
@@ -119,7 +98,7 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
 
-    _create(
+    create_tenant_table(
         "webauthn_challenges",
         sa.Column("challenge_id", sa.Text, nullable=False),
         sa.Column("user_id", sa.Text, nullable=False),
@@ -133,7 +112,7 @@ def upgrade() -> None:
         ),
     )
 
-    _create(
+    create_tenant_table(
         "role_assignments",
         sa.Column("principal_id", sa.Text, nullable=False),
         sa.Column("role", sa.Text, nullable=False),
@@ -147,7 +126,7 @@ def upgrade() -> None:
         ),
     )
 
-    _create(
+    create_tenant_table(
         "session_activity",
         sa.Column("activity_id", sa.BigInteger, sa.Identity(), nullable=False),
         sa.Column("session_id", sa.Text, nullable=False),
@@ -167,7 +146,7 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
 
-    _create(
+    create_tenant_table(
         "security_events",
         sa.Column("event_id", sa.BigInteger, sa.Identity(), nullable=False),
         _ts("occurred_at", default=True),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from tenantry.db.migrate import app_role
-from tenantry.db.rls import rls_statements
+from tenantry.db.rls import create_tenant_table
 
 revision = "0003"
 down_revision = "0002"
@@ -23,30 +23,13 @@ NOW = sa.func.now()
 AUDIT = ("audit_entries", "audit_nodes", "audit_checkpoints")
 
 
-def _create(name: str, *items: sa.schema.SchemaItem) -> None:
-    op.create_table(
-        name,
-        sa.Column("tenant_id", sa.Text, nullable=False),
-        *items,
-        sa.ForeignKeyConstraint(
-            ["tenant_id"],
-            [f"{SCHEMA}.tenants.id"],
-            ondelete="CASCADE",
-            name=op.f(f"fk_{name}_tenant_id_tenants"),
-        ),
-        schema=SCHEMA,
-    )
-    for statement in rls_statements(name, SCHEMA):
-        op.execute(statement)
-
-
 def upgrade() -> None:
     # The platform's own audit tree lives under a reserved tenant, behind the same policies.
     op.execute(
         f"INSERT INTO {SCHEMA}.tenants (id, display_name, tier, status) "
         "VALUES ('platform', 'Platform', 'enterprise', 'active') ON CONFLICT (id) DO NOTHING"
     )
-    _create(
+    create_tenant_table(
         "tenant_keys",
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("purpose", sa.Text, nullable=False),
@@ -59,7 +42,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "purpose", "version", name=op.f("pk_tenant_keys")),
         sa.CheckConstraint("purpose in ('kek', 'data')", name=op.f("ck_tenant_keys_purpose")),
     )
-    _create(
+    create_tenant_table(
         "audit_entries",
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("leaf_hash", sa.LargeBinary, nullable=False),
@@ -67,14 +50,14 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
         sa.PrimaryKeyConstraint("tenant_id", "seq", name=op.f("pk_audit_entries")),
     )
-    _create(
+    create_tenant_table(
         "audit_nodes",
         sa.Column("level", sa.SmallInteger, nullable=False),
         sa.Column("idx", sa.BigInteger, nullable=False),
         sa.Column("hash", sa.LargeBinary, nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "level", "idx", name=op.f("pk_audit_nodes")),
     )
-    _create(
+    create_tenant_table(
         "audit_checkpoints",
         sa.Column("tree_size", sa.BigInteger, nullable=False),
         sa.Column("root_hash", sa.LargeBinary, nullable=False),
