@@ -41,7 +41,9 @@ def worker_id() -> str:
 
 
 def database_name(purpose: str) -> str:
-    return f"tenantry_test_{purpose}_{worker_id()}"
+    """Per worker; ``TENANTRY_TEST_RUN`` keeps concurrent runs on one server apart."""
+    run = os.environ.get("TENANTRY_TEST_RUN", "")
+    return f"tenantry_test_{purpose}_{run}{worker_id()}"
 
 
 async def recreate_database(admin_url: str | object, name: str) -> None:
