@@ -4,6 +4,7 @@ Embedded mode (the default) starts tenantry's embedded PostgreSQL in a data dire
 (``benchmarks/results/data``), so it never shares a server with the tests. Server mode
 (``--database-url``) uses the URL's database only as the admin connection that drops and
 recreates ``tenantry_bench`` on that server; everything else happens in ``tenantry_bench``.
+``TENANTRY_BENCH_DATA_DIR`` and ``TENANTRY_BENCH_DATABASE`` move both, for concurrent runs.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from tenantry.db.runtime import DatabaseRuntime
 __all__ = ["BENCH_DATABASE", "DATA_DIR", "RESULTS_DIR", "Environment", "open_environment"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-DATA_DIR = RESULTS_DIR / "data"
-BENCH_DATABASE = "tenantry_bench"
+#: Overridable so that two benchmark runs at once do not share a server or a database.
+DATA_DIR = Path(os.environ.get("TENANTRY_BENCH_DATA_DIR", RESULTS_DIR / "data"))
+BENCH_DATABASE = os.environ.get("TENANTRY_BENCH_DATABASE", "tenantry_bench")
 
 
 @dataclass(frozen=True, slots=True)
