@@ -261,6 +261,17 @@ async def test_http_route(client: httpx.AsyncClient, db: Database, new_tenant: N
     assert body["level"] == "high"
     assert body["users"] == {"u7": "high"}
     assert body["counts"] == {"device_mismatch": 1}
+    [subject] = body["subjects"]
+    assert subject["subject_type"] == "user"
+    assert subject["subject"] == "u7"
+    assert subject["counts"] == {"device_mismatch": 1}
+    [signal] = subject["signals"]
+    assert signal["kind"] == "device_mismatch"
+    assert signal["level"] == "high"
+    assert signal["count"] == 1
+    assert "another device" in signal["reason"]
+    assert body["bursts"] == []
+    assert 0 <= body["anomaly_score"] <= 1
     wide = await client.get("/security/threats?window_minutes=10080", headers=headers)
     assert wide.status_code == 200
     for bad in ("0", "10081", "-5", "soon"):

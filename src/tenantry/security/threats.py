@@ -81,11 +81,23 @@ class Rule:
 
     def level(self, agg: SubjectAggregate) -> ThreatLevel | None:
         """The level this rule gives the aggregate, or ``None`` when it does not match."""
-        reached = [lvl for n, lvl in self.counts if agg.total >= n]
-        reached += [lvl for n, lvl in self.peaks if agg.peak >= n]
+        rank = self.rank(agg)
+        return ORDER[rank] if rank >= 0 else None
+
+    def rank(self, agg: SubjectAggregate) -> int:
+        """:meth:`level` as a rank (0 LOW .. 3 CRITICAL), -1 when the rule does not match."""
+        best = -1
+        for n, lvl in self.counts:
+            if agg.total >= n:
+                best = max(best, lvl.rank)
+        for n, lvl in self.peaks:
+            if agg.peak >= n:
+                best = max(best, lvl.rank)
         if agg.score is not None:
-            reached += [lvl for s, lvl in self.scores if agg.score >= s]
-        return ThreatLevel.highest(reached) if reached else None
+            for s, lvl in self.scores:
+                if agg.score >= s:
+                    best = max(best, lvl.rank)
+        return best
 
     def threshold(self) -> Threshold:
         """The least count, peak and score at which this rule gives more than LOW."""
@@ -200,40 +212,34 @@ class ThreatAnalyzer(UsesDatabase):
         counts: dict[str, int] = {}
         signals: dict[tuple[str, str], list[Signal]] = defaultdict(list)
         subject_counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        rules = self.rules
         for agg in aggregates:
             if agg.subject_type == "all":
                 counts[agg.kind] = agg.total
                 continue
             key = (agg.subject_type, agg.subject)
             subject_counts[key][agg.kind] = agg.total
-            rule = self.rules.get(agg.kind)
-            level = rule.level(agg) if rule is not None else None
-            recorded = ThreatLevel.of_rank(agg.severity)
-            if level is None and recorded > L:  # unknown kind: trust the recorded severity
-                level = recorded
-            if level is not None and level > L:  # LOW is the default: no signal
+            rule = rules.get(agg.kind)
+            rank = rule.rank(agg) if rule is not None else -1
+            if rank < 0 and agg.severity > 0:  # no rule matched: trust the recorded severity
+                rank = min(agg.severity, 3)
+            if rank > 0:  # LOW is the default: no signal
                 reason = rule.reason if rule is not None else agg.kind
                 text = f"{agg.total} x {agg.kind}: {reason} (peak {agg.peak} per bucket)"
-                signals[key].append(  # built from trusted values: no validation pass
-                    Signal.model_construct(kind=agg.kind, level=level, count=agg.total, reason=text)
-                )
+                signals[key].append(Signal(agg.kind, ORDER[rank], agg.total, text))
         bursts, anomaly = self._bursts(counts, history)
         for burst in bursts:
             usual = f"usual {burst.baseline_median:g}, z={burst.z_score:.1f}"
             text = f"{burst.count} x {burst.kind} in the window ({usual})"
-            signals[("tenant", "")].append(
-                Signal.model_construct(
-                    kind="burst", level=burst.level, count=burst.count, reason=text
-                )
-            )
+            signals[("tenant", "")].append(Signal("burst", burst.level, burst.count, text))
             subject_counts[("tenant", "")].setdefault(burst.kind, 0)
         subjects = [self._subject(key, signals[key], subject_counts[key]) for key in signals]
         subjects.sort(key=lambda s: (-s.level.rank, s.subject_type, s.subject))
-        return ThreatReport(
+        return ThreatReport.model_construct(  # built from trusted values: no validation pass
             tenant_id=tenant_id,
             window_start=start,
             window_end=end,
-            level=ThreatLevel.highest([s.level for s in subjects]),
+            level=ORDER[max((s.level.rank for s in subjects), default=0)],
             anomaly_score=anomaly,
             total_events=sum(counts.values()),
             counts=counts,
@@ -247,14 +253,13 @@ class ThreatAnalyzer(UsesDatabase):
     def _subject(
         key: tuple[str, str], signals: list[Signal], counts: dict[str, int]
     ) -> SubjectThreat:
-        level = ThreatLevel.highest([s.level for s in signals])
-        if sum(1 for s in signals if s.level >= H) >= 2 and level < C:  # two kinds of attack
-            level = C
+        ranks = [s.level.rank for s in signals]
+        rank = max(ranks)
+        if rank < 3 and sum(1 for r in ranks if r >= 2) >= 2:  # two kinds of attack: CRITICAL
+            rank = 3
         stype: SubjectType = "user" if key[0] == "user" else "ip" if key[0] == "ip" else "tenant"
         ordered = sorted(signals, key=lambda s: -s.level.rank)
-        return SubjectThreat.model_construct(
-            subject_type=stype, subject=key[1], level=level, signals=ordered, counts=counts
-        )
+        return SubjectThreat(stype, key[1], ORDER[rank], ordered, counts)
 
     def _bursts(
         self, counts: dict[str, int], history: dict[str, list[int]]

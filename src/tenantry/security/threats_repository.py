@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -94,10 +94,9 @@ _RANKS = {level: n for n, level in enumerate(ORDER)}
 SubjectType = Literal["user", "ip", "tenant"]
 
 
-class Signal(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Signal:
     """One reason for a subject's level."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: str
     level: ThreatLevel
@@ -105,10 +104,9 @@ class Signal(BaseModel):
     reason: str
 
 
-class SubjectThreat(BaseModel):
+@dataclass(frozen=True, slots=True)
+class SubjectThreat:
     """A user (``principal_id``), an IP, or the tenant itself, with its level and signals."""
-
-    model_config = ConfigDict(frozen=True)
 
     subject_type: SubjectType
     subject: str
@@ -117,10 +115,9 @@ class SubjectThreat(BaseModel):
     counts: dict[str, int]
 
 
-class Burst(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Burst:
     """A kind far above the tenant's baseline rate (robust z-score of per-window counts)."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: str
     count: int
@@ -130,7 +127,11 @@ class Burst(BaseModel):
 
 
 class ThreatReport(BaseModel):
-    """The analysis of one tenant's window ``[window_start, window_end)``."""
+    """The analysis of one tenant's window ``[window_start, window_end)``.
+
+    Its parts are plain dataclasses (hundreds per report: cheap to build, and serialized by
+    pydantic like models); the analyzer builds reports from trusted values without validation.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -149,51 +150,56 @@ class ThreatReport(BaseModel):
 
 _SEVERITY_RANK = " ".join(f"WHEN '{lvl.value}' THEN {n}" for n, lvl in enumerate(ORDER))
 
-# One pass over the window's rows, three grouping sets hashed side by side: per user, per IP,
-# and per "names neither" flag (its two rows per kind sum to the kind's total). GROUPING() tells
-# the sets apart: 3 = by principal_id, 5 = by ip, 6 = by anon. Keys are "C"-collated so that a
-# sort-based plan (stale statistics) compares bytes rather than locale strings.
+# Two hash aggregations. The first, one pass over the window's rows, groups them per user (with
+# the "names neither a user nor an IP" flag, so events without a user split into the tenant's
+# own and the IP-only ones) and per IP, each per kind and ``bucket`` bin (date_bin from the
+# window's start; one bin for kinds without a peak rule). The second folds the bins into a
+# subject's total and peak, and adds per-kind totals as a grouping set. Keys are "C"-collated so
+# that a sort-based plan (stale statistics) compares bytes rather than locale strings.
 _WINDOW_SQL = text(
     f"""
     WITH binned AS (
-        SELECT GROUPING(principal_id, ip, anon) AS g, kind, principal_id, ip, anon,
+        SELECT GROUPING(ip) = 1 AS byuser, kind, principal_id, ip, anon,
                count(*) AS n, max(severity) AS severity, max(score) AS score
         FROM (
             SELECT kind COLLATE "C" AS kind, principal_id COLLATE "C" AS principal_id,
                    ip COLLATE "C" AS ip, (principal_id IS NULL AND ip IS NULL) AS anon,
-                   CASE WHEN kind = ANY(CAST(:burst_kinds AS text[])) THEN
-                       floor(extract(epoch FROM occurred_at - CAST(:start AS timestamptz))
-                             / CAST(:bucket_seconds AS float8))::int ELSE 0 END AS bin,
+                   CASE WHEN kind = ANY(CAST(:burst_kinds AS text[]))
+                        THEN date_bin(make_interval(secs => CAST(:bucket_seconds AS float8)),
+                                      occurred_at, CAST(:start AS timestamptz)) END AS bin,
                    CASE severity {_SEVERITY_RANK} ELSE 0 END AS severity,
                    CASE WHEN jsonb_typeof(detail -> 'score') = 'number'
                         THEN (detail ->> 'score')::float8 END AS score
             FROM {_TABLE}
             WHERE occurred_at >= :start AND occurred_at < :end
         ) AS e
-        GROUP BY GROUPING SETS ((kind, principal_id, bin), (kind, ip, bin), (kind, anon, bin))
+        GROUP BY GROUPING SETS ((kind, principal_id, anon, bin), (kind, ip, bin))
     ), agg AS (
-        SELECT CASE g WHEN 3 THEN 'user' WHEN 5 THEN 'ip' ELSE 'anon' END AS stype,
-               CASE g WHEN 3 THEN principal_id WHEN 5 THEN ip ELSE anon::text END AS subject,
-               kind, sum(n)::bigint AS total, max(n)::bigint AS peak,
+        SELECT GROUPING(principal_id) = 1 AS per_kind, byuser, principal_id, ip, anon, kind,
+               sum(n)::bigint AS total, max(n)::bigint AS peak,
                max(severity) AS severity, max(score) AS score
         FROM binned
-        WHERE (g <> 3 OR principal_id IS NOT NULL) AND (g <> 5 OR ip IS NOT NULL)
-        GROUP BY 1, 2, 3
+        GROUP BY GROUPING SETS ((byuser, principal_id, ip, anon, kind), (byuser, kind))
     )
-    SELECT a.* FROM agg AS a
+    SELECT a.per_kind, a.byuser, a.principal_id, a.ip, a.anon, a.kind, a.total, a.peak,
+           a.severity, a.score
+    FROM agg AS a
     LEFT JOIN unnest(CAST(:kinds AS text[]), CAST(:min_total AS bigint[]),
                      CAST(:min_peak AS bigint[]), CAST(:min_score AS float8[]))
          AS r (kind, min_total, min_peak, min_score) ON r.kind COLLATE "C" = a.kind
-    WHERE a.stype = 'anon' OR CASE WHEN r.kind IS NULL THEN a.severity > 0
-          ELSE a.total >= r.min_total OR a.peak >= r.min_peak
-               OR coalesce(a.score >= r.min_score, false) END
+    WHERE CASE WHEN a.per_kind THEN a.byuser
+               WHEN a.byuser AND a.principal_id IS NULL THEN a.anon
+               WHEN NOT a.byuser AND a.ip IS NULL THEN false
+               WHEN r.kind IS NULL THEN a.severity > 0
+               ELSE a.total >= r.min_total OR a.peak >= r.min_peak
+                    OR coalesce(a.score >= r.min_score, false) END
     """
 )
 
 _BASELINE_SQL = text(
     f"""
     SELECT kind COLLATE "C" AS kind,
-           floor(extract(epoch FROM (CAST(:start AS timestamptz) - occurred_at))::float8
+           floor(date_part('epoch', CAST(:start AS timestamptz) - occurred_at)
                  / CAST(:seconds AS float8))::int AS idx,
            count(*)::bigint AS n
     FROM {_TABLE}
@@ -264,24 +270,27 @@ class ThreatsRepository(TenantRepository):
             "burst_kinds": [kind for kind, t in limits.items() if t.peak < NEVER],
         }
         out: list[SubjectAggregate] = []
-        totals: dict[str, int] = {}
         for r in await self.conn.execute(_WINDOW_SQL, params):
-            agg = SubjectAggregate(
-                subject_type=str(r.stype),
-                subject=str(r.subject),
-                kind=str(r.kind),
-                total=int(r.total),
-                peak=int(r.peak),
-                severity=int(r.severity),
-                score=None if r.score is None else float(r.score),
+            if r.per_kind:
+                stype, subject = "all", ""
+            elif r.byuser and r.principal_id is None:  # events naming neither a user nor an IP
+                stype, subject = "tenant", ""
+            elif r.byuser:
+                stype, subject = "user", r.principal_id
+            else:
+                stype, subject = "ip", r.ip
+            total = int(r.total)
+            out.append(
+                SubjectAggregate(
+                    subject_type=stype,
+                    subject=subject,
+                    kind=r.kind,
+                    total=total,
+                    peak=total if r.per_kind else int(r.peak),
+                    severity=int(r.severity),
+                    score=None if r.score is None else float(r.score),
+                )
             )
-            if agg.subject_type != "anon":
-                out.append(agg)
-                continue
-            totals[agg.kind] = totals.get(agg.kind, 0) + agg.total
-            if agg.subject == "true":  # events naming neither a user nor an IP
-                out.append(replace(agg, subject_type="tenant", subject=""))
-        out += [SubjectAggregate("all", "", kind, n, n, 0, None) for kind, n in totals.items()]
         return out
 
     async def baseline_counts(
