@@ -15,6 +15,7 @@ from tenantry.errors import InvalidInput
 from tenantry.security.events import SecurityEvents
 from tenantry.security.models import security_events
 from tenantry.security.threats import Threat, ThreatAnalyzer, ThreatLevel
+from tenantry.security.threats_baseline import anchor
 from tests.conftest import TOKEN, NewTenant
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -278,3 +279,32 @@ async def test_http_route(client: httpx.AsyncClient, db: Database, new_tenant: N
         r = await client.get(f"/security/threats?window_minutes={bad}", headers=headers)
         assert r.status_code == 422, (bad, r.text)
     assert (await client.get("/security/threats")).status_code == 401
+
+
+def test_baseline_anchor_floors_the_start_to_a_sixtieth_of_the_window() -> None:
+    start = datetime(2026, 11, 21, 11, 7, 42, 500, tzinfo=UTC)
+    assert anchor(start, HOUR) == datetime(2026, 11, 21, 11, 7, tzinfo=UTC)
+    assert anchor(start, timedelta(days=1)) == datetime(2026, 11, 21, 10, 48, tzinfo=UTC)  # 24 min
+    assert anchor(start, timedelta(seconds=10)) == datetime(2026, 11, 21, 11, 7, 42, tzinfo=UTC)
+
+
+async def test_the_baseline_is_cached_until_its_anchor_moves(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant, other = await new_tenant(), await new_tenant()
+    for t in (tenant, other):
+        await add(db, t.id, "session_limit", 60, principal=None)  # 60 in the window
+    analyzer = ThreatAnalyzer(db)
+    (burst,) = (await analyzer.analyze(tenant.id, HOUR, now=NOW)).bursts  # quiet baseline
+    assert burst.baseline_median == 0
+    for hour in range(2, 26):  # now the 24 windows before hold as many: no burst any more
+        await add(db, tenant.id, "session_limit", 60, at=NOW - HOUR * hour, principal=None)
+    cached = await analyzer.analyze(tenant.id, HOUR, now=NOW + timedelta(seconds=30))
+    assert [b.baseline_median for b in cached.bursts] == [0]  # same anchor: the kept baseline
+    moved = await analyzer.analyze(tenant.id, HOUR, now=NOW + timedelta(minutes=1))
+    assert moved.bursts == []  # the anchor moved on: recounted
+    assert (await ThreatAnalyzer(db).analyze(tenant.id, HOUR, now=NOW)).bursts == []
+    (still,) = (await analyzer.analyze(other.id, HOUR, now=NOW)).bursts  # per tenant
+    assert still.baseline_median == 0
+    analyzer.baselines.clear()
+    assert (await analyzer.analyze(tenant.id, HOUR, now=NOW)).bursts == []

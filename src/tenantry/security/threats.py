@@ -3,8 +3,9 @@
 The database aggregates the window (``threats_repository``: counts per subject and kind, the
 busiest ``burst_bucket``, worst severity, highest anomaly score); Python applies the
 :class:`Rule` objects to each subject, and compares each kind's count with the tenant's own
-baseline (the ``baseline_windows`` windows of the same length before it) with a robust z-score
-(median and MAD): a kind far above its usual rate is a ``burst`` signal of the tenant.
+baseline (the ``baseline_windows`` windows of the same length before it, cached for 1/60 of a
+window: ``threats_baseline``) with a robust z-score (median and MAD): a kind far above its usual
+rate is a ``burst`` signal of the tenant.
 
 Only MEDIUM and above are signals, so a report lists the subjects that need a look (users and
 IPs missing from it are LOW; the SQL drops aggregates below every threshold of their rule).
@@ -27,6 +28,8 @@ from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
+from tenantry.security.threats_baseline import BaselineCache, History, anchor
+from tenantry.security.threats_baseline import history as baseline_history
 from tenantry.security.threats_repository import (
     NEVER,
     ORDER,
@@ -160,6 +163,7 @@ class ThreatAnalyzer(UsesDatabase):
         self.burst_z = burst_z
         self.burst_min_count = burst_min_count
         self._raised: dict[tuple[str, str, str, ThreatLevel], datetime] = {}
+        self.baselines = BaselineCache()
 
     async def analyze(
         self, tenant_id: str, window: timedelta = timedelta(hours=1), *, now: datetime | None = None
@@ -184,16 +188,19 @@ class ThreatAnalyzer(UsesDatabase):
             with tenant_scope(tenant_id):
                 async with db.tenant_transaction() as conn:
                     return await ThreatsRepository(conn).baseline_counts(
-                        start, window, self.baseline_windows
+                        at, window, self.baseline_windows
                     )
 
-        # Two connections at once: the window's aggregates and the baseline do not wait on
-        # each other (both read committed data; neither writes).
-        aggregates, baseline = await asyncio.gather(window_aggregates(), baseline_counts())
-        history: dict[str, list[int]] = defaultdict(lambda: [0] * self.baseline_windows)
-        for b in baseline:
-            if 0 <= b.index < self.baseline_windows:
-                history[b.kind][b.index] = b.count
+        at = anchor(start, window)
+        history = self.baselines.get(tenant_id, window, at)
+        if history is not None:
+            aggregates = await window_aggregates()
+        else:
+            # Two connections at once: the window's aggregates and the baseline do not wait on
+            # each other (both read committed data; neither writes).
+            aggregates, counts = await asyncio.gather(window_aggregates(), baseline_counts())
+            history = baseline_history(counts, self.baseline_windows)
+            self.baselines.put(tenant_id, window, at, history)
         report = self.score(tenant_id, start, end, aggregates, history)
         await self._raise(report, window)
         return report
@@ -206,7 +213,7 @@ class ThreatAnalyzer(UsesDatabase):
         start: datetime,
         end: datetime,
         aggregates: Sequence[SubjectAggregate],
-        history: dict[str, list[int]],
+        history: History,
     ) -> ThreatReport:
         """The report of ``aggregates`` (see ``threats_repository``) and per-kind ``history``."""
         counts: dict[str, int] = {}
@@ -261,9 +268,7 @@ class ThreatAnalyzer(UsesDatabase):
         ordered = sorted(signals, key=lambda s: -s.level.rank)
         return SubjectThreat(stype, key[1], ORDER[rank], ordered, counts)
 
-    def _bursts(
-        self, counts: dict[str, int], history: dict[str, list[int]]
-    ) -> tuple[list[Burst], float]:
+    def _bursts(self, counts: dict[str, int], history: History) -> tuple[list[Burst], float]:
         """Kinds far above their baseline, and the tenant's anomaly score in [0, 1]."""
         bursts: list[Burst] = []
         top = 0.0
