@@ -2,6 +2,10 @@
 
 Each xdist worker gets its own database on each server, created fresh and migrated once per
 session; tests keep out of each other's way with tenants of their own (``new_tenant``).
+
+Every keyring of the tests (the app's, and the audit trail of managers made without one) reads
+one root key, ``<test data dir>/root.key``, named by ``TENANTRY_ROOT_KEY_FILE``: a deployment
+has one root key, and the tests' tenants are audited across many Database objects.
 """
 
 from __future__ import annotations
@@ -28,12 +32,17 @@ from tenantry.db.bootstrap import quote_ident
 from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.security.keys import provider_from_environment
 from tenantry.tenants import Tenant, TenantRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TENANTRY_TEST_DATA_DIR", ROOT / ".tenantry-test"))
 SERVER_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+_root_key = provider_from_environment(load_settings(data_dir=TEST_DATA_DIR, root_key_file=None))
+os.environ["TENANTRY_ROOT_KEY_FILE"] = str(TEST_DATA_DIR / "root.key")
+del _root_key
 
 
 def worker_id() -> str:

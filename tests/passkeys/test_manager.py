@@ -17,6 +17,7 @@ from tenantry.errors import AuthenticationError, NotFound
 from tenantry.passkeys.ceremony import user_handle
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.models import webauthn_challenges
+from tenantry.security.trail import trail_for
 from tests.conftest import NewTenant
 from tests.passkeys.authenticator import FLAG_AT, FLAG_UP, SoftAuthenticator, b64url
 from tests.passkeys.conftest import ORIGIN, RP_ID
@@ -24,7 +25,7 @@ from tests.passkeys.helpers import assertion_for, register, stored_count
 
 
 async def test_registration_then_authentication(
-    manager: PasskeyManager, authenticator: SoftAuthenticator, new_tenant: NewTenant
+    manager: PasskeyManager, authenticator: SoftAuthenticator, new_tenant: NewTenant, db: Database
 ) -> None:
     tenant = (await new_tenant("pk")).id
     challenge_id, options = await manager.registration_options(tenant, "u-1", "ada@label.test")
@@ -70,6 +71,15 @@ async def test_registration_then_authentication(
         await manager.delete_credential(tenant, "u-1", created.credential_id)
     with pytest.raises(NotFound, match="no passkey"):
         await manager.authentication_options(tenant, "u-1")
+    # Each change is in the tenant's audit log (the refused delete is not).
+    entries = await trail_for(db).audit_log.entries(tenant)
+    audited = [(e.entry.action, e.entry.actor, e.entry.resource) for e in entries if e.entry]
+    resource = f"passkey:{created.credential_id}"
+    assert audited == [
+        ("passkey.register", "u-1", resource),
+        ("passkey.authenticate", "u-1", resource),
+        ("passkey.delete", "system", resource),
+    ]
 
 
 async def test_raw_id_must_be_the_attested_credential_id(

@@ -11,7 +11,7 @@ from tenantry.errors import DecryptionError, KeysDestroyed
 from tenantry.security.audit import AuditLog
 from tenantry.security.events import SecurityEvents
 from tenantry.security.keyring import Keyring
-from tenantry.security.keys import FileKeyProvider
+from tenantry.security.keys import provider_from_environment
 from tenantry.security.manager import ComplianceManager, KeyringAuditCipher, SecurityManager
 from tenantry.security.merkle import verify_inclusion
 from tenantry.security.notes import CheckpointSigner
@@ -21,7 +21,7 @@ from tests.conftest import NewTenant
 
 @pytest.fixture
 def security(db: Database, tmp_path: Path) -> SecurityManager:
-    keyring = Keyring(db, FileKeyProvider.create(tmp_path / "root.key"))
+    keyring = Keyring(db, provider_from_environment())  # the tests' one root key
     return SecurityManager(
         db,
         keyring=keyring,

@@ -14,9 +14,9 @@ from tenantry.access.policy import ASSIGNABLE_ROLES, Policy
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.access.repository import RoleAssignmentsRepository
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, PermissionDenied, ReferenceMissing, TenantNotFound
+from tenantry.security.trail import AuditTrail, RecordsChanges
 
 __all__ = ["AccessControl", "scope_allows"]
 
@@ -47,39 +47,58 @@ def _check_principal_id(principal_id: object) -> str:
     return principal_id
 
 
-class AccessControl(UsesDatabase):
+class AccessControl(RecordsChanges):
     """Role assignments per tenant, and policy decisions. ``database`` defaults to the process's.
 
     ``policy`` defaults to a fresh :class:`Policy` with the default grants; share one
     AccessControl per process (the app keeps it in its state) so the decision cache is shared.
+    A grant or revocation that changes something writes ``role.grant``/``role.revoke`` to the
+    tenant's audit log, in its transaction (``actor``: who asked for it).
     """
 
-    def __init__(self, database: Database | None = None, policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        database: Database | None = None,
+        policy: Policy | None = None,
+        *,
+        audit: AuditTrail | None = None,
+    ) -> None:
         self._database = database
+        self._audit = audit
         self.policy = policy or Policy()
 
-    async def grant(self, tenant_id: str, principal_id: str, role: str) -> bool:
+    async def grant(
+        self, tenant_id: str, principal_id: str, role: str, *, actor: str | None = None
+    ) -> bool:
         """Give ``principal_id`` the ``role`` in ``tenant_id``; ``False`` if it had it already."""
+        return await self._change(tenant_id, principal_id, role, actor, grant=True)
+
+    async def revoke(
+        self, tenant_id: str, principal_id: str, role: str, *, actor: str | None = None
+    ) -> bool:
+        """Take ``role`` from ``principal_id`` in ``tenant_id``; ``False`` if it did not have it."""
+        return await self._change(tenant_id, principal_id, role, actor, grant=False)
+
+    async def _change(
+        self, tenant_id: str, principal_id: str, role: str, actor: str | None, *, grant: bool
+    ) -> bool:
         validate_tenant_id(tenant_id)
         _check_principal_id(principal_id)
         _check_role(role)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(tenant_id)
         try:
             with tenant_scope(tenant_id):
                 async with db.tenant_transaction() as conn:
-                    return await RoleAssignmentsRepository(conn).add(principal_id, role)
+                    repo = RoleAssignmentsRepository(conn)
+                    changed = await (repo.add if grant else repo.remove)(principal_id, role)
+                    if changed:
+                        action = "role.grant" if grant else "role.revoke"
+                        resource = f"principal:{principal_id}"
+                        detail = {"role": role}
+                        await trail.record(tenant_id, action, resource, actor=actor, detail=detail)
+                    return changed
         except ReferenceMissing:
             raise TenantNotFound(f"tenant {tenant_id!r} does not exist") from None
-
-    async def revoke(self, tenant_id: str, principal_id: str, role: str) -> bool:
-        """Take ``role`` from ``principal_id`` in ``tenant_id``; ``False`` if it did not have it."""
-        validate_tenant_id(tenant_id)
-        _check_principal_id(principal_id)
-        _check_role(role)
-        db = await self._db()
-        with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
-                return await RoleAssignmentsRepository(conn).remove(principal_id, role)
 
     async def roles_of(self, tenant_id: str, principal_id: str) -> frozenset[str]:
         """The roles ``principal_id`` holds in ``tenant_id`` (none in every other tenant)."""

@@ -28,3 +28,8 @@ class Principal:
     security_level: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     step_up_at: datetime | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who this is in the audit log: ``<kind>:<principal id>`` (``session:alice``)."""
+        return f"{self.kind.value}:{self.principal_id}"

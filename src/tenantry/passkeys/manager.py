@@ -11,6 +11,10 @@ at all is refused with :class:`~tenantry.errors.InvalidInput` before the challen
 Every refused verification raises :class:`~tenantry.errors.AuthenticationError`; a sign counter
 that did not increase on a correctly signed assertion (a cloned authenticator) is also recorded
 as a ``passkey_counter_regression`` security event.
+
+A registered, used (its sign counter advanced) or deleted passkey writes ``passkey.register``,
+``passkey.authenticate`` or ``passkey.delete`` to the tenant's audit log, in the transaction of
+the change; the actor of the first two is the user who performed the ceremony.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from webauthn.helpers import bytes_to_base64url
 
 from tenantry.config import load_settings
 from tenantry.context import tenant_scope
-from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import (
     AuthenticationError,
@@ -44,6 +47,7 @@ from tenantry.passkeys.ceremony import (
 from tenantry.passkeys.repository import ChallengesRepository, CredentialsRepository
 from tenantry.passkeys.schemas import PasskeyAssertion, PasskeyCredential
 from tenantry.security.events import SecurityEvents, Severity
+from tenantry.security.trail import AuditTrail, RecordsChanges
 
 __all__ = ["COUNTER_REGRESSION_EVENT", "PasskeyManager"]
 
@@ -59,7 +63,7 @@ def _credential(row: RowMapping) -> PasskeyCredential:
     return PasskeyCredential.model_validate(values)
 
 
-class PasskeyManager(UsesDatabase):
+class PasskeyManager(RecordsChanges):
     """WebAuthn passkeys for the users of every tenant, behind row-level security."""
 
     def __init__(
@@ -70,6 +74,7 @@ class PasskeyManager(UsesDatabase):
         rp_name: str = "tenantry",
         origin: str | None = None,
         challenge_ttl: float = 300,
+        audit: AuditTrail | None = None,
     ) -> None:
         if rp_id is None or origin is None:
             settings = load_settings()
@@ -80,6 +85,7 @@ class PasskeyManager(UsesDatabase):
         if not 0 < challenge_ttl <= 86400:
             raise InvalidInput("challenge_ttl must be between 0 and 86400 seconds")
         self._database = database
+        self._audit = audit
         self.rp_id, self.rp_name, self.origin = rp_id, rp_name, origin
         self.challenge_ttl = float(challenge_ttl)
 
@@ -169,7 +175,7 @@ class PasskeyManager(UsesDatabase):
         require_text("user_id", user_id)
         require_challenge_id(challenge_id)
         parsed = ceremony.parse_registration(credential)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(tenant_id)
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 taken = await ChallengesRepository(conn).take(challenge_id, user_id, _REGISTER)
@@ -187,6 +193,14 @@ class PasskeyManager(UsesDatabase):
                     transports=transports,
                     aaguid=verified.aaguid,
                 )
+                if row is not None:
+                    await trail.record(
+                        tenant_id,
+                        "passkey.register",
+                        f"passkey:{bytes_to_base64url(verified.credential_id)}",
+                        actor=user_id,
+                        detail={"user": user_id, "aaguid": str(verified.aaguid)},
+                    )
         if row is None:
             raise Conflict("this passkey is registered already")
         return _credential(row)
@@ -205,7 +219,7 @@ class PasskeyManager(UsesDatabase):
         require_challenge_id(challenge_id)
         parsed = ceremony.parse_authentication(credential)
         credential_id = bytes(parsed.raw_id)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(tenant_id)
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 taken = await ChallengesRepository(conn).take(challenge_id, user_id, _AUTHENTICATE)
@@ -231,6 +245,14 @@ class PasskeyManager(UsesDatabase):
                     advanced = await CredentialsRepository(conn).advance_counter(
                         credential_id, old_count, new_count
                     )
+                    if advanced:
+                        await trail.record(
+                            tenant_id,
+                            "passkey.authenticate",
+                            f"passkey:{bytes_to_base64url(credential_id)}",
+                            actor=user_id,
+                            detail={"user": user_id, "session": session_id},
+                        )
         if not advanced:
             await self._counter_regression(
                 tenant_id, user_id, session_id, credential_id, (old_count, new_count)
@@ -279,13 +301,21 @@ class PasskeyManager(UsesDatabase):
                 rows = await CredentialsRepository(conn).list_for_user(user_id)
         return [_credential(r) for r in rows]
 
-    async def delete_credential(self, tenant_id: str, user_id: str, credential_id: str) -> None:
+    async def delete_credential(
+        self, tenant_id: str, user_id: str, credential_id: str, *, actor: str | None = None
+    ) -> None:
         """Remove one of the user's passkeys (``credential_id`` as base64url)."""
         require_text("user_id", user_id)
         raw = ceremony.decode_credential_id(credential_id)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(tenant_id)
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 deleted = await CredentialsRepository(conn).delete(raw, user_id)
+                if deleted:
+                    resource = f"passkey:{bytes_to_base64url(raw)}"
+                    detail = {"user": user_id}
+                    await trail.record(
+                        tenant_id, "passkey.delete", resource, actor=actor, detail=detail
+                    )
         if not deleted:
             raise NotFound("no such passkey for this user")

@@ -22,27 +22,9 @@ from tenantry.security.events import SecurityEvents
 from tenantry.security.keyring import Keyring
 from tenantry.security.models import PLATFORM_TENANT
 from tenantry.security.threats import Threat, ThreatAnalyzer, ThreatReport
+from tenantry.security.trail import AuditTrail, KeyringAuditCipher, trail_for
 
 __all__ = ["ComplianceManager", "KeyringAuditCipher", "SecurityManager"]
-
-AUDIT_PURPOSE = "audit_entries.entry"
-
-
-class KeyringAuditCipher:
-    """Seals audit entries with the tenant's data key, bound to the entry's sequence number."""
-
-    def __init__(self, keyring: Keyring) -> None:
-        self.keyring = keyring
-
-    async def seal(self, tenant_id: str, data: bytes, record_id: str) -> bytes:
-        return await self.keyring.encrypt(
-            tenant_id, data, purpose=AUDIT_PURPOSE, record_id=record_id
-        )
-
-    async def open(self, tenant_id: str, data: bytes, record_id: str) -> bytes:
-        return await self.keyring.decrypt(
-            tenant_id, data, purpose=AUDIT_PURPOSE, record_id=record_id
-        )
 
 
 class SecurityManager(UsesDatabase):
@@ -58,8 +40,12 @@ class SecurityManager(UsesDatabase):
         events: SecurityEvents | None = None,
     ) -> None:
         self._database = database
+        if database is not None and keyring is None and audit_log is None:
+            shared = trail_for(database)  # one keyring per database, shared with the managers
+            keyring, audit_log = shared.keyring, shared.audit_log
         self.keyring = keyring or Keyring(database)
         self.audit_log = audit_log or AuditLog(database, cipher=KeyringAuditCipher(self.keyring))
+        self.trail = AuditTrail(self.audit_log, self.keyring)
         self.threats = threats or ThreatAnalyzer(database)
         self.events = events or SecurityEvents(database)
         self.threats.on_threat.append(self._audit_threat)

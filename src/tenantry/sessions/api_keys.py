@@ -1,4 +1,8 @@
-"""API keys of service accounts: scoped, expiring, stored as hashes, revoked per tenant."""
+"""API keys of service accounts: scoped, expiring, stored as hashes, revoked per tenant.
+
+Creating and revoking a key writes ``api_key.create``/``api_key.revoke`` to the tenant's audit
+log, in the transaction of the change.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from typing import Any
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
+from tenantry.security.trail import AuditTrail, RecordsChanges
 from tenantry.sessions.repository import ApiKeysRepository
 from tenantry.sessions.schemas import ApiKeyInfo, IssuedApiKey
 from tenantry.sessions.tokens import hash_token, make_id, make_token, parse_token
@@ -25,7 +29,7 @@ def _key(digest: bytes) -> str:
     return "apikey:" + digest.hex()
 
 
-class ApiKeys(UsesDatabase):
+class ApiKeys(RecordsChanges):
     """Create, list, revoke and authenticate API keys (``tnt_k_...``)."""
 
     def __init__(
@@ -34,8 +38,10 @@ class ApiKeys(UsesDatabase):
         *,
         cache: CacheManager | None = None,
         cache_ttl: float = 60.0,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._database = database
+        self._audit = audit
         self.cache = cache or CacheManager(l1_bytes=4 * 1024 * 1024)
         self.cache_ttl = cache_ttl
 
@@ -47,6 +53,7 @@ class ApiKeys(UsesDatabase):
         *,
         scopes: list[str] | tuple[str, ...] = (),
         expires_in: timedelta | None = timedelta(days=90),
+        actor: str | None = None,
     ) -> IssuedApiKey:
         """A new key; its secret is in the result only, never stored."""
         validate_tenant_id(tenant_id)
@@ -57,17 +64,21 @@ class ApiKeys(UsesDatabase):
             raise InvalidInput(f"invalid scopes {bad!r}: use 'domain:verb' or 'domain:*'")
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInput("expires_in must be positive")
-        key = make_token("k", tenant_id)
-        db = await self._db()
+        key, key_id = make_token("k", tenant_id), make_id("key", tenant_id)
+        db, trail = await self._db(), await self._trail(tenant_id)
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 row = await ApiKeysRepository(conn).insert(
-                    key_id=make_id("key", tenant_id),
+                    key_id=key_id,
                     name=name,
                     service_account=service_account,
                     scopes=sorted(set(scopes)),
                     key_hash=hash_token(key),
                     expires_at=None if expires_in is None else datetime.now(UTC) + expires_in,
+                )
+                detail = {"account": service_account, "scopes": sorted(set(scopes))}
+                await trail.record(
+                    tenant_id, "api_key.create", f"api_key:{key_id}", actor=actor, detail=detail
                 )
         return IssuedApiKey(**dict(row), key=key)
 
@@ -79,12 +90,16 @@ class ApiKeys(UsesDatabase):
                 rows = await ApiKeysRepository(conn).list()
         return [ApiKeyInfo.model_validate(dict(r)) for r in rows]
 
-    async def revoke(self, tenant_id: str, key_id: str) -> None:
+    async def revoke(self, tenant_id: str, key_id: str, *, actor: str | None = None) -> None:
         validate_tenant_id(tenant_id)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(tenant_id)
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 digest = await ApiKeysRepository(conn).revoke(key_id)
+                if digest is not None:
+                    await trail.record(
+                        tenant_id, "api_key.revoke", f"api_key:{key_id}", actor=actor
+                    )
             if digest is None:
                 raise NotFound(f"API key {key_id!r} does not exist or is revoked")
             await self.cache.delete(_key(digest))

@@ -10,6 +10,8 @@
   ``max_sessions_per_user`` live sessions per user and tenant (the oldest is revoked).
 - CRITICAL and QUANTUM sessions are bound to their device: another device id revokes them.
 - ADMIN sessions at CRITICAL or QUANTUM need a passkey assertion to be created.
+- Creation, token rotation, step-up and revocation write the tenant's audit log, in the
+  transaction of the change (``session.create`` ... ``session.revoke``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
 from tenantry.passkeys.stepup import assertion_is_fresh
 from tenantry.security.events import SecurityEvents, Severity
+from tenantry.security.trail import AuditTrail, RecordsChanges
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import (
     ClientInfo,
@@ -57,7 +59,7 @@ def _cache_key(digest: bytes) -> str:
     return "session:" + digest.hex()
 
 
-class SessionManager(UsesDatabase):
+class SessionManager(RecordsChanges):
     """See the module docstring. Make it with no arguments, or give it the app's parts."""
 
     def __init__(
@@ -70,8 +72,10 @@ class SessionManager(UsesDatabase):
         events: SecurityEvents | None = None,
         policy: SessionPolicy | None = None,
         analytics: SessionAnalytics | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._database = database
+        self._audit = audit
         self.cache = cache or CacheManager(l1_bytes=16 * 1024 * 1024)
         self._access = access
         self._passkeys = passkeys
@@ -122,8 +126,12 @@ class SessionManager(UsesDatabase):
         client: ClientInfo | None = None,
         passkey_challenge_id: str | None = None,
         passkey_credential: dict[str, Any] | str | None = None,
+        actor: str | None = None,
     ) -> tuple[str, str]:
-        """A new session: ``(session_id, token)``. The token is returned only here."""
+        """A new session: ``(session_id, token)``. The token is returned only here.
+
+        ``actor``: who asked for it, for the audit log (``system`` when not given).
+        """
         validate_tenant_id(tenant_id)
         if not isinstance(user_id, str) or not 0 < len(user_id) <= 200:
             raise InvalidInput("user_id must be 1-200 characters")
@@ -146,7 +154,7 @@ class SessionManager(UsesDatabase):
             step_up_at = now
         expiry = self.policy.for_session(kind, level)
         session_id, token = make_id("ses", tenant_id), make_token("s", tenant_id)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(tenant_id)
         evicted: list[bytes] = []
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
@@ -179,6 +187,11 @@ class SessionManager(UsesDatabase):
                     ip=client.ip,
                     user_agent=client.user_agent,
                     device_id=client.device_id,
+                )
+                detail: dict[str, Any] = {"user": user_id, "type": kind.value}
+                detail |= {"level": level.value, "evicted": len(evicted)}
+                await trail.record(
+                    tenant_id, "session.create", f"session:{session_id}", actor=actor, detail=detail
                 )
             for digest in evicted:
                 await self.cache.delete(_cache_key(digest))
@@ -291,19 +304,30 @@ class SessionManager(UsesDatabase):
         principal = await self.validate(token)
         assert principal.session_id is not None  # noqa: S101 - sessions have ids
         fresh = make_token("s", principal.tenant_id)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(principal.tenant_id)
         with tenant_scope(principal.tenant_id):
             async with db.tenant_transaction() as conn:
                 await SessionsRepository(conn).rotate(principal.session_id, hash_token(fresh))
+                await trail.record(
+                    principal.tenant_id,
+                    "session.refresh",
+                    f"session:{principal.session_id}",
+                    actor=principal.principal_id,
+                )
             await self.cache.delete(_cache_key(hash_token(token)))
         return principal.session_id, fresh
 
     async def revoke(
-        self, session_id: str, *, tenant_id: str | None = None, reason: str = "revoked"
+        self,
+        session_id: str,
+        *,
+        tenant_id: str | None = None,
+        reason: str = "revoked",
+        actor: str | None = None,
     ) -> None:
         """Revoke one session; NotFound if it does not exist (in this tenant)."""
         tenant = self._tenant_of(session_id, tenant_id)
-        if not await self._revoke_ids(tenant, [session_id], reason, _now()):
+        if not await self._revoke_ids(tenant, [session_id], reason, _now(), actor):
             with tenant_scope(tenant):
                 db = await self._db()
                 async with db.tenant_transaction() as conn:
@@ -312,7 +336,12 @@ class SessionManager(UsesDatabase):
                 raise NotFound(f"session {session_id!r} does not exist")
 
     async def revoke_all(
-        self, tenant_id: str, user_id: str, *, except_session: str | None = None
+        self,
+        tenant_id: str,
+        user_id: str,
+        *,
+        except_session: str | None = None,
+        actor: str | None = None,
     ) -> int:
         """Revoke every live session of ``user_id`` but ``except_session``; returns the count."""
         validate_tenant_id(tenant_id)
@@ -322,7 +351,8 @@ class SessionManager(UsesDatabase):
             async with db.tenant_transaction() as conn:
                 live = await SessionsRepository(conn).live_for_user(user_id, now)
         ids = [row.session_id for row in live if row.session_id != except_session]
-        return len(await self._revoke_ids(tenant_id, ids, "revoked with the user's others", now))
+        reason = "revoked with the user's others"
+        return len(await self._revoke_ids(tenant_id, ids, reason, now, actor))
 
     async def list_sessions(self, tenant_id: str, user_id: str) -> list[SessionInfo]:
         """The user's live sessions, oldest first."""
@@ -386,10 +416,16 @@ class SessionManager(UsesDatabase):
             session_id=principal.session_id,
         )
         now = _now()
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(principal.tenant_id)
         with tenant_scope(principal.tenant_id):
             async with db.tenant_transaction() as conn:
                 await SessionsRepository(conn).set_step_up(principal.session_id, now)
+                await trail.record(
+                    principal.tenant_id,
+                    "session.step_up",
+                    f"session:{principal.session_id}",
+                    actor=principal.principal_id,
+                )
             await self.cache.delete(_cache_key(hash_token(token)))
 
     def needs_step_up(self, principal: Principal, now: datetime | None = None) -> bool:
@@ -409,12 +445,25 @@ class SessionManager(UsesDatabase):
         return named
 
     async def _revoke_ids(
-        self, tenant_id: str, ids: list[str], reason: str, now: datetime
+        self,
+        tenant_id: str,
+        ids: list[str],
+        reason: str,
+        now: datetime,
+        actor: str | None = None,
     ) -> list[bytes]:
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(tenant_id)
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 digests = await SessionsRepository(conn).revoke(ids, reason, now)
+                if digests:
+                    resource = f"session:{ids[0]}" if len(ids) == 1 else "sessions"
+                    detail: dict[str, Any] = {"reason": reason, "revoked": len(digests)}
+                    if len(ids) > 1:
+                        detail["sessions"] = ids
+                    await trail.record(
+                        tenant_id, "session.revoke", resource, actor=actor, detail=detail
+                    )
             for session_id in ids:  # their request counters end with them
                 self._pending.pop((tenant_id, session_id), None)
             for digest in digests:

@@ -58,6 +58,7 @@ async def create_session(
         client=body.client,
         passkey_challenge_id=body.passkey_challenge_id,
         passkey_credential=body.passkey_credential,
+        actor=principal.actor,
     )
     info = await state.sessions.session_info(session_id)
     return SessionIssued(
@@ -140,7 +141,9 @@ async def revoke_session(
     state: StateDep,
 ) -> Response:
     await _own_tenant(request, principal, session_id, "ses")
-    await state.sessions.revoke(session_id, reason=f"revoked by {principal.principal_id}")
+    await state.sessions.revoke(
+        session_id, reason=f"revoked by {principal.principal_id}", actor=principal.actor
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -168,7 +171,9 @@ async def revoke_other_sessions(
         and principal.principal_id == user_id
     ):
         keep = principal.session_id  # "sign out everywhere else"
-    count = await state.sessions.revoke_all(principal.tenant_id, user_id, except_session=keep)
+    count = await state.sessions.revoke_all(
+        principal.tenant_id, user_id, except_session=keep, actor=principal.actor
+    )
     return {"revoked": count}
 
 
@@ -185,6 +190,7 @@ async def create_api_key(
         body.service_account,
         scopes=body.scopes,
         expires_in=expires,
+        actor=principal.actor,
     )
     return issued
 
@@ -205,5 +211,5 @@ async def revoke_api_key(
     state: StateDep,
 ) -> Response:
     await _own_tenant(request, principal, key_id, "key")
-    await state.api_keys.revoke(principal.tenant_id, key_id)
+    await state.api_keys.revoke(principal.tenant_id, key_id, actor=principal.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,9 @@
-"""TenantRegistry (the tenants) and TenantSettings (a tenant's key/value settings)."""
+"""TenantRegistry (the tenants) and TenantSettings (a tenant's key/value settings).
+
+Every change is written to an audit log in the transaction that makes it: a tenant's creation
+and status changes to the platform's tree (``tenant.create``, ``tenant.status``), a setting's
+change to the tenant's own (``setting.set``, ``setting.delete``; the key, not the value).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ from pydantic import JsonValue, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import (
     InvalidInput,
@@ -19,6 +23,7 @@ from tenantry.errors import (
     TenantNotActive,
     TenantNotFound,
 )
+from tenantry.security.trail import AuditTrail, RecordsChanges
 from tenantry.tenants.repository import SettingsRepository, TenantsRepository
 from tenantry.tenants.schemas import (
     SETTING_KEY_PATTERN,
@@ -32,13 +37,16 @@ from tenantry.validation import parse_enum
 __all__ = ["TenantRegistry", "TenantSettings"]
 
 _JSON = TypeAdapter(JsonValue)
-#: Ids tenantry keeps for itself: ``platform`` holds the platform's own audit tree.
-RESERVED_TENANTS = frozenset({"platform"})
+#: The tenant whose audit tree holds the platform's own events (a reserved id).
+PLATFORM = "platform"
+#: Ids tenantry keeps for itself.
+RESERVED_TENANTS = frozenset({PLATFORM})
 
 
-class _UsesDatabase(UsesDatabase):
-    def __init__(self, database: Database | None = None) -> None:
+class _UsesDatabase(RecordsChanges):
+    def __init__(self, database: Database | None = None, *, audit: AuditTrail | None = None):
         self._database = database
+        self._audit = audit
 
 
 class TenantRegistry(_UsesDatabase):
@@ -51,6 +59,7 @@ class TenantRegistry(_UsesDatabase):
         *,
         tier: TenantTier | str = TenantTier.FREE,
         status: TenantStatus | str = TenantStatus.ACTIVE,
+        actor: str | None = None,
     ) -> Tenant:
         validate_tenant_id(tenant_id)
         if tenant_id in RESERVED_TENANTS:
@@ -58,11 +67,18 @@ class TenantRegistry(_UsesDatabase):
         if not isinstance(display_name, str) or not 1 <= len(display_name.strip()) <= 200:
             raise InvalidInput("display_name must be 1-200 characters")
         tier_value, status_value = parse_enum(TenantTier, tier), parse_enum(TenantStatus, status)
-        db = await self._db()
-        async with db.transaction() as conn:
-            row = await TenantsRepository(conn).insert(
-                tenant_id, display_name.strip(), tier_value.value, status_value.value
-            )
+        db, trail = await self._db(), await self._trail(PLATFORM)
+        with tenant_scope(PLATFORM):  # the registry is global; the entry goes to the platform
+            async with db.tenant_transaction() as conn:
+                row = await TenantsRepository(conn).insert(
+                    tenant_id, display_name.strip(), tier_value.value, status_value.value
+                )
+                if row is not None:
+                    detail = {"tier": tier_value.value, "status": status_value.value}
+                    resource = f"tenant:{tenant_id}"
+                    await trail.record(
+                        PLATFORM, "tenant.create", resource, actor=actor, detail=detail
+                    )
         if row is None:
             raise TenantExists(f"tenant {tenant_id!r} exists already")
         return Tenant.model_validate(dict(row))
@@ -99,12 +115,21 @@ class TenantRegistry(_UsesDatabase):
             rows = await TenantsRepository(conn).list(status=status_value, after=after, limit=limit)
         return [Tenant.model_validate(dict(r)) for r in rows]
 
-    async def update_status(self, tenant_id: str, status: TenantStatus | str) -> Tenant:
+    async def update_status(
+        self, tenant_id: str, status: TenantStatus | str, *, actor: str | None = None
+    ) -> Tenant:
         validate_tenant_id(tenant_id)
         status_value = parse_enum(TenantStatus, status)
-        db = await self._db()
-        async with db.transaction() as conn:
-            row = await TenantsRepository(conn).set_status(tenant_id, status_value.value)
+        db, trail = await self._db(), await self._trail(PLATFORM)
+        with tenant_scope(PLATFORM):
+            async with db.tenant_transaction() as conn:
+                row = await TenantsRepository(conn).set_status(tenant_id, status_value.value)
+                if row is not None:
+                    detail = {"status": status_value.value}
+                    resource = f"tenant:{tenant_id}"
+                    await trail.record(
+                        PLATFORM, "tenant.status", resource, actor=actor, detail=detail
+                    )
         if row is None:
             raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
         return Tenant.model_validate(dict(row))
@@ -121,8 +146,10 @@ def _check_key(key: str) -> str:
 class TenantSettings(_UsesDatabase):
     """Key/value settings of one tenant, JSON values, stored behind row-level security."""
 
-    def __init__(self, tenant_id: str, database: Database | None = None) -> None:
-        super().__init__(database)
+    def __init__(
+        self, tenant_id: str, database: Database | None = None, *, audit: AuditTrail | None = None
+    ) -> None:
+        super().__init__(database, audit=audit)
         self.tenant_id = validate_tenant_id(tenant_id)
 
     async def get(self, key: str) -> Setting:
@@ -142,26 +169,30 @@ class TenantSettings(_UsesDatabase):
                 rows = await SettingsRepository(conn).list()
         return [Setting.model_validate(dict(r)) for r in rows]
 
-    async def set(self, key: str, value: Any) -> Setting:
+    async def set(self, key: str, value: Any, *, actor: str | None = None) -> Setting:
         _check_key(key)
         try:
             checked = _JSON.validate_python(value)
         except PydanticValidationError:
             raise InvalidInput(f"the value of {key!r} is not JSON") from None
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(self.tenant_id)
         try:
             with tenant_scope(self.tenant_id):
                 async with db.tenant_transaction() as conn:
                     row = await SettingsRepository(conn).put(key, checked)
+                    await trail.record(self.tenant_id, "setting.set", f"setting:{key}", actor=actor)
         except ReferenceMissing:
             raise TenantNotFound(f"tenant {self.tenant_id!r} does not exist") from None
         return Setting.model_validate(dict(row))
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, *, actor: str | None = None) -> None:
         _check_key(key)
-        db = await self._db()
+        db, trail = await self._db(), await self._trail(self.tenant_id)
         with tenant_scope(self.tenant_id):
             async with db.tenant_transaction() as conn:
                 deleted = await SettingsRepository(conn).delete(key)
+                if deleted:
+                    resource = f"setting:{key}"
+                    await trail.record(self.tenant_id, "setting.delete", resource, actor=actor)
         if not deleted:
             raise SettingNotFound(f"setting {key!r} does not exist")

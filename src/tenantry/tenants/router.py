@@ -37,8 +37,10 @@ WriteSettings = Annotated[Principal, require(SETTINGS_WRITE)]
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, tags=["tenants"])
-async def create_tenant(body: TenantCreate, _: Platform, db: DatabaseDep) -> Tenant:
-    return await TenantRegistry(db).create(body.id, body.display_name, tier=body.tier)
+async def create_tenant(body: TenantCreate, caller: Platform, db: DatabaseDep) -> Tenant:
+    return await TenantRegistry(db).create(
+        body.id, body.display_name, tier=body.tier, actor=caller.actor
+    )
 
 
 @router.get("/tenants", tags=["tenants"])
@@ -63,10 +65,11 @@ async def get_tenant(
 async def update_tenant_status(
     tenant_id: Annotated[TenantId, Path()],
     body: TenantStatusUpdate,
-    _: Platform,
+    caller: Platform,
     state: StateDep,
 ) -> Tenant:
-    tenant = await TenantRegistry(state.database).update_status(tenant_id, body.status)
+    registry = TenantRegistry(state.database)
+    tenant = await registry.update_status(tenant_id, body.status, actor=caller.actor)
     await forget_active(state, tenant_id)  # its service-token requests see the status at once
     return tenant
 
@@ -85,10 +88,10 @@ async def get_setting(key: SettingKey, caller: ReadSettings, db: DatabaseDep) ->
 async def put_setting(
     key: SettingKey, body: SettingWrite, caller: WriteSettings, db: DatabaseDep
 ) -> Setting:
-    return await TenantSettings(caller.tenant_id, db).set(key, body.value)
+    return await TenantSettings(caller.tenant_id, db).set(key, body.value, actor=caller.actor)
 
 
 @router.delete("/settings/{key}", status_code=status.HTTP_204_NO_CONTENT, tags=["settings"])
 async def delete_setting(key: SettingKey, caller: WriteSettings, db: DatabaseDep) -> Response:
-    await TenantSettings(caller.tenant_id, db).delete(key)
+    await TenantSettings(caller.tenant_id, db).delete(key, actor=caller.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

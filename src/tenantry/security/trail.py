@@ -1,0 +1,156 @@
+"""AuditTrail: how every manager records its state changes (DESIGN invariant 7).
+
+A manager calls :meth:`AuditTrail.record` inside the transaction of the change, in the tenant's
+scope: :meth:`AuditLog.append <tenantry.security.audit.AuditLog.append>` then joins that
+transaction, so the entry commits or rolls back with the change it records, and a change whose
+entry cannot be written does not happen. Entries are sealed with the tenant's data key
+(:class:`KeyringAuditCipher`), so crypto-shredding leaves only their hashes. Changes to the
+tenant registry go to the platform's tree (tenant ``platform``).
+
+``actor`` is who asked for the change (the HTTP routes pass the caller's principal id; a library
+call without one is recorded as ``system``); the request id comes from the request's log
+context when there is one.
+
+A manager gets its trail with ``await self._trail(tenant)`` *before* it opens the transaction:
+that loads the tenant's keys (their own short transaction, on another connection), so sealing
+inside the change's transaction does no I/O and never waits for a second pooled connection.
+
+Managers made without a trail use :func:`trail_for` their database: one trail, keyring and
+audit log per :class:`~tenantry.db.engine.Database`, the one the app registered with
+:func:`use_trail` when it made them, else one with the environment's root key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+import structlog
+from pydantic import ValidationError
+
+from tenantry.db.default import UsesDatabase
+from tenantry.db.engine import Database
+from tenantry.errors import InvalidInput
+from tenantry.security.audit import AuditLog
+from tenantry.security.audit_schemas import AuditEntry
+
+if TYPE_CHECKING:  # the keyring reads tenant settings: the tenants domain imports this module
+    from tenantry.security.keyring import Keyring
+
+__all__ = [
+    "AUDIT_PURPOSE",
+    "SYSTEM_ACTOR",
+    "AuditTrail",
+    "KeyringAuditCipher",
+    "RecordsChanges",
+    "trail_for",
+    "use_trail",
+]
+
+AUDIT_PURPOSE = "audit_entries.entry"
+#: The actor of changes made by library calls that name none.
+SYSTEM_ACTOR = "system"
+
+
+class KeyringAuditCipher:
+    """Seals audit entries with the tenant's data key, bound to the entry's sequence number."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    async def seal(self, tenant_id: str, data: bytes, record_id: str) -> bytes:
+        return await self.keyring.encrypt(
+            tenant_id, data, purpose=AUDIT_PURPOSE, record_id=record_id
+        )
+
+    async def open(self, tenant_id: str, data: bytes, record_id: str) -> bytes:
+        return await self.keyring.decrypt(
+            tenant_id, data, purpose=AUDIT_PURPOSE, record_id=record_id
+        )
+
+
+class AuditTrail:
+    """The audit log and the keyring that seals it, as the managers use them."""
+
+    def __init__(self, audit_log: AuditLog, keyring: Keyring) -> None:
+        self.audit_log = audit_log
+        self.keyring = keyring
+
+    @classmethod
+    def for_database(cls, database: Database) -> AuditTrail:
+        """A trail with its own keyring (the environment's root key) on ``database``."""
+        from tenantry.security.keyring import Keyring  # noqa: PLC0415 - see TYPE_CHECKING above
+
+        keyring = Keyring(database)
+        return cls(AuditLog(database, cipher=KeyringAuditCipher(keyring)), keyring)
+
+    async def prepare(self, tenant_id: str) -> None:
+        """Load ``tenant_id``'s keys (TenantNotFound if it does not exist)."""
+        if not self.keyring.loaded(tenant_id):
+            await self.keyring.load(tenant_id)
+
+    async def record(
+        self,
+        tenant_id: str,
+        action: str,
+        resource: str = "",
+        *,
+        actor: str | None = None,
+        outcome: str = "success",
+        frameworks: Sequence[str] = (),
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Append an entry to ``tenant_id``'s tree (in the open transaction, if there is one)."""
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        try:
+            entry = AuditEntry(
+                actor=actor or SYSTEM_ACTOR,
+                action=action,
+                resource=resource,
+                tenant=tenant_id,
+                outcome=outcome,
+                request_id=request_id if isinstance(request_id, str) else None,
+                frameworks=tuple(frameworks),
+                detail=detail or {},
+            )
+        except ValidationError as exc:
+            problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
+            raise InvalidInput(f"invalid audit entry: {problems}") from None
+        return await self.audit_log.append(tenant_id, entry)
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    return f"{'.'.join(map(str, loc))}: {message}"
+
+
+_trails: WeakKeyDictionary[Database, AuditTrail] = WeakKeyDictionary()
+
+
+def use_trail(database: Database, trail: AuditTrail) -> None:
+    """Make ``trail`` the one :func:`trail_for` gives for ``database`` (the app does this)."""
+    _trails[database] = trail
+
+
+def trail_for(database: Database) -> AuditTrail:
+    """The trail of ``database``: the registered one, else one made on first use and kept."""
+    trail = _trails.get(database)
+    if trail is None:
+        trail = _trails[database] = AuditTrail.for_database(database)
+    return trail
+
+
+class RecordsChanges(UsesDatabase):
+    """For managers: ``self._audit`` if a trail was given, else :func:`trail_for` the database.
+
+    Subclasses set ``self._database`` and ``self._audit`` (an :class:`AuditTrail` or None).
+    """
+
+    _audit: AuditTrail | None
+
+    async def _trail(self, tenant_id: str) -> AuditTrail:
+        """The trail, ready to seal ``tenant_id``'s entries (see the module docstring)."""
+        if self._audit is None:
+            self._audit = trail_for(await self._db())
+        await self._audit.prepare(tenant_id)
+        return self._audit
