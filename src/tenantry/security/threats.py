@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from tenantry.context import tenant_scope
 from tenantry.db.default import UsesDatabase
@@ -177,11 +178,11 @@ class ThreatAnalyzer(UsesDatabase):
         start = end - window
         db = await self._db()
 
-        async def window_aggregates() -> Sequence[SubjectAggregate]:
+        async def window_aggregates(by: Literal["user", "ip"]) -> Sequence[SubjectAggregate]:
             with tenant_scope(tenant_id):
                 async with db.tenant_transaction() as conn:
                     return await ThreatsRepository(conn).window_aggregates(
-                        start, end, bucket=self.burst_bucket, thresholds=self._thresholds
+                        start, end, bucket=self.burst_bucket, thresholds=self._thresholds, by=by
                     )
 
         async def baseline_counts() -> Sequence[BaselineCount]:
@@ -191,16 +192,19 @@ class ThreatAnalyzer(UsesDatabase):
                         at, window, self.baseline_windows
                     )
 
+        # The users', the IPs' and (unless kept) the baseline's statements do not wait on each
+        # other: each on a connection of its own, at the same time (all read committed data).
         at = anchor(start, window)
         history = self.baselines.get(tenant_id, window, at)
         if history is not None:
-            aggregates = await window_aggregates()
+            users, ips = await asyncio.gather(window_aggregates("user"), window_aggregates("ip"))
         else:
-            # Two connections at once: the window's aggregates and the baseline do not wait on
-            # each other (both read committed data; neither writes).
-            aggregates, counts = await asyncio.gather(window_aggregates(), baseline_counts())
+            users, ips, counts = await asyncio.gather(
+                window_aggregates("user"), window_aggregates("ip"), baseline_counts()
+            )
             history = baseline_history(counts, self.baseline_windows)
             self.baselines.put(tenant_id, window, at, history)
+        aggregates = [*users, *ips]
         report = self.score(tenant_id, start, end, aggregates, history)
         await self._raise(report, window)
         return report

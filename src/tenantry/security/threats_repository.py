@@ -1,7 +1,7 @@
 """Data of the threat analysis: its levels, its report shapes, and the SQL that aggregates
 ``security_events`` (never fetching the rows) in a tenant transaction, so RLS applies.
 
-- :meth:`ThreatsRepository.window_aggregates`: per (subject, kind), the events in the window,
+- :meth:`ThreatsRepository.window_aggregates`: per (user or IP, kind), the events in the window,
   the busiest ``bucket`` (fixed bins from the window's start), the worst recorded severity and
   the highest ``detail.score``. Each event counts for its user, for its IP, for ``tenant`` when
   it names neither, and for ``all`` (the per-kind totals). Aggregates below every threshold of
@@ -150,18 +150,15 @@ class ThreatReport(BaseModel):
 
 _SEVERITY_RANK = " ".join(f"WHEN '{lvl.value}' THEN {n}" for n, lvl in enumerate(ORDER))
 
-# Two hash aggregations. The first, one pass over the window's rows, groups them per user (with
-# the "names neither a user nor an IP" flag, so events without a user split into the tenant's
-# own and the IP-only ones) and per IP, each per kind and ``bucket`` bin (date_bin from the
-# window's start; one bin for kinds without a peak rule). The second folds the bins into a
-# subject's total and peak, and adds per-kind totals as a grouping set. Keys are "C"-collated so
-# that a sort-based plan (stale statistics) compares bytes rather than locale strings.
-_WINDOW_SQL = text(
-    f"""
-    WITH binned AS (
-        SELECT GROUPING(ip) = 1 AS byuser, kind, principal_id, ip, anon,
-               count(*) AS n, max(severity) AS severity, max(score) AS score
-        FROM (
+# Per subject: two hash aggregations over the window's rows. The first groups them per subject
+# (a user, with the "names neither a user nor an IP" flag, so events without a user split into
+# the tenant's own and the IP-only ones; or an IP), kind and ``bucket`` bin (date_bin from the
+# window's start; one bin for kinds without a peak rule). The second folds the bins into the
+# subject's total and peak; the user statement adds per-kind totals as a grouping set. The user
+# and IP statements are independent, so the analyzer runs them on two connections at once.
+# Keys are "C"-collated so that a sort-based plan (stale statistics) compares bytes, not locale
+# strings.
+_ROWS = f"""
             SELECT kind COLLATE "C" AS kind, principal_id COLLATE "C" AS principal_id,
                    ip COLLATE "C" AS ip, (principal_id IS NULL AND ip IS NULL) AS anon,
                    CASE WHEN kind = ANY(CAST(:burst_kinds AS text[]))
@@ -171,28 +168,51 @@ _WINDOW_SQL = text(
                    CASE WHEN jsonb_typeof(detail -> 'score') = 'number'
                         THEN (detail ->> 'score')::float8 END AS score
             FROM {_TABLE}
-            WHERE occurred_at >= :start AND occurred_at < :end
-        ) AS e
-        GROUP BY GROUPING SETS ((kind, principal_id, anon, bin), (kind, ip, bin))
+            WHERE occurred_at >= :start AND occurred_at < :end"""
+_RULES = """
+    LEFT JOIN unnest(CAST(:kinds AS text[]), CAST(:min_total AS bigint[]),
+                     CAST(:min_peak AS bigint[]), CAST(:min_score AS float8[]))
+         AS r (kind, min_total, min_peak, min_score) ON r.kind COLLATE "C" = a.kind"""
+_REACHED = """WHEN r.kind IS NULL THEN a.severity > 0
+               ELSE a.total >= r.min_total OR a.peak >= r.min_peak
+                    OR coalesce(a.score >= r.min_score, false) END"""
+_USER_SQL = text(
+    f"""
+    WITH binned AS (
+        SELECT kind, principal_id, anon,
+               count(*) AS n, max(severity) AS severity, max(score) AS score
+        FROM ({_ROWS}) AS e
+        GROUP BY kind, principal_id, anon, bin
     ), agg AS (
-        SELECT GROUPING(principal_id) = 1 AS per_kind, byuser, principal_id, ip, anon, kind,
+        SELECT GROUPING(principal_id) = 1 AS per_kind, principal_id AS subject, anon, kind,
                sum(n)::bigint AS total, max(n)::bigint AS peak,
                max(severity) AS severity, max(score) AS score
         FROM binned
-        GROUP BY GROUPING SETS ((byuser, principal_id, ip, anon, kind), (byuser, kind))
+        GROUP BY GROUPING SETS ((principal_id, anon, kind), (kind))
     )
-    SELECT a.per_kind, a.byuser, a.principal_id, a.ip, a.anon, a.kind, a.total, a.peak,
-           a.severity, a.score
-    FROM agg AS a
-    LEFT JOIN unnest(CAST(:kinds AS text[]), CAST(:min_total AS bigint[]),
-                     CAST(:min_peak AS bigint[]), CAST(:min_score AS float8[]))
-         AS r (kind, min_total, min_peak, min_score) ON r.kind COLLATE "C" = a.kind
-    WHERE CASE WHEN a.per_kind THEN a.byuser
-               WHEN a.byuser AND a.principal_id IS NULL THEN a.anon
-               WHEN NOT a.byuser AND a.ip IS NULL THEN false
-               WHEN r.kind IS NULL THEN a.severity > 0
-               ELSE a.total >= r.min_total OR a.peak >= r.min_peak
-                    OR coalesce(a.score >= r.min_score, false) END
+    SELECT a.per_kind, a.subject, a.anon, a.kind, a.total, a.peak, a.severity, a.score
+    FROM agg AS a {_RULES}
+    WHERE CASE WHEN a.per_kind THEN true
+               WHEN a.subject IS NULL THEN a.anon
+               {_REACHED}
+    """
+)
+_IP_SQL = text(
+    f"""
+    WITH binned AS (
+        SELECT kind, ip, count(*) AS n, max(severity) AS severity, max(score) AS score
+        FROM ({_ROWS} AND ip IS NOT NULL) AS e
+        GROUP BY kind, ip, bin
+    ), agg AS (
+        SELECT false AS per_kind, ip AS subject, false AS anon, kind,
+               sum(n)::bigint AS total, max(n)::bigint AS peak,
+               max(severity) AS severity, max(score) AS score
+        FROM binned
+        GROUP BY ip, kind
+    )
+    SELECT a.per_kind, a.subject, a.anon, a.kind, a.total, a.peak, a.severity, a.score
+    FROM agg AS a {_RULES}
+    WHERE CASE {_REACHED}
     """
 )
 
@@ -251,12 +271,15 @@ class ThreatsRepository(TenantRepository):
         *,
         bucket: timedelta,
         thresholds: Mapping[str, Threshold] | None = None,
+        by: Literal["user", "ip"] = "user",
     ) -> Sequence[SubjectAggregate]:
         """Per subject and kind: totals and the peak bucket of ``[start, end)``.
 
-        Only the aggregates that reach their kind's :class:`Threshold` come back (kinds without
-        one: those with a recorded severity above low), plus the per-kind totals. Events are
-        binned only for kinds with a peak threshold; for the others ``peak`` is ``total``.
+        ``by="user"``: the users, the tenant's own events (naming neither a user nor an IP) and
+        the per-kind totals (``all``); ``by="ip"``: the IPs. Only the aggregates that reach their
+        kind's :class:`Threshold` come back (kinds without one: those with a recorded severity
+        above low), besides the tenant's and the totals. Events are binned only for kinds with a
+        peak threshold; for the others ``peak`` is ``total``.
         """
         limits = thresholds or {}
         params = {
@@ -270,15 +293,15 @@ class ThreatsRepository(TenantRepository):
             "burst_kinds": [kind for kind, t in limits.items() if t.peak < NEVER],
         }
         out: list[SubjectAggregate] = []
-        for r in await self.conn.execute(_WINDOW_SQL, params):
+        for r in await self.conn.execute(_USER_SQL if by == "user" else _IP_SQL, params):
             if r.per_kind:
                 stype, subject = "all", ""
-            elif r.byuser and r.principal_id is None:  # events naming neither a user nor an IP
+            elif by == "ip":
+                stype, subject = "ip", r.subject
+            elif r.subject is None:  # events naming neither a user nor an IP
                 stype, subject = "tenant", ""
-            elif r.byuser:
-                stype, subject = "user", r.principal_id
             else:
-                stype, subject = "ip", r.ip
+                stype, subject = "user", r.subject
             total = int(r.total)
             out.append(
                 SubjectAggregate(
