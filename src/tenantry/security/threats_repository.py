@@ -165,7 +165,8 @@ _ROWS = f"""
                         THEN date_bin(make_interval(secs => CAST(:bucket_seconds AS float8)),
                                       occurred_at, CAST(:start AS timestamptz)) END AS bin,
                    CASE severity {_SEVERITY_RANK} ELSE 0 END AS severity,
-                   CASE WHEN jsonb_typeof(detail -> 'score') = 'number'
+                   CASE WHEN kind = ANY(CAST(:score_kinds AS text[]))
+                             AND jsonb_typeof(detail -> 'score') = 'number'
                         THEN (detail ->> 'score')::float8 END AS score
             FROM {_TABLE}
             WHERE occurred_at >= :start AND occurred_at < :end"""
@@ -279,7 +280,8 @@ class ThreatsRepository(TenantRepository):
         the per-kind totals (``all``); ``by="ip"``: the IPs. Only the aggregates that reach their
         kind's :class:`Threshold` come back (kinds without one: those with a recorded severity
         above low), besides the tenant's and the totals. Events are binned only for kinds with a
-        peak threshold; for the others ``peak`` is ``total``.
+        peak threshold; for the others ``peak`` is ``total``. ``score`` is read only for kinds
+        with a score threshold (no other rule looks at it).
         """
         limits = thresholds or {}
         params = {
@@ -291,6 +293,7 @@ class ThreatsRepository(TenantRepository):
             "min_peak": [t.peak for t in limits.values()],
             "min_score": [t.score for t in limits.values()],
             "burst_kinds": [kind for kind, t in limits.items() if t.peak < NEVER],
+            "score_kinds": [kind for kind, t in limits.items() if t.score < float("inf")],
         }
         out: list[SubjectAggregate] = []
         for r in await self.conn.execute(_USER_SQL if by == "user" else _IP_SQL, params):
