@@ -23,8 +23,9 @@ from tests.conftest import NewTenant
 
 
 @pytest.fixture
-def provider(tmp_path: Path) -> FileKeyProvider:
-    return FileKeyProvider.create(tmp_path / "root.key")
+def provider() -> FileKeyProvider:
+    """The deployment's root key: the managers' audit entries seal with it as well."""
+    return provider_from_environment()
 
 
 @pytest.fixture
@@ -95,6 +96,8 @@ async def test_rotation_and_rewrap(
     after = {(r["purpose"], r["version"]): r for r in await rows(db, tenant)}
     assert after["data", 1]["kek_version"] == 2
     assert after["data", 1]["wrapped_key"] != before["data", 1]["wrapped_key"]
+    infos = {(k.purpose, k.version): k for k in await keyring.keys(tenant)}
+    assert (infos["kek", 2].root_key_version, infos["data", 1].root_key_version) == (1, None)
     fresh = Keyring(db, provider)  # another process: reads the re-wrapped keys
     assert await fresh.decrypt(tenant, old, purpose="p", record_id="r") == b"old"
     assert await fresh.decrypt(tenant, new, purpose="p", record_id="r") == b"new"
@@ -118,14 +121,14 @@ async def test_quantum_kek(
     context = crypto.kek_context(tenant, 1)
     from tenantry.security.kem import hybrid_unwrap  # noqa: PLC0415
 
-    assert len(await hybrid_unwrap(provider, wrapped, context)) == 32
+    assert len(await hybrid_unwrap(provider, wrapped, context, version=1)) == 32
     for position in (1, 1 + X25519_BYTES + 100):  # the X25519 part, the ML-KEM part
         tampered = bytearray(wrapped)
         tampered[position] ^= 1
         with pytest.raises(DecryptionError):
-            await hybrid_unwrap(provider, bytes(tampered), context)
+            await hybrid_unwrap(provider, bytes(tampered), context, version=1)
     with pytest.raises(DecryptionError):
-        await hybrid_unwrap(provider, wrapped, crypto.kek_context(tenant, 2))
+        await hybrid_unwrap(provider, wrapped, crypto.kek_context(tenant, 2), version=1)
 
 
 async def test_shredding(

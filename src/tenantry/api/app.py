@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from tenantry.access.manager import AccessControl
+from tenantry.access.router import router as access_router
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
 from tenantry.api.middleware import HttpMetrics, RequestContextMiddleware
@@ -33,11 +34,12 @@ from tenantry.security.audit import AuditLog
 from tenantry.security.events import SecurityEvents
 from tenantry.security.keyring import Keyring
 from tenantry.security.keys import provider_from_environment
-from tenantry.security.manager import KeyringAuditCipher, SecurityManager
+from tenantry.security.manager import SecurityManager
 from tenantry.security.notes import CheckpointSigner
 from tenantry.security.router import router as audit_router
 from tenantry.security.threats import ThreatAnalyzer
 from tenantry.security.threats_router import router as threats_router
+from tenantry.security.trail import KeyringAuditCipher, use_trail
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.router import router as sessions_router
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack.callback(registry.unregister, collector)
             events = SecurityEvents(database)
             keyring = Keyring(database, provider_from_environment(settings))
+            await keyring.start()  # follows other processes' key destructions and rotations
+            stack.push_async_callback(keyring.close)
             security = SecurityManager(
                 database,
                 keyring=keyring,
@@ -128,12 +132,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 threats=ThreatAnalyzer(database),
                 events=events,
             )
-            access = AccessControl(database)
+            trail = security.trail  # every manager audits its changes here (invariant 7)
+            use_trail(database, trail)
+            access = AccessControl(database, audit=trail)
             passkeys = PasskeyManager(
-                database, rp_id=settings.webauthn_rp_id, origin=settings.webauthn_origin
+                database,
+                rp_id=settings.webauthn_rp_id,
+                origin=settings.webauthn_origin,
+                audit=trail,
             )
             sessions = SessionManager(
-                database, cache=cache, events=events, access=access, passkeys=passkeys
+                database,
+                cache=cache,
+                events=events,
+                access=access,
+                passkeys=passkeys,
+                audit=trail,
             )
             app.state.tenantry = AppState(
                 settings,
@@ -145,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 cache,
                 events,
                 sessions,
-                ApiKeys(database, cache=cache),
+                ApiKeys(database, cache=cache, audit=trail),
                 access,
                 passkeys,
                 security,
@@ -171,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cache_router)
     app.include_router(connections_router)
     app.include_router(sessions_router)
+    app.include_router(access_router)
     app.include_router(passkeys_router)
     app.include_router(audit_router)
     app.include_router(threats_router)

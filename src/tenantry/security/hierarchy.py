@@ -1,7 +1,8 @@
 """The key hierarchy's operations on ``tenant_keys`` rows: create, unwrap and re-wrap keys.
 
 The root provider wraps a tenant's KEKs (``aes256gcm-root``, or ``x25519-mlkem768-hkdf-aes256gcm``
-for quantum tenants); a KEK wraps data keys (``aes256gcm-kek``), each bound by its associated
+for quantum tenants) under one of its versions (``root_key_version``; NULL on rows made before
+migration 0005 means 1); a KEK wraps data keys (``aes256gcm-kek``), each bound by its associated
 data to the tenant and the versions involved (``crypto.kek_context`` / ``data_key_context``).
 :class:`~tenantry.security.keyring.Keyring` calls this inside its key transactions.
 """
@@ -18,7 +19,7 @@ from tenantry.security.kem import hybrid_unwrap, hybrid_wrap
 from tenantry.security.keys import HybridKeyProvider, KeyProvider
 from tenantry.security.keys_repository import TenantKeysRepository
 
-__all__ = ["KeyHierarchy", "Progress", "is_destroyed"]
+__all__ = ["KeyHierarchy", "Progress", "is_destroyed", "newest_kek_is_hybrid", "root_version"]
 
 #: ``progress(done, total)``, called after each re-wrapped key.
 Progress = Callable[[int, int], None]
@@ -28,29 +29,47 @@ def is_destroyed(rows: Sequence[RowMapping]) -> bool:
     return any(r["destroyed_at"] is not None for r in rows)
 
 
+def newest_kek_is_hybrid(rows: Sequence[RowMapping]) -> bool:
+    keks = [r for r in rows if r["purpose"] == "kek"]
+    return bool(keks) and max(keks, key=lambda r: r["version"])["algorithm"] == crypto.ALG_HYBRID
+
+
+def root_version(row: RowMapping) -> int:
+    """The root key version that wraps a KEK row."""
+    return int(row["root_key_version"] or 1)
+
+
 class KeyHierarchy:
     """KEKs under the root ``provider``, data keys under KEKs."""
 
     def __init__(self, provider: KeyProvider) -> None:
         self.provider = provider
 
+    async def current_root(self) -> int:
+        """The root key version new KEKs are wrapped under (the provider's newest)."""
+        versions = await self.provider.versions()
+        if not versions:
+            raise ConfigError(f"root key {self.provider.key_id} has no versions")
+        return max(versions)
+
     async def wrap_kek(
-        self, tenant_id: str, version: int, kek: bytes, quantum: bool
+        self, tenant_id: str, version: int, kek: bytes, quantum: bool, root: int
     ) -> tuple[str, bytes]:
-        """(algorithm, wrapped KEK)."""
+        """(algorithm, KEK ``version`` wrapped under root key version ``root``)."""
         context = crypto.kek_context(tenant_id, version)
         if not quantum:
-            return crypto.ALG_ROOT, await self.provider.wrap(kek, context)
+            return crypto.ALG_ROOT, await self.provider.wrap(kek, context, version=root)
         if not isinstance(self.provider, HybridKeyProvider):
             raise ConfigError(f"root key {self.provider.key_id} cannot wrap hybrid (quantum) keys")
-        return crypto.ALG_HYBRID, hybrid_wrap(self.provider, kek, context)
+        return crypto.ALG_HYBRID, hybrid_wrap(self.provider, kek, context, version=root)
 
     async def unwrap_kek(self, tenant_id: str, row: RowMapping) -> bytes:
         context = crypto.kek_context(tenant_id, row["version"])
+        root = root_version(row)
         if row["algorithm"] == crypto.ALG_ROOT:
-            return await self.provider.unwrap(row["wrapped_key"], context)
+            return await self.provider.unwrap(row["wrapped_key"], context, version=root)
         if row["algorithm"] == crypto.ALG_HYBRID and isinstance(self.provider, HybridKeyProvider):
-            return await hybrid_unwrap(self.provider, row["wrapped_key"], context)
+            return await hybrid_unwrap(self.provider, row["wrapped_key"], context, version=root)
         raise DecryptionError(
             f"KEK {row['version']} of tenant {tenant_id!r}: root key {self.provider.key_id} "
             f"cannot unwrap algorithm {row['algorithm']!r}"
@@ -62,28 +81,40 @@ class KeyHierarchy:
         """Add a new KEK and a new data key wrapped by it; retire the older ones."""
         tenant_id = repo.tenant_id
         kek, data_key = crypto.new_key(), crypto.new_key()
-        algorithm, wrapped_kek = await self.wrap_kek(tenant_id, kek_version, kek, quantum)
+        root = await self.current_root()
+        algorithm, wrapped_kek = await self.wrap_kek(tenant_id, kek_version, kek, quantum, root)
         context = crypto.data_key_context(tenant_id, data_version, kek_version)
         wrapped_data = crypto.aead_wrap(kek, data_key, context)
-        await repo.add("kek", kek_version, algorithm, wrapped_kek)
-        await repo.add("data", data_version, crypto.ALG_DATA, wrapped_data, kek_version)
+        await repo.add("kek", kek_version, algorithm, wrapped_kek, root_key_version=root)
+        await repo.add("data", data_version, crypto.ALG_DATA, wrapped_data, kek_version=kek_version)
         await repo.retire_before("kek", kek_version)
         await repo.retire_before("data", data_version)
 
-    async def rotate(self, repo: TenantKeysRepository, quantum: bool | None) -> None:
-        """The next KEK and data key versions (``quantum`` None: the newest KEK's kind)."""
-        rows = await repo.all()
+    async def rotate(
+        self, repo: TenantKeysRepository, rows: Sequence[RowMapping], quantum: bool
+    ) -> None:
+        """The next KEK (hybrid if ``quantum``) and data key versions after ``rows``."""
         if is_destroyed(rows):
             raise KeysDestroyed(f"the keys of tenant {repo.tenant_id!r} were destroyed")
-        keks = [r for r in rows if r["purpose"] == "kek"]
+        keks = [r["version"] for r in rows if r["purpose"] == "kek"]
         data_versions = [r["version"] for r in rows if r["purpose"] == "data"]
-        hybrid = bool(keks) and keks[-1]["algorithm"] == crypto.ALG_HYBRID
         await self.create(
-            repo,
-            max((r["version"] for r in keks), default=0) + 1,
-            max(data_versions, default=0) + 1,
-            hybrid if quantum is None else quantum,
+            repo, max(keks, default=0) + 1, max(data_versions, default=0) + 1, quantum
         )
+
+    async def rewrap_root(self, repo: TenantKeysRepository, root: int) -> int:
+        """Re-wrap every live KEK of the tenant under root key version ``root`` (each keeps its
+        kind, classic or hybrid); returns how many were re-wrapped."""
+        tenant_id = repo.tenant_id
+        count = 0
+        for row in await repo.all():
+            if row["purpose"] != "kek" or row["wrapped_key"] is None or root_version(row) == root:
+                continue
+            kek = await self.unwrap_kek(tenant_id, row)
+            hybrid = row["algorithm"] == crypto.ALG_HYBRID
+            _, wrapped = await self.wrap_kek(tenant_id, row["version"], kek, hybrid, root)
+            count += await repo.rewrap_kek(row["version"], wrapped, root)
+        return count
 
     async def data_keys(self, tenant_id: str, rows: Sequence[RowMapping]) -> dict[int, bytes]:
         """Every data key of the tenant, unwrapped, by version."""

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, column, func, select, table, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 
 from tenantry.db.repository import TenantRepository
+from tenantry.security.keys_signal import Event, KeySignal, notify
 from tenantry.security.models import tenant_keys
 
 __all__ = ["TenantKeysRepository"]
 
 _LOCK_NAMESPACE = "tenantry.tenant_keys:"
+
+#: ``tenant_keys`` with migration 0005's ``root_key_version`` (the root key version that wraps a
+#: KEK; NULL on data keys). ``models.tenant_keys`` does not declare that column (yet), so the
+#: statements here use this lightweight table of the same name.
+keys = table(
+    "tenant_keys",
+    *(column(c.name, c.type) for c in tenant_keys.c if c.name != "root_key_version"),
+    column("root_key_version", Integer),
+    schema=tenant_keys.schema,
+)
 
 
 class TenantKeysRepository(TenantRepository):
@@ -23,7 +34,7 @@ class TenantKeysRepository(TenantRepository):
         await self.conn.execute(select(func.pg_advisory_xact_lock(key)))
 
     async def all(self) -> Sequence[RowMapping]:
-        query = select(tenant_keys).order_by(tenant_keys.c.purpose, tenant_keys.c.version)
+        query = select(keys).order_by(keys.c.purpose, keys.c.version)
         return (await self.conn.execute(query)).mappings().all()
 
     async def add(
@@ -32,11 +43,13 @@ class TenantKeysRepository(TenantRepository):
         version: int,
         algorithm: str,
         wrapped_key: bytes,
+        *,
         kek_version: int | None = None,
+        root_key_version: int | None = None,
     ) -> bool:
         """Insert a key; False if that (purpose, version) exists already."""
         statement = (
-            insert(tenant_keys)
+            insert(keys)
             .values(
                 tenant_id=self.tenant_id,
                 purpose=purpose,
@@ -44,20 +57,21 @@ class TenantKeysRepository(TenantRepository):
                 algorithm=algorithm,
                 wrapped_key=wrapped_key,
                 kek_version=kek_version,
+                root_key_version=root_key_version,
             )
             .on_conflict_do_nothing()
-            .returning(tenant_keys.c.version)
+            .returning(keys.c.version)
         )
         return (await self.conn.execute(statement)).first() is not None
 
     async def retire_before(self, purpose: str, version: int) -> None:
         """Mark every older key of ``purpose`` retired (kept for decryption)."""
         statement = (
-            update(tenant_keys)
+            update(keys)
             .where(
-                tenant_keys.c.purpose == purpose,
-                tenant_keys.c.version < version,
-                tenant_keys.c.retired_at.is_(None),
+                keys.c.purpose == purpose,
+                keys.c.version < version,
+                keys.c.retired_at.is_(None),
             )
             .values(retired_at=func.now())
         )
@@ -66,21 +80,42 @@ class TenantKeysRepository(TenantRepository):
     async def rewrap(self, version: int, wrapped_key: bytes, kek_version: int) -> bool:
         """Store a data key re-wrapped under KEK ``kek_version``; False if it was destroyed."""
         statement = (
-            update(tenant_keys)
+            update(keys)
             .where(
-                tenant_keys.c.purpose == "data",
-                tenant_keys.c.version == version,
-                tenant_keys.c.destroyed_at.is_(None),
+                keys.c.purpose == "data",
+                keys.c.version == version,
+                keys.c.destroyed_at.is_(None),
             )
             .values(wrapped_key=wrapped_key, kek_version=kek_version)
-            .returning(tenant_keys.c.version)
+            .returning(keys.c.version)
         )
         return (await self.conn.execute(statement)).first() is not None
+
+    async def rewrap_kek(self, version: int, wrapped_key: bytes, root_key_version: int) -> bool:
+        """Store KEK ``version`` re-wrapped under root key ``root_key_version``."""
+        statement = (
+            update(keys)
+            .where(
+                keys.c.purpose == "kek",
+                keys.c.version == version,
+                keys.c.destroyed_at.is_(None),
+            )
+            .values(wrapped_key=wrapped_key, root_key_version=root_key_version)
+            .returning(keys.c.version)
+        )
+        return (await self.conn.execute(statement)).first() is not None
+
+    async def root_versions(self) -> set[int]:
+        """The root key versions that wrap the tenant's live KEKs (NULL: made before 0005, 1)."""
+        query = select(func.coalesce(keys.c.root_key_version, 1)).where(
+            keys.c.purpose == "kek", keys.c.wrapped_key.is_not(None)
+        )
+        return set((await self.conn.execute(query.distinct())).scalars())
 
     async def tombstone(self) -> None:
         """Record that the tenant's keys are destroyed when it never had any (KEK version 0)."""
         statement = (
-            insert(tenant_keys)
+            insert(keys)
             .values(
                 tenant_id=self.tenant_id,
                 purpose="kek",
@@ -96,9 +131,13 @@ class TenantKeysRepository(TenantRepository):
     async def destroy(self) -> int:
         """Crypto-shredding: forget every wrapped key of the tenant. Returns the rows changed."""
         statement = (
-            update(tenant_keys)
-            .where(tenant_keys.c.destroyed_at.is_(None))
+            update(keys)
+            .where(keys.c.destroyed_at.is_(None))
             .values(wrapped_key=None, destroyed_at=func.now())
-            .returning(tenant_keys.c.version)
+            .returning(keys.c.version)
         )
         return len((await self.conn.execute(statement)).all())
+
+    async def notify(self, event: Event, version: int) -> None:
+        """Tell every process (:mod:`~tenantry.security.keys_signal`) once this commits."""
+        await notify(self.conn, KeySignal(event, self.tenant_id, version))
