@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -153,6 +154,17 @@ def test_keys_and_audit_commands(cli_env: dict[str, str]) -> None:
     code, out = invoke(env, "audit", "verify", "--tenant", "platform")
     assert code == 0, out
     assert out.startswith("OK")
+    code, out = invoke(env, "audit", "export", "--tenant", "platform")
+    assert code == 0, out
+    payloads = [e["payload"] for e in json.loads(out)["entries"] if e["payload"] is not None]
+    entries = [json.loads(base64.b64decode(p)) for p in payloads]
+    mine = [(e["action"], e["actor"]) for e in entries if e["resource"] == f"tenant:{tenant_id}"]
+    assert mine == [
+        ("tenant.create", "cli:tenantry tenants"),
+        ("keys.rotate", "cli:tenantry keys"),
+        ("keys.rotate", "cli:tenantry keys"),
+        ("keys.rewrap", "cli:tenantry keys"),
+    ]
     code, out = invoke(env, "keys", "rotate", "--tenant", "NOT VALID")
     assert code == 1
     assert out.startswith("error: invalid tenant id")

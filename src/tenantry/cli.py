@@ -129,7 +129,9 @@ def tenants_create(
 
     async def work() -> Tenant:
         async with migrated_database(_settings()) as db:
-            return await TenantRegistry(db).create(tenant_id, name, tier=tier)
+            return await TenantRegistry(db).create(
+                tenant_id, name, tier=tier, actor="cli:tenantry tenants"
+            )
 
     _print_tenants([run_command(work)])
 

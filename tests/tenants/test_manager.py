@@ -129,3 +129,14 @@ async def test_settings_of_an_unknown_tenant(db: Database) -> None:
     with pytest.raises(TenantNotFound):
         await TenantSettings(fresh_id(), db).set("k", 1)
     assert await TenantSettings(fresh_id(), db).list() == []
+
+
+async def test_the_security_level_setting_is_validated(db: Database, new_tenant: NewTenant) -> None:
+    tenant = (await new_tenant()).id
+    settings = TenantSettings(tenant, db)
+    for bad in ("ultra", "QUANTUM", 3, None, ["quantum"]):
+        with pytest.raises(InvalidInput, match="high, critical, quantum"):
+            await settings.set("security_level", bad)
+    with pytest.raises(SettingNotFound):
+        await settings.get("security_level")
+    assert (await settings.set("security_level", "critical")).value == "critical"

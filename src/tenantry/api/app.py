@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 registry.register(collector)
                 stack.callback(registry.unregister, collector)
             events = SecurityEvents(database)
-            keyring = Keyring(database, provider_from_environment(settings))
+            keyring = Keyring(database, provider_from_environment(settings), settings=settings)
             await keyring.start()  # follows other processes' key destructions and rotations
             stack.push_async_callback(keyring.close)
             security = SecurityManager(

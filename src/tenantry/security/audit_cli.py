@@ -12,6 +12,7 @@ import typer
 from tenantry.cli_support import migrated_database, run_command
 from tenantry.security.audit import AuditLog
 from tenantry.security.models import PLATFORM_TENANT
+from tenantry.security.trail import trail_for
 from tenantry.security.verifier import VerificationReport, verify_export
 
 __all__ = ["audit_app"]
@@ -30,7 +31,8 @@ KeyOpt = Annotated[
 
 async def _with_log(work: Callable[[AuditLog], Awaitable[_T]]) -> _T:
     async with migrated_database() as database:
-        return await work(AuditLog(database))
+        # The managers' log: its entries open with the tenants' keys (root key of the environment)
+        return await work(trail_for(database).audit_log)
 
 
 def _report(report: VerificationReport, as_json: bool) -> None:

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from tenantry.cli_support import migrated_database, run_command
 from tenantry.security.hierarchy import Progress as ProgressCallback
-from tenantry.security.keyring import KeyInfo, Keyring, RootRotation
+from tenantry.security.keyring import KeyInfo, RootRotation
+from tenantry.security.manager import SecurityManager
 
 __all__ = ["keys_app"]
 
@@ -26,12 +27,18 @@ _T = TypeVar("_T")
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant id")]
 
 
-def _run(work: Callable[[Keyring], Awaitable[_T]]) -> _T:
-    async def with_keyring() -> _T:
-        async with migrated_database() as database:
-            return await work(Keyring(database))
+#: The audit log's actor for key changes made with this command.
+ACTOR = "cli:tenantry keys"
 
-    return run_command(with_keyring)
+
+def _run(work: Callable[[SecurityManager], Awaitable[_T]]) -> _T:
+    """Run ``work`` with a SecurityManager: every key change is written to the audit log."""
+
+    async def with_security() -> _T:
+        async with migrated_database() as database:
+            return await work(SecurityManager(database))
+
+    return run_command(with_security)
 
 
 @contextmanager
@@ -59,7 +66,7 @@ def rotate(
     ] = None,
 ) -> None:
     """New KEK and data key versions for new data; old versions keep decrypting."""
-    version = _run(lambda keyring: keyring.rotate(tenant, quantum=quantum))
+    version = _run(lambda security: security.rotate_keys(tenant, quantum=quantum, actor=ACTOR))
     typer.echo(f"tenant {tenant}: data key version {version} is current")
 
 
@@ -67,14 +74,16 @@ def rotate(
 def rewrap(tenant: TenantOption) -> None:
     """Re-wrap every older data key of the tenant under its newest KEK."""
     with _bar("re-wrapping data keys") as progress:
-        count = _run(lambda keyring: keyring.rewrap(tenant, progress=progress))
+        count = _run(
+            lambda security: security.rewrap_keys(tenant, progress=progress, actor=ACTOR)
+        )
     typer.echo(f"tenant {tenant}: {count} data key(s) re-wrapped under the newest KEK")
 
 
 @keys_app.command("list")
 def list_keys(tenant: TenantOption) -> None:
     """The tenant's key versions, algorithms and states (never key material)."""
-    keys: list[KeyInfo] = _run(lambda keyring: keyring.keys(tenant))
+    keys: list[KeyInfo] = _run(lambda security: security.keyring.keys(tenant))
     table = Table("purpose", "version", "algorithm", "kek", "root", "created", "state")
     for key in keys:
         state = "destroyed" if key.destroyed_at else "retired" if key.retired_at else "current"
@@ -106,10 +115,11 @@ def level(
 ) -> None:
     """Show or set the tenant's security level (quantum: hybrid X25519+ML-KEM-768 KEKs)."""
 
-    async def work(keyring: Keyring) -> str:
+    async def work(security: SecurityManager) -> str:
         if value is None:
-            return (await keyring.security_level(tenant)).value
-        return (await keyring.set_security_level(tenant, value, rotate=rotate)).value
+            return (await security.keyring.security_level(tenant)).value
+        changed = await security.set_security_level(tenant, value, rotate=rotate, actor=ACTOR)
+        return changed.value
 
     typer.echo(f"tenant {tenant}: security level {_run(work)}")
 
@@ -129,13 +139,13 @@ def rotate_root(
     """A new root key version; every tenant's KEKs re-wrapped under it (old versions stay
     readable until retired)."""
 
-    async def work(keyring: Keyring) -> tuple[RootRotation, tuple[int, ...]]:
+    async def work(security: SecurityManager) -> tuple[RootRotation, tuple[int, ...]]:
         with _bar("re-wrapping tenant KEKs (tenants)") as progress:
-            done = await keyring.rotate_root(resume=resume, progress=progress)
+            done = await security.rotate_root_key(resume=resume, progress=progress, actor=ACTOR)
         if not retire:
             return done, ()
         with _bar("checking tenants before retiring") as progress:
-            return done, await keyring.retire_root(progress=progress)
+            return done, await security.retire_root_keys(progress=progress, actor=ACTOR)
 
     done, retired = _run(work)
     typer.echo(
@@ -150,9 +160,9 @@ def rotate_root(
 def retire_root() -> None:
     """Retire every root key version but the newest; refused while a KEK still uses one."""
 
-    async def work(keyring: Keyring) -> tuple[int, ...]:
+    async def work(security: SecurityManager) -> tuple[int, ...]:
         with _bar("checking tenants before retiring") as progress:
-            return await keyring.retire_root(progress=progress)
+            return await security.retire_root_keys(progress=progress, actor=ACTOR)
 
     typer.echo(_retired(_run(work)))
 

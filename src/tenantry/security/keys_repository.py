@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Integer, column, func, select, table, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 
@@ -16,15 +16,7 @@ __all__ = ["TenantKeysRepository"]
 
 _LOCK_NAMESPACE = "tenantry.tenant_keys:"
 
-#: ``tenant_keys`` with migration 0005's ``root_key_version`` (the root key version that wraps a
-#: KEK; NULL on data keys). ``models.tenant_keys`` does not declare that column (yet), so the
-#: statements here use this lightweight table of the same name.
-keys = table(
-    "tenant_keys",
-    *(column(c.name, c.type) for c in tenant_keys.c if c.name != "root_key_version"),
-    column("root_key_version", Integer),
-    schema=tenant_keys.schema,
-)
+keys = tenant_keys
 
 
 class TenantKeysRepository(TenantRepository):

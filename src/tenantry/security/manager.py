@@ -19,10 +19,13 @@ from tenantry.db.engine import Database
 from tenantry.security.audit import AuditLog
 from tenantry.security.audit_schemas import AuditEntry
 from tenantry.security.events import SecurityEvents
+from tenantry.security.hierarchy import Progress
 from tenantry.security.keyring import Keyring
+from tenantry.security.keys_root import RootRotation
 from tenantry.security.models import PLATFORM_TENANT
 from tenantry.security.threats import Threat, ThreatAnalyzer, ThreatReport
-from tenantry.security.trail import AuditTrail, KeyringAuditCipher, trail_for
+from tenantry.security.trail import SYSTEM_ACTOR, AuditTrail, KeyringAuditCipher, trail_for
+from tenantry.sessions.schemas import SecurityLevel
 
 __all__ = ["ComplianceManager", "KeyringAuditCipher", "SecurityManager"]
 
@@ -66,20 +69,83 @@ class SecurityManager(UsesDatabase):
             tenant_id, ciphertext, purpose=purpose, record_id=record_id
         )
 
-    async def rotate_keys(self, tenant_id: str, *, actor: str = "tenantry") -> None:
-        await self.keyring.rotate(tenant_id)
-        await self.audit(PLATFORM_TENANT, actor=actor, action="keys.rotate", resource=tenant_id)
+    # Key changes run in the keyring's own transactions; each one that succeeded is then written
+    # to the platform's audit tree (resource ``tenant:<id>`` or ``root-key``).
 
-    async def destroy_tenant_keys(self, tenant_id: str, *, actor: str = "tenantry") -> None:
+    async def rotate_keys(
+        self, tenant_id: str, *, quantum: bool | None = None, actor: str | None = None
+    ) -> int:
+        """New KEK and data key versions (see :meth:`Keyring.rotate`); the new data-key version."""
+        version = await self.keyring.rotate(tenant_id, quantum=quantum)
+        await self._key_change("keys.rotate", f"tenant:{tenant_id}", actor, {"version": version})
+        return version
+
+    async def rewrap_keys(
+        self, tenant_id: str, *, progress: Progress | None = None, actor: str | None = None
+    ) -> int:
+        """Re-wrap older data keys under the newest KEK; how many were re-wrapped."""
+        count = await self.keyring.rewrap(tenant_id, progress=progress)
+        await self._key_change("keys.rewrap", f"tenant:{tenant_id}", actor, {"rewrapped": count})
+        return count
+
+    async def set_security_level(
+        self,
+        tenant_id: str,
+        level: SecurityLevel | str,
+        *,
+        rotate: bool = True,
+        actor: str | None = None,
+    ) -> SecurityLevel:
+        """Set the tenant's level (quantum: hybrid KEKs, rotated now unless ``rotate=False``)."""
+        parsed = await self.keyring.set_security_level(tenant_id, level, rotate=rotate)
+        detail = {"level": parsed.value, "rotate": rotate}
+        await self._key_change("keys.level", f"tenant:{tenant_id}", actor, detail)
+        return parsed
+
+    async def rotate_root_key(
+        self,
+        *,
+        resume: bool = False,
+        retire: bool = False,
+        progress: Progress | None = None,
+        actor: str | None = None,
+    ) -> RootRotation:
+        """A new root key version with every tenant's KEKs re-wrapped (see the keyring)."""
+        done = await self.keyring.rotate_root(resume=resume, retire=retire, progress=progress)
+        detail = {"version": done.version, "tenants": done.tenants, "rewrapped": done.rewrapped}
+        await self._key_change("keys.rotate_root", "root-key", actor, detail)
+        return done
+
+    async def retire_root_keys(
+        self, *, progress: Progress | None = None, actor: str | None = None
+    ) -> tuple[int, ...]:
+        """Retire the root key versions no KEK uses any more (else Conflict, nothing changed)."""
+        retired = await self.keyring.retire_root(progress=progress)
+        await self._key_change("keys.retire_root", "root-key", actor, {"retired": list(retired)})
+        return retired
+
+    async def destroy_tenant_keys(self, tenant_id: str, *, actor: str | None = None) -> None:
         """Crypto-shred ``tenant_id``: its ciphertexts (audit payloads too) become unreadable."""
         validate_tenant_id(tenant_id)
         await self.keyring.destroy_tenant_keys(tenant_id)
+        await self._key_change("keys.destroy", f"tenant:{tenant_id}", actor, {}, ("GDPR",))
+
+    async def _key_change(
+        self,
+        action: str,
+        resource: str,
+        actor: str | None,
+        detail: dict[str, Any],
+        frameworks: Sequence[str] = (),
+    ) -> None:
+        actor = actor or SYSTEM_ACTOR
         await self.audit(
             PLATFORM_TENANT,
             actor=actor,
-            action="keys.destroy",
-            resource=tenant_id,
-            frameworks=("GDPR",),
+            action=action,
+            resource=resource,
+            frameworks=frameworks,
+            detail=detail,
         )
 
     # -- audit -----------------------------------------------------------------------------------

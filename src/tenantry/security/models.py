@@ -62,6 +62,8 @@ tenant_keys = tenant_table(
     Column("algorithm", Text, nullable=False),
     Column("wrapped_key", LargeBinary, nullable=True),
     Column("kek_version", Integer, nullable=True),
+    # The root key version wrapping a KEK (migration 0005); NULL on data keys.
+    Column("root_key_version", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("retired_at", DateTime(timezone=True), nullable=True),
     Column("destroyed_at", DateTime(timezone=True), nullable=True),

@@ -23,6 +23,8 @@ from tenantry.errors import (
     TenantNotActive,
     TenantNotFound,
 )
+from tenantry.security.keys_level import SETTING as LEVEL_SETTING
+from tenantry.security.keys_level import parse_level
 from tenantry.security.trail import AuditTrail, RecordsChanges
 from tenantry.tenants.repository import SettingsRepository, TenantsRepository
 from tenantry.tenants.schemas import (
@@ -175,6 +177,8 @@ class TenantSettings(_UsesDatabase):
             checked = _JSON.validate_python(value)
         except PydanticValidationError:
             raise InvalidInput(f"the value of {key!r} is not JSON") from None
+        if key == LEVEL_SETTING:  # tenantry's own setting: the key hierarchy reads it
+            checked = parse_level(checked, what=f"setting {key!r}:").value
         db, trail = await self._db(), await self._trail(self.tenant_id)
         try:
             with tenant_scope(self.tenant_id):
