@@ -1,8 +1,9 @@
 """The audit log: append throughput with 8 concurrent writers, and proofs on a 1,000,000-leaf tree.
 
-Appends go through :class:`~tenantry.security.audit.AuditLog` (advisory lock, size + frontier
-read, one statement writing the entries and the nodes they complete) on one tenant; the peer is
-a plain ``INSERT`` of the same row (same columns, same canonical bytes and leaf hash computed,
+Appends go through :class:`~tenantry.security.audit.AuditLog` on one tenant (the advisory lock
+in the transaction's opening message, then per chunk one statement that checks the tree state
+and writes the entries and the nodes they complete; concurrent calls share a transaction); the
+peer is a plain ``INSERT`` of the same row (same columns, canonical bytes and leaf hash computed,
 row-level security on, in a tenant transaction) into ``bench_audit_plain``, with no tree work
 and no lock. Both run 8 writers at once (``asyncio.gather``); each call is one round of 8, so the
 per-call latency is the round's time over the appends it made, and ops/s is appends per second.

@@ -1,10 +1,12 @@
-"""AuditLog on PostgreSQL: appends, proofs against the reference, concurrency, checkpoints,
-export and offline verification, crypto-shredded payloads, append-only for the app role."""
+"""AuditLog on PostgreSQL: appends, proofs against the reference, concurrency (group commit, the
+lock in the opening message, stale hints), checkpoints, export and offline verification,
+crypto-shredded payloads, append-only for the app role."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import os
 
 import pytest
@@ -15,6 +17,8 @@ from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, KeysDestroyed, NotFound
 from tenantry.security.audit import AuditLog
+from tenantry.security.audit_batch import chunk_plan
+from tenantry.security.audit_repository import AUDIT_LOCK, lock_statement
 from tenantry.security.audit_schemas import AuditEntry
 from tenantry.security.merkle import (
     leaf_hash,
@@ -227,4 +231,128 @@ async def test_concurrent_single_appends_are_grouped(
     tenant = (await new_tenant("audit")).id
     seqs = await asyncio.gather(*(audit.append(tenant, entry(i)) for i in range(100)))
     assert seqs == list(range(100))  # arrival order, one sequence
+    assert (await audit.verify(tenant)).ok
+
+
+async def test_concurrent_batches_from_two_logs_make_one_sequence(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """Two logs (two processes: no shared group commit, stale hints) on the tenant's lock."""
+    tenant = (await new_tenant("audit")).id
+    logs = [AuditLog(db, signer=SIGNER) for _ in range(2)]
+
+    async def writer(w: int) -> list[list[int]]:
+        log = logs[w % 2]
+        return [
+            await log.append_many(tenant, [entry(w * 1000 + b * 10 + i) for i in range(7)])
+            for b in range(4)
+        ]
+
+    batches = [b for ws in await asyncio.gather(*(writer(w) for w in range(6))) for b in ws]
+    assert all(b == list(range(b[0], b[0] + 7)) for b in batches)  # each batch contiguous
+    assert sorted(s for b in batches for s in b) == list(range(6 * 4 * 7))  # no gap, no fork
+    stored = await logs[0].entries(tenant, limit=1000)
+    hashes = [s.leaf_hash for s in stored]
+    assert [leaf_hash(s.entry.canonical()) for s in stored if s.entry] == hashes
+    root = root_from_leaves(hashes)
+    for log in logs:
+        assert await log.root(tenant) == root
+        proof = await log.inclusion_proof(tenant, 100)
+        assert verify_inclusion(hashes[100], 100, len(hashes), proof.path, root)
+    assert (await logs[1].verify(tenant)).ok
+
+
+async def test_a_stale_hint_is_caught_by_the_write(db: Database, new_tenant: NewTenant) -> None:
+    """A log whose last known state is behind (another log wrote, or a rollback) rereads it."""
+    tenant = (await new_tenant("audit")).id
+    cipher = ShreddableCipher()
+    first, second = (AuditLog(db, signer=SIGNER, cipher=cipher) for _ in range(2))
+    assert await first.append_many(tenant, [entry(i) for i in range(3)]) == [0, 1, 2]
+    assert await second.append_many(tenant, [entry(i) for i in range(3, 8)]) == [3, 4, 5, 6, 7]
+    assert await first.append(tenant, entry(8)) == 8  # its hint said size 3
+    with tenant_scope(tenant), pytest.raises(RuntimeError):
+        async with db.tenant_transaction():
+            assert await second.append_many(tenant, [entry(9), entry(10)]) == [9, 10]
+            raise RuntimeError("rolled back: the hint of size 11 is ahead")
+    assert await second.append(tenant, entry(9)) == 9
+    assert await first.append_many(tenant, [entry(10)]) == [10]  # sealed for its final seq
+    assert [s.entry.actor for s in await first.entries(tenant) if s.entry] == [
+        f"user-{i}" for i in range(11)
+    ]
+    assert (await first.verify(tenant)).ok
+
+
+async def test_the_lock_in_the_opening_message_serializes_writers(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("audit")).id
+    lock = lock_statement(tenant)
+    entered = asyncio.Event()
+
+    async def second() -> None:
+        with tenant_scope(tenant):
+            async with db.tenant_transaction(prologue=lock):
+                entered.set()
+
+    with tenant_scope(tenant):
+        async with db.tenant_transaction(prologue=lock):
+            task = asyncio.create_task(second(), context=contextvars.Context())  # not joined
+            await asyncio.sleep(0.2)
+            assert not entered.is_set()  # waiting in its BEGIN message for the lock
+            async with db.tenant_transaction(prologue=lock) as conn:  # joined: taken again
+                held = text(
+                    f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    f" AND classid = {AUDIT_LOCK} AND granted AND pid = pg_backend_pid()"
+                )
+                assert await conn.scalar(held) == 1
+    await asyncio.wait_for(task, 5)
+    assert entered.is_set()
+
+
+def test_chunk_plan_starts_small_and_grows() -> None:
+    assert chunk_plan([50] * 8) == [range(0, 1), range(1, 3), range(3, 6), range(6, 8)]
+    assert chunk_plan([1] * 8) == [range(0, 8)]
+    assert chunk_plan([1] * 100) == [range(0, 32), range(32, 80), range(80, 100)]
+    assert chunk_plan([1000, 1]) == [range(0, 1), range(1, 2)]
+    assert chunk_plan([]) == []
+
+
+async def test_grouped_batches_are_pipelined_and_sealed_for_their_seq(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """8 concurrent append_many(50): one transaction in chunks, each entry sealed for its seq."""
+    tenant = (await new_tenant("audit")).id
+    audit = AuditLog(db, signer=SIGNER, cipher=ShreddableCipher())
+    await audit.append(tenant, entry(0))  # the log now has a hint for the tenant
+
+    async def writer(w: int) -> list[int]:
+        return await audit.append_many(tenant, [entry(1000 * w + i) for i in range(50)])
+
+    batches = await asyncio.gather(*(writer(w) for w in range(1, 9)))
+    assert [b[0] for b in batches] == list(range(1, 401, 50))  # arrival order, contiguous
+    assert all(b == list(range(b[0], b[0] + 50)) for b in batches)
+    stored = await audit.entries(tenant, limit=1000)
+    assert [s.entry.actor if s.entry else None for s in stored[1:]] == [
+        f"user-{1000 * w + i}" for w in range(1, 9) for i in range(50)
+    ]
+    assert (await audit.verify(tenant)).ok
+
+
+async def test_an_entry_without_canonical_form_fails_alone(
+    audit: AuditLog, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("audit")).id
+    bad = entry(99, detail={"ratio": 0.5})
+    results = await asyncio.gather(
+        audit.append_many(tenant, [entry(0), entry(1)]),
+        audit.append_many(tenant, [entry(2), bad]),
+        audit.append(tenant, entry(3)),
+        return_exceptions=True,
+    )
+    assert results[0] == [0, 1]
+    assert isinstance(results[1], ValueError)
+    assert results[2] == 2  # nothing of the refused submission was written
+    with tenant_scope(tenant), pytest.raises(ValueError, match="float"):
+        await audit.append(tenant, bad)  # joined path: raised to the caller
+    assert await audit.size(tenant) == 3
     assert (await audit.verify(tenant)).ok

@@ -143,3 +143,16 @@ def test_compact_range_nodes_and_frontier() -> None:
     assert len(nodes) == sum(37 >> level for level in range(7))
     with pytest.raises(ValueError, match="frontier"):
         CompactRange(5, [])
+
+
+@pytest.mark.parametrize(("start", "count"), [(0, 1), (0, 37), (5, 50), (63, 2), (64, 65)])
+def test_compact_range_extend_is_append_in_columns(start: int, count: int) -> None:
+    d = leaves(start + count)
+    one = CompactRange()
+    for leaf in d[:start]:
+        one.append(leaf)
+    batch = CompactRange(start, one.frontier())
+    inner = [node for leaf in d[start:] for node in one.append(leaf) if node[0] > 0]
+    levels, idxs, hashes = batch.extend(d[start:])
+    assert list(zip(levels, idxs, hashes, strict=True)) == inner
+    assert (batch.size, batch.frontier(), batch.root()) == (one.size, one.frontier(), mth(d))

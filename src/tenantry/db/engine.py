@@ -22,7 +22,7 @@ still inside a transaction is discarded, never reused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -48,12 +48,17 @@ from tenantry.errors import (
 __all__ = ["Database", "begin_statement", "translate_error"]
 
 
-def begin_statement(tenant_id: str | None) -> str:
-    """The statement that opens a transaction, with the tenant context when there is one."""
+def begin_statement(tenant_id: str | None, prologue: str | None = None) -> str:
+    """The statement that opens a transaction, with the tenant context when there is one.
+
+    ``prologue`` (a statement without parameters) is appended to the same message.
+    """
     if tenant_id is None:
-        return "BEGIN"
-    literal = "'" + validate_tenant_id(tenant_id).replace("'", "''") + "'"
-    return f"BEGIN; SET LOCAL {TENANT_SETTING} = {literal}"
+        statement = "BEGIN"
+    else:
+        literal = "'" + validate_tenant_id(tenant_id).replace("'", "''") + "'"
+        statement = f"BEGIN; SET LOCAL {TENANT_SETTING} = {literal}"
+    return statement if prologue is None else f"{statement}; {prologue}"
 
 
 @dataclass(slots=True)
@@ -92,8 +97,17 @@ class Database:
             },
         )
         event.listen(self.engine.sync_engine.pool, "checkin", _discard_if_in_transaction)
+        self._on_dispose: list[Callable[[], Awaitable[object]]] = []
+
+    def on_dispose(self, close: Callable[[], Awaitable[object]]) -> None:
+        """Await ``close`` when this database is disposed, before its pool closes (for what
+        runs on the pool in the background, as the audit queue's integration)."""
+        self._on_dispose.append(close)
 
     async def dispose(self) -> None:
+        closers, self._on_dispose = self._on_dispose, []
+        for close in reversed(closers):
+            await close()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -107,13 +121,22 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def tenant_transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction as the current tenant (:func:`tenantry.context.tenant_scope`)."""
-        async with self._transaction(get_tenant()) as conn:
+    async def tenant_transaction(
+        self, *, prologue: str | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """A transaction as the current tenant (:func:`tenantry.context.tenant_scope`).
+
+        ``prologue``, a statement without parameters (literals only), runs first: in the
+        opening message (no round trip of its own) when this call opens the transaction, as a
+        statement of its own when it joins an open one. The audit log takes its lock this way.
+        """
+        async with self._transaction(get_tenant(), prologue) as conn:
             yield conn
 
     @asynccontextmanager
-    async def _transaction(self, tenant_id: str | None) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(
+        self, tenant_id: str | None, prologue: str | None = None
+    ) -> AsyncIterator[AsyncConnection]:
         outer = _ambient.get()
         if outer is not None:
             if outer.tenant_id != tenant_id:
@@ -121,13 +144,15 @@ class Database:
                     f"a transaction for tenant {outer.tenant_id!r} is open; "
                     f"cannot use it for {tenant_id!r}"
                 )
+            if prologue is not None:
+                await _simple_query(outer.connection, prologue)
             yield outer.connection
             return
         if tenant_id is not None and current_tenant() not in (None, tenant_id):
             raise TenantContextError(
                 f"tenant {tenant_id!r} requested inside another tenant's scope"
             )
-        conn, driver = await self._begin(begin_statement(tenant_id))
+        conn, driver = await self._begin(begin_statement(tenant_id, prologue))
         try:
             token = _ambient.set(_Open(conn, tenant_id))
             try:
@@ -177,11 +202,24 @@ class Database:
                 if attempt == 2:
                     raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
                 continue
+            except asyncpg.PostgresError as exc:  # a prologue failed (a lock timeout)
+                await asyncio.shield(_rollback(conn, driver))
+                await conn.close()
+                raise translate_error(exc) from exc
             except BaseException:
                 await conn.close()
                 raise
             return conn, driver
         raise AssertionError("unreachable")
+
+
+async def _simple_query(conn: AsyncConnection, statement: str) -> None:
+    """Run ``statement`` in the simple protocol: it holds literals, so it is not prepared."""
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    try:
+        await driver.execute(statement)
+    except asyncpg.PostgresError as exc:
+        raise translate_error(exc) from exc
 
 
 async def _rollback(conn: AsyncConnection, driver: Any) -> None:

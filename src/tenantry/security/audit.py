@@ -1,26 +1,36 @@
 """AuditLog: the append-only, per-tenant Merkle-tree log (RFC 9162) with signed checkpoints.
 
-One tree per tenant, and one for the platform's own events (tenant ``platform``). Each append
-takes the tenant's advisory lock, reads the tree's size and frontier, and writes the entries and
-every complete subtree they finish (``audit_nodes``), so a proof reads O(log n) rows. Entry bytes
-go through the optional ``cipher`` (the tenant Keyring): after crypto-shredding they no longer
-open, but their leaf hashes remain and every proof still verifies.
+One tree per tenant, and one for the platform's own events (tenant ``platform``). Appends to a
+tenant are serialized by its advisory lock, taken in the transaction's opening message; they
+write the entries and every complete subtree they finish (``audit_nodes``), so a proof reads
+O(log n) rows. Concurrent appends share a transaction, written in pipelined chunks
+(:mod:`~tenantry.security.audit_batch`); each chunk is one statement that checks the tree state
+it extends, which the log predicts from its previous append. Entry bytes go through the optional
+``cipher`` (the tenant Keyring), bound to their sequence number: after crypto-shredding they no
+longer open, but their leaf hashes remain and every proof still verifies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from tenantry.config import load_settings
 from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
-from tenantry.errors import DecryptionError, InvalidInput, NotFound
-from tenantry.security.audit_batch import AppendCombiner
-from tenantry.security.audit_repository import AuditRepository
+from tenantry.errors import Conflict, DecryptionError, InvalidInput, NotFound
+from tenantry.security.audit_batch import AppendCombiner, Outcome, chunk_plan, discard
+from tenantry.security.audit_repository import (
+    AppendBatch,
+    AuditRepository,
+    TreeState,
+    lock_statement,
+)
 from tenantry.security.audit_schemas import (
     AuditEntry,
     ConsistencyProof,
@@ -43,6 +53,7 @@ from tenantry.security.verifier import EXPORT_FORMAT, VerificationReport, verify
 __all__ = ["ORIGIN_PREFIX", "AuditCipher", "AuditLog"]
 
 ORIGIN_PREFIX = "tenantry.local/audit"
+MAX_HINTS = 4096  # tenants whose last tree state an AuditLog remembers
 _b64 = base64.b64encode
 
 
@@ -52,6 +63,16 @@ class AuditCipher(Protocol):
     async def seal(self, tenant_id: str, data: bytes, record_id: str) -> bytes: ...
 
     async def open(self, tenant_id: str, data: bytes, record_id: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Submissions ``owners`` of a transaction, ready to write: their entries' bytes and rows."""
+
+    owners: list[int]
+    canon: list[bytes]
+    leaves: list[bytes]
+    batch: AppendBatch
 
 
 def _record_id(seq: int) -> str:
@@ -73,7 +94,10 @@ class AuditLog(UsesDatabase):
         self._signer = signer
         self.cipher = cipher
         self.origin_prefix = origin_prefix
-        self._combiner = AppendCombiner(self._write)
+        self._combiner: AppendCombiner[AuditEntry] = AppendCombiner(self._write)
+        self._hints: dict[str, TreeState] = {}  # tenant -> the state this log last wrote
+        #: Awaited with the tenant before every read (the audit queue's integration).
+        self.before_read: Callable[[str], Awaitable[object]] | None = None
 
     @property
     def signer(self) -> CheckpointSigner:
@@ -97,47 +121,149 @@ class AuditLog(UsesDatabase):
         caller's transaction, so it commits or rolls back with the change it records.
         """
         validate_tenant_id(tenant_id)
-        data = self._canonical(tenant_id, entry)
-        if current_tenant() is not None:
-            return (await self._write(tenant_id, [data]))[0]
-        return await self._combiner.submit(tenant_id, data)
+        return (await self._submit(tenant_id, [self._checked(tenant_id, entry)]))[0]
 
     async def append_many(self, tenant_id: str, entries: Sequence[AuditEntry]) -> list[int]:
-        """Append entries in one transaction, in order; returns their sequence numbers."""
+        """Append entries in one transaction, in order (contiguous); returns their sequence numbers.
+
+        Grouped with concurrent appends to the tenant, or joined to the caller's transaction,
+        as :meth:`append` is.
+        """
         validate_tenant_id(tenant_id)
         if not entries:
             return []
-        return await self._write(tenant_id, [self._canonical(tenant_id, e) for e in entries])
+        return await self._submit(tenant_id, [self._checked(tenant_id, e) for e in entries])
 
-    async def _write(self, tenant_id: str, canon: list[bytes]) -> list[int]:
-        with tenant_scope(tenant_id):
-            async with (await self._db()).tenant_transaction() as conn:
-                repo = AuditRepository(conn)
-                await repo.lock()
-                size, frontier = await repo.state()
-                tree = CompactRange(size, frontier)
-                leaves, stored, nodes = [], [], []
-                for seq, data in enumerate(canon, size):
-                    leaves.append(leaf_hash(data))
-                    nodes.extend(tree.append(leaves[-1]))
-                    if self.cipher is None:
-                        stored.append(data)
-                    else:
-                        stored.append(await self.cipher.seal(tenant_id, data, _record_id(seq)))
-                await repo.write(list(range(size, size + len(canon))), leaves, stored, nodes)
-        return list(range(size, size + len(canon)))
+    async def _submit(self, tenant_id: str, entries: list[AuditEntry]) -> list[int]:
+        if current_tenant() is None:
+            await self._reading(tenant_id)  # queued entries, committed before, come first
+            return await self._combiner.submit(tenant_id, entries)
+        outcome = (await self._write(tenant_id, lambda: [entries]))[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _write(
+        self, tenant_id: str, take: Callable[[], list[list[AuditEntry]]]
+    ) -> list[Outcome]:
+        """One transaction: the lock (in its opening message), ``take()``, the writes, commit.
+
+        The first chunk extends the state this log last wrote (a hint, kept from its previous
+        append); its statement checks that state and returns the real one when another process
+        appended (or the previous transaction rolled back), to compute the chunk again.
+        """
+        db = await self._db()
+        try:
+            with tenant_scope(tenant_id):
+                async with db.tenant_transaction(prologue=lock_statement(tenant_id)) as conn:
+                    submissions = take()
+                    repo = AuditRepository(conn)
+                    state = self._hints.get(tenant_id) or await repo.state()
+                    return await self._pipeline(repo, tenant_id, state, submissions)
+        except BaseException:
+            self._hints.pop(tenant_id, None)
+            raise
+
+    async def _pipeline(
+        self,
+        repo: AuditRepository,
+        tenant_id: str,
+        base: TreeState,
+        submissions: list[list[AuditEntry]],
+    ) -> list[Outcome]:
+        """Write the submissions in chunks; chunk k+1 is prepared while chunk k is written."""
+        outcomes: list[Outcome] = [[] for _ in submissions]
+
+        async def prepare(chunk: range, base: TreeState) -> _Chunk:
+            owners, canon = [], []
+            for i in chunk:
+                try:
+                    data = [self._canonical(tenant_id, e) for e in submissions[i]]
+                except ValueError as exc:  # no canonical form (a float in detail): fails alone
+                    outcomes[i] = exc
+                    continue
+                owners.append(i)
+                canon.extend(data)
+            leaves = [leaf_hash(data) for data in canon]
+            return _Chunk(owners, canon, leaves, await self._batch(tenant_id, base, canon, leaves))
+
+        chunks = chunk_plan([len(s) for s in submissions])
+        pending: asyncio.Future[_Chunk] | None = None
+        try:
+            chunk = await prepare(chunks[0], base)
+            for k in range(len(chunks)):
+                if pending is not None:
+                    chunk, pending = await pending, None
+                    if chunk.batch.base is not base:  # prepared on what a stale hint predicted
+                        chunk = await self._rebase(tenant_id, chunk, base)
+                if k + 1 < len(chunks):  # prepared while this chunk is written
+                    pending = asyncio.ensure_future(prepare(chunks[k + 1], chunk.batch.after))
+                if chunk.canon:
+                    found = await repo.append(chunk.batch)
+                    if found is not None:  # the hint was stale
+                        chunk = await self._rebase(tenant_id, chunk, found)
+                        if await repo.append(chunk.batch) is not None:
+                            raise Conflict(
+                                f"the audit tree of {tenant_id!r} changed under its lock"
+                            )
+                    seqs = iter(chunk.batch.seqs)
+                    for i in chunk.owners:
+                        outcomes[i] = list(itertools.islice(seqs, len(submissions[i])))
+                    self._remember(tenant_id, chunk.batch.after)  # the next writer's hint
+                base = chunk.batch.after
+        finally:
+            if pending is not None:
+                discard(pending)
+        return outcomes
+
+    async def _rebase(self, tenant_id: str, chunk: _Chunk, base: TreeState) -> _Chunk:
+        batch = await self._batch(tenant_id, base, chunk.canon, chunk.leaves)
+        return replace(chunk, batch=batch)
+
+    async def _batch(
+        self, tenant_id: str, base: TreeState, canon: list[bytes], leaves: list[bytes]
+    ) -> AppendBatch:
+        """The rows that append ``canon`` (leaf hashes ``leaves``) to the tree at ``base``."""
+        size, frontier = base
+        tree = CompactRange(size, frontier)
+        levels, idxs, hashes = tree.extend(leaves)
+        stored = canon
+        if self.cipher is not None:
+            seal = self.cipher.seal
+            stored = [
+                await seal(tenant_id, d, _record_id(seq)) for seq, d in enumerate(canon, size)
+            ]
+        return AppendBatch(base, leaves, stored, levels, idxs, hashes, (tree.size, tree.frontier()))
+
+    def _remember(self, tenant_id: str, state: TreeState) -> None:
+        hints = self._hints
+        hints.pop(tenant_id, None)
+        hints[tenant_id] = state
+        if len(hints) > MAX_HINTS:
+            del hints[next(iter(hints))]
+
+    @staticmethod
+    def _checked(tenant_id: str, entry: AuditEntry) -> AuditEntry:
+        if entry.tenant and tenant_id not in (entry.tenant, PLATFORM_TENANT):
+            raise InvalidInput(f"entry of tenant {entry.tenant!r} in the tree of {tenant_id!r}")
+        return entry
 
     @staticmethod
     def _canonical(tenant_id: str, entry: AuditEntry) -> bytes:
         if not entry.tenant:
             entry = entry.model_copy(update={"tenant": tenant_id})
-        elif tenant_id not in (entry.tenant, PLATFORM_TENANT):
-            raise InvalidInput(f"entry of tenant {entry.tenant!r} in the tree of {tenant_id!r}")
         return entry.canonical()
 
     # -- reads and proofs ------------------------------------------------------------------
 
+    async def _reading(self, tenant_id: str) -> None:
+        """Before every read and direct append: ``before_read`` (the audit queue integrates what
+        is committed, so reads see it and later appends come after it)."""
+        if self.before_read is not None:
+            await self.before_read(tenant_id)
+
     async def size(self, tenant_id: str) -> int:
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 return await AuditRepository(conn).size()
@@ -146,6 +272,7 @@ class AuditLog(UsesDatabase):
         """Entries from ``start`` on, in order; ``entry`` is ``None`` where it cannot be opened."""
         if start < 0 or not 1 <= limit <= 10_000:
             raise InvalidInput("start must be >= 0 and limit 1-10000")
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 rows = await AuditRepository(conn).page(start, limit)
@@ -182,6 +309,7 @@ class AuditLog(UsesDatabase):
             raise InvalidInput(f"tree size {size} is outside 0..{current}")
 
     async def root(self, tenant_id: str, tree_size: int | None = None) -> bytes:
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 repo = AuditRepository(conn)
@@ -194,6 +322,7 @@ class AuditLog(UsesDatabase):
         self, tenant_id: str, index: int, tree_size: int | None = None
     ) -> InclusionProof:
         """The audit path of leaf ``index`` in the tree of ``tree_size`` (default: current)."""
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 repo = AuditRepository(conn)
@@ -212,6 +341,7 @@ class AuditLog(UsesDatabase):
         """The proof that the tree of ``new_size`` extends the tree of ``old_size``."""
         if not 0 <= old_size <= new_size:
             raise InvalidInput(f"need 0 <= old_size <= new_size, got {old_size} and {new_size}")
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 repo = AuditRepository(conn)
@@ -225,6 +355,7 @@ class AuditLog(UsesDatabase):
     async def checkpoint(self, tenant_id: str) -> SignedCheckpoint:
         """Sign the current tree head (C2SP signed note) and store it in audit_checkpoints."""
         origin, signer = self.origin(tenant_id), self.signer
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 repo = AuditRepository(conn)
@@ -235,6 +366,7 @@ class AuditLog(UsesDatabase):
         return SignedCheckpoint(origin, size, root, note)
 
     async def checkpoints(self, tenant_id: str) -> list[SignedCheckpoint]:
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 rows = await AuditRepository(conn).checkpoints()
@@ -242,6 +374,7 @@ class AuditLog(UsesDatabase):
 
     async def export(self, tenant_id: str) -> dict[str, Any]:
         """Everything an offline verifier needs, JSON-able (see :func:`verify_export`)."""
+        await self._reading(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 repo = AuditRepository(conn)

@@ -1,47 +1,68 @@
 """SQL of the audit log, on a tenant transaction (PostgreSQL scopes every statement to the tenant).
 
-Appends are serialized per tenant by ``pg_advisory_xact_lock(AUDIT_LOCK, hashtext(tenant))``,
-taken in its own statement so that the next statement (READ COMMITTED: a fresh snapshot) sees
-every append committed before the lock was granted. The tree's size is ``max(idx) + 1`` of the
-level-0 nodes; the frontier (the complete subtrees of ``[0, size)``, one per set bit of
-``size``) is read in the same statement. Entries and nodes are then written in one statement.
+Appends are serialized per tenant by ``pg_advisory_xact_lock(AUDIT_LOCK, hashtext(tenant))``
+(:func:`lock_statement`), sent in the transaction's opening message, so that every later
+statement (READ COMMITTED: a fresh snapshot each) sees every append committed before the lock
+was granted. The tree's size is ``max(idx) + 1`` of the level-0 nodes; its frontier (the
+complete subtrees of ``[0, size)``, one per set bit of ``size``) is O(log n) index probes.
+
+:meth:`AuditRepository.append` is one statement: it reads the size and frontier, and writes the
+entries and the nodes they complete only if they extend exactly that state; otherwise it writes
+nothing and returns the state found, to compute the batch again. So the caller may compute a
+batch from the state it last wrote (a hint, never trusted) instead of reading it first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 
+from tenantry.context import validate_tenant_id
+from tenantry.db.engine import translate_error
 from tenantry.db.repository import TenantRepository
+from tenantry.errors import NotFound
 from tenantry.security.models import audit_checkpoints, audit_entries, audit_nodes
 
-__all__ = ["AUDIT_LOCK", "AuditRepository"]
+__all__ = ["AUDIT_LOCK", "AppendBatch", "AuditRepository", "TreeState", "lock_statement"]
 
 #: The first key of the per-tenant advisory lock (the second is ``hashtext(tenant_id)``).
 AUDIT_LOCK = 0x61756474  # "audt"
+
+#: (size, frontier hashes from the largest subtree down).
+TreeState = tuple[int, list[bytes]]
 
 _E = f'"{audit_entries.schema}"."{audit_entries.name}"'
 _N = f'"{audit_nodes.schema}"."{audit_nodes.name}"'
 _C = f'"{audit_checkpoints.schema}"."{audit_checkpoints.name}"'
 
-_LOCK = text(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK}, hashtext(:t))")
 _SIZE_SQL = f"SELECT coalesce(max(idx) + 1, 0) AS n FROM {_N} WHERE level = 0"
-_SIZE = f"({_SIZE_SQL})"
-_STATE = text(
-    f"SELECT s.n, ARRAY(SELECT nd.hash FROM generate_series(62, 0, -1) g(l)"
-    f" JOIN {_N} nd ON nd.level = g.l AND nd.idx = (s.n >> g.l) - 1"
-    f" WHERE (s.n >> g.l) & 1 = 1 ORDER BY g.l DESC) FROM {_SIZE} s"
+# The frontier of a tree of size c.n: one index probe on (level, idx) per set bit of c.n.
+_STATE_SQL = (
+    "SELECT c.n, ARRAY(SELECT (SELECT nd.hash FROM"
+    f" {_N} nd WHERE nd.level = g.l AND nd.idx = (c.n >> g.l) - 1)"
+    " FROM generate_series(62, 0, -1) g(l) WHERE (c.n >> g.l) & 1 = 1 ORDER BY g.l DESC) AS f"
+    f" FROM ({_SIZE_SQL}) c"
 )
-_WRITE = text(
-    f"WITH e AS (INSERT INTO {_E} (tenant_id, seq, leaf_hash, entry)"
-    " SELECT :t, * FROM unnest(CAST(:seqs AS bigint[]), CAST(:leaves AS bytea[]),"
-    " CAST(:entries AS bytea[])))"
-    f" INSERT INTO {_N} (tenant_id, level, idx, hash)"
-    " SELECT :t, * FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]),"
-    " CAST(:hashes AS bytea[]))"
+_STATE = text(_STATE_SQL)
+# $1, $2: the state the batch extends; $3: tenant; $4, $5: leaf hashes and entries (sequence
+# numbers from $1 on; the leaves are the level-0 nodes too); $6-$8: the inner nodes. The inserts
+# happen only when the state found is that one; the state found is returned either way.
+_APPEND = (
+    f"WITH s AS ({_STATE_SQL}), ok AS (SELECT s.n = $1 AND s.f = $2::bytea[] AS ok FROM s),"
+    f" e AS (INSERT INTO {_E} (tenant_id, seq, leaf_hash, entry)"
+    " SELECT $3, $1 + u.o - 1, u.l, u.d FROM unnest($4::bytea[], $5::bytea[])"
+    " WITH ORDINALITY u(l, d, o) WHERE (SELECT ok FROM ok)),"
+    f" w AS (INSERT INTO {_N} (tenant_id, level, idx, hash)"
+    " SELECT $3, 0, $1 + u.o - 1, u.l FROM unnest($4::bytea[]) WITH ORDINALITY u(l, o)"
+    " WHERE (SELECT ok FROM ok) UNION ALL"
+    " SELECT $3, u.* FROM unnest($6::smallint[], $7::bigint[], $8::bytea[]) u"
+    " WHERE (SELECT ok FROM ok))"
+    " SELECT ok.ok, s.n, CASE WHEN ok.ok THEN NULL ELSE s.f END FROM ok, s"
 )
 _NODES = text(
     f"SELECT level, idx, hash FROM {_N} WHERE (level, idx) IN"
@@ -64,41 +85,79 @@ _CHECKPOINT = text(f"SELECT tree_size, root_hash, note FROM {_C} WHERE tree_size
 _CHECKPOINTS = text(f"SELECT tree_size, root_hash, note FROM {_C} ORDER BY tree_size")
 
 
+def lock_statement(tenant_id: str) -> str:
+    """The statement that serializes appends to ``tenant_id``'s tree until the transaction ends.
+
+    A literal, for the transaction's opening message (simple protocol, no parameters): only ids
+    that match the tenant-id pattern get here, and quotes are doubled regardless.
+    """
+    literal = "'" + validate_tenant_id(tenant_id).replace("'", "''") + "'"
+    return f"SELECT pg_advisory_xact_lock({AUDIT_LOCK}, hashtext({literal}))"
+
+
+@dataclass(frozen=True, slots=True)
+class AppendBatch:
+    """Entries on top of tree state ``base``: their leaf hashes, stored bytes, and inner nodes."""
+
+    base: TreeState
+    leaves: list[bytes]
+    entries: list[bytes]
+    levels: list[int]
+    idxs: list[int]
+    hashes: list[bytes]
+    after: TreeState
+
+    @property
+    def seqs(self) -> list[int]:
+        return list(range(self.base[0], self.base[0] + len(self.leaves)))
+
+
+def _state(size: Any, frontier: Any) -> TreeState:
+    hashes = list(frontier)
+    if any(h is None for h in hashes):
+        raise NotFound(f"a frontier node of the tree of size {size} is missing: it is damaged")
+    return int(size), hashes
+
+
 class AuditRepository(TenantRepository):
     """Reads and appends of one tenant's audit tree."""
 
-    async def lock(self) -> None:
-        """Serialize appends to this tenant's tree until the transaction ends."""
-        await self.conn.execute(_LOCK, {"t": self.tenant_id})
+    _driver: Any = None  # the asyncpg connection under ``conn``, once :meth:`append` needed it
 
-    async def state(self) -> tuple[int, list[bytes]]:
+    async def state(self) -> TreeState:
         """(size, frontier hashes from the largest subtree down)."""
         row = (await self.conn.execute(_STATE)).one()
-        return int(row[0]), list(row[1])
+        return _state(row[0], row[1])
 
     async def size(self) -> int:
         return int((await self.conn.execute(text(_SIZE_SQL))).scalar_one())
 
-    async def write(
-        self,
-        seqs: list[int],
-        leaves: list[bytes],
-        entries: list[bytes],
-        nodes: list[tuple[int, int, bytes]],
-    ) -> None:
-        """Insert entries and the nodes they complete (leaves included), in one statement."""
-        await self.conn.execute(
-            _WRITE,
-            {
-                "t": self.tenant_id,
-                "seqs": seqs,
-                "leaves": leaves,
-                "entries": entries,
-                "levels": [n[0] for n in nodes],
-                "idxs": [n[1] for n in nodes],
-                "hashes": [n[2] for n in nodes],
-            },
-        )
+    async def append(self, batch: AppendBatch) -> TreeState | None:
+        """Write ``batch`` if the tree is at ``batch.base``; else write nothing, return its state.
+
+        One statement, sent straight to asyncpg (a prepared statement it caches; the hot path
+        of the audit log): under the tenant's lock, nothing can change the state in between.
+        """
+        if self._driver is None:
+            self._driver = (await self.conn.get_raw_connection()).driver_connection
+        size, frontier = batch.base
+        try:
+            row = await self._driver.fetchrow(
+                _APPEND,
+                size,
+                frontier,
+                self.tenant_id,
+                batch.leaves,
+                batch.entries,
+                batch.levels,
+                batch.idxs,
+                batch.hashes,
+            )
+        except asyncpg.PostgresError as exc:
+            raise translate_error(exc) from exc
+        if row[0]:
+            return None
+        return _state(row[1], row[2])
 
     async def nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """The stored hashes of the complete subtrees ``wanted`` (missing ones are absent)."""

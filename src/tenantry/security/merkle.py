@@ -10,7 +10,8 @@
   O(log n) rows; :func:`verify_inclusion` / :func:`verify_consistency` are the verification
   algorithms of §2.1.3.2 / §2.1.4.2;
 - :class:`CompactRange` appends leaves and gives the root at any size in O(log n), and reports
-  the complete nodes each append finishes (what the audit log stores).
+  the complete nodes each append finishes (what the audit log stores; :meth:`~CompactRange.extend`
+  for a batch, as columns).
 """
 
 from __future__ import annotations
@@ -152,6 +153,28 @@ class CompactRange:
         self._stack.append((level, current))
         self.size += 1
         return done
+
+    def extend(self, leaves: Iterable[bytes]) -> tuple[list[int], list[int], list[bytes]]:
+        """:meth:`append` each leaf hash; the inner nodes completed, as (levels, idxs, hashes).
+
+        The leaves themselves (level 0, idx = their index) are not repeated in the result.
+        """
+        levels: list[int] = []
+        idxs: list[int] = []
+        hashes: list[bytes] = []
+        stack, index = self._stack, self.size
+        for leaf in leaves:
+            level, current = 0, leaf
+            while stack and stack[-1][0] == level:
+                current = sha256(b"\x01" + stack.pop()[1] + current).digest()
+                level += 1
+                levels.append(level)
+                idxs.append(index >> level)
+                hashes.append(current)
+            stack.append((level, current))
+            index += 1
+        self.size = index
+        return levels, idxs, hashes
 
     def root(self) -> bytes:
         """MTH of the leaves appended so far."""
