@@ -169,7 +169,16 @@ async def test_bad_levels_are_refused_and_change_nothing(
     assert await keyring.keys(tenant) == []
     await write_setting(db, tenant, "high")
     await keyring.load(tenant)
-    await TenantSettings(tenant, db).set("security_level", {"level": "quantum"})  # any JSON
+    with pytest.raises(InvalidInput):  # TenantSettings refuses it too ...
+        await TenantSettings(tenant, db).set("security_level", {"level": "quantum"})
+    with tenant_scope(tenant):  # ... but another tool might write it
+        async with db.tenant_transaction() as conn:
+            await conn.execute(
+                text(
+                    "update tenantry.tenant_settings set value = '{\"level\": \"quantum\"}'"
+                    " where key = 'security_level'"
+                )
+            )
     before = await keyring.keys(tenant)
     with pytest.raises(InvalidInput):
         await keyring.rotate(tenant)

@@ -39,7 +39,7 @@ from tenantry.security.audit import AuditLog
 from tenantry.security.keyring import Keyring
 from tenantry.security.keys import FileKeyProvider, KeyProvider
 from tenantry.security.keys_repository import keys as tenant_keys
-from tenantry.security.trail import AuditTrail, KeyringAuditCipher, use_trail
+from tenantry.security.trail import AuditTrail, KeyringAuditCipher, trail_for, use_trail
 from tenantry.tenants import TenantRegistry
 from tests.conftest import embedded_settings, server_settings, started_runtime
 
@@ -435,6 +435,9 @@ async def cli_env(fresh_db: Database, tmp_path: Path, settings: Settings) -> dic
     keyring = deployed(fresh_db, FileKeyProvider.create(path))
     for quantum in (False, True, False):
         await keyring.load(await tenant(fresh_db, "cli"), quantum=quantum)
+    # The commands run synchronously, with this loop suspended: nothing of it may be left
+    # running (a background integration of the audit queue would hold its rows meanwhile).
+    await trail_for(fresh_db).outbox.close()
     return {
         "TENANTRY_DATA_DIR": str(settings.data_dir),
         "TENANTRY_EMBEDDED_DATABASE": str(fresh_db.url.database),

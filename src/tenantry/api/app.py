@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 events=events,
             )
             trail = security.trail  # every manager audits its changes here (invariant 7)
-            use_trail(database, trail)
+            use_trail(database, trail)  # its queue is integrated a last time on dispose
             access = AccessControl(database, audit=trail)
             passkeys = PasskeyManager(
                 database,

@@ -74,9 +74,7 @@ def rotate(
 def rewrap(tenant: TenantOption) -> None:
     """Re-wrap every older data key of the tenant under its newest KEK."""
     with _bar("re-wrapping data keys") as progress:
-        count = _run(
-            lambda security: security.rewrap_keys(tenant, progress=progress, actor=ACTOR)
-        )
+        count = _run(lambda security: security.rewrap_keys(tenant, progress=progress, actor=ACTOR))
     typer.echo(f"tenant {tenant}: {count} data key(s) re-wrapped under the newest KEK")
 
 

@@ -44,11 +44,13 @@ class SecurityManager(UsesDatabase):
     ) -> None:
         self._database = database
         if database is not None and keyring is None and audit_log is None:
-            shared = trail_for(database)  # one keyring per database, shared with the managers
-            keyring, audit_log = shared.keyring, shared.audit_log
-        self.keyring = keyring or Keyring(database)
-        self.audit_log = audit_log or AuditLog(database, cipher=KeyringAuditCipher(self.keyring))
-        self.trail = AuditTrail(self.audit_log, self.keyring)
+            self.trail = trail_for(database)  # one keyring per database, shared with the managers
+        else:
+            keyring = keyring or Keyring(database)
+            audit_log = audit_log or AuditLog(database, cipher=KeyringAuditCipher(keyring))
+            self.trail = AuditTrail(audit_log, keyring)
+        self.keyring = self.trail.keyring
+        self.audit_log = self.trail.audit_log
         self.threats = threats or ThreatAnalyzer(database)
         self.events = events or SecurityEvents(database)
         self.threats.on_threat.append(self._audit_threat)
@@ -127,6 +129,7 @@ class SecurityManager(UsesDatabase):
     async def destroy_tenant_keys(self, tenant_id: str, *, actor: str | None = None) -> None:
         """Crypto-shred ``tenant_id``: its ciphertexts (audit payloads too) become unreadable."""
         validate_tenant_id(tenant_id)
+        await self.trail.outbox.integrate(tenant_id)  # queued entries, while they still open
         await self.keyring.destroy_tenant_keys(tenant_id)
         await self._key_change("keys.destroy", f"tenant:{tenant_id}", actor, {}, ("GDPR",))
 

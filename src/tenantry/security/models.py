@@ -24,6 +24,7 @@ __all__ = [
     "audit_checkpoints",
     "audit_entries",
     "audit_nodes",
+    "audit_pending",
     "security_events",
     "tenant_keys",
 ]
@@ -80,6 +81,16 @@ audit_entries = tenant_table(
     Column("leaf_hash", LargeBinary, nullable=False),
     Column("entry", LargeBinary, nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+#: The queue of entries written in the transaction of the change they record, integrated into
+#: the tree afterwards (``audit_outbox``); ``entry`` is sealed to ``audit_pending/<id>``.
+audit_pending = tenant_table(
+    "audit_pending",
+    Column("id", Text, primary_key=True),
+    Column("leaf_hash", LargeBinary, nullable=False),
+    Column("entry", LargeBinary, nullable=False),
+    Column("queued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 #: Hashes of complete subtrees (``level`` 0 = leaves): node ``idx`` at ``level`` covers leaves

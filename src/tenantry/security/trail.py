@@ -1,9 +1,10 @@
 """AuditTrail: how every manager records its state changes (DESIGN invariant 7).
 
 A manager calls :meth:`AuditTrail.record` inside the transaction of the change, in the tenant's
-scope: :meth:`AuditLog.append <tenantry.security.audit.AuditLog.append>` then joins that
-transaction, so the entry commits or rolls back with the change it records, and a change whose
-entry cannot be written does not happen. Entries are sealed with the tenant's data key
+scope: the entry is queued in that transaction (:mod:`~tenantry.security.audit_outbox`), so it
+commits or rolls back with the change it records, a change whose entry cannot be written does
+not happen, and concurrent changes of a tenant do not wait on its tree. The queue reaches the
+tree right after commit, and before any read of it. Entries are sealed with the tenant's data key
 (:class:`KeyringAuditCipher`), so crypto-shredding leaves only their hashes. Changes to the
 tenant registry go to the platform's tree (tenant ``platform``).
 
@@ -33,6 +34,7 @@ from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.security.audit import AuditLog
+from tenantry.security.audit_outbox import AuditOutbox
 from tenantry.security.audit_schemas import AuditEntry
 
 if TYPE_CHECKING:  # the keyring reads tenant settings: the tenants domain imports this module
@@ -76,6 +78,8 @@ class AuditTrail:
     def __init__(self, audit_log: AuditLog, keyring: Keyring) -> None:
         self.audit_log = audit_log
         self.keyring = keyring
+        self.outbox = AuditOutbox(audit_log, KeyringAuditCipher(keyring), prepare=self.prepare)
+        audit_log.before_read = self.outbox.integrate
 
     @classmethod
     def for_database(cls, database: Database) -> AuditTrail:
@@ -100,8 +104,9 @@ class AuditTrail:
         outcome: str = "success",
         frameworks: Sequence[str] = (),
         detail: dict[str, Any] | None = None,
-    ) -> int:
-        """Append an entry to ``tenant_id``'s tree (in the open transaction, if there is one)."""
+    ) -> str:
+        """Queue an entry for ``tenant_id``'s tree (in the open transaction, if there is one);
+        returns its queue id."""
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         try:
             entry = AuditEntry(
@@ -117,7 +122,7 @@ class AuditTrail:
         except ValidationError as exc:
             problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
             raise InvalidInput(f"invalid audit entry: {problems}") from None
-        return await self.audit_log.append(tenant_id, entry)
+        return await self.outbox.enqueue(tenant_id, entry)
 
 
 def _problem(loc: tuple[int | str, ...], message: str) -> str:
@@ -130,6 +135,7 @@ _trails: WeakKeyDictionary[Database, AuditTrail] = WeakKeyDictionary()
 def use_trail(database: Database, trail: AuditTrail) -> None:
     """Make ``trail`` the one :func:`trail_for` gives for ``database`` (the app does this)."""
     _trails[database] = trail
+    database.on_dispose(trail.outbox.close)
 
 
 def trail_for(database: Database) -> AuditTrail:
@@ -137,6 +143,7 @@ def trail_for(database: Database) -> AuditTrail:
     trail = _trails.get(database)
     if trail is None:
         trail = _trails[database] = AuditTrail.for_database(database)
+        database.on_dispose(trail.outbox.close)
     return trail
 
 

@@ -1,0 +1,187 @@
+"""The audit log's queue: managers audit a change without waiting on the tenant's tree.
+
+Appending to a tenant's tree is serialized (one sequence, no forks), so an entry appended inside
+the transaction of the change it records would hold the tenant's tree lock until that change
+commits, and every audited change of a tenant would wait for the one before. Instead:
+
+- :meth:`AuditOutbox.enqueue` writes the entry to ``audit_pending`` in the change's transaction
+  (one INSERT, sealed with the tenant's data key to ``audit_pending/<id>``): it commits or rolls
+  back with the change, and concurrent changes do not wait on each other.
+- :meth:`AuditOutbox.integrate` moves a tenant's queued entries into its tree in one
+  transaction: ``DELETE ... RETURNING`` takes them (its row locks keep two integrators from
+  taking the same ones), they are opened, checked against their leaf hash, and appended in queue
+  order (:meth:`AuditLog.append_many`, joined to that transaction). An entry is moved exactly
+  once: it is never lost and never appended twice, whichever process integrates it.
+- Integration runs after commit, in a background task of the process that queued (a few tries
+  over the next seconds, for changes whose transaction is still open), and before every read
+  of the tree (``AuditLog.before_read``), so readers see every committed entry.
+
+An entry that cannot be opened any more (the tenant's keys were destroyed while it waited)
+stays queued and is logged; :meth:`SecurityManager.destroy_tenant_keys` integrates first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Row
+
+from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
+from tenantry.errors import AuditVerificationError
+from tenantry.logging import get_logger
+from tenantry.security.audit import AuditCipher, AuditLog
+from tenantry.security.audit_schemas import AuditEntry
+from tenantry.security.merkle import leaf_hash
+from tenantry.security.models import audit_pending
+
+__all__ = ["RETRIES", "AuditOutbox"]
+
+_log = get_logger(__name__)
+_T = f'"{audit_pending.schema}"."{audit_pending.name}"'
+_INSERT = text(
+    f"INSERT INTO {_T} (tenant_id, id, leaf_hash, entry) VALUES (:t, :id, :leaf, :entry)"
+)
+_TAKE = text(
+    f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} ORDER BY queued_at, id LIMIT :limit)"
+    " RETURNING id, leaf_hash, entry, queued_at"
+)
+#: Seconds after a queued entry at which its process tries to integrate the tenant's queue.
+RETRIES = (0.01, 0.05, 0.25, 1.0, 4.0)
+
+
+def _record_id(pending_id: str) -> str:
+    return f"audit_pending/{pending_id}"
+
+
+class AuditOutbox:
+    """The queue in front of ``audit_log``, sealed with ``cipher`` (the tenant keyring)."""
+
+    def __init__(
+        self,
+        audit_log: AuditLog,
+        cipher: AuditCipher,
+        *,
+        prepare: Callable[[str], Awaitable[None]] | None = None,
+        batch: int = 500,
+    ) -> None:
+        self.audit_log = audit_log
+        self.cipher = cipher
+        #: Awaited before an integration's transaction: loads the tenant's keys, so opening and
+        #: sealing inside it never waits for a second pooled connection.
+        self.prepare = prepare
+        self.batch = batch
+        self._due: dict[str, tuple[float, int]] = {}  # tenant -> (next try, tries made)
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def enqueue(self, tenant_id: str, entry: AuditEntry) -> str:
+        """Queue ``entry`` for ``tenant_id``'s tree; inside a tenant scope, in its transaction."""
+        validate_tenant_id(tenant_id)
+        if entry.tenant != tenant_id:
+            entry = entry.model_copy(update={"tenant": tenant_id})
+        data = entry.canonical()
+        pending_id = uuid.uuid4().hex
+        sealed = await self.cipher.seal(tenant_id, data, _record_id(pending_id))
+        params = {"t": tenant_id, "id": pending_id, "leaf": leaf_hash(data), "entry": sealed}
+        db = await self.audit_log._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                await conn.execute(_INSERT, params)
+        self._schedule(tenant_id)
+        return pending_id
+
+    async def integrate(self, tenant_id: str) -> int:
+        """Move the tenant's committed queue into its tree; how many entries were moved."""
+        validate_tenant_id(tenant_id)
+        if current_tenant() is not None:
+            return 0  # inside a tenant transaction: its own queued rows are not committed yet
+        moved = 0
+        while True:
+            taken = await self._integrate_batch(tenant_id)
+            moved += taken
+            if taken < self.batch:
+                return moved
+
+    async def _integrate_batch(self, tenant_id: str) -> int:
+        if self.prepare is not None:
+            await self.prepare(tenant_id)
+        db = await self.audit_log._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                taken = (await conn.execute(_TAKE, {"limit": self.batch})).all()
+                if not taken:
+                    return 0
+                rows = sorted(taken, key=lambda r: (r.queued_at, r.id))
+                entries = await self._open(tenant_id, rows)
+                await self.audit_log.append_many(tenant_id, entries)
+        return len(rows)
+
+    async def _open(self, tenant_id: str, rows: Sequence[Row[Any]]) -> list[AuditEntry]:
+        entries = []
+        for row in rows:
+            data = await self.cipher.open(tenant_id, bytes(row.entry), _record_id(row.id))
+            if leaf_hash(data) != bytes(row.leaf_hash):
+                raise AuditVerificationError(f"queued audit entry {row.id} was altered")
+            entries.append(AuditEntry.from_canonical(data))
+        return entries
+
+    # -- the background integration --------------------------------------------------------
+
+    def _schedule(self, tenant_id: str) -> None:
+        due = time.monotonic() + RETRIES[0]
+        current = self._due.get(tenant_id)
+        self._due[tenant_id] = (min(due, current[0]) if current else due, 0)
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            # A context of its own: the caller's (its tenant scope, its open transaction) must
+            # not follow the task.
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), context=contextvars.Context())
+        assert self._wake is not None  # noqa: S101 - made with the task
+        self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._wake is not None  # noqa: S101
+        while self._due:  # then the task ends; the next queued entry starts another
+            wait = min(at for at, _ in self._due.values()) - time.monotonic()
+            if wait > 0:
+                self._wake.clear()
+                try:
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                continue
+            now = time.monotonic()
+            for tenant_id, (at, tries) in list(self._due.items()):
+                if at > now:
+                    continue
+                try:
+                    await self.integrate(tenant_id)
+                except Exception:  # noqa: BLE001 - retried; a reader integrates anyway
+                    _log.exception("audit queue integration failed", tenant=tenant_id)
+                if self._due.get(tenant_id) != (at, tries):
+                    continue  # queued again meanwhile: its new schedule stands
+                if tries + 1 < len(RETRIES):
+                    self._due[tenant_id] = (now + RETRIES[tries + 1], tries + 1)
+                else:
+                    del self._due[tenant_id]
+
+    async def close(self) -> None:
+        """Stop the background task, integrating what this process queued one last time."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for tenant_id in list(self._due):
+            try:
+                await self.integrate(tenant_id)
+            except Exception:  # noqa: BLE001 - left queued for the next reader
+                _log.exception("audit queue integration failed", tenant=tenant_id)
+        self._due.clear()
