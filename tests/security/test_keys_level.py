@@ -175,7 +175,7 @@ async def test_bad_levels_are_refused_and_change_nothing(
         async with db.tenant_transaction() as conn:
             await conn.execute(
                 text(
-                    "update tenantry.tenant_settings set value = '{\"level\": \"quantum\"}'"
+                    'update tenantry.tenant_settings set value = \'{"level": "quantum"}\''
                     " where key = 'security_level'"
                 )
             )

@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Text, nullable=False),
         sa.Column("leaf_hash", sa.LargeBinary, nullable=False),
         sa.Column("entry", sa.LargeBinary, nullable=False),
-        sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "queued_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_audit_pending")),
     )
     # Queued entries are written and taken (deleted into the tree), never changed in place.
