@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
-from tenantry.db.repository import TenantRepository
+from tenantry.db.repository import DriverQuery, TenantRepository
 from tenantry.security.models import security_events
 
 __all__ = [
@@ -177,7 +177,7 @@ _RULES = """
 _REACHED = """WHEN r.kind IS NULL THEN a.severity > 0
                ELSE a.total >= r.min_total OR a.peak >= r.min_peak
                     OR coalesce(a.score >= r.min_score, false) END"""
-_USER_SQL = text(
+_USER_SQL = DriverQuery.of(
     f"""
     WITH binned AS (
         SELECT kind, principal_id, anon,
@@ -198,7 +198,7 @@ _USER_SQL = text(
                {_REACHED}
     """
 )
-_IP_SQL = text(
+_IP_SQL = DriverQuery.of(
     f"""
     WITH binned AS (
         SELECT kind, ip, count(*) AS n, max(severity) AS severity, max(score) AS score
@@ -296,25 +296,19 @@ class ThreatsRepository(TenantRepository):
             "score_kinds": [kind for kind, t in limits.items() if t.score < float("inf")],
         }
         out: list[SubjectAggregate] = []
-        for r in await self.conn.execute(_USER_SQL if by == "user" else _IP_SQL, params):
-            if r.per_kind:
+        rows = await self.fetch_driver(_USER_SQL if by == "user" else _IP_SQL, params)
+        for per_kind, named, _, kind, total, peak, severity, score in rows:
+            if per_kind:
                 stype, subject = "all", ""
             elif by == "ip":
-                stype, subject = "ip", r.subject
-            elif r.subject is None:  # events naming neither a user nor an IP
+                stype, subject = "ip", named
+            elif named is None:  # events naming neither a user nor an IP
                 stype, subject = "tenant", ""
             else:
-                stype, subject = "user", r.subject
-            total = int(r.total)
+                stype, subject = "user", named
             out.append(
                 SubjectAggregate(
-                    subject_type=stype,
-                    subject=subject,
-                    kind=r.kind,
-                    total=total,
-                    peak=total if r.per_kind else int(r.peak),
-                    severity=int(r.severity),
-                    score=None if r.score is None else float(r.score),
+                    stype, subject, kind, total, total if per_kind else peak, severity, score
                 )
             )
         return out
