@@ -119,3 +119,19 @@ async def test_queued_entries_come_before_a_later_direct_append(
     assert seq == 1
     entries = await trail.audit_log.entries(tenant)
     assert [e.entry.action for e in entries if e.entry] == ["test.queued", "test.direct"]
+
+
+async def test_entries_queued_before_a_shredding_do_not_block_reads(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant()).id
+    trail = trail_for(db)
+    await trail.audit_log.append(tenant, AuditEntry(actor="t", action="test.before"))
+    with tenant_scope(tenant):
+        async with db.tenant_transaction():
+            await trail.record(tenant, "test.queued", "late", actor="t")
+    await trail.keyring.destroy_tenant_keys(tenant)  # past SecurityManager: nothing integrated
+    assert await trail.audit_log.size(tenant) == 1  # the read goes on without the queued entry
+    assert await count(db, tenant, audit_pending) == 1
+    report = await trail.audit_log.verify(tenant)
+    assert report.ok, report.problems

@@ -17,7 +17,9 @@ commits, and every audited change of a tenant would wait for the one before. Ins
   of the tree (``AuditLog.before_read``), so readers see every committed entry.
 
 An entry that cannot be opened any more (the tenant's keys were destroyed while it waited)
-stays queued and is logged; :meth:`SecurityManager.destroy_tenant_keys` integrates first.
+stays queued and is logged, and reads go on without it; ``SecurityManager.destroy_tenant_keys``
+integrates first. An altered queued entry (its leaf hash does not match) fails the read with
+:class:`~tenantry.errors.AuditVerificationError` naming it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 
 from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
-from tenantry.errors import AuditVerificationError
+from tenantry.errors import AuditVerificationError, DecryptionError
 from tenantry.logging import get_logger
 from tenantry.security.audit import AuditCipher, AuditLog
 from tenantry.security.audit_schemas import AuditEntry
@@ -103,7 +105,11 @@ class AuditOutbox:
             return 0  # inside a tenant transaction: its own queued rows are not committed yet
         moved = 0
         while True:
-            taken = await self._integrate_batch(tenant_id)
+            try:
+                taken = await self._integrate_batch(tenant_id)
+            except DecryptionError:  # keys destroyed meanwhile: reads go on without them
+                _log.warning("queued audit entries no longer open", tenant=tenant_id)
+                return moved
             moved += taken
             if taken < self.batch:
                 return moved
