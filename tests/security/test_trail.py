@@ -118,6 +118,8 @@ async def test_a_bad_entry_is_refused_and_changes_nothing(
         await trail.record(tenant, "x.y", actor="a" * 201)
     with pytest.raises(InvalidInput, match="action"):
         await trail.record(tenant, "", actor="a")
+    with pytest.raises(InvalidInput, match="audit entry"):
+        await trail.record(tenant, "x.y", actor="a", detail={"ratio": 0.5})
     assert await trail.audit_log.size(tenant) == 0
 
 

@@ -35,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 
 from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
-from tenantry.errors import AuditVerificationError, DecryptionError
+from tenantry.errors import AuditVerificationError, DecryptionError, InvalidInput
 from tenantry.logging import get_logger
 from tenantry.security.audit import AuditCipher, AuditLog
 from tenantry.security.audit_schemas import AuditEntry
@@ -87,7 +87,10 @@ class AuditOutbox:
         validate_tenant_id(tenant_id)
         if entry.tenant != tenant_id:
             entry = entry.model_copy(update={"tenant": tenant_id})
-        data = entry.canonical()
+        try:
+            data = entry.canonical()
+        except ValueError as exc:  # no canonical form (a float in ``detail``)
+            raise InvalidInput(f"invalid audit entry: {exc}") from None
         pending_id = uuid.uuid4().hex
         sealed = await self.cipher.seal(tenant_id, data, _record_id(pending_id))
         params = {"t": tenant_id, "id": pending_id, "leaf": leaf_hash(data), "entry": sealed}
