@@ -25,6 +25,15 @@ async def count(db: Database, tenant: str, table: object) -> int:
             return int(await conn.scalar(select(func.count()).select_from(table)))  # type: ignore[arg-type]
 
 
+async def queue(db: Database, tenant: str, *resources: str) -> None:
+    """Queue a ``test.queued`` entry per resource, all in one committed transaction."""
+    trail = trail_for(db)
+    with tenant_scope(tenant):
+        async with db.tenant_transaction():
+            for resource in resources:
+                await trail.record(tenant, "test.queued", resource, actor="t")
+
+
 async def test_concurrent_changes_are_each_audited_once(
     db: Database, new_tenant: NewTenant
 ) -> None:
@@ -65,10 +74,7 @@ async def test_two_processes_integrating_move_each_entry_once(
     other = AuditTrail.for_database(other_db)
     other.outbox.batch = trail.outbox.batch = 7  # many small batches, interleaved
     try:
-        with tenant_scope(tenant):
-            async with db.tenant_transaction():  # queued in one transaction
-                for n in range(120):
-                    await trail.record(tenant, "test.queued", f"n:{n:03d}", actor="t")
+        await queue(db, tenant, *(f"n:{n:03d}" for n in range(120)))
         # This process's background integration starts 10 ms after commit: three integrators.
         moved = await asyncio.gather(trail.outbox.integrate(tenant), other.outbox.integrate(tenant))
         assert sum(moved) <= 120
@@ -89,9 +95,7 @@ async def test_an_altered_queued_entry_is_refused_and_kept(
 ) -> None:
     tenant = (await new_tenant()).id
     trail = trail_for(db)
-    with tenant_scope(tenant):
-        async with db.tenant_transaction():
-            await trail.record(tenant, "test.queued", "n:1", actor="t")
+    await queue(db, tenant, "n:1")
     with tenant_scope(tenant):
         async with db.tenant_transaction() as conn:
             # the app role may not UPDATE the queue: delete and re-insert a forged row
@@ -115,9 +119,7 @@ async def test_queued_entries_come_before_a_later_direct_append(
 ) -> None:
     tenant = (await new_tenant()).id
     trail = trail_for(db)
-    with tenant_scope(tenant):
-        async with db.tenant_transaction():
-            await trail.record(tenant, "test.queued", "first", actor="t")
+    await queue(db, tenant, "first")
     seq = await trail.audit_log.append(tenant, AuditEntry(actor="t", action="test.direct"))
     assert seq == 1
     entries = await trail.audit_log.entries(tenant)
@@ -130,9 +132,7 @@ async def test_entries_queued_before_a_shredding_do_not_block_reads(
     tenant = (await new_tenant()).id
     trail = trail_for(db)
     await trail.audit_log.append(tenant, AuditEntry(actor="t", action="test.before"))
-    with tenant_scope(tenant):
-        async with db.tenant_transaction():
-            await trail.record(tenant, "test.queued", "late", actor="t")
+    await queue(db, tenant, "late")
     await trail.keyring.destroy_tenant_keys(tenant)  # past SecurityManager: nothing integrated
     assert await trail.audit_log.size(tenant) == 1  # the read goes on without the queued entry
     assert await count(db, tenant, audit_pending) == 1

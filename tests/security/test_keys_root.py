@@ -35,11 +35,10 @@ from tenantry.errors import (
     TenantContextError,
 )
 from tenantry.security import crypto
-from tenantry.security.audit import AuditLog
 from tenantry.security.keyring import Keyring
 from tenantry.security.keys import FileKeyProvider, KeyProvider
-from tenantry.security.keys_repository import keys as tenant_keys
-from tenantry.security.trail import AuditTrail, KeyringAuditCipher, trail_for, use_trail
+from tenantry.security.models import tenant_keys
+from tenantry.security.trail import AuditTrail, trail_for, use_trail
 from tenantry.tenants import TenantRegistry
 from tests.conftest import embedded_settings, server_settings, started_runtime
 
@@ -58,7 +57,7 @@ def deployed(db: Database, provider: KeyProvider) -> Keyring:
     """The keyring of ``db`` with ``provider`` as its root key, also for the managers' audit
     entries (one root key per deployment, as the app wires it)."""
     keyring = Keyring(db, provider)
-    use_trail(db, AuditTrail(AuditLog(db, cipher=KeyringAuditCipher(keyring)), keyring))
+    use_trail(db, AuditTrail.for_database(db, keyring))
     return keyring
 
 

@@ -17,6 +17,7 @@ from tenantry.access.deps import require
 from tenantry.access.policy import ASSIGNABLE_ROLES
 from tenantry.access.principal import Principal
 from tenantry.api.deps import StateDep
+from tenantry.api.state import AppState
 
 __all__ = ["router"]
 
@@ -46,8 +47,7 @@ async def grant_role(
     principal_id: PrincipalId, role: Role, caller: Manager, state: StateDep
 ) -> RoleChange:
     changed = await state.access.grant(caller.tenant_id, principal_id, role, actor=caller.actor)
-    roles = await state.access.roles_of(caller.tenant_id, principal_id)
-    return RoleChange(principal_id=principal_id, roles=sorted(roles), changed=changed)
+    return await _after(state, caller, principal_id, changed)
 
 
 @router.delete("/roles/{principal_id}/{role}")
@@ -55,5 +55,11 @@ async def revoke_role(
     principal_id: PrincipalId, role: Role, caller: Manager, state: StateDep
 ) -> RoleChange:
     changed = await state.access.revoke(caller.tenant_id, principal_id, role, actor=caller.actor)
+    return await _after(state, caller, principal_id, changed)
+
+
+async def _after(
+    state: AppState, caller: Principal, principal_id: str, changed: bool
+) -> RoleChange:
     roles = await state.access.roles_of(caller.tenant_id, principal_id)
     return RoleChange(principal_id=principal_id, roles=sorted(roles), changed=changed)

@@ -16,8 +16,6 @@ __all__ = ["TenantKeysRepository"]
 
 _LOCK_NAMESPACE = "tenantry.tenant_keys:"
 
-keys = tenant_keys
-
 
 class TenantKeysRepository(TenantRepository):
     async def lock(self) -> None:
@@ -26,7 +24,7 @@ class TenantKeysRepository(TenantRepository):
         await self.conn.execute(select(func.pg_advisory_xact_lock(key)))
 
     async def all(self) -> Sequence[RowMapping]:
-        query = select(keys).order_by(keys.c.purpose, keys.c.version)
+        query = select(tenant_keys).order_by(tenant_keys.c.purpose, tenant_keys.c.version)
         return (await self.conn.execute(query)).mappings().all()
 
     async def add(
@@ -41,7 +39,7 @@ class TenantKeysRepository(TenantRepository):
     ) -> bool:
         """Insert a key; False if that (purpose, version) exists already."""
         statement = (
-            insert(keys)
+            insert(tenant_keys)
             .values(
                 tenant_id=self.tenant_id,
                 purpose=purpose,
@@ -52,18 +50,18 @@ class TenantKeysRepository(TenantRepository):
                 root_key_version=root_key_version,
             )
             .on_conflict_do_nothing()
-            .returning(keys.c.version)
+            .returning(tenant_keys.c.version)
         )
         return (await self.conn.execute(statement)).first() is not None
 
     async def retire_before(self, purpose: str, version: int) -> None:
         """Mark every older key of ``purpose`` retired (kept for decryption)."""
         statement = (
-            update(keys)
+            update(tenant_keys)
             .where(
-                keys.c.purpose == purpose,
-                keys.c.version < version,
-                keys.c.retired_at.is_(None),
+                tenant_keys.c.purpose == purpose,
+                tenant_keys.c.version < version,
+                tenant_keys.c.retired_at.is_(None),
             )
             .values(retired_at=func.now())
         )
@@ -71,43 +69,39 @@ class TenantKeysRepository(TenantRepository):
 
     async def rewrap(self, version: int, wrapped_key: bytes, kek_version: int) -> bool:
         """Store a data key re-wrapped under KEK ``kek_version``; False if it was destroyed."""
-        statement = (
-            update(keys)
-            .where(
-                keys.c.purpose == "data",
-                keys.c.version == version,
-                keys.c.destroyed_at.is_(None),
-            )
-            .values(wrapped_key=wrapped_key, kek_version=kek_version)
-            .returning(keys.c.version)
-        )
-        return (await self.conn.execute(statement)).first() is not None
+        return await self._rewrap("data", version, wrapped_key=wrapped_key, kek_version=kek_version)
 
     async def rewrap_kek(self, version: int, wrapped_key: bytes, root_key_version: int) -> bool:
         """Store KEK ``version`` re-wrapped under root key ``root_key_version``."""
+        return await self._rewrap(
+            "kek", version, wrapped_key=wrapped_key, root_key_version=root_key_version
+        )
+
+    async def _rewrap(self, purpose: str, version: int, **values: object) -> bool:
+        """Update a live (not destroyed) key's wrapping; False if there is none."""
         statement = (
-            update(keys)
+            update(tenant_keys)
             .where(
-                keys.c.purpose == "kek",
-                keys.c.version == version,
-                keys.c.destroyed_at.is_(None),
+                tenant_keys.c.purpose == purpose,
+                tenant_keys.c.version == version,
+                tenant_keys.c.destroyed_at.is_(None),
             )
-            .values(wrapped_key=wrapped_key, root_key_version=root_key_version)
-            .returning(keys.c.version)
+            .values(**values)
+            .returning(tenant_keys.c.version)
         )
         return (await self.conn.execute(statement)).first() is not None
 
     async def root_versions(self) -> set[int]:
         """The root key versions that wrap the tenant's live KEKs (NULL: made before 0005, 1)."""
-        query = select(func.coalesce(keys.c.root_key_version, 1)).where(
-            keys.c.purpose == "kek", keys.c.wrapped_key.is_not(None)
+        query = select(func.coalesce(tenant_keys.c.root_key_version, 1)).where(
+            tenant_keys.c.purpose == "kek", tenant_keys.c.wrapped_key.is_not(None)
         )
         return set((await self.conn.execute(query.distinct())).scalars())
 
     async def tombstone(self) -> None:
         """Record that the tenant's keys are destroyed when it never had any (KEK version 0)."""
         statement = (
-            insert(keys)
+            insert(tenant_keys)
             .values(
                 tenant_id=self.tenant_id,
                 purpose="kek",
@@ -123,10 +117,10 @@ class TenantKeysRepository(TenantRepository):
     async def destroy(self) -> int:
         """Crypto-shredding: forget every wrapped key of the tenant. Returns the rows changed."""
         statement = (
-            update(keys)
-            .where(keys.c.destroyed_at.is_(None))
+            update(tenant_keys)
+            .where(tenant_keys.c.destroyed_at.is_(None))
             .values(wrapped_key=None, destroyed_at=func.now())
-            .returning(keys.c.version)
+            .returning(tenant_keys.c.version)
         )
         return len((await self.conn.execute(statement)).all())
 

@@ -17,14 +17,19 @@ from tenantry.context import validate_tenant_id
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.security.audit import AuditLog
-from tenantry.security.audit_schemas import AuditEntry
 from tenantry.security.events import SecurityEvents
 from tenantry.security.hierarchy import Progress
 from tenantry.security.keyring import Keyring
 from tenantry.security.keys_root import RootRotation
 from tenantry.security.models import PLATFORM_TENANT
 from tenantry.security.threats import Threat, ThreatAnalyzer, ThreatReport
-from tenantry.security.trail import SYSTEM_ACTOR, AuditTrail, KeyringAuditCipher, trail_for
+from tenantry.security.trail import (
+    SYSTEM_ACTOR,
+    AuditTrail,
+    KeyringAuditCipher,
+    audit_entry,
+    trail_for,
+)
 from tenantry.sessions.schemas import SecurityLevel
 
 __all__ = ["ComplianceManager", "KeyringAuditCipher", "SecurityManager"]
@@ -45,10 +50,10 @@ class SecurityManager(UsesDatabase):
         self._database = database
         if database is not None and keyring is None and audit_log is None:
             self.trail = trail_for(database)  # one keyring per database, shared with the managers
+        elif audit_log is None:
+            self.trail = AuditTrail.for_database(database, keyring)
         else:
-            keyring = keyring or Keyring(database)
-            audit_log = audit_log or AuditLog(database, cipher=KeyringAuditCipher(keyring))
-            self.trail = AuditTrail(audit_log, keyring)
+            self.trail = AuditTrail(audit_log, keyring or Keyring(database))
         self.keyring = self.trail.keyring
         self.audit_log = self.trail.audit_log
         self.threats = threats or ThreatAnalyzer(database)
@@ -166,15 +171,15 @@ class SecurityManager(UsesDatabase):
         detail: dict[str, Any] | None = None,
     ) -> int:
         """Append an entry to ``tenant_id``'s audit tree; returns its index."""
-        entry = AuditEntry(
+        entry = audit_entry(
+            tenant_id,
+            action,
+            resource,
             actor=actor,
-            action=action,
-            resource=resource,
-            tenant=tenant_id,
             outcome=outcome,
             request_id=request_id,
-            frameworks=tuple(frameworks),
-            detail=detail or {},
+            frameworks=frameworks,
+            detail=detail,
         )
         return await self.audit_log.append(tenant_id, entry)
 

@@ -46,6 +46,7 @@ __all__ = [
     "AuditTrail",
     "KeyringAuditCipher",
     "RecordsChanges",
+    "audit_entry",
     "trail_for",
     "use_trail",
 ]
@@ -82,11 +83,13 @@ class AuditTrail:
         audit_log.before_read = self.outbox.integrate
 
     @classmethod
-    def for_database(cls, database: Database) -> AuditTrail:
-        """A trail with its own keyring (the environment's root key) on ``database``."""
-        from tenantry.security.keyring import Keyring  # noqa: PLC0415 - see TYPE_CHECKING above
+    def for_database(cls, database: Database | None, keyring: Keyring | None = None) -> AuditTrail:
+        """A trail on ``database`` (None: the process's default) sealed by ``keyring`` (default:
+        a keyring of its own, with the environment's root key)."""
+        if keyring is None:
+            from tenantry.security.keyring import Keyring  # noqa: PLC0415 - see TYPE_CHECKING
 
-        keyring = Keyring(database)
+            keyring = Keyring(database)
         return cls(AuditLog(database, cipher=KeyringAuditCipher(keyring)), keyring)
 
     async def prepare(self, tenant_id: str) -> None:
@@ -108,21 +111,45 @@ class AuditTrail:
         """Queue an entry for ``tenant_id``'s tree (in the open transaction, if there is one);
         returns its queue id."""
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-        try:
-            entry = AuditEntry(
-                actor=actor or SYSTEM_ACTOR,
-                action=action,
-                resource=resource,
-                tenant=tenant_id,
-                outcome=outcome,
-                request_id=request_id if isinstance(request_id, str) else None,
-                frameworks=tuple(frameworks),
-                detail=detail or {},
-            )
-        except ValidationError as exc:
-            problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
-            raise InvalidInput(f"invalid audit entry: {problems}") from None
+        entry = audit_entry(
+            tenant_id,
+            action,
+            resource,
+            actor=actor or SYSTEM_ACTOR,
+            outcome=outcome,
+            request_id=request_id if isinstance(request_id, str) else None,
+            frameworks=frameworks,
+            detail=detail,
+        )
         return await self.outbox.enqueue(tenant_id, entry)
+
+
+def audit_entry(
+    tenant_id: str,
+    action: str,
+    resource: str = "",
+    *,
+    actor: str,
+    outcome: str = "success",
+    request_id: str | None = None,
+    frameworks: Sequence[str] = (),
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An entry of ``tenant_id``'s tree; :class:`InvalidInput` naming what is wrong."""
+    try:
+        return AuditEntry(
+            actor=actor,
+            action=action,
+            resource=resource,
+            tenant=tenant_id,
+            outcome=outcome,
+            request_id=request_id,
+            frameworks=tuple(frameworks),
+            detail=detail or {},
+        )
+    except ValidationError as exc:
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
+        raise InvalidInput(f"invalid audit entry: {problems}") from None
 
 
 def _problem(loc: tuple[int | str, ...], message: str) -> str:
