@@ -8,8 +8,9 @@ with one line that names the variable and what it accepts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,11 +21,30 @@ from tenantry.errors import ConfigError
 __all__ = ["Settings", "load_settings"]
 
 
-def _env(name: str) -> Any:
-    # Accept the environment name and the Python attribute name (Settings(database_url=...)).
-    return Field(
-        default=None, validation_alias=AliasChoices(name, name.removeprefix("TENANTRY_").lower())
-    )
+#: A PostgreSQL identifier (role or database name) as tenantry creates them.
+_PG_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class _Constraints(TypedDict, total=False):
+    gt: float
+    ge: float
+    le: float
+    min_length: int
+    pattern: str
+
+
+def _env(
+    name: str,
+    default: Any = None,
+    *,
+    default_factory: Callable[[], Any] | None = None,
+    **constraints: Unpack[_Constraints],
+) -> Any:
+    """A field read from ``name`` that also takes the attribute name (``Settings(port=1)``)."""
+    aliases = AliasChoices(name, name.removeprefix("TENANTRY_").lower())
+    if default_factory is not None:
+        return Field(default_factory=default_factory, validation_alias=aliases, **constraints)
+    return Field(default=default, validation_alias=aliases, **constraints)
 
 
 class Settings(BaseSettings):
@@ -60,113 +80,35 @@ class Settings(BaseSettings):
     app_database_url: str | None = _env("TENANTRY_APP_DATABASE_URL")
     app_db_password: SecretStr | None = _env("TENANTRY_APP_DB_PASSWORD")
     redis_url: str | None = _env("TENANTRY_REDIS_URL")
-    data_dir: Path = Field(
-        default=Path(".tenantry"),
-        validation_alias=AliasChoices("TENANTRY_DATA_DIR", "data_dir"),
-    )
-    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("TENANTRY_HOST", "host"))
-    port: int = Field(
-        default=8000, ge=1, le=65535, validation_alias=AliasChoices("TENANTRY_PORT", "port")
-    )
+    data_dir: Path = _env("TENANTRY_DATA_DIR", Path(".tenantry"))
+    host: str = _env("TENANTRY_HOST", "127.0.0.1")
+    port: int = _env("TENANTRY_PORT", 8000, ge=1, le=65535)
     api_token: SecretStr | None = _env("TENANTRY_API_TOKEN")
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        default="info", validation_alias=AliasChoices("TENANTRY_LOG_LEVEL", "log_level")
+    log_level: Literal["debug", "info", "warning", "error"] = _env("TENANTRY_LOG_LEVEL", "info")
+    owner_role: str = _env("TENANTRY_OWNER_ROLE", "tenantry_owner", pattern=_PG_IDENTIFIER)
+    app_role: str = _env("TENANTRY_APP_ROLE", "tenantry_app", pattern=_PG_IDENTIFIER)
+    cache_l1_bytes: int = _env(
+        "TENANTRY_CACHE_L1_BYTES", 64 * 1024 * 1024, ge=64 * 1024, le=64 * 1024**3
     )
-    owner_role: str = Field(
-        default="tenantry_owner",
-        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
-        validation_alias=AliasChoices("TENANTRY_OWNER_ROLE", "owner_role"),
+    cache_ttl: float = _env("TENANTRY_CACHE_TTL", 300.0, gt=0, le=30 * 86400)
+    cache_stale_ttl: float = _env("TENANTRY_CACHE_STALE_TTL", 0.0, ge=0, le=30 * 86400)
+    read_replica_urls: list[str] = _env("TENANTRY_READ_REPLICA_URLS", default_factory=list)
+    read_balancer: Literal["power_of_two", "least_connections", "round_robin"] = _env(
+        "TENANTRY_READ_BALANCER", "power_of_two"
     )
-    app_role: str = Field(
-        default="tenantry_app",
-        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
-        validation_alias=AliasChoices("TENANTRY_APP_ROLE", "app_role"),
+    http_endpoints: dict[str, list[str]] = _env("TENANTRY_HTTP_ENDPOINTS", default_factory=dict)
+    redis_pool_size: int = _env("TENANTRY_REDIS_POOL_SIZE", 10, ge=1, le=1000)
+    tenant_pool_share: float = _env("TENANTRY_TENANT_POOL_SHARE", 0.5, gt=0, le=1)
+    bulkhead_timeout: float = _env("TENANTRY_BULKHEAD_TIMEOUT", 1.0, gt=0, le=60)
+    breaker_failure_rate: float = _env("TENANTRY_BREAKER_FAILURE_RATE", 0.5, gt=0, le=1)
+    breaker_open_seconds: float = _env("TENANTRY_BREAKER_OPEN_SECONDS", 5.0, gt=0, le=3600)
+    breaker_minimum_calls: int = _env("TENANTRY_BREAKER_MINIMUM_CALLS", 10, ge=1, le=1000)
+    root_key_file: Path | None = _env("TENANTRY_ROOT_KEY_FILE")
+    webauthn_rp_id: str = _env("TENANTRY_WEBAUTHN_RP_ID", "localhost", min_length=1)
+    webauthn_origin: str = _env(
+        "TENANTRY_WEBAUTHN_ORIGIN", "http://localhost:8000", pattern=r"^https?://"
     )
-    cache_l1_bytes: int = Field(
-        default=64 * 1024 * 1024,
-        ge=64 * 1024,
-        le=64 * 1024**3,
-        validation_alias=AliasChoices("TENANTRY_CACHE_L1_BYTES", "cache_l1_bytes"),
-    )
-    cache_ttl: float = Field(
-        default=300.0,
-        gt=0,
-        le=30 * 86400,
-        validation_alias=AliasChoices("TENANTRY_CACHE_TTL", "cache_ttl"),
-    )
-    cache_stale_ttl: float = Field(
-        default=0.0,
-        ge=0,
-        le=30 * 86400,
-        validation_alias=AliasChoices("TENANTRY_CACHE_STALE_TTL", "cache_stale_ttl"),
-    )
-    read_replica_urls: list[str] = Field(
-        default_factory=list,
-        validation_alias=AliasChoices("TENANTRY_READ_REPLICA_URLS", "read_replica_urls"),
-    )
-    read_balancer: Literal["power_of_two", "least_connections", "round_robin"] = Field(
-        default="power_of_two",
-        validation_alias=AliasChoices("TENANTRY_READ_BALANCER", "read_balancer"),
-    )
-    http_endpoints: dict[str, list[str]] = Field(
-        default_factory=dict,
-        validation_alias=AliasChoices("TENANTRY_HTTP_ENDPOINTS", "http_endpoints"),
-    )
-    redis_pool_size: int = Field(
-        default=10,
-        ge=1,
-        le=1000,
-        validation_alias=AliasChoices("TENANTRY_REDIS_POOL_SIZE", "redis_pool_size"),
-    )
-    tenant_pool_share: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        validation_alias=AliasChoices("TENANTRY_TENANT_POOL_SHARE", "tenant_pool_share"),
-    )
-    bulkhead_timeout: float = Field(
-        default=1.0,
-        gt=0,
-        le=60,
-        validation_alias=AliasChoices("TENANTRY_BULKHEAD_TIMEOUT", "bulkhead_timeout"),
-    )
-    breaker_failure_rate: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        validation_alias=AliasChoices("TENANTRY_BREAKER_FAILURE_RATE", "breaker_failure_rate"),
-    )
-    breaker_open_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        le=3600,
-        validation_alias=AliasChoices("TENANTRY_BREAKER_OPEN_SECONDS", "breaker_open_seconds"),
-    )
-    breaker_minimum_calls: int = Field(
-        default=10,
-        ge=1,
-        le=1000,
-        validation_alias=AliasChoices("TENANTRY_BREAKER_MINIMUM_CALLS", "breaker_minimum_calls"),
-    )
-    root_key_file: Path | None = Field(
-        default=None,
-        validation_alias=AliasChoices("TENANTRY_ROOT_KEY_FILE", "root_key_file"),
-    )
-    webauthn_rp_id: str = Field(
-        default="localhost",
-        min_length=1,
-        validation_alias=AliasChoices("TENANTRY_WEBAUTHN_RP_ID", "webauthn_rp_id"),
-    )
-    webauthn_origin: str = Field(
-        default="http://localhost:8000",
-        pattern=r"^https?://",
-        validation_alias=AliasChoices("TENANTRY_WEBAUTHN_ORIGIN", "webauthn_origin"),
-    )
-    embedded_database: str = Field(
-        default="tenantry",
-        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
-        validation_alias=AliasChoices("TENANTRY_EMBEDDED_DATABASE", "embedded_database"),
-    )
+    embedded_database: str = _env("TENANTRY_EMBEDDED_DATABASE", "tenantry", pattern=_PG_IDENTIFIER)
 
     @field_validator("database_url", "app_database_url")
     @classmethod

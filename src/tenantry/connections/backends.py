@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
+from tenantry.connections import breaker as _breaker
 from tenantry.connections.balancer import MemberStats
 from tenantry.connections.breaker import BreakerListener, BreakerState, CircuitBreaker
 from tenantry.connections.bulkhead import Bulkhead
@@ -40,13 +41,13 @@ MAX_TENANT_BREAKERS = 10_000
 class BreakerConfig:
     """The settings of :class:`CircuitBreaker`, to make many alike (one per backend, tenant)."""
 
-    failure_rate_threshold: float = 0.5
-    slow_call_rate_threshold: float = 1.0
-    slow_call_duration: float = 1.0
-    window_size: int = 50
-    minimum_calls: int = 10
-    open_duration: float = 5.0
-    half_open_max_calls: int = 3
+    failure_rate_threshold: float = _breaker.FAILURE_RATE_THRESHOLD
+    slow_call_rate_threshold: float = _breaker.SLOW_CALL_RATE_THRESHOLD
+    slow_call_duration: float = _breaker.SLOW_CALL_DURATION
+    window_size: int = _breaker.WINDOW_SIZE
+    minimum_calls: int = _breaker.MINIMUM_CALLS
+    open_duration: float = _breaker.OPEN_DURATION
+    half_open_max_calls: int = _breaker.HALF_OPEN_MAX_CALLS
 
     def build(
         self,

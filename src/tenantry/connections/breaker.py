@@ -44,6 +44,15 @@ class BreakerState(StrEnum):
 
 _CLOSED = BreakerState.CLOSED
 
+# The defaults of CircuitBreaker's settings (BreakerConfig in backends.py takes them too).
+FAILURE_RATE_THRESHOLD = 0.5
+SLOW_CALL_RATE_THRESHOLD = 1.0
+SLOW_CALL_DURATION = 1.0
+WINDOW_SIZE = 50
+MINIMUM_CALLS = 10
+OPEN_DURATION = 5.0
+HALF_OPEN_MAX_CALLS = 3
+
 
 BreakerListener = Callable[["CircuitBreaker", BreakerState, BreakerState], None]
 
@@ -55,13 +64,13 @@ class CircuitBreaker:
         self,
         name: str,
         *,
-        failure_rate_threshold: float = 0.5,
-        slow_call_rate_threshold: float = 1.0,
-        slow_call_duration: float = 1.0,
-        window_size: int = 50,
-        minimum_calls: int = 10,
-        open_duration: float = 5.0,
-        half_open_max_calls: int = 3,
+        failure_rate_threshold: float = FAILURE_RATE_THRESHOLD,
+        slow_call_rate_threshold: float = SLOW_CALL_RATE_THRESHOLD,
+        slow_call_duration: float = SLOW_CALL_DURATION,
+        window_size: int = WINDOW_SIZE,
+        minimum_calls: int = MINIMUM_CALLS,
+        open_duration: float = OPEN_DURATION,
+        half_open_max_calls: int = HALF_OPEN_MAX_CALLS,
         clock: Callable[[], float] = time.monotonic,
         on_change: BreakerListener | None = None,
     ) -> None:
