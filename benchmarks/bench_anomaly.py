@@ -1,6 +1,6 @@
 """The behavioural anomaly score (:mod:`tenantry.sessions.behaviour`): quality and speed.
 
-Quality is measured on a data set of ``tenantry.sessions.behaviour_data.generate`` (normal
+Quality is measured on a data set of ``tests.sessions.behaviour_data.generate`` (normal
 sessions with benign noise, and account takeovers of five kinds injected into them, labelled),
 split in time: each user's first 60% of sessions train, the rest are held out. Training is
 online, as the session manager does it: every training session is scored, and observed (a
@@ -28,7 +28,7 @@ from tenantry.sessions.behaviour import (
     SessionFeatures,
     features,
 )
-from tenantry.sessions.behaviour_data import ATTACKS, LabelledSession, generate, split_by_time
+from tests.sessions.behaviour_data import ATTACKS, LabelledSession, generate, split_by_time
 
 __all__ = ["BENCHMARK"]
 

@@ -1,6 +1,6 @@
 """The audit log: append throughput with 8 concurrent writers, and proofs on a 1,000,000-leaf tree.
 
-Appends go through :class:`~tenantry.security.audit.AuditLog` on one tenant (the advisory lock
+Appends go through :class:`~tenantry.audit.manager.AuditLog` on one tenant (the advisory lock
 in the transaction's opening message, then per chunk one statement that checks the tree state
 and writes the entries and the nodes they complete; concurrent calls share a transaction); the
 peer is a plain ``INSERT`` of the same row (same columns, canonical bytes and leaf hash computed,
@@ -9,9 +9,9 @@ and no lock. Both run 8 writers at once (``asyncio.gather``); each call is one r
 per-call latency is the round's time over the appends it made, and ops/s is appends per second.
 
 The million-leaf tree is built in bulk: leaf hashes and every complete subtree computed in Python
-(:class:`~tenantry.security.merkle.CompactRange`), then ``COPY``-ed into ``audit_entries`` and
+(:class:`~tenantry.audit.merkle.CompactRange`), then ``COPY``-ed into ``audit_entries`` and
 ``audit_nodes`` as the admin. Proof generation reads O(log n) nodes from PostgreSQL; proof
-verification is :func:`~tenantry.security.merkle.verify_inclusion`, pure.
+verification is :func:`~tenantry.audit.merkle.verify_inclusion`, pure.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from sqlalchemy import text
 
 from benchmarks.environment import Environment
 from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.merkle import CompactRange, leaf_hash, verify_inclusion
+from tenantry.audit.notes import CheckpointSigner
+from tenantry.audit.schemas import AuditEntry, InclusionProof
 from tenantry.context import tenant_scope
 from tenantry.db.bootstrap import quote_ident
 from tenantry.db.metadata import SCHEMA
 from tenantry.db.rls import rls_statements
-from tenantry.security.audit import AuditLog
-from tenantry.security.audit_schemas import AuditEntry, InclusionProof
-from tenantry.security.merkle import CompactRange, leaf_hash, verify_inclusion
-from tenantry.security.notes import CheckpointSigner
 from tenantry.tenants import TenantRegistry
 
 __all__ = ["BENCHMARK"]

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from benchmarks.environment import Environment
 from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
-from tenantry.security.keyring import Keyring
-from tenantry.security.keys import FileKeyProvider
+from tenantry.keys.manager import Keyring
+from tenantry.keys.provider import FileKeyProvider
 from tenantry.tenants import TenantRegistry
 
 __all__ = ["BENCHMARK"]

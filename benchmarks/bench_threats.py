@@ -1,4 +1,4 @@
-"""Threat analysis (:mod:`tenantry.security.threats`) on a window of 10,000 security events.
+"""Threat analysis (:mod:`tenantry.threats.manager`) on a window of 10,000 security events.
 
 One tenant, ``bench-threats``, with ``WINDOW_EVENTS`` events in the analysed hour (mixed kinds,
 ``USERS`` users, ``IPS`` addresses, a few users and one IP bursting) and ``BASELINE_PER_HOUR``
@@ -28,11 +28,11 @@ from sqlalchemy import insert, text
 from benchmarks.environment import Environment
 from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
 from tenantry.context import tenant_scope
-from tenantry.security.events import SecurityEvent, SecurityEvents
-from tenantry.security.models import security_events
-from tenantry.security.threats import ThreatAnalyzer, ThreatReport
-from tenantry.security.threats_repository import SubjectAggregate
 from tenantry.tenants import TenantRegistry
+from tenantry.threats.events import SecurityEvent, SecurityEvents
+from tenantry.threats.manager import ThreatAnalyzer, ThreatReport
+from tenantry.threats.models import security_events
+from tenantry.threats.repository import SubjectAggregate
 
 __all__ = ["BENCHMARK"]
 

@@ -32,7 +32,7 @@ from tenantry.db.bootstrap import quote_ident
 from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.security.keys import provider_from_environment
+from tenantry.keys.provider import provider_from_environment
 from tenantry.tenants import Tenant, TenantRegistry
 
 ROOT = Path(__file__).resolve().parent.parent

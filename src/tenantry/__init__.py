@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tenantry.audit import trail_for
 from tenantry.cache import CacheManager
 from tenantry.config import Settings, load_settings
 from tenantry.connections import ConnectionManager
 from tenantry.context import current_tenant, tenant_scope
+from tenantry.db.changes import provide_change_logs
+from tenantry.db.doctor import run_doctor
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.doctor import run_doctor
 from tenantry.errors import TenantryError
 from tenantry.security import ComplianceManager, SecurityManager
 from tenantry.sessions import SecurityLevel, SessionManager, SessionManagerFactory, SessionType
@@ -51,9 +53,16 @@ __version__ = "0.1.0"
 
 # Every domain's tables, so the metadata (tenant_tables(), doctor, the isolation suite) has them.
 from tenantry.access import models as _access_models  # noqa: F401
+from tenantry.audit import models as _audit_models  # noqa: F401
+from tenantry.keys import models as _keys_models  # noqa: F401
 from tenantry.passkeys import models as _passkeys_models  # noqa: F401
-from tenantry.security import models as _security_models  # noqa: F401
 from tenantry.sessions import models as _sessions_models  # noqa: F401
+from tenantry.threats import models as _threats_models  # noqa: F401
+
+# The assembly of the library: managers made without an audit trail (the tenant registry sits
+# below the audit log, and knows it only as a ChangeLog) record their changes in their
+# database's trail.
+provide_change_logs(trail_for)
 
 
 def initialize_managers(settings: Settings | None = None) -> str | None:

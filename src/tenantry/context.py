@@ -13,6 +13,8 @@ from contextvars import ContextVar, Token
 from tenantry.errors import InvalidTenantId, TenantContextError
 
 __all__ = [
+    "PLATFORM_TENANT",
+    "RESERVED_TENANTS",
     "TENANT_ID_PATTERN",
     "current_tenant",
     "get_tenant",
@@ -24,6 +26,13 @@ __all__ = [
 #: same pattern on ``tenants.id``; the tenant transaction relies on it (see ``db/engine.py``).
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,62}$"
 _TENANT_ID = re.compile(TENANT_ID_PATTERN)
+
+#: The reserved tenant of the platform itself: its audit tree holds the platform's own events
+#: (tenant registry changes, key changes), and only the operator's service token acts for it.
+#: Migration 0003 creates it; nobody can create a tenant with this id.
+PLATFORM_TENANT = "platform"
+#: Tenant ids tenantry keeps for itself.
+RESERVED_TENANTS = frozenset({PLATFORM_TENANT})
 
 _current: ContextVar[str | None] = ContextVar("tenantry_tenant", default=None)
 

@@ -1,4 +1,5 @@
-"""Who is calling: the principal every authenticated request and library call carries."""
+"""Who is calling: the principal every authenticated request and library call carries, and the
+client it calls from."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["Principal", "PrincipalKind"]
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["PLATFORM_ROLE", "ClientInfo", "Principal", "PrincipalKind", "platform_principal"]
+
+#: The role of the platform backend holding the service token (the operator's alone).
+PLATFORM_ROLE = "platform"
 
 
 class PrincipalKind(StrEnum):
@@ -33,3 +39,19 @@ class Principal:
     def actor(self) -> str:
         """Who this is in the audit log: ``<kind>:<principal id>`` (``session:alice``)."""
         return f"{self.kind.value}:{self.principal_id}"
+
+
+def platform_principal(tenant_id: str = "") -> Principal:
+    """The holder of the service token, acting for ``tenant_id`` (no tenant: the platform's own
+    routes)."""
+    return Principal(tenant_id, PLATFORM_ROLE, PrincipalKind.SERVICE, frozenset({PLATFORM_ROLE}))
+
+
+class ClientInfo(BaseModel):
+    """What a request says about its client: IP, user agent, device id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    device_id: str | None = Field(default=None, max_length=128)

@@ -15,14 +15,13 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 
 from tenantry.access import Principal, PrincipalKind
-from tenantry.access.actions import SETTINGS_READ
-from tenantry.access.deps import require
 from tenantry.access.probes import PROBE_EVENT, ensure_own_tenant
+from tenantry.actions import SETTINGS_READ
 from tenantry.api import create_app
-from tenantry.api.auth import current_principal
 from tenantry.config import Settings
 from tenantry.db.engine import Database
-from tenantry.security.events import SecurityEvents
+from tenantry.http import current_principal, require
+from tenantry.threats.events import SecurityEvents
 from tests.conftest import NewTenant
 
 CALLER: list[Principal] = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tenantry import actions as a
 from tenantry.access import ACTIONS, AccessControl, Policy, Principal, PrincipalKind
-from tenantry.access import actions as a
 from tenantry.access.manager import scope_allows
 from tenantry.errors import InvalidInput, PermissionDenied
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from tenantry.audit.trail import trail_for
 from tenantry.db.engine import Database
-from tenantry.security.trail import trail_for
 from tenantry.sessions.manager import SessionManager
 from tests.conftest import TOKEN, NewTenant
 

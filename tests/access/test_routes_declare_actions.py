@@ -17,10 +17,10 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
 from tenantry.access import ACTIONS, Principal
-from tenantry.access.actions import SETTINGS_READ
-from tenantry.access.deps import declared_access, public, require
+from tenantry.actions import SETTINGS_READ
 from tenantry.api import create_app
 from tenantry.config import Settings
+from tenantry.http import declared_access, public, require
 
 
 @dataclass(frozen=True)

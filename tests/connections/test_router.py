@@ -8,11 +8,14 @@ import httpx
 from fastapi import FastAPI
 
 from tenantry.access.manager import AccessControl
+from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
+from tenantry.cache import CacheManager
 from tenantry.config import Settings
 from tenantry.connections import ConnectionManager
 from tenantry.connections.router import router
 from tenantry.db.engine import Database
+from tenantry.sessions import ApiKeys, SessionManager
 from tests.conftest import TOKEN
 
 
@@ -24,10 +27,16 @@ async def test_health_for_the_service_token_only(settings: Settings, db: Databas
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
-    # What the lifespan will hold: AppState with a ``connections`` field.
-    app.state.tenantry = SimpleNamespace(
-        api_token="test-token", connections=manager, access=AccessControl()
+    # What the lifespan holds: the connections and the gate that checks the service token.
+    gate = TenantGate(
+        api_token="test-token",
+        database=db,
+        cache=CacheManager(),
+        sessions=SessionManager(db),
+        api_keys=ApiKeys(db),
+        access=AccessControl(),
     )
+    app.state.tenantry = SimpleNamespace(connections=manager, gate=gate)
     transport = httpx.ASGITransport(app=app)
     async with manager, httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         denied = await client.get("/connections/health")

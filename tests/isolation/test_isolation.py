@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Table, text
 
 import tenantry  # noqa: F401 - imports every domain, so the metadata holds every table
+from tenantry.db.doctor import probe_bypass
 from tenantry.db.engine import Database
 from tenantry.db.inspect import read_role, read_tenant_tables
 from tenantry.db.rls import tenant_tables
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.doctor import probe_bypass
 from tenantry.tenants import TenantRegistry
 
 from .attacks import attack_pooled_connection, attack_table

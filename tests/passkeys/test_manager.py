@@ -11,13 +11,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
+from tenantry.audit.trail import trail_for
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, NotFound
 from tenantry.passkeys.ceremony import user_handle
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.models import webauthn_challenges
-from tenantry.security.trail import trail_for
 from tests.conftest import NewTenant
 from tests.passkeys.authenticator import FLAG_AT, FLAG_UP, SoftAuthenticator, b64url
 from tests.passkeys.conftest import ORIGIN, RP_ID

@@ -12,7 +12,7 @@ from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, NotFound
 from tenantry.passkeys.manager import COUNTER_REGRESSION_EVENT, PasskeyManager
 from tenantry.passkeys.models import passkey_credentials
-from tenantry.security.events import SecurityEvents
+from tenantry.threats.events import SecurityEvents
 from tests.conftest import NewTenant
 from tests.passkeys.authenticator import SoftAuthenticator
 from tests.passkeys.conftest import ORIGIN

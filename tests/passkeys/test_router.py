@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tenantry.access.principal import Principal, PrincipalKind
-from tenantry.api.auth import current_principal
+from tenantry.http import current_principal
+from tenantry.principal import Principal, PrincipalKind
 from tests.conftest import TOKEN
 from tests.passkeys.authenticator import SoftAuthenticator, b64url
 from tests.passkeys.conftest import ORIGIN

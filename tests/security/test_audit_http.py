@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from tenantry.api import create_app
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.merkle import verify_consistency, verify_inclusion
+from tenantry.audit.notes import CheckpointSigner, NoteVerifier, verify_note
+from tenantry.audit.router import audit_log
+from tenantry.audit.schemas import AuditEntry
 from tenantry.config import Settings
-from tenantry.security.audit import AuditLog
-from tenantry.security.audit_schemas import AuditEntry
-from tenantry.security.merkle import verify_consistency, verify_inclusion
-from tenantry.security.notes import CheckpointSigner, NoteVerifier, verify_note
-from tenantry.security.router import audit_log
 from tests.conftest import TOKEN, NewTenant
 
 SIGNER = CheckpointSigner.generate(quantum=True)

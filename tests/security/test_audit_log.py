@@ -13,22 +13,21 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import text
 
-from tenantry.context import tenant_scope
-from tenantry.db.engine import Database
-from tenantry.errors import InvalidInput, KeysDestroyed, NotFound
-from tenantry.security.audit import AuditLog
-from tenantry.security.audit_batch import chunk_plan
-from tenantry.security.audit_repository import AUDIT_LOCK, lock_statement
-from tenantry.security.audit_schemas import AuditEntry
-from tenantry.security.merkle import (
+from tenantry.audit.batch import chunk_plan
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.merkle import (
     leaf_hash,
     root_from_leaves,
     verify_consistency,
     verify_inclusion,
 )
-from tenantry.security.models import PLATFORM_TENANT
-from tenantry.security.notes import MLDSA65, CheckpointSigner, NoteVerifier, verify_note
-from tenantry.security.verifier import verify_export
+from tenantry.audit.notes import MLDSA65, CheckpointSigner, NoteVerifier, verify_note
+from tenantry.audit.repository import AUDIT_LOCK, lock_statement
+from tenantry.audit.schemas import AuditEntry
+from tenantry.audit.verifier import verify_export
+from tenantry.context import PLATFORM_TENANT, tenant_scope
+from tenantry.db.engine import Database
+from tenantry.errors import InvalidInput, KeysDestroyed, NotFound
 from tests.conftest import NewTenant
 
 SIGNER = CheckpointSigner.generate(quantum=True)

@@ -6,7 +6,7 @@ from hashlib import sha256
 
 import pytest
 
-from tenantry.security.merkle import (
+from tenantry.audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
     compose,

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tenantry.access.manager import AccessControl
+from tenantry.audit.models import audit_entries, audit_pending
+from tenantry.audit.schemas import AuditEntry
+from tenantry.audit.trail import AuditTrail, trail_for
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import AuditVerificationError
-from tenantry.security.audit_schemas import AuditEntry
-from tenantry.security.models import audit_entries, audit_pending
-from tenantry.security.trail import AuditTrail, trail_for
 from tests.conftest import NewTenant
 
 

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.notes import CheckpointSigner, checkpoint_body
+from tenantry.audit.schemas import AuditEntry
+from tenantry.audit.verifier import verify_export
+from tenantry.cli.audit import audit_app
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.security.audit import AuditLog
-from tenantry.security.audit_cli import audit_app
-from tenantry.security.audit_schemas import AuditEntry
-from tenantry.security.notes import CheckpointSigner, checkpoint_body
-from tenantry.security.verifier import verify_export
 from tests.conftest import NewTenant
 
 SIGNER = CheckpointSigner.generate(quantum=True)

@@ -13,12 +13,12 @@ from tenantry.config import Settings
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import ConfigError, DecryptionError, KeysDestroyed, KeysNotLoaded
-from tenantry.security import crypto
-from tenantry.security.encrypted import json_field
-from tenantry.security.kem import X25519_BYTES
-from tenantry.security.keyring import Keyring, key_version
-from tenantry.security.keys import FileKeyProvider, provider_from_environment
-from tenantry.security.models import tenant_keys
+from tenantry.keys import crypto
+from tenantry.keys.encrypted import json_field
+from tenantry.keys.kem import X25519_BYTES
+from tenantry.keys.manager import Keyring, key_version
+from tenantry.keys.models import tenant_keys
+from tenantry.keys.provider import FileKeyProvider, provider_from_environment
 from tests.conftest import NewTenant
 
 
@@ -119,7 +119,7 @@ async def test_quantum_kek(
     assert [k["algorithm"] for k in keks] == [crypto.ALG_HYBRID] * 2
     wrapped = bytes(kek["wrapped_key"])  # type: ignore[arg-type]
     context = crypto.kek_context(tenant, 1)
-    from tenantry.security.kem import hybrid_unwrap  # noqa: PLC0415
+    from tenantry.keys.kem import hybrid_unwrap  # noqa: PLC0415
 
     assert len(await hybrid_unwrap(provider, wrapped, context, version=1)) == 32
     for position in (1, 1 + X25519_BYTES + 100):  # the X25519 part, the ML-KEM part

@@ -18,10 +18,10 @@ from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import InvalidInput, SettingNotFound
-from tenantry.security import crypto
-from tenantry.security.keyring import KeyInfo, Keyring
-from tenantry.security.keys import FileKeyProvider, provider_from_environment
-from tenantry.sessions import SecurityLevel
+from tenantry.keys import crypto
+from tenantry.keys.manager import KeyInfo, Keyring
+from tenantry.keys.provider import FileKeyProvider, provider_from_environment
+from tenantry.levels import SecurityLevel
 from tenantry.tenants import TenantSettings
 from tests.conftest import TEST_DATA_DIR, NewTenant, database_name, recreate_database
 

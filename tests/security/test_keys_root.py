@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
+from tenantry.audit.trail import AuditTrail, trail_for, use_trail
 from tenantry.cli import app
 from tenantry.config import Settings
 from tenantry.context import tenant_scope
@@ -34,11 +35,10 @@ from tenantry.errors import (
     KeysDestroyed,
     TenantContextError,
 )
-from tenantry.security import crypto
-from tenantry.security.keyring import Keyring
-from tenantry.security.keys import FileKeyProvider, KeyProvider
-from tenantry.security.models import tenant_keys
-from tenantry.security.trail import AuditTrail, trail_for, use_trail
+from tenantry.keys import crypto
+from tenantry.keys.manager import Keyring
+from tenantry.keys.models import tenant_keys
+from tenantry.keys.provider import FileKeyProvider, KeyProvider
 from tenantry.tenants import TenantRegistry
 from tests.conftest import embedded_settings, server_settings, started_runtime
 

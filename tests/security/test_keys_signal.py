@@ -12,10 +12,10 @@ from sqlalchemy import text
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import KeysDestroyed
-from tenantry.security.keyring import Keyring, key_version
-from tenantry.security.keys import FileKeyProvider, provider_from_environment
-from tenantry.security.keys_cache import CachedKeys, KeyCache
-from tenantry.security.keys_signal import KeySignal
+from tenantry.keys.cache import CachedKeys, KeyCache
+from tenantry.keys.manager import Keyring, key_version
+from tenantry.keys.provider import FileKeyProvider, provider_from_environment
+from tenantry.keys.signal import KeySignal
 from tests.conftest import NewTenant
 
 DEADLINE = 10.0  # seconds; the checks below pass in tens of milliseconds

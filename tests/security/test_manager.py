@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.merkle import verify_inclusion
+from tenantry.audit.notes import CheckpointSigner
 from tenantry.db.engine import Database
 from tenantry.errors import DecryptionError, KeysDestroyed
-from tenantry.security.audit import AuditLog
-from tenantry.security.events import SecurityEvents
-from tenantry.security.keyring import Keyring
-from tenantry.security.keys import provider_from_environment
+from tenantry.keys.manager import Keyring
+from tenantry.keys.provider import provider_from_environment
 from tenantry.security.manager import ComplianceManager, KeyringAuditCipher, SecurityManager
-from tenantry.security.merkle import verify_inclusion
-from tenantry.security.notes import CheckpointSigner
-from tenantry.security.threats import ThreatAnalyzer
+from tenantry.threats.events import SecurityEvents
+from tenantry.threats.manager import ThreatAnalyzer
 from tests.conftest import NewTenant
 
 

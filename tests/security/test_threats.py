@@ -12,10 +12,10 @@ from sqlalchemy import insert
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
-from tenantry.security.events import SecurityEvents
-from tenantry.security.models import security_events
-from tenantry.security.threats import Threat, ThreatAnalyzer, ThreatLevel
-from tenantry.security.threats_baseline import anchor
+from tenantry.threats.baseline import anchor
+from tenantry.threats.events import SecurityEvents
+from tenantry.threats.manager import Threat, ThreatAnalyzer, ThreatLevel
+from tenantry.threats.models import security_events
 from tests.conftest import TOKEN, NewTenant
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

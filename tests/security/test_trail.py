@@ -6,11 +6,11 @@ import httpx
 import pytest
 
 from tenantry.access.manager import AccessControl
+from tenantry.audit.schemas import AuditEntry
+from tenantry.audit.trail import SYSTEM_ACTOR, AuditTrail, trail_for
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, SettingNotFound, TenantNotFound
-from tenantry.security.audit_schemas import AuditEntry
-from tenantry.security.trail import SYSTEM_ACTOR, AuditTrail, trail_for
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
 from tenantry.tenants import TenantRegistry, TenantSettings

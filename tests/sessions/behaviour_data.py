@@ -220,7 +220,7 @@ def generate(
     attack_rate: float = 0.05,
 ) -> list[LabelledSession]:
     """The labelled sessions, per tenant and user in time order; deterministic given ``seed``."""
-    rng = random.Random(seed)  # noqa: S311 (simulated traffic, not secrets)
+    rng = random.Random(seed)
     out: list[LabelledSession] = []
     for t in range(tenants):
         tenant_id = f"tenant-{t}"

@@ -12,9 +12,10 @@ from tenantry.access.manager import AccessControl
 from tenantry.cache import CacheManager
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError
+from tenantry.levels import SecurityLevel
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.sessions.manager import SessionManager
-from tenantry.sessions.schemas import SecurityLevel, SessionPolicy, SessionType
+from tenantry.sessions.schemas import SessionPolicy, SessionType
 from tests.conftest import TOKEN, NewTenant
 from tests.passkeys.authenticator import SoftAuthenticator
 from tests.passkeys.helpers import assertion_for, register

@@ -20,7 +20,7 @@ from tenantry.sessions.behaviour import (
     _Fitted,
     features,
 )
-from tenantry.sessions.behaviour_data import ATTACKS, LabelledSession, generate, split_by_time
+from tests.sessions.behaviour_data import ATTACKS, LabelledSession, generate, split_by_time
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 UA = "Mozilla/5.0 (Macintosh) Safari/605.1.15"

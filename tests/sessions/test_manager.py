@@ -13,16 +13,12 @@ from tenantry.cache import CacheManager
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
-from tenantry.security.events import SecurityEvents
+from tenantry.levels import SecurityLevel
+from tenantry.principal import ClientInfo
 from tenantry.sessions.manager import SessionManager, SessionManagerFactory
-from tenantry.sessions.schemas import (
-    ClientInfo,
-    ExpiryPolicy,
-    SecurityLevel,
-    SessionPolicy,
-    SessionType,
-)
+from tenantry.sessions.schemas import ExpiryPolicy, SessionPolicy, SessionType
 from tenantry.sessions.tokens import hash_token, parse_token
+from tenantry.threats.events import SecurityEvents
 from tests.conftest import NewTenant
 
 

@@ -7,10 +7,10 @@ without the HTTP layer.
 
 from __future__ import annotations
 
-from tenantry.access.actions import ACTIONS
 from tenantry.access.manager import AccessControl, scope_allows
 from tenantry.access.policy import ASSIGNABLE_ROLES, POLICY_ROLES, Policy
-from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.actions import ACTIONS
+from tenantry.principal import Principal, PrincipalKind
 
 __all__ = [
     "ACTIONS",

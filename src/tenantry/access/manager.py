@@ -2,21 +2,21 @@
 
 Roles are assigned per tenant (``grant``/``revoke``/``roles_of``, stored behind row-level
 security); decisions (``allowed``/``check``) read the roles authentication put on the
-:class:`~tenantry.access.principal.Principal` and ask the :class:`~tenantry.access.policy.Policy`
+:class:`~tenantry.principal.Principal` and ask the :class:`~tenantry.access.policy.Policy`
 (casbin, cached). An API key is further limited by its scopes: ``settings:read`` names one
 action, ``settings:*`` every action of a domain, ``*`` all of them.
 """
 
 from __future__ import annotations
 
-from tenantry.access.actions import is_action
 from tenantry.access.policy import ASSIGNABLE_ROLES, Policy
-from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.access.repository import RoleAssignmentsRepository
+from tenantry.actions import is_action
 from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, PermissionDenied, ReferenceMissing, TenantNotFound
-from tenantry.security.trail import AuditTrail, RecordsChanges
+from tenantry.principal import Principal, PrincipalKind
 
 __all__ = ["AccessControl", "scope_allows"]
 
@@ -61,7 +61,7 @@ class AccessControl(RecordsChanges):
         database: Database | None = None,
         policy: Policy | None = None,
         *,
-        audit: AuditTrail | None = None,
+        audit: ChangeLog | None = None,
     ) -> None:
         self._database = database
         self._audit = audit

@@ -7,7 +7,7 @@ holder) may do everything, ``tenants:admin`` included. Roles are assigned per te
 (``role_assignments``); the policy itself is the same for every tenant, so a decision depends
 only on the caller's roles and the action, and is cached under exactly that key.
 
-Deny by default: an action outside :data:`~tenantry.access.actions.ACTIONS`, an unknown role or
+Deny by default: an action outside :data:`~tenantry.actions.ACTIONS`, an unknown role or
 no role at all is refused before casbin is asked.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 import casbin
 from casbin.model import Model
 
-from tenantry.access import actions as a
+from tenantry import actions as a
 from tenantry.access.models import ROLES
 from tenantry.errors import InvalidInput
 
@@ -153,4 +153,4 @@ class Policy:
         if role not in POLICY_ROLES:
             raise InvalidInput(f"unknown role {role!r}: use one of {', '.join(POLICY_ROLES)}")
         if action != "*" and not a.is_action(action):
-            raise InvalidInput(f"unknown action {action!r}: see tenantry.access.actions")
+            raise InvalidInput(f"unknown action {action!r}: see tenantry.actions")

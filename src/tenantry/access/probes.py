@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from tenantry.access.principal import Principal
 from tenantry.context import validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidTenantId, NotFound, TenantryError
 from tenantry.logging import get_logger
-from tenantry.security.events import SecurityEvents, Severity
+from tenantry.principal import Principal
+from tenantry.threats.events import SecurityEvents, Severity
 
 __all__ = ["PROBE_EVENT", "ensure_own_tenant", "record_probe"]
 
@@ -61,15 +61,17 @@ async def record_probe(
 
 async def ensure_own_tenant(
     principal: Principal,
-    resource_tenant: str,
+    resource_tenant: str | None,
     resource: str,
     request: Request,
     *,
     database: Database | None = None,
 ) -> None:
-    """Pass when ``resource`` (of ``resource_tenant``) is the caller's to see; else record the
-    probe and raise :class:`NotFound`. The platform (service token) sees every tenant."""
-    if resource_tenant == principal.tenant_id or "platform" in principal.roles:
+    """Pass when ``resource`` (of ``resource_tenant``) is in the caller's tenant; else raise
+    :class:`NotFound`, as for a resource that does not exist, after recording the probe when
+    ``resource`` names another tenant (``resource_tenant`` None: it names none, a plain 404)."""
+    if resource_tenant == principal.tenant_id:
         return
-    await record_probe(principal, resource, request, database=database)
-    raise NotFound(f"{resource} does not exist")
+    if resource_tenant is not None:
+        await record_probe(principal, resource, request, database=database)
+    raise NotFound(f"{resource!r} does not exist")

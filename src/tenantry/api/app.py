@@ -15,10 +15,15 @@ from prometheus_client.registry import Collector
 
 from tenantry.access.manager import AccessControl
 from tenantry.access.router import router as access_router
+from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
 from tenantry.api.middleware import HttpMetrics, RequestContextMiddleware
 from tenantry.api.state import AppState
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.notes import CheckpointSigner
+from tenantry.audit.router import router as audit_router
+from tenantry.audit.trail import KeyringAuditCipher, use_trail
 from tenantry.cache.manager import CacheManager
 from tenantry.cache.router import router as cache_router
 from tenantry.cache.stats import CacheCollector
@@ -27,23 +32,20 @@ from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.router import router as connections_router
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.keys.manager import Keyring
+from tenantry.keys.provider import provider_from_environment
 from tenantry.logging import get_logger
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
-from tenantry.security.audit import AuditLog
-from tenantry.security.events import SecurityEvents
-from tenantry.security.keyring import Keyring
-from tenantry.security.keys import provider_from_environment
 from tenantry.security.manager import SecurityManager
-from tenantry.security.notes import CheckpointSigner
-from tenantry.security.router import router as audit_router
-from tenantry.security.threats import ThreatAnalyzer
-from tenantry.security.threats_router import router as threats_router
-from tenantry.security.trail import KeyringAuditCipher, use_trail
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.router import router as sessions_router
+from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.router import router as tenants_router
+from tenantry.threats.events import SecurityEvents
+from tenantry.threats.manager import ThreatAnalyzer
+from tenantry.threats.router import router as threats_router
 
 __all__ = ["create_app", "resolve_api_token"]
 
@@ -149,20 +151,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 passkeys=passkeys,
                 audit=trail,
             )
+            api_token = resolve_api_token(settings)
+            api_keys = ApiKeys(database, cache=cache, audit=trail)
+            gate = TenantGate(
+                api_token=api_token,
+                database=database,
+                cache=cache,
+                sessions=sessions,
+                api_keys=api_keys,
+                access=access,
+            )
             app.state.tenantry = AppState(
-                settings,
-                runtime,
-                database,
-                registry,
-                resolve_api_token(settings),
-                connections,
-                cache,
-                events,
-                sessions,
-                ApiKeys(database, cache=cache, audit=trail),
-                access,
-                passkeys,
-                security,
+                settings=settings,
+                runtime=runtime,
+                database=database,
+                registry=registry,
+                api_token=api_token,
+                connections=connections,
+                cache=cache,
+                events=events,
+                sessions=sessions,
+                api_keys=api_keys,
+                access=access,
+                passkeys=passkeys,
+                security=security,
+                tenants=TenantRegistry(database, audit=trail, on_status_change=gate.forget_active),
+                gate=gate,
             )
             _log.info(
                 "started",

@@ -1,4 +1,4 @@
-"""Authentication: who the caller is, as a :class:`~tenantry.access.principal.Principal`.
+"""The app's :class:`~tenantry.http.Gate`: who a credential is, and what it may do.
 
 ``Authorization: Bearer <credential>`` carries one of:
 
@@ -9,95 +9,104 @@
 
 With a session token or API key, an ``X-Tenant-ID`` naming another tenant is a probe of another
 tenant: it is recorded as a security event and answered 404, as if the tenant did not exist.
+An authenticated principal may perform an action if the access policy allows it and, for an
+admin action of an ADMIN session at CRITICAL or QUANTUM level, after a fresh passkey step-up.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from starlette.requests import Request
 
-from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.access.manager import AccessControl
 from tenantry.access.probes import record_probe
-from tenantry.api.deps import StateDep
-from tenantry.api.state import AppState
+from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.errors import AuthenticationError, NotFound
-from tenantry.sessions.schemas import ClientInfo
+from tenantry.db.engine import Database
+from tenantry.errors import AuthenticationError, NotFound, StepUpRequired
+from tenantry.http import client_info
+from tenantry.principal import Principal, platform_principal
+from tenantry.sessions.api_keys import ApiKeys
+from tenantry.sessions.manager import SessionManager
 from tenantry.tenants.manager import TenantRegistry
 
-__all__ = [
-    "CurrentPrincipal",
-    "client_info",
-    "current_principal",
-    "ensure_active",
-    "forget_active",
-]
-
-
-def client_info(request: Request) -> ClientInfo:
-    """What the request says about the client: IP, user agent, ``X-Device-ID``."""
-    headers = request.headers
-    return ClientInfo(
-        ip=request.client.host if request.client else None,
-        user_agent=(headers.get("user-agent") or "")[:512] or None,
-        device_id=(headers.get("x-device-id") or "")[:128] or None,
-    )
-
+__all__ = ["ACTIVE_KEY", "ACTIVE_TTL", "TenantGate"]
 
 #: The cache key of "this tenant is active" (in the tenant's own cache namespace).
 ACTIVE_KEY = "tenant:active"
 #: How long a node trusts that a tenant is active without asking the registry. A status change
-#: through the API drops the entry at once (on every node, with Redis); this bounds the rest.
+#: through the app's registry drops the entry at once (on every node, with Redis); this bounds
+#: the rest.
 ACTIVE_TTL = 5.0
 
 
-async def ensure_active(state: AppState, tenant_id: str) -> None:
-    """The tenant exists and is active (cached for ``ACTIVE_TTL``): else 404 / 403."""
-    with tenant_scope(tenant_id):
-        if await state.cache.get(ACTIVE_KEY) is True:
-            return
-        await TenantRegistry(state.database).get_active(tenant_id)
-        await state.cache.set(ACTIVE_KEY, True, ttl=ACTIVE_TTL)
+class TenantGate:
+    """Authentication by sessions, API keys and the service token; authorization by the policy."""
 
+    def __init__(
+        self,
+        *,
+        api_token: str,
+        database: Database,
+        cache: CacheManager,
+        sessions: SessionManager,
+        api_keys: ApiKeys,
+        access: AccessControl,
+    ) -> None:
+        self._token = api_token.encode()
+        self._database = database
+        self._cache = cache
+        self._sessions = sessions
+        self._api_keys = api_keys
+        self._access = access
 
-async def forget_active(state: AppState, tenant_id: str) -> None:
-    """Drop the cached "active" of ``tenant_id`` (after its status changed)."""
-    with tenant_scope(tenant_id):
-        await state.cache.delete(ACTIVE_KEY)
+    async def authenticate(
+        self, request: Request, credential: str, tenant_id: str | None
+    ) -> Principal:
+        if credential.startswith("tnt_s_"):
+            principal = await self._sessions.validate(credential, client=client_info(request))
+        elif credential.startswith("tnt_k_"):
+            principal = await self._api_keys.authenticate(credential)
+        elif hmac.compare_digest(credential.encode(), self._token):
+            if tenant_id is None:
+                raise AuthenticationError(
+                    "the service token needs X-Tenant-ID: the tenant to act for"
+                )
+            await self.ensure_active(validate_tenant_id(tenant_id))
+            return platform_principal(tenant_id)
+        else:
+            raise AuthenticationError("unknown credential")
+        if tenant_id is not None and tenant_id != principal.tenant_id:
+            await record_probe(
+                principal, f"tenant {tenant_id[:64]!r}", request, database=self._database
+            )
+            raise NotFound("no such tenant")
+        return principal
 
+    def authenticate_platform(self, credential: str) -> Principal:
+        if not hmac.compare_digest(credential.encode(), self._token):
+            raise AuthenticationError(
+                "send the service token as 'Authorization: Bearer <credential>'"
+            )
+        return platform_principal()
 
-async def current_principal(
-    request: Request,
-    state: StateDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_tenant_id: Annotated[str | None, Header(description="The tenant to act for")] = None,
-) -> Principal:
-    scheme, _, credential = (authorization or "").partition(" ")
-    credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential:
-        raise AuthenticationError(
-            "send 'Authorization: Bearer <session token, API key or service token>'"
-        )
-    if credential.startswith("tnt_s_"):
-        principal = await state.sessions.validate(credential, client=client_info(request))
-    elif credential.startswith("tnt_k_"):
-        principal = await state.api_keys.authenticate(credential)
-    elif hmac.compare_digest(credential.encode(), state.api_token.encode()):
-        if x_tenant_id is None:
-            raise AuthenticationError("the service token needs X-Tenant-ID: the tenant to act for")
-        tenant_id = validate_tenant_id(x_tenant_id)
-        await ensure_active(state, tenant_id)
-        return Principal(tenant_id, "platform", PrincipalKind.SERVICE, frozenset({"platform"}))
-    else:
-        raise AuthenticationError("unknown credential")
-    if x_tenant_id is not None and x_tenant_id != principal.tenant_id:
-        await record_probe(
-            principal, f"tenant {x_tenant_id[:64]!r}", request, database=state.database
-        )
-        raise NotFound("no such tenant")
-    return principal
+    def authorize(self, principal: Principal, action: str) -> None:
+        self._access.check(principal, action)
+        if self._access.needs_admin(action) and self._sessions.needs_step_up(principal):
+            raise StepUpRequired(
+                f"{action} needs a fresh passkey assertion: POST /sessions/<id>/step-up first"
+            )
 
+    async def ensure_active(self, tenant_id: str) -> None:
+        """The tenant exists and is active (cached for ``ACTIVE_TTL``): else 404 / 403."""
+        with tenant_scope(tenant_id):
+            if await self._cache.get(ACTIVE_KEY) is True:
+                return
+            await TenantRegistry(self._database).get_active(tenant_id)
+            await self._cache.set(ACTIVE_KEY, True, ttl=ACTIVE_TTL)
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+    async def forget_active(self, tenant_id: str) -> None:
+        """Drop the cached "active" of ``tenant_id`` (after its status changed)."""
+        with tenant_scope(tenant_id):
+            await self._cache.delete(ACTIVE_KEY)

@@ -7,10 +7,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from tenantry.access.deps import public
-from tenantry.api.deps import StateDep
+from tenantry.api.state import StateDep
 from tenantry.db.migrate import current_revision, head_revision
 from tenantry.errors import TenantryError
+from tenantry.http import public
 
 __all__ = ["router"]
 

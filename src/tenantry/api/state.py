@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
+from tenantry.api.auth import TenantGate
+from tenantry.audit.manager import AuditLog
 from tenantry.cache.manager import CacheManager
 from tenantry.config import Settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.passkeys.manager import PasskeyManager
-from tenantry.security.audit import AuditLog
-from tenantry.security.events import SecurityEvents
 from tenantry.security.manager import SecurityManager
-from tenantry.security.threats import ThreatAnalyzer
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
+from tenantry.tenants.manager import TenantRegistry
+from tenantry.threats.events import SecurityEvents
+from tenantry.threats.manager import ThreatAnalyzer
 
-__all__ = ["AppState"]
+__all__ = ["AppState", "StateDep"]
 
 
 @dataclass(slots=True)
@@ -38,6 +42,8 @@ class AppState:
     access: AccessControl
     passkeys: PasskeyManager
     security: SecurityManager
+    tenants: TenantRegistry
+    gate: TenantGate
 
     @property
     def audit(self) -> AuditLog:
@@ -46,3 +52,11 @@ class AppState:
     @property
     def threats(self) -> ThreatAnalyzer:
         return self.security.threats
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.tenantry
+    return state
+
+
+StateDep = Annotated[AppState, Depends(_state)]

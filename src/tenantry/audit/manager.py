@@ -4,7 +4,7 @@ One tree per tenant, and one for the platform's own events (tenant ``platform``)
 tenant are serialized by its advisory lock, taken in the transaction's opening message; they
 write the entries and every complete subtree they finish (``audit_nodes``), so a proof reads
 O(log n) rows. Concurrent appends share a transaction, written in pipelined chunks
-(:mod:`~tenantry.security.audit_batch`); each chunk is one statement that checks the tree state
+(:mod:`~tenantry.audit.batch`); each chunk is one statement that checks the tree state
 it extends, which the log predicts from its previous append. Entry bytes go through the optional
 ``cipher`` (the tenant Keyring), bound to their sequence number: after crypto-shredding they no
 longer open, but their leaf hashes remain and every proof still verifies.
@@ -19,26 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from tenantry.config import load_settings
-from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
-from tenantry.db.default import UsesDatabase
-from tenantry.db.engine import Database
-from tenantry.errors import Conflict, DecryptionError, InvalidInput, NotFound
-from tenantry.security.audit_batch import AppendCombiner, Outcome, chunk_plan, discard
-from tenantry.security.audit_repository import (
-    AppendBatch,
-    AuditRepository,
-    TreeState,
-    lock_statement,
-)
-from tenantry.security.audit_schemas import (
-    AuditEntry,
-    ConsistencyProof,
-    InclusionProof,
-    SignedCheckpoint,
-    StoredEntry,
-)
-from tenantry.security.merkle import (
+from tenantry.audit.batch import AppendCombiner, Outcome, chunk_plan, discard
+from tenantry.audit.merkle import (
     CompactRange,
     compose,
     consistency_ranges,
@@ -46,9 +28,26 @@ from tenantry.security.merkle import (
     leaf_hash,
     range_pieces,
 )
-from tenantry.security.models import PLATFORM_TENANT
-from tenantry.security.notes import CheckpointSigner, checkpoint_body
-from tenantry.security.verifier import EXPORT_FORMAT, VerificationReport, verify_export
+from tenantry.audit.notes import CheckpointSigner, checkpoint_body
+from tenantry.audit.repository import (
+    AppendBatch,
+    AuditRepository,
+    TreeState,
+    lock_statement,
+)
+from tenantry.audit.schemas import (
+    AuditEntry,
+    ConsistencyProof,
+    InclusionProof,
+    SignedCheckpoint,
+    StoredEntry,
+)
+from tenantry.audit.verifier import EXPORT_FORMAT, VerificationReport, verify_export
+from tenantry.config import load_settings
+from tenantry.context import PLATFORM_TENANT, current_tenant, tenant_scope, validate_tenant_id
+from tenantry.db.default import UsesDatabase
+from tenantry.db.engine import Database
+from tenantry.errors import Conflict, DecryptionError, InvalidInput, NotFound
 
 __all__ = ["ORIGIN_PREFIX", "AuditCipher", "AuditLog"]
 
@@ -117,7 +116,7 @@ class AuditLog(UsesDatabase):
         """Append one entry to ``tenant_id``'s tree; returns its sequence number (leaf index).
 
         Outside a tenant scope, concurrent appends to one tenant share a transaction (group
-        commit, :mod:`~tenantry.security.audit_batch`); inside one, the append joins the
+        commit, :mod:`~tenantry.audit.batch`); inside one, the append joins the
         caller's transaction, so it commits or rolls back with the change it records.
         """
         validate_tenant_id(tenant_id)

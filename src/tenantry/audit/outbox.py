@@ -34,13 +34,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Row
 
+from tenantry.audit.manager import AuditCipher, AuditLog
+from tenantry.audit.merkle import leaf_hash
+from tenantry.audit.models import audit_pending
+from tenantry.audit.schemas import AuditEntry
 from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
 from tenantry.errors import AuditVerificationError, DecryptionError, InvalidInput
 from tenantry.logging import get_logger
-from tenantry.security.audit import AuditCipher, AuditLog
-from tenantry.security.audit_schemas import AuditEntry
-from tenantry.security.merkle import leaf_hash
-from tenantry.security.models import audit_pending
 
 __all__ = ["RETRIES", "AuditOutbox"]
 

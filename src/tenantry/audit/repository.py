@@ -22,11 +22,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
+from tenantry.audit.models import audit_checkpoints, audit_entries, audit_nodes
 from tenantry.context import validate_tenant_id
 from tenantry.db.engine import translate_error
 from tenantry.db.repository import TenantRepository
 from tenantry.errors import NotFound
-from tenantry.security.models import audit_checkpoints, audit_entries, audit_nodes
 
 __all__ = ["AUDIT_LOCK", "AppendBatch", "AuditRepository", "TreeState", "lock_statement"]
 

@@ -6,24 +6,20 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
-from tenantry.access.deps import require
-from tenantry.access.principal import Principal
-from tenantry.security.audit import AuditLog
+from tenantry.audit.manager import AuditLog
+from tenantry.http import provided, require
+from tenantry.principal import Principal
 
 __all__ = ["AuditDep", "audit_log", "router"]
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-def audit_log(request: Request) -> AuditLog:
-    """The app's AuditLog (``state.tenantry.audit``, made in the lifespan)."""
-    log: AuditLog = request.app.state.tenantry.audit
-    return log
-
-
+#: The app's AuditLog (``state.tenantry.audit``, made in the lifespan).
+audit_log = provided("audit")
 AuditDep = Annotated[AuditLog, Depends(audit_log)]
 Reader = Annotated[Principal, require("security:read")]
 Size = Annotated[int, Query(ge=0, le=2**62)]

@@ -1,7 +1,7 @@
 """AuditTrail: how every manager records its state changes (DESIGN invariant 7).
 
 A manager calls :meth:`AuditTrail.record` inside the transaction of the change, in the tenant's
-scope: the entry is queued in that transaction (:mod:`~tenantry.security.audit_outbox`), so it
+scope: the entry is queued in that transaction (:mod:`~tenantry.audit.outbox`), so it
 commits or rolls back with the change it records, a change whose entry cannot be written does
 not happen, and concurrent changes of a tenant do not wait on its tree. The queue reaches the
 tree right after commit, and before any read of it. Entries are sealed with the tenant's data key
@@ -16,7 +16,9 @@ A manager gets its trail with ``await self._trail(tenant)`` *before* it opens th
 that loads the tenant's keys (their own short transaction, on another connection), so sealing
 inside the change's transaction does no I/O and never waits for a second pooled connection.
 
-Managers made without a trail use :func:`trail_for` their database: one trail, keyring and
+Managers know the trail only as :class:`~tenantry.db.changes.ChangeLog` (the tenant registry sits
+below this domain). Those made without one use :func:`trail_for` their database, which the
+package registers with :func:`~tenantry.db.changes.provide_change_logs`: one trail, keyring and
 audit log per :class:`~tenantry.db.engine.Database`, the one the app registered with
 :func:`use_trail` when it made them, else one with the environment's root key.
 """
@@ -24,28 +26,24 @@ audit log per :class:`~tenantry.db.engine.Database`, the one the app registered 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from weakref import WeakKeyDictionary
 
 import structlog
 from pydantic import ValidationError
 
-from tenantry.db.default import UsesDatabase
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.outbox import AuditOutbox
+from tenantry.audit.schemas import AuditEntry
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
-from tenantry.security.audit import AuditLog
-from tenantry.security.audit_outbox import AuditOutbox
-from tenantry.security.audit_schemas import AuditEntry
-
-if TYPE_CHECKING:  # the keyring reads tenant settings: the tenants domain imports this module
-    from tenantry.security.keyring import Keyring
+from tenantry.keys.manager import Keyring
 
 __all__ = [
     "AUDIT_PURPOSE",
     "SYSTEM_ACTOR",
     "AuditTrail",
     "KeyringAuditCipher",
-    "RecordsChanges",
     "audit_entry",
     "trail_for",
     "use_trail",
@@ -87,8 +85,6 @@ class AuditTrail:
         """A trail on ``database`` (None: the process's default) sealed by ``keyring`` (default:
         a keyring of its own, with the environment's root key)."""
         if keyring is None:
-            from tenantry.security.keyring import Keyring  # noqa: PLC0415 - see TYPE_CHECKING
-
             keyring = Keyring(database)
         return cls(AuditLog(database, cipher=KeyringAuditCipher(keyring)), keyring)
 
@@ -172,19 +168,3 @@ def trail_for(database: Database) -> AuditTrail:
         trail = _trails[database] = AuditTrail.for_database(database)
         database.on_dispose(trail.outbox.close)
     return trail
-
-
-class RecordsChanges(UsesDatabase):
-    """For managers: ``self._audit`` if a trail was given, else :func:`trail_for` the database.
-
-    Subclasses set ``self._database`` and ``self._audit`` (an :class:`AuditTrail` or None).
-    """
-
-    _audit: AuditTrail | None
-
-    async def _trail(self, tenant_id: str) -> AuditTrail:
-        """The trail, ready to seal ``tenant_id``'s entries (see the module docstring)."""
-        if self._audit is None:
-            self._audit = trail_for(await self._db())
-        await self._audit.prepare(tenant_id)
-        return self._audit

@@ -16,9 +16,9 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.audit.merkle import CompactRange, leaf_hash, verify_consistency
+from tenantry.audit.notes import ED25519, MLDSA65, NoteVerifier, parse_checkpoint, verify_note
 from tenantry.errors import AuditVerificationError
-from tenantry.security.merkle import CompactRange, leaf_hash, verify_consistency
-from tenantry.security.notes import ED25519, MLDSA65, NoteVerifier, parse_checkpoint, verify_note
 
 __all__ = ["EXPORT_FORMAT", "Problem", "VerificationReport", "verify_export"]
 

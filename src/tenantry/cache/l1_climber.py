@@ -8,19 +8,13 @@ same way while it helps, or turns around when it hurts. Steps start at 6.25% of 
 decay by 2% each sample, so the climber settles; a hit-rate change of 5 points or more restarts
 it with a full step (the workload changed). A step trades quota between the window and the
 protected space and moves entries across at once, as Caffeine's ``increaseWindow`` and
-``decreaseWindow`` do (up to 1,000 entries a step); the window keeps only the quota it filled.
+``decreaseWindow`` do (up to 1,000 entries a step; :meth:`TenantSegment.resize_window` in
+:mod:`~tenantry.cache.l1_policy`); the window keeps only the quota it filled.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from tenantry.cache.l1_policy import TenantSegment
-
-__all__ = ["HillClimber", "resize_window"]
-
-V = TypeVar("V")
+__all__ = ["TRANSFER_LIMIT", "HillClimber"]
 
 STEP_PERCENT = 0.0625
 STEP_DECAY = 0.98
@@ -55,56 +49,3 @@ class HillClimber:
             self._step = STEP_DECAY * amount
         self._hit_rate = hit_rate
         return amount
-
-
-def resize_window(segment: TenantSegment[V]) -> None:
-    """Take the climber's next step for ``segment``, if a sample is complete."""
-    if segment.climber is None or segment.limit <= 0:
-        return
-    amount = segment.climber.adjustment(segment.hits, segment.misses, segment.sketch.sample_size)
-    if amount > 0:
-        _grow_window(segment, min(amount, segment.protected_share) * segment.limit)
-    elif amount < 0:
-        _shrink_window(segment, min(-amount, segment.window_share) * segment.limit)
-
-
-def _grow_window(segment: TenantSegment[V], quota: float) -> None:
-    """Move up to ``quota`` bytes of main's LRU entries into the window, with their quota."""
-    moved = 0
-    for _ in range(TRANSFER_LIMIT):
-        source = segment.probation or segment.protected
-        if not source:
-            break
-        entry = next(iter(source.values()))
-        if moved + entry.size > quota:
-            break
-        moved += entry.size
-        del source[entry.key]
-        if source is segment.protected:
-            segment.protected_bytes -= entry.size
-        segment.window[entry.key] = entry
-        entry._queue = segment.window
-        segment.window_bytes += entry.size
-    share = moved / segment.limit
-    segment.window_share += share
-    segment.protected_share = max(0.0, segment.protected_share - share)
-
-
-def _shrink_window(segment: TenantSegment[V], quota: float) -> None:
-    """Move up to ``quota`` bytes of the window's LRU entries into probation, with their quota."""
-    moved = 0
-    window = segment.window
-    for _ in range(TRANSFER_LIMIT):
-        if not window:
-            break
-        entry = next(iter(window.values()))
-        if moved + entry.size > quota:
-            break
-        moved += entry.size
-        del window[entry.key]
-        segment.window_bytes -= entry.size
-        segment.probation[entry.key] = entry
-        entry._queue = segment.probation
-    share = moved / segment.limit
-    segment.window_share = max(0.0, segment.window_share - share)
-    segment.protected_share += share

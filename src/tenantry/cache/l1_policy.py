@@ -38,7 +38,7 @@ import random
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-from tenantry.cache.l1_climber import HillClimber, resize_window
+from tenantry.cache.l1_climber import TRANSFER_LIMIT, HillClimber
 from tenantry.cache.l1_types import Entry
 from tenantry.cache.sketch import FrequencySketch
 
@@ -121,7 +121,7 @@ class TenantSegment(Generic[V]):
             if due:
                 self._age()
             if self.climber is not None and (self.evictions or self.rejections):
-                resize_window(self)
+                self.resize_window()
 
     def _age(self) -> None:
         """Halve the sketch, and the reads still pending on entries with it (a read stays read)."""
@@ -143,6 +143,58 @@ class TenantSegment(Generic[V]):
         """The sketch's estimate for ``entry``, its pending reads included (for inspection)."""
         self._consume(entry)
         return self.sketch.estimate(entry._cells)
+
+    # -- the window's size (Caffeine's hill climber) ---------------------------------------
+
+    def resize_window(self) -> None:
+        """Take the climber's next step, if a sample is complete."""
+        if self.climber is None or self.limit <= 0:
+            return
+        amount = self.climber.adjustment(self.hits, self.misses, self.sketch.sample_size)
+        if amount > 0:
+            self._grow_window(min(amount, self.protected_share) * self.limit)
+        elif amount < 0:
+            self._shrink_window(min(-amount, self.window_share) * self.limit)
+
+    def _grow_window(self, quota: float) -> None:
+        """Move up to ``quota`` bytes of main's LRU entries into the window, with their quota."""
+        moved = 0
+        for _ in range(TRANSFER_LIMIT):
+            source = self.probation or self.protected
+            if not source:
+                break
+            entry = next(iter(source.values()))
+            if moved + entry.size > quota:
+                break
+            moved += entry.size
+            del source[entry.key]
+            if source is self.protected:
+                self.protected_bytes -= entry.size
+            self.window[entry.key] = entry
+            entry._queue = self.window
+            self.window_bytes += entry.size
+        share = moved / self.limit
+        self.window_share += share
+        self.protected_share = max(0.0, self.protected_share - share)
+
+    def _shrink_window(self, quota: float) -> None:
+        """Move up to ``quota`` bytes of the window's LRU entries into probation, and the quota."""
+        moved = 0
+        window = self.window
+        for _ in range(TRANSFER_LIMIT):
+            if not window:
+                break
+            entry = next(iter(window.values()))
+            if moved + entry.size > quota:
+                break
+            moved += entry.size
+            del window[entry.key]
+            self.window_bytes -= entry.size
+            self.probation[entry.key] = entry
+            entry._queue = self.probation
+        share = moved / self.limit
+        self.window_share = max(0.0, self.window_share - share)
+        self.protected_share += share
 
     # -- writes --------------------------------------------------------------------------
 

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from tenantry.access.actions import CACHE_READ
-from tenantry.access.deps import require
-from tenantry.access.principal import Principal
+from tenantry.actions import CACHE_READ
 from tenantry.cache.manager import CacheManager
 from tenantry.cache.stats import CacheStats
+from tenantry.http import provided, require
+from tenantry.principal import Principal
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["cache"])
 
 
-def _cache(request: Request) -> CacheManager:
-    cache: CacheManager = request.app.state.tenantry.cache
-    return cache
-
-
-CacheDep = Annotated[CacheManager, Depends(_cache)]
+CacheDep = Annotated[CacheManager, Depends(provided("cache"))]
 
 
 @router.get("/cache/stats", summary="Cache statistics of the caller's tenant")

@@ -9,11 +9,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from tenantry.cli_support import migrated_database, run_command
-from tenantry.security.audit import AuditLog
-from tenantry.security.models import PLATFORM_TENANT
-from tenantry.security.trail import trail_for
-from tenantry.security.verifier import VerificationReport, verify_export
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.trail import trail_for
+from tenantry.audit.verifier import VerificationReport, verify_export
+from tenantry.cli.support import migrated_database, run_command
+from tenantry.context import PLATFORM_TENANT
 
 __all__ = ["audit_app"]
 

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from tenantry.cli_support import migrated_database, run_command
-from tenantry.security.hierarchy import Progress as ProgressCallback
-from tenantry.security.keyring import KeyInfo, RootRotation
+from tenantry.cli.support import migrated_database, run_command
+from tenantry.keys.hierarchy import Progress as ProgressCallback
+from tenantry.keys.manager import KeyInfo, RootRotation
 from tenantry.security.manager import SecurityManager
 
 __all__ = ["keys_app"]

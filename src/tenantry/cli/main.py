@@ -11,14 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tenantry.cli_support import migrated_database, run_command
+from tenantry.cli.audit import audit_app
+from tenantry.cli.keys import keys_app
+from tenantry.cli.support import migrated_database, run_command
 from tenantry.config import Settings, load_settings
+from tenantry.db.doctor import run_doctor
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.doctor import run_doctor
 from tenantry.errors import ConfigError
 from tenantry.logging import configure_logging
-from tenantry.security.audit_cli import audit_app
-from tenantry.security.keys_cli import keys_app
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
 

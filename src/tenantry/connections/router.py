@@ -4,25 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from tenantry.access.actions import CONNECTIONS_ADMIN
-from tenantry.access.deps import require_platform
-from tenantry.access.principal import Principal
+from tenantry.actions import CONNECTIONS_ADMIN
 from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.schemas import ConnectionsHealth
+from tenantry.http import provided, require_platform
+from tenantry.principal import Principal
 
 __all__ = ["ConnectionsDep", "router"]
 
 router = APIRouter()
 
 
-def _connections(request: Request) -> ConnectionManager:
-    manager: ConnectionManager = request.app.state.tenantry.connections
-    return manager
-
-
-ConnectionsDep = Annotated[ConnectionManager, Depends(_connections)]
+ConnectionsDep = Annotated[ConnectionManager, Depends(provided("connections"))]
 
 
 @router.get(

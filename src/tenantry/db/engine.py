@@ -111,13 +111,13 @@ class Database:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: str | None = None) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A transaction without tenant context: for the global tables (the tenant registry).
 
         On tenant tables it sees no rows and cannot write: that is the point.
         Inside an open transaction it joins it (the boundary owns the transaction).
         """
-        async with self._transaction(tenant_id) as conn:
+        async with self._transaction(None) as conn:
             yield conn
 
     @asynccontextmanager

@@ -18,20 +18,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tenantry.errors import TenantNotFound, TenantryError
-from tenantry.logging import get_logger
-from tenantry.security.keys_signal import KeySignal
-
-if TYPE_CHECKING:
-    from tenantry.security.keyring import Keyring
-
-__all__ = ["CachedKeys", "KeyCache", "KeyringSignals"]
-
-_log = get_logger("tenantry.keys")
+__all__ = ["CachedKeys", "KeyCache"]
 
 
 @dataclass(slots=True)
@@ -114,45 +104,3 @@ class KeyCache:
         self.entries.pop(tenant_id, None)
         if tenant_id not in self._loading:
             self._epochs.pop(tenant_id, None)
-
-
-class KeyringSignals:
-    """The :class:`~tenantry.security.keys_signal.SignalHandler` of a Keyring."""
-
-    def __init__(self, keyring: Keyring) -> None:
-        self.keyring = keyring
-        self.cache = keyring.cache
-
-    def signalled(self, signal: KeySignal) -> None:
-        if signal.tenant_id is None:
-            return
-        if signal.event == "destroyed":
-            self.cache.destroyed(signal.tenant_id)
-        else:
-            self.cache.changed(signal.tenant_id)
-
-    async def follow_up(self, signal: KeySignal) -> None:
-        if signal.event == "root":
-            await self.keyring.provider.versions()  # a file provider re-reads a changed file
-            return
-        tenant_id = signal.tenant_id
-        entry = None if tenant_id is None else self.cache.entries.get(tenant_id)
-        fresher = entry is not None and not entry.destroyed and entry.current < signal.version
-        if tenant_id is not None and fresher and signal.event == "rotated":
-            await self._reload(tenant_id)
-
-    async def resync(self) -> None:
-        for tenant_id in list(self.cache.entries):
-            await self._reload(tenant_id)
-
-    async def sweep(self) -> None:
-        for tenant_id in self.cache.stale():
-            await self._reload(tenant_id)
-
-    async def _reload(self, tenant_id: str) -> None:
-        try:
-            await self.keyring.load(tenant_id, refresh=True)
-        except TenantNotFound:
-            self.cache.forget(tenant_id)
-        except TenantryError as exc:  # keep what is cached; the next sweep tries again
-            _log.warning("reloading tenant keys failed", tenant=tenant_id, error=exc.detail)

@@ -1,7 +1,7 @@
 """The Keyring's data path: loading and caching a tenant's data keys, sealing and opening records.
 
 :class:`KeyringCore` holds the database, the root key provider and the per-process cache
-(``keys_cache.py``); :class:`~tenantry.security.keyring.Keyring` adds key management on top.
+(``keys_cache.py``); :class:`~tenantry.keys.manager.Keyring` adds key management on top.
 Unwrapped data keys are cached per (tenant, version) after :meth:`KeyringCore.load`;
 :meth:`KeyringCore.seal` and :meth:`KeyringCore.open` are then synchronous and do no I/O (one
 dict lookup, a scope check, AES-GCM). Key work runs in a transaction of its own (never the
@@ -34,15 +34,15 @@ from tenantry.errors import (
     TenantContextError,
     TenantNotFound,
 )
-from tenantry.security import crypto
-from tenantry.security.crypto import FORMAT_V1, HEADER, TAG_BYTES, record_context
-from tenantry.security.hierarchy import KeyHierarchy, is_destroyed
-from tenantry.security.keys import KeyProvider, provider_from_environment
-from tenantry.security.keys_cache import CachedKeys, KeyCache
-from tenantry.security.keys_level import default_level, read_level
-from tenantry.security.keys_repository import TenantKeysRepository
-from tenantry.security.keys_signal import KeyListener
-from tenantry.sessions.schemas import SecurityLevel
+from tenantry.keys import crypto
+from tenantry.keys.cache import CachedKeys, KeyCache
+from tenantry.keys.crypto import FORMAT_V1, HEADER, TAG_BYTES, record_context
+from tenantry.keys.hierarchy import KeyHierarchy, is_destroyed
+from tenantry.keys.level import default_level, read_level
+from tenantry.keys.provider import KeyProvider, provider_from_environment
+from tenantry.keys.repository import TenantKeysRepository
+from tenantry.keys.signal import KeyListener
+from tenantry.levels import SecurityLevel
 
 __all__ = ["KeyringCore", "check_scope", "key_version"]
 
@@ -65,7 +65,7 @@ def check_scope(tenant_id: str) -> None:
 
 
 class KeyringCore(UsesDatabase):
-    """The data path of :class:`~tenantry.security.keyring.Keyring` (its arguments are there)."""
+    """The data path of :class:`~tenantry.keys.manager.Keyring` (its arguments are there)."""
 
     def __init__(
         self,

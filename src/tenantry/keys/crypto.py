@@ -1,6 +1,6 @@
 """AES-256-GCM building blocks of the key hierarchy: contexts, record ciphertexts, key wrapping.
 
-A record ciphertext (what :class:`~tenantry.security.keyring.Keyring` returns) is::
+A record ciphertext (what :class:`~tenantry.keys.manager.Keyring` returns) is::
 
     format (1 byte, 0x01) | data-key version (4 bytes, big endian) | nonce (12) | GCM ciphertext+tag
 

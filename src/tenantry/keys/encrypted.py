@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from tenantry.errors import DecryptionError
-from tenantry.security.keyring import Keyring
+from tenantry.keys.manager import Keyring
 
 __all__ = ["EncryptedField", "bytes_field", "json_field", "text_field"]
 

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tenantry.errors import ConfigError, DecryptionError
-from tenantry.security.crypto import KEY_BYTES, aead_unwrap, aead_wrap
+from tenantry.keys.crypto import KEY_BYTES, aead_unwrap, aead_wrap
 
 __all__ = ["FileKeyProvider"]
 
@@ -173,8 +173,8 @@ def _sync_directory(directory: Path) -> None:
 
 
 class FileKeyProvider:
-    """The root key in a local file; a :class:`~tenantry.security.keys.RotatableKeyProvider`
-    and a :class:`~tenantry.security.keys.HybridKeyProvider`.
+    """The root key in a local file; a :class:`~tenantry.keys.provider.RotatableKeyProvider`
+    and a :class:`~tenantry.keys.provider.HybridKeyProvider`.
 
     ``FileKeyProvider(secret)`` is version 1 of an in-memory root key (tests, or a secret from
     elsewhere); :meth:`load` and :meth:`create` work on a file.

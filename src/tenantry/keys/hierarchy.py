@@ -4,7 +4,7 @@ The root provider wraps a tenant's KEKs (``aes256gcm-root``, or ``x25519-mlkem76
 for quantum tenants) under one of its versions (``root_key_version``; NULL on rows made before
 migration 0005 means 1); a KEK wraps data keys (``aes256gcm-kek``), each bound by its associated
 data to the tenant and the versions involved (``crypto.kek_context`` / ``data_key_context``).
-:class:`~tenantry.security.keyring.Keyring` calls this inside its key transactions.
+:class:`~tenantry.keys.manager.Keyring` calls this inside its key transactions.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.engine import RowMapping
 
 from tenantry.errors import ConfigError, DecryptionError, KeysDestroyed
-from tenantry.security import crypto
-from tenantry.security.kem import hybrid_unwrap, hybrid_wrap
-from tenantry.security.keys import HybridKeyProvider, KeyProvider
-from tenantry.security.keys_repository import TenantKeysRepository
+from tenantry.keys import crypto
+from tenantry.keys.kem import hybrid_unwrap, hybrid_wrap
+from tenantry.keys.provider import HybridKeyProvider, KeyProvider
+from tenantry.keys.repository import TenantKeysRepository
 
 __all__ = ["KeyHierarchy", "Progress", "is_destroyed", "newest_kek_is_hybrid", "root_version"]
 

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tenantry.errors import DecryptionError
-from tenantry.security.crypto import KEY_BYTES, aead_unwrap, aead_wrap, frame
-from tenantry.security.keys import HybridKeyProvider
+from tenantry.keys.crypto import KEY_BYTES, aead_unwrap, aead_wrap, frame
+from tenantry.keys.provider import HybridKeyProvider
 
 __all__ = ["MLKEM768_CIPHERTEXT_BYTES", "X25519_BYTES", "hybrid_unwrap", "hybrid_wrap"]
 

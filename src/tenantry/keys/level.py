@@ -12,15 +12,11 @@ from __future__ import annotations
 
 from tenantry.config import Settings
 from tenantry.db.engine import Database
-from tenantry.errors import InvalidInput, SettingNotFound
-from tenantry.sessions.schemas import SecurityLevel
+from tenantry.errors import SettingNotFound
+from tenantry.levels import SECURITY_LEVEL_SETTING, SecurityLevel, parse_level
+from tenantry.tenants.manager import TenantSettings
 
-__all__ = ["SETTING", "default_level", "parse_level", "read_level", "write_level"]
-
-#: The tenant setting that holds the level.
-SETTING = "security_level"
-_VALUES = tuple(level.value for level in SecurityLevel)
-_ALLOWED = ", ".join(_VALUES)
+__all__ = ["default_level", "read_level", "write_level"]
 
 
 def default_level(settings: Settings) -> SecurityLevel:
@@ -30,30 +26,21 @@ def default_level(settings: Settings) -> SecurityLevel:
     return SecurityLevel(settings.security_level)
 
 
-def parse_level(value: object, *, what: str = "security level") -> SecurityLevel:
-    """``value`` as a :class:`SecurityLevel`, or :class:`InvalidInput` naming what is allowed."""
-    if isinstance(value, str) and value in _VALUES:
-        return SecurityLevel(value)
-    raise InvalidInput(f"{what} {value!r} is invalid: use one of {_ALLOWED}")
-
-
 async def read_level(database: Database, tenant_id: str, default: SecurityLevel) -> SecurityLevel:
     """The tenant's level (joins the caller's open transaction of that tenant, if any)."""
-    from tenantry.tenants.manager import TenantSettings  # noqa: PLC0415 - it imports security
-
     try:
-        setting = await TenantSettings(tenant_id, database).get(SETTING)
+        setting = await TenantSettings(tenant_id, database).get(SECURITY_LEVEL_SETTING)
     except SettingNotFound:
         return default
-    return parse_level(setting.value, what=f"tenant {tenant_id!r}'s setting {SETTING!r}:")
+    return parse_level(
+        setting.value, what=f"tenant {tenant_id!r}'s setting {SECURITY_LEVEL_SETTING!r}:"
+    )
 
 
 async def write_level(
     database: Database, tenant_id: str, level: SecurityLevel | str
 ) -> SecurityLevel:
     """Validate ``level`` (nothing is written if it is invalid), then store it."""
-    from tenantry.tenants.manager import TenantSettings  # noqa: PLC0415 - it imports security
-
     parsed = parse_level(level)
-    await TenantSettings(tenant_id, database).set(SETTING, parsed.value)
+    await TenantSettings(tenant_id, database).set(SECURITY_LEVEL_SETTING, parsed.value)
     return parsed

@@ -1,6 +1,6 @@
 """The Keyring: per-tenant KEKs and data keys, record encryption, rotation, crypto-shredding.
 
-Hierarchy: the root key (a :class:`~tenantry.security.keys.KeyProvider`, versioned) wraps each
+Hierarchy: the root key (a :class:`~tenantry.keys.provider.KeyProvider`, versioned) wraps each
 tenant's key-encryption keys (``tenant_keys`` rows ``purpose='kek'``; hybrid X25519 + ML-KEM-768
 for tenants at security level ``quantum``, see ``kem.py`` and ``keys_level.py``); a KEK wraps the
 tenant's data keys (``purpose='data'``, ``kek_version``); a data key encrypts records
@@ -21,16 +21,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tenantry.context import validate_tenant_id
-from tenantry.security.hierarchy import Progress, is_destroyed, newest_kek_is_hybrid
-from tenantry.security.keyring_core import KeyringCore, key_version
-from tenantry.security.keys_cache import CachedKeys, KeyringSignals
-from tenantry.security.keys_level import default_level, read_level, write_level
-from tenantry.security.keys_repository import TenantKeysRepository
-from tenantry.security.keys_root import RootKeys, RootRotation
-from tenantry.security.keys_signal import KeyListener
-from tenantry.sessions.schemas import SecurityLevel
+from tenantry.errors import TenantNotFound, TenantryError
+from tenantry.keys.cache import CachedKeys
+from tenantry.keys.core import KeyringCore, key_version
+from tenantry.keys.hierarchy import Progress, is_destroyed, newest_kek_is_hybrid
+from tenantry.keys.level import default_level, read_level, write_level
+from tenantry.keys.repository import TenantKeysRepository
+from tenantry.keys.root import RootKeys, RootRotation
+from tenantry.keys.signal import KeyListener, KeySignal
+from tenantry.levels import SecurityLevel
+from tenantry.logging import get_logger
 
 __all__ = ["KeyInfo", "Keyring", "Progress", "RootRotation", "key_version"]
+
+
+_log = get_logger("tenantry.keys")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +187,45 @@ class Keyring(KeyringCore):
             yield self
         finally:
             await self.close()
+
+
+class KeyringSignals:
+    """The :class:`~tenantry.keys.signal.SignalHandler` of a Keyring."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self.cache = keyring.cache
+
+    def signalled(self, signal: KeySignal) -> None:
+        if signal.tenant_id is None:
+            return
+        if signal.event == "destroyed":
+            self.cache.destroyed(signal.tenant_id)
+        else:
+            self.cache.changed(signal.tenant_id)
+
+    async def follow_up(self, signal: KeySignal) -> None:
+        if signal.event == "root":
+            await self.keyring.provider.versions()  # a file provider re-reads a changed file
+            return
+        tenant_id = signal.tenant_id
+        entry = None if tenant_id is None else self.cache.entries.get(tenant_id)
+        fresher = entry is not None and not entry.destroyed and entry.current < signal.version
+        if tenant_id is not None and fresher and signal.event == "rotated":
+            await self._reload(tenant_id)
+
+    async def resync(self) -> None:
+        for tenant_id in list(self.cache.entries):
+            await self._reload(tenant_id)
+
+    async def sweep(self) -> None:
+        for tenant_id in self.cache.stale():
+            await self._reload(tenant_id)
+
+    async def _reload(self, tenant_id: str) -> None:
+        try:
+            await self.keyring.load(tenant_id, refresh=True)
+        except TenantNotFound:
+            self.cache.forget(tenant_id)
+        except TenantryError as exc:  # keep what is cached; the next sweep tries again
+            _log.warning("reloading tenant keys failed", tenant=tenant_id, error=exc.detail)

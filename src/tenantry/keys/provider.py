@@ -3,7 +3,7 @@
 A provider wraps and unwraps tenant KEKs under a root key it holds; it never sees data. A root
 key has versions: the newest wraps new KEKs, older ones still unwrap until they are retired, and
 every KEK row records the version that wraps it (``tenant_keys.root_key_version``), so a root
-rotation (:meth:`~tenantry.security.keyring.Keyring.rotate_root`) can re-wrap every KEK and then
+rotation (:meth:`~tenantry.keys.manager.Keyring.rotate_root`) can re-wrap every KEK and then
 retire the old versions. The interfaces, smallest first:
 
 - :class:`KeyProvider`: ``key_id``, ``versions()``, ``wrap``/``unwrap`` at a version. A KMS or
@@ -13,7 +13,7 @@ retire the old versions. The interfaces, smallest first:
 - :class:`HybridKeyProvider`: holds X25519 and ML-KEM-768 keys per version, for the hybrid,
   quantum-safe wrapping of ``x25519-mlkem768-hkdf-aes256gcm`` KEKs (``kem.py``).
 
-:class:`~tenantry.security.keys_file.FileKeyProvider` implements all three with a file: its
+:class:`~tenantry.keys.file.FileKeyProvider` implements all three with a file: its
 ``<data dir>/root.key`` is created mode 0600 on first start, or ``TENANTRY_ROOT_KEY_FILE`` names it.
 """
 
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from tenantry.config import Settings, load_settings
-from tenantry.security.keys_file import FileKeyProvider
+from tenantry.keys.file import FileKeyProvider
 
 __all__ = [
     "ROOT_KEY_ENV",

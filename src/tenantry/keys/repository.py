@@ -9,8 +9,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 
 from tenantry.db.repository import TenantRepository
-from tenantry.security.keys_signal import Event, KeySignal, notify
-from tenantry.security.models import tenant_keys
+from tenantry.keys.models import tenant_keys
+from tenantry.keys.signal import Event, KeySignal, notify
 
 __all__ = ["TenantKeysRepository"]
 
@@ -125,5 +125,5 @@ class TenantKeysRepository(TenantRepository):
         return len((await self.conn.execute(statement)).all())
 
     async def notify(self, event: Event, version: int) -> None:
-        """Tell every process (:mod:`~tenantry.security.keys_signal`) once this commits."""
+        """Tell every process (:mod:`~tenantry.keys.signal`) once this commits."""
         await notify(self.conn, KeySignal(event, self.tenant_id, version))

@@ -1,6 +1,6 @@
 """Root key rotation: a new root key version, every tenant's KEKs re-wrapped, old versions retired.
 
-1. The provider makes a new version (a :class:`~tenantry.security.keys.RotatableKeyProvider`;
+1. The provider makes a new version (a :class:`~tenantry.keys.provider.RotatableKeyProvider`;
    with a KMS, rotate there and pass ``resume=True``). From then on, every process wraps new KEKs
    under it: providers are asked for their versions before each wrap.
 2. Every tenant of the registry (``tenants`` is global; its KEK rows are behind row-level
@@ -26,10 +26,10 @@ from typing import Protocol, TypeVar
 from tenantry.context import current_tenant
 from tenantry.db.engine import Database
 from tenantry.errors import ConfigError, Conflict, TenantContextError
-from tenantry.security.hierarchy import KeyHierarchy, Progress
-from tenantry.security.keys import RotatableKeyProvider
-from tenantry.security.keys_repository import TenantKeysRepository
-from tenantry.security.keys_signal import KeySignal, notify
+from tenantry.keys.hierarchy import KeyHierarchy, Progress
+from tenantry.keys.provider import RotatableKeyProvider
+from tenantry.keys.repository import TenantKeysRepository
+from tenantry.keys.signal import KeySignal, notify
 
 __all__ = ["RootKeys", "RootRotation"]
 

@@ -1,6 +1,6 @@
 """Key changes reach every process: ``pg_notify`` in the key transaction, a LISTEN task per process.
 
-A :class:`~tenantry.security.keyring.Keyring` caches unwrapped data keys per process. When a
+A :class:`~tenantry.keys.manager.Keyring` caches unwrapped data keys per process. When a
 tenant's keys are destroyed or rotated, the transaction that does it also runs
 ``pg_notify('tenantry_keys', '<event> <tenant> <version>')``; PostgreSQL delivers it to every
 listening session when (and only if) the transaction commits. :class:`KeyListener` holds one

@@ -28,6 +28,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from tenantry.config import load_settings
 from tenantry.context import tenant_scope
+from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import (
     AuthenticationError,
@@ -46,8 +47,7 @@ from tenantry.passkeys.ceremony import (
 )
 from tenantry.passkeys.repository import ChallengesRepository, CredentialsRepository
 from tenantry.passkeys.schemas import PasskeyAssertion, PasskeyCredential
-from tenantry.security.events import SecurityEvents, Severity
-from tenantry.security.trail import AuditTrail, RecordsChanges
+from tenantry.threats.events import SecurityEvents, Severity
 
 __all__ = ["COUNTER_REGRESSION_EVENT", "PasskeyManager"]
 
@@ -74,7 +74,7 @@ class PasskeyManager(RecordsChanges):
         rp_name: str = "tenantry",
         origin: str | None = None,
         challenge_ttl: float = 300,
-        audit: AuditTrail | None = None,
+        audit: ChangeLog | None = None,
     ) -> None:
         if rp_id is None or origin is None:
             settings = load_settings()

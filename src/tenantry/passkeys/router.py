@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, status
 
-from tenantry.access.actions import PASSKEYS_AUTHENTICATE, PASSKEYS_REGISTER
-from tenantry.access.deps import require
-from tenantry.access.principal import Principal, PrincipalKind
+from tenantry.actions import PASSKEYS_AUTHENTICATE, PASSKEYS_REGISTER
 from tenantry.errors import InvalidInput, PermissionDenied
+from tenantry.http import provided, require
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.schemas import (
     AuthenticationOptionsRequest,
@@ -25,8 +24,9 @@ from tenantry.passkeys.schemas import (
     RegistrationOptionsRequest,
     RegistrationVerifyRequest,
 )
+from tenantry.principal import Principal, PrincipalKind
 
-__all__ = ["passkey_manager", "router"]
+__all__ = ["PasskeysDep", "router"]
 
 router = APIRouter(prefix="/passkeys", tags=["passkeys"])
 
@@ -34,10 +34,8 @@ Registrant = Annotated[Principal, require(PASSKEYS_REGISTER)]
 Authenticator = Annotated[Principal, require(PASSKEYS_AUTHENTICATE)]
 
 
-def passkey_manager(request: Request) -> PasskeyManager:
-    """The app's PasskeyManager (``state.tenantry.passkeys``, made in the lifespan)."""
-    manager: PasskeyManager = request.app.state.tenantry.passkeys
-    return manager
+#: The app's PasskeyManager (``state.tenantry.passkeys``, made in the lifespan).
+PasskeysDep = Annotated[PasskeyManager, Depends(provided("passkeys"))]
 
 
 def _user(principal: Principal, requested: str | None) -> str:
@@ -56,9 +54,9 @@ def _session(principal: Principal) -> str | None:
 
 @router.post("/register/options")
 async def registration_options(
-    body: RegistrationOptionsRequest, principal: Registrant, request: Request
+    body: RegistrationOptionsRequest, principal: Registrant, passkeys: PasskeysDep
 ) -> CeremonyOptions:
-    challenge_id, options = await passkey_manager(request).registration_options(
+    challenge_id, options = await passkeys.registration_options(
         principal.tenant_id,
         _user(principal, body.user_id),
         body.user_name,
@@ -69,18 +67,18 @@ async def registration_options(
 
 @router.post("/register/verify", status_code=status.HTTP_201_CREATED)
 async def verify_registration(
-    body: RegistrationVerifyRequest, principal: Registrant, request: Request
+    body: RegistrationVerifyRequest, principal: Registrant, passkeys: PasskeysDep
 ) -> PasskeyCredential:
-    return await passkey_manager(request).verify_registration(
+    return await passkeys.verify_registration(
         principal.tenant_id, _user(principal, body.user_id), body.challenge_id, body.credential
     )
 
 
 @router.post("/authenticate/options")
 async def authentication_options(
-    body: AuthenticationOptionsRequest, principal: Authenticator, request: Request
+    body: AuthenticationOptionsRequest, principal: Authenticator, passkeys: PasskeysDep
 ) -> CeremonyOptions:
-    challenge_id, options = await passkey_manager(request).authentication_options(
+    challenge_id, options = await passkeys.authentication_options(
         principal.tenant_id, _user(principal, body.user_id), session_id=_session(principal)
     )
     return CeremonyOptions(challenge_id=challenge_id, options=options)
@@ -88,9 +86,9 @@ async def authentication_options(
 
 @router.post("/authenticate/verify")
 async def verify_authentication(
-    body: AuthenticationVerifyRequest, principal: Authenticator, request: Request
+    body: AuthenticationVerifyRequest, principal: Authenticator, passkeys: PasskeysDep
 ) -> PasskeyAssertion:
-    return await passkey_manager(request).verify_authentication(
+    return await passkeys.verify_authentication(
         principal.tenant_id,
         _user(principal, body.user_id),
         body.challenge_id,

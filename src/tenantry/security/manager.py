@@ -13,24 +13,23 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from tenantry.context import validate_tenant_id
-from tenantry.db.default import UsesDatabase
-from tenantry.db.engine import Database
-from tenantry.security.audit import AuditLog
-from tenantry.security.events import SecurityEvents
-from tenantry.security.hierarchy import Progress
-from tenantry.security.keyring import Keyring
-from tenantry.security.keys_root import RootRotation
-from tenantry.security.models import PLATFORM_TENANT
-from tenantry.security.threats import Threat, ThreatAnalyzer, ThreatReport
-from tenantry.security.trail import (
+from tenantry.audit.manager import AuditLog
+from tenantry.audit.trail import (
     SYSTEM_ACTOR,
     AuditTrail,
     KeyringAuditCipher,
     audit_entry,
     trail_for,
 )
-from tenantry.sessions.schemas import SecurityLevel
+from tenantry.context import PLATFORM_TENANT, validate_tenant_id
+from tenantry.db.default import UsesDatabase
+from tenantry.db.engine import Database
+from tenantry.keys.hierarchy import Progress
+from tenantry.keys.manager import Keyring
+from tenantry.keys.root import RootRotation
+from tenantry.levels import SecurityLevel
+from tenantry.threats.events import SecurityEvents
+from tenantry.threats.manager import Threat, ThreatAnalyzer, ThreatReport
 
 __all__ = ["ComplianceManager", "KeyringAuditCipher", "SecurityManager"]
 

@@ -10,12 +10,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
-from tenantry.security.trail import AuditTrail, RecordsChanges
+from tenantry.principal import Principal, PrincipalKind
 from tenantry.sessions.repository import ApiKeysRepository
 from tenantry.sessions.schemas import ApiKeyInfo, IssuedApiKey
 from tenantry.sessions.tokens import hash_token, make_id, make_token, parse_token
@@ -38,7 +38,7 @@ class ApiKeys(RecordsChanges):
         *,
         cache: CacheManager | None = None,
         cache_ttl: float = 60.0,
-        audit: AuditTrail | None = None,
+        audit: ChangeLog | None = None,
     ) -> None:
         self._database = database
         self._audit = audit

@@ -22,23 +22,18 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tenantry.access.principal import Principal, PrincipalKind
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound
+from tenantry.levels import SecurityLevel
 from tenantry.passkeys.stepup import assertion_is_fresh
-from tenantry.security.events import SecurityEvents, Severity
-from tenantry.security.trail import AuditTrail, RecordsChanges
+from tenantry.principal import ClientInfo, Principal, PrincipalKind
 from tenantry.sessions.repository import SessionsRepository
-from tenantry.sessions.schemas import (
-    ClientInfo,
-    SecurityLevel,
-    SessionInfo,
-    SessionPolicy,
-    SessionType,
-)
+from tenantry.sessions.schemas import SessionInfo, SessionPolicy, SessionType
 from tenantry.sessions.tokens import hash_token, make_id, make_token, parse_token, tenant_of_id
+from tenantry.threats.events import SecurityEvents, Severity
 from tenantry.validation import parse_enum
 
 if TYPE_CHECKING:
@@ -72,7 +67,7 @@ class SessionManager(RecordsChanges):
         events: SecurityEvents | None = None,
         policy: SessionPolicy | None = None,
         analytics: SessionAnalytics | None = None,
-        audit: AuditTrail | None = None,
+        audit: ChangeLog | None = None,
     ) -> None:
         self._database = database
         self._audit = audit

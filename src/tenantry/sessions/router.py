@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 
-from tenantry.access.deps import public, require
-from tenantry.access.principal import Principal, PrincipalKind
-from tenantry.access.probes import record_probe
-from tenantry.api.auth import client_info
-from tenantry.api.deps import StateDep
+from tenantry.access.probes import ensure_own_tenant
 from tenantry.errors import AuthenticationError, NotFound
+from tenantry.http import bearer_credential, client_info, provided, public, require
+from tenantry.principal import Principal, PrincipalKind
+from tenantry.sessions.api_keys import ApiKeys
+from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.schemas import (
     ApiKeyCreate,
     ApiKeyInfo,
@@ -32,25 +32,26 @@ SessionId = Annotated[str, Path(min_length=5, max_length=200)]
 UserId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
+SessionsDep = Annotated[SessionManager, Depends(provided("sessions"))]
+ApiKeysDep = Annotated[ApiKeys, Depends(provided("api_keys"))]
+
+
 async def _own_tenant(request: Request, principal: Principal, identifier: str, prefix: str) -> None:
-    """An id naming another tenant is a probe: record it, answer 404 as if it did not exist."""
+    """An id naming another tenant is a probe: recorded, and 404 as if it did not exist."""
     named = tenant_of_id(identifier, prefix)
-    if named != principal.tenant_id:
-        if named is not None:
-            await record_probe(principal, identifier[:200], request)
-        raise NotFound(f"{identifier[:200]!r} does not exist")
+    await ensure_own_tenant(principal, named, identifier[:200], request)
 
 
 @router.post("/sessions/create", status_code=status.HTTP_201_CREATED)
 async def create_session(
     body: SessionCreate,
     principal: Annotated[Principal, require("sessions:create")],
-    state: StateDep,
+    sessions: SessionsDep,
 ) -> SessionIssued:
     """Open a session for a user of the caller's tenant (the platform backend after its login)."""
     if body.tenant_id != principal.tenant_id:
         raise NotFound(f"tenant {body.tenant_id!r} does not exist")
-    session_id, token = await state.sessions.create_session(
+    session_id, token = await sessions.create_session(
         body.tenant_id,
         body.user_id,
         body.session_type,
@@ -60,7 +61,7 @@ async def create_session(
         passkey_credential=body.passkey_credential,
         actor=principal.actor,
     )
-    info = await state.sessions.session_info(session_id)
+    info = await sessions.session_info(session_id)
     return SessionIssued(
         session_id=session_id,
         token=token,
@@ -76,13 +77,11 @@ async def create_session(
 async def validate_session(
     session_id: SessionId,
     request: Request,
-    state: StateDep,
+    sessions: SessionsDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("send the session token as 'Authorization: Bearer <token>'")
-    principal = await state.sessions.validate(token.strip(), client=client_info(request))
+    token = bearer_credential(authorization, "the session token")
+    principal = await sessions.validate(token, client=client_info(request))
     if principal.session_id != session_id:
         await _own_tenant(request, principal, session_id, "ses")
         raise AuthenticationError("the token does not belong to this session")
@@ -106,18 +105,16 @@ async def step_up(
     session_id: SessionId,
     body: StepUp,
     request: Request,
-    state: StateDep,
+    sessions: SessionsDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Record a fresh passkey assertion on the session (admin step-up)."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("send the session token as 'Authorization: Bearer <token>'")
-    principal = await state.sessions.validate(token.strip(), client=client_info(request))
+    token = bearer_credential(authorization, "the session token")
+    principal = await sessions.validate(token, client=client_info(request))
     if principal.session_id != session_id:
         await _own_tenant(request, principal, session_id, "ses")
         raise AuthenticationError("the token does not belong to this session")
-    await state.sessions.step_up(token.strip(), body.challenge_id, body.credential)
+    await sessions.step_up(token, body.challenge_id, body.credential)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -126,10 +123,10 @@ async def session_analytics(
     session_id: SessionId,
     request: Request,
     principal: Annotated[Principal, require("sessions:analytics")],
-    state: StateDep,
+    sessions: SessionsDep,
 ) -> dict[str, Any]:
     await _own_tenant(request, principal, session_id, "ses")
-    report: dict[str, Any] = await state.sessions.get_session_analytics(session_id)
+    report: dict[str, Any] = await sessions.get_session_analytics(session_id)
     return report
 
 
@@ -138,10 +135,10 @@ async def revoke_session(
     session_id: SessionId,
     request: Request,
     principal: Annotated[Principal, require("sessions:revoke")],
-    state: StateDep,
+    sessions: SessionsDep,
 ) -> Response:
     await _own_tenant(request, principal, session_id, "ses")
-    await state.sessions.revoke(
+    await sessions.revoke(
         session_id, reason=f"revoked by {principal.principal_id}", actor=principal.actor
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -151,10 +148,10 @@ async def revoke_session(
 async def list_user_sessions(
     user_id: UserId,
     principal: Annotated[Principal, require("sessions:read")],
-    state: StateDep,
+    sessions: SessionsDep,
 ) -> list[SessionInfo]:
-    sessions: list[SessionInfo] = await state.sessions.list_sessions(principal.tenant_id, user_id)
-    return sessions
+    found: list[SessionInfo] = await sessions.list_sessions(principal.tenant_id, user_id)
+    return found
 
 
 @router.post("/users/{user_id}/sessions/revoke-others")
@@ -162,7 +159,7 @@ async def revoke_other_sessions(
     user_id: UserId,
     body: RevokeOthers,
     principal: Annotated[Principal, require("sessions:revoke")],
-    state: StateDep,
+    sessions: SessionsDep,
 ) -> dict[str, int]:
     keep = body.except_session
     if (
@@ -171,7 +168,7 @@ async def revoke_other_sessions(
         and principal.principal_id == user_id
     ):
         keep = principal.session_id  # "sign out everywhere else"
-    count = await state.sessions.revoke_all(
+    count = await sessions.revoke_all(
         principal.tenant_id, user_id, except_session=keep, actor=principal.actor
     )
     return {"revoked": count}
@@ -181,10 +178,10 @@ async def revoke_other_sessions(
 async def create_api_key(
     body: ApiKeyCreate,
     principal: Annotated[Principal, require("api_keys:manage")],
-    state: StateDep,
+    api_keys: ApiKeysDep,
 ) -> IssuedApiKey:
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
-    issued: IssuedApiKey = await state.api_keys.create(
+    issued: IssuedApiKey = await api_keys.create(
         principal.tenant_id,
         body.name,
         body.service_account,
@@ -197,9 +194,9 @@ async def create_api_key(
 
 @router.get("/api-keys", tags=["api keys"])
 async def list_api_keys(
-    principal: Annotated[Principal, require("api_keys:manage")], state: StateDep
+    principal: Annotated[Principal, require("api_keys:manage")], api_keys: ApiKeysDep
 ) -> list[ApiKeyInfo]:
-    keys: list[ApiKeyInfo] = await state.api_keys.list(principal.tenant_id)
+    keys: list[ApiKeyInfo] = await api_keys.list(principal.tenant_id)
     return keys
 
 
@@ -208,8 +205,8 @@ async def revoke_api_key(
     key_id: Annotated[str, Path(min_length=5, max_length=200)],
     request: Request,
     principal: Annotated[Principal, require("api_keys:manage")],
-    state: StateDep,
+    api_keys: ApiKeysDep,
 ) -> Response:
     await _own_tenant(request, principal, key_id, "key")
-    await state.api_keys.revoke(principal.tenant_id, key_id, actor=principal.actor)
+    await api_keys.revoke(principal.tenant_id, key_id, actor=principal.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,14 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantry.levels import SecurityLevel
+from tenantry.principal import ClientInfo
+
 __all__ = [
     "ApiKeyCreate",
     "ApiKeyInfo",
-    "ClientInfo",
     "ExpiryPolicy",
     "IssuedApiKey",
     "RevokeOthers",
-    "SecurityLevel",
     "SessionCreate",
     "SessionInfo",
     "SessionIssued",
@@ -30,12 +31,6 @@ class SessionType(StrEnum):
     USER = "user"
     API = "api"
     ADMIN = "admin"
-
-
-class SecurityLevel(StrEnum):
-    HIGH = "high"
-    CRITICAL = "critical"
-    QUANTUM = "quantum"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +87,6 @@ class SessionPolicy:
 
     def for_session(self, kind: SessionType, level: SecurityLevel) -> ExpiryPolicy:
         return self.expiry[(kind, level)]
-
-
-class ClientInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ip: str | None = Field(default=None, max_length=64)
-    user_agent: str | None = Field(default=None, max_length=512)
-    device_id: str | None = Field(default=None, max_length=128)
 
 
 class SessionCreate(BaseModel):

@@ -7,13 +7,15 @@ change to the tenant's own (``setting.set``, ``setting.delete``; the key, not th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from re import fullmatch
 from typing import Any
 
 from pydantic import JsonValue, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import PLATFORM_TENANT, RESERVED_TENANTS, tenant_scope, validate_tenant_id
+from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import (
     InvalidInput,
@@ -23,9 +25,7 @@ from tenantry.errors import (
     TenantNotActive,
     TenantNotFound,
 )
-from tenantry.security.keys_level import SETTING as LEVEL_SETTING
-from tenantry.security.keys_level import parse_level
-from tenantry.security.trail import AuditTrail, RecordsChanges
+from tenantry.levels import SECURITY_LEVEL_SETTING, parse_level
 from tenantry.tenants.repository import SettingsRepository, TenantsRepository
 from tenantry.tenants.schemas import (
     SETTING_KEY_PATTERN,
@@ -39,20 +39,33 @@ from tenantry.validation import parse_enum
 __all__ = ["TenantRegistry", "TenantSettings"]
 
 _JSON = TypeAdapter(JsonValue)
-#: The tenant whose audit tree holds the platform's own events (a reserved id).
-PLATFORM = "platform"
-#: Ids tenantry keeps for itself.
-RESERVED_TENANTS = frozenset({PLATFORM})
 
 
 class _UsesDatabase(RecordsChanges):
-    def __init__(self, database: Database | None = None, *, audit: AuditTrail | None = None):
+    def __init__(self, database: Database | None = None, *, audit: ChangeLog | None = None):
         self._database = database
         self._audit = audit
 
 
+StatusListener = Callable[[str], Awaitable[None]]
+
+
 class TenantRegistry(_UsesDatabase):
-    """Create, read, list tenants and change their status."""
+    """Create, read, list tenants and change their status.
+
+    ``on_status_change`` is awaited with a tenant's id after its status changed (the app drops
+    what it cached about the tenant being active, so its credentials see the change at once).
+    """
+
+    def __init__(
+        self,
+        database: Database | None = None,
+        *,
+        audit: ChangeLog | None = None,
+        on_status_change: StatusListener | None = None,
+    ) -> None:
+        super().__init__(database, audit=audit)
+        self._on_status_change = on_status_change
 
     async def create(
         self,
@@ -69,8 +82,10 @@ class TenantRegistry(_UsesDatabase):
         if not isinstance(display_name, str) or not 1 <= len(display_name.strip()) <= 200:
             raise InvalidInput("display_name must be 1-200 characters")
         tier_value, status_value = parse_enum(TenantTier, tier), parse_enum(TenantStatus, status)
-        db, trail = await self._db(), await self._trail(PLATFORM)
-        with tenant_scope(PLATFORM):  # the registry is global; the entry goes to the platform
+        db, trail = await self._db(), await self._trail(PLATFORM_TENANT)
+        with tenant_scope(
+            PLATFORM_TENANT
+        ):  # the registry is global; the entry goes to the platform
             async with db.tenant_transaction() as conn:
                 row = await TenantsRepository(conn).insert(
                     tenant_id, display_name.strip(), tier_value.value, status_value.value
@@ -79,7 +94,7 @@ class TenantRegistry(_UsesDatabase):
                     detail = {"tier": tier_value.value, "status": status_value.value}
                     resource = f"tenant:{tenant_id}"
                     await trail.record(
-                        PLATFORM, "tenant.create", resource, actor=actor, detail=detail
+                        PLATFORM_TENANT, "tenant.create", resource, actor=actor, detail=detail
                     )
         if row is None:
             raise TenantExists(f"tenant {tenant_id!r} exists already")
@@ -122,18 +137,20 @@ class TenantRegistry(_UsesDatabase):
     ) -> Tenant:
         validate_tenant_id(tenant_id)
         status_value = parse_enum(TenantStatus, status)
-        db, trail = await self._db(), await self._trail(PLATFORM)
-        with tenant_scope(PLATFORM):
+        db, trail = await self._db(), await self._trail(PLATFORM_TENANT)
+        with tenant_scope(PLATFORM_TENANT):
             async with db.tenant_transaction() as conn:
                 row = await TenantsRepository(conn).set_status(tenant_id, status_value.value)
                 if row is not None:
                     detail = {"status": status_value.value}
                     resource = f"tenant:{tenant_id}"
                     await trail.record(
-                        PLATFORM, "tenant.status", resource, actor=actor, detail=detail
+                        PLATFORM_TENANT, "tenant.status", resource, actor=actor, detail=detail
                     )
         if row is None:
             raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
+        if self._on_status_change is not None:
+            await self._on_status_change(tenant_id)
         return Tenant.model_validate(dict(row))
 
 
@@ -149,7 +166,7 @@ class TenantSettings(_UsesDatabase):
     """Key/value settings of one tenant, JSON values, stored behind row-level security."""
 
     def __init__(
-        self, tenant_id: str, database: Database | None = None, *, audit: AuditTrail | None = None
+        self, tenant_id: str, database: Database | None = None, *, audit: ChangeLog | None = None
     ) -> None:
         super().__init__(database, audit=audit)
         self.tenant_id = validate_tenant_id(tenant_id)
@@ -177,7 +194,7 @@ class TenantSettings(_UsesDatabase):
             checked = _JSON.validate_python(value)
         except PydanticValidationError:
             raise InvalidInput(f"the value of {key!r} is not JSON") from None
-        if key == LEVEL_SETTING:  # tenantry's own setting: the key hierarchy reads it
+        if key == SECURITY_LEVEL_SETTING:  # tenantry's own setting: the key hierarchy reads it
             checked = parse_level(checked, what=f"setting {key!r}:").value
         db, trail = await self._db(), await self._trail(self.tenant_id)
         try:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from tenantry.access.actions import SETTINGS_READ, SETTINGS_WRITE
-from tenantry.access.deps import require, require_platform
-from tenantry.access.principal import Principal
-from tenantry.api.auth import forget_active
-from tenantry.api.deps import DatabaseDep, StateDep
+from tenantry.actions import SETTINGS_READ, SETTINGS_WRITE
+from tenantry.http import DatabaseDep, provided, require, require_platform
+from tenantry.principal import Principal
 from tenantry.tenants.manager import TenantRegistry, TenantSettings
 from tenantry.tenants.schemas import (
     SETTING_KEY_PATTERN,
@@ -34,31 +32,31 @@ SettingKey = Annotated[str, Path(pattern=SETTING_KEY_PATTERN)]
 Platform = Annotated[Principal, require_platform()]
 ReadSettings = Annotated[Principal, require(SETTINGS_READ)]
 WriteSettings = Annotated[Principal, require(SETTINGS_WRITE)]
+#: The app's registry: a status change drops what the app cached about the tenant being active.
+Registry = Annotated[TenantRegistry, Depends(provided("tenants"))]
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, tags=["tenants"])
-async def create_tenant(body: TenantCreate, caller: Platform, db: DatabaseDep) -> Tenant:
-    return await TenantRegistry(db).create(
-        body.id, body.display_name, tier=body.tier, actor=caller.actor
-    )
+async def create_tenant(body: TenantCreate, caller: Platform, registry: Registry) -> Tenant:
+    return await registry.create(body.id, body.display_name, tier=body.tier, actor=caller.actor)
 
 
 @router.get("/tenants", tags=["tenants"])
 async def list_tenants(
     _: Platform,
-    db: DatabaseDep,
+    registry: Registry,
     status: TenantStatus | None = None,
     after: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Tenant]:
-    return await TenantRegistry(db).list(status=status, after=after, limit=limit)
+    return await registry.list(status=status, after=after, limit=limit)
 
 
 @router.get("/tenants/{tenant_id}", tags=["tenants"])
 async def get_tenant(
-    tenant_id: Annotated[TenantId, Path()], _: Platform, db: DatabaseDep
+    tenant_id: Annotated[TenantId, Path()], _: Platform, registry: Registry
 ) -> Tenant:
-    return await TenantRegistry(db).get(tenant_id)
+    return await registry.get(tenant_id)
 
 
 @router.patch("/tenants/{tenant_id}", tags=["tenants"])
@@ -66,12 +64,9 @@ async def update_tenant_status(
     tenant_id: Annotated[TenantId, Path()],
     body: TenantStatusUpdate,
     caller: Platform,
-    state: StateDep,
+    registry: Registry,
 ) -> Tenant:
-    registry = TenantRegistry(state.database)
-    tenant = await registry.update_status(tenant_id, body.status, actor=caller.actor)
-    await forget_active(state, tenant_id)  # its service-token requests see the status at once
-    return tenant
+    return await registry.update_status(tenant_id, body.status, actor=caller.actor)
 
 
 @router.get("/settings", tags=["settings"])

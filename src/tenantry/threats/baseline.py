@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from tenantry.security.threats_repository import BaselineCount
+from tenantry.threats.repository import BaselineCount
 
 __all__ = ["BaselineCache", "History", "anchor"]
 

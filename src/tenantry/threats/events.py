@@ -17,7 +17,7 @@ from tenantry.context import tenant_scope
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
-from tenantry.security.repository import SecurityEventsRepository
+from tenantry.threats.repository import SecurityEventsRepository
 
 __all__ = ["SecurityEvent", "SecurityEvents", "Severity"]
 

@@ -29,21 +29,23 @@ from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
-from tenantry.security.threats_baseline import BaselineCache, History, anchor
-from tenantry.security.threats_baseline import history as baseline_history
-from tenantry.security.threats_repository import (
+from tenantry.threats.baseline import BaselineCache, History, anchor
+from tenantry.threats.baseline import history as baseline_history
+from tenantry.threats.repository import (
     NEVER,
-    ORDER,
     BaselineCount,
+    SubjectAggregate,
+    ThreatsRepository,
+    Threshold,
+)
+from tenantry.threats.schemas import (
+    ORDER,
     Burst,
     Signal,
-    SubjectAggregate,
     SubjectThreat,
     SubjectType,
     ThreatLevel,
     ThreatReport,
-    ThreatsRepository,
-    Threshold,
 )
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""Data of the threat analysis: its levels, its report shapes, and the SQL that aggregates
-``security_events`` (never fetching the rows) in a tenant transaction, so RLS applies.
+"""The SQL of the threat analysis and the security events, in a tenant transaction (so RLS
+applies); the analysis aggregates ``security_events`` without fetching the rows.
 
 - :meth:`ThreatsRepository.window_aggregates`: per (user or IP, kind), the events in the window,
   the busiest ``bucket`` (fixed bins from the window's start), the worst recorded severity and
@@ -15,26 +15,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
+from sqlalchemy.engine import RowMapping
 
 from tenantry.db.repository import DriverQuery, TenantRepository
-from tenantry.security.models import security_events
+from tenantry.threats.models import security_events
+from tenantry.threats.schemas import ORDER
 
 __all__ = [
     "NEVER",
-    "ORDER",
     "BaselineCount",
-    "Burst",
-    "Signal",
+    "SecurityEventsRepository",
     "SubjectAggregate",
-    "SubjectThreat",
-    "SubjectType",
-    "ThreatLevel",
-    "ThreatReport",
     "ThreatsRepository",
     "Threshold",
 ]
@@ -42,110 +36,6 @@ __all__ = [
 _TABLE = security_events.fullname
 #: A count no window reaches (the largest bigint).
 NEVER = 2**63 - 1
-
-
-class ThreatLevel(StrEnum):
-    """Ordered: ``LOW < MEDIUM < HIGH < CRITICAL`` (comparisons use the order, not the text)."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        """0 for LOW .. 3 for CRITICAL."""
-        return _RANKS[self]
-
-    @classmethod
-    def of_rank(cls, rank: int) -> ThreatLevel:
-        """The level of ``rank`` (clamped to 0..3)."""
-        return ORDER[max(0, min(rank, 3))]
-
-    @classmethod
-    def highest(cls, levels: Sequence[ThreatLevel]) -> ThreatLevel:
-        """The highest of ``levels`` (LOW for none)."""
-        best = 0
-        for level in levels:
-            best = max(best, _RANKS[level])
-        return ORDER[best]
-
-    def at_least(self, other: ThreatLevel | str) -> bool:
-        """``self >= other``."""
-        return self.rank >= ThreatLevel(other).rank
-
-    def __lt__(self, other: str) -> bool:
-        return self.rank < ThreatLevel(other).rank
-
-    def __le__(self, other: str) -> bool:
-        return self.rank <= ThreatLevel(other).rank
-
-    def __gt__(self, other: str) -> bool:
-        return self.rank > ThreatLevel(other).rank
-
-    def __ge__(self, other: str) -> bool:
-        return self.rank >= ThreatLevel(other).rank
-
-
-ORDER = (ThreatLevel.LOW, ThreatLevel.MEDIUM, ThreatLevel.HIGH, ThreatLevel.CRITICAL)
-_RANKS = {level: n for n, level in enumerate(ORDER)}
-
-
-SubjectType = Literal["user", "ip", "tenant"]
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """One reason for a subject's level."""
-
-    kind: str
-    level: ThreatLevel
-    count: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectThreat:
-    """A user (``principal_id``), an IP, or the tenant itself, with its level and signals."""
-
-    subject_type: SubjectType
-    subject: str
-    level: ThreatLevel
-    signals: list[Signal]
-    counts: dict[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Burst:
-    """A kind far above the tenant's baseline rate (robust z-score of per-window counts)."""
-
-    kind: str
-    count: int
-    baseline_median: float
-    z_score: float
-    level: ThreatLevel
-
-
-class ThreatReport(BaseModel):
-    """The analysis of one tenant's window ``[window_start, window_end)``.
-
-    Its parts are plain dataclasses (hundreds per report: cheap to build, and serialized by
-    pydantic like models); the analyzer builds reports from trusted values without validation.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant_id: str
-    window_start: datetime
-    window_end: datetime
-    level: ThreatLevel
-    anomaly_score: float
-    total_events: int
-    counts: dict[str, int]
-    users: dict[str, ThreatLevel]
-    ips: dict[str, ThreatLevel]
-    subjects: list[SubjectThreat]
-    bursts: list[Burst]
 
 
 _SEVERITY_RANK = " ".join(f"WHEN '{lvl.value}' THEN {n}" for n, lvl in enumerate(ORDER))
@@ -326,3 +216,26 @@ class ThreatsRepository(TenantRepository):
             },
         )
         return [BaselineCount(str(r.kind), int(r.idx), int(r.n)) for r in result]
+
+
+class SecurityEventsRepository(TenantRepository):
+    async def add(self, **values: Any) -> RowMapping:
+        statement = (
+            insert(security_events)
+            .values(tenant_id=self.tenant_id, **values)
+            .returning(*security_events.c)
+        )
+        return (await self.conn.execute(statement)).mappings().one()
+
+    async def since(
+        self, since: datetime, *, kinds: Sequence[str] = (), limit: int = 10_000
+    ) -> Sequence[RowMapping]:
+        query = (
+            select(security_events)
+            .where(security_events.c.occurred_at >= since)
+            .order_by(security_events.c.occurred_at.desc())
+            .limit(limit)
+        )
+        if kinds:
+            query = query.where(security_events.c.kind.in_(kinds))
+        return (await self.conn.execute(query)).mappings().all()

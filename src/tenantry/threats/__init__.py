@@ -1,0 +1,27 @@
+"""Security events and the threat analysis.
+
+The other managers record what may be an attack as :class:`SecurityEvents` (failed
+validations, foreign-tenant probes, revoked-token use, new devices, anomalies);
+:class:`ThreatAnalyzer` scores a tenant's window of them into threat levels per user, IP and
+tenant, against the tenant's own baseline.
+"""
+
+from tenantry.threats.events import SecurityEvent, SecurityEvents, Severity
+from tenantry.threats.manager import DEFAULT_RULES, MAX_WINDOW, Rule, Threat, ThreatAnalyzer
+from tenantry.threats.schemas import Burst, Signal, SubjectThreat, ThreatLevel, ThreatReport
+
+__all__ = [
+    "DEFAULT_RULES",
+    "MAX_WINDOW",
+    "Burst",
+    "Rule",
+    "SecurityEvent",
+    "SecurityEvents",
+    "Severity",
+    "Signal",
+    "SubjectThreat",
+    "Threat",
+    "ThreatAnalyzer",
+    "ThreatLevel",
+    "ThreatReport",
+]
