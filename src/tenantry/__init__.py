@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tenantry.audit import trail_for
+from tenantry.audit import trail_for as _trail_for
 from tenantry.cache import CacheManager
 from tenantry.config import Settings, load_settings
 from tenantry.connections import ConnectionManager
 from tenantry.context import current_tenant, tenant_scope
-from tenantry.db.changes import provide_change_logs
-from tenantry.db.doctor import run_doctor
+from tenantry.db.changes import provide_change_logs as _provide_change_logs
+from tenantry.db.doctor import run_doctor as _run_doctor
 from tenantry.db.engine import Database
-from tenantry.db.runtime import DatabaseRuntime
+from tenantry.db.runtime import DatabaseRuntime as _DatabaseRuntime
 from tenantry.errors import TenantryError
 from tenantry.security import ComplianceManager, SecurityManager
 from tenantry.sessions import SecurityLevel, SessionManager, SessionManagerFactory, SessionType
@@ -62,7 +62,7 @@ from tenantry.threats import models as _threats_models  # noqa: F401
 # The assembly of the library: managers made without an audit trail (the tenant registry sits
 # below the audit log, and knows it only as a ChangeLog) record their changes in their
 # database's trail.
-provide_change_logs(trail_for)
+_provide_change_logs(_trail_for)
 
 
 def initialize_managers(settings: Settings | None = None) -> str | None:
@@ -73,7 +73,7 @@ def initialize_managers(settings: Settings | None = None) -> str | None:
     """
 
     async def work() -> str | None:
-        runtime = DatabaseRuntime(settings or load_settings())
+        runtime = _DatabaseRuntime(settings or load_settings())
         await runtime.start()
         try:
             return await runtime.migrate()
@@ -85,5 +85,5 @@ def initialize_managers(settings: Settings | None = None) -> str | None:
 
 def validate_module_integrity(settings: Settings | None = None) -> dict[str, Any]:
     """Run ``tenantry doctor``'s checks; ``{"ok": bool, "checks": [...]}``."""
-    checks = asyncio.run(run_doctor(settings))
+    checks = asyncio.run(_run_doctor(settings))
     return {"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}

@@ -21,6 +21,7 @@ from casbin.model import Model
 from tenantry import actions as a
 from tenantry.access.models import ROLES
 from tenantry.errors import InvalidInput
+from tenantry.principal import PLATFORM_ROLE
 
 __all__ = ["ASSIGNABLE_ROLES", "DEFAULT_GRANTS", "INHERITS", "MODEL", "POLICY_ROLES", "Policy"]
 
@@ -45,7 +46,7 @@ m = g(r.sub, p.sub) && keyMatch(r.act, p.act)
 ASSIGNABLE_ROLES: tuple[str, ...] = ROLES
 #: Every role the policy knows: the assignable ones and ``platform``, which only the service
 #: token carries.
-POLICY_ROLES = (*ASSIGNABLE_ROLES, "platform")
+POLICY_ROLES = (*ASSIGNABLE_ROLES, PLATFORM_ROLE)
 
 #: role -> the role whose permissions it inherits.
 INHERITS: Mapping[str, str] = {"editor": "viewer", "admin": "editor"}
@@ -79,7 +80,7 @@ DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {
         a.SESSIONS_ANALYTICS,
         a.SECURITY_READ,
     ),
-    "platform": ("*",),
+    PLATFORM_ROLE: ("*",),
 }
 
 
