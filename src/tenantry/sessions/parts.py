@@ -1,0 +1,156 @@
+"""What a SessionManager is made of: its parts, and the internals its responsibilities share.
+
+:class:`SessionParts` takes the app's parts (database, cache, access control, passkeys, security
+events, policy, analytics, audit log) or makes them on demand, records security events, and
+revokes sessions by id, which validation does too (a strong session seen on another device).
+Each responsibility mixed into :class:`~tenantry.sessions.manager.SessionManager` builds on it and
+sets up its own per-node state in :meth:`SessionParts._setup`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tenantry.cache.manager import CacheManager
+from tenantry.context import tenant_scope
+from tenantry.db.changes import ChangeLog, RecordsChanges
+from tenantry.db.engine import Database
+from tenantry.errors import NotFound
+from tenantry.levels import SecurityLevel
+from tenantry.principal import ClientInfo
+from tenantry.sessions.repository import SessionsRepository
+from tenantry.sessions.schemas import SessionPolicy
+from tenantry.sessions.tokens import tenant_of_id
+from tenantry.threats.events import SecurityEvents, Severity
+
+if TYPE_CHECKING:
+    from tenantry.access.manager import AccessControl
+    from tenantry.passkeys.manager import PasskeyManager
+    from tenantry.sessions.analytics import SessionAnalytics
+
+__all__ = ["STRONG", "SessionParts", "cache_key", "utcnow"]
+
+#: The levels whose sessions are bound to their device and, for admins, need a passkey.
+STRONG = (SecurityLevel.CRITICAL, SecurityLevel.QUANTUM)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def cache_key(digest: bytes) -> str:
+    """The cache key of the session whose token hashes to ``digest``."""
+    return "session:" + digest.hex()
+
+
+class SessionParts(RecordsChanges):
+    """Make it with no arguments, or give it the app's parts."""
+
+    def __init__(
+        self,
+        database: Database | None = None,
+        *,
+        cache: CacheManager | None = None,
+        access: AccessControl | None = None,
+        passkeys: PasskeyManager | None = None,
+        events: SecurityEvents | None = None,
+        policy: SessionPolicy | None = None,
+        analytics: SessionAnalytics | None = None,
+        audit: ChangeLog | None = None,
+    ) -> None:
+        self._database = database
+        self._audit = audit
+        self.cache = cache or CacheManager(l1_bytes=16 * 1024 * 1024)
+        self._access = access
+        self._passkeys = passkeys
+        self.events = events
+        self.policy = policy or SessionPolicy()
+        self._analytics = analytics
+        #: Requests validated since the last touch, per (tenant, session): the activity's count.
+        #: Validation counts them, its touch records them, revocation drops them.
+        self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._setup()
+
+    def _setup(self) -> None:
+        """Set up the per-node state of the responsibilities mixed in.
+
+        Each one that keeps state overrides this, calls ``super()._setup()`` and sets its own.
+        """
+
+    async def initialize(self) -> None:
+        """Resolve the database and the parts made on demand (the documents call this)."""
+        db = await self._db()
+        if self.events is None:
+            self.events = SecurityEvents(db)
+        if self._access is None:
+            from tenantry.access.manager import AccessControl  # noqa: PLC0415 - optional part
+
+            self._access = AccessControl(db)
+
+    async def _events(self) -> SecurityEvents:
+        if self.events is None:
+            await self.initialize()
+        assert self.events is not None  # noqa: S101 - set by initialize
+        return self.events
+
+    async def _passkey_manager(self) -> PasskeyManager:
+        if self._passkeys is None:
+            from tenantry.passkeys.manager import PasskeyManager  # noqa: PLC0415 - optional part
+
+            self._passkeys = PasskeyManager(await self._db())
+        return self._passkeys
+
+    def _tenant_of(self, session_id: str, tenant_id: str | None) -> str:
+        named = tenant_of_id(session_id, "ses") if isinstance(session_id, str) else None
+        if named is None or (tenant_id is not None and named != tenant_id):
+            raise NotFound(f"session {session_id!r} does not exist")
+        return named
+
+    async def _revoke_ids(
+        self,
+        tenant_id: str,
+        ids: list[str],
+        reason: str,
+        now: datetime,
+        actor: str | None = None,
+    ) -> list[bytes]:
+        db, trail = await self._db(), await self._trail(tenant_id)
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                digests = await SessionsRepository(conn).revoke(ids, reason, now)
+                if digests:
+                    resource = f"session:{ids[0]}" if len(ids) == 1 else "sessions"
+                    detail: dict[str, Any] = {"reason": reason, "revoked": len(digests)}
+                    if len(ids) > 1:
+                        detail["sessions"] = ids
+                    await trail.record(
+                        tenant_id, "session.revoke", resource, actor=actor, detail=detail
+                    )
+            for session_id in ids:  # their request counters end with them
+                self._pending.pop((tenant_id, session_id), None)
+            for digest in digests:
+                await self.cache.delete(cache_key(bytes(digest)))
+        return digests
+
+    async def _event(
+        self,
+        tenant_id: str,
+        kind: str,
+        severity: Severity,
+        *,
+        session: dict[str, Any],
+        client: ClientInfo | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        events = await self._events()
+        await events.record(
+            tenant_id,
+            kind,
+            severity=severity,
+            principal_id=session.get("user"),
+            session_id=session.get("id"),
+            ip=client.ip if client else None,
+            detail=detail or {},
+        )

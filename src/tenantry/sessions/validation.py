@@ -1,0 +1,169 @@
+"""The hot path: a session token to its principal (:meth:`SessionValidation.validate`).
+
+A token seen before on this node is in an in-process memo (its parsed form, its cache key and the
+principal built from the last cached entry), so a cache hit parses nothing and builds nothing.
+The cached entry comes from the cache (L1, then Redis) and the database only on a miss;
+``last_seen`` is written at most once per ``touch_interval`` per session, with the count of
+requests validated since. CRITICAL and QUANTUM sessions are bound to their device: another
+device id revokes them. Failed validations are security events, at most 20 a minute per tenant.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from tenantry.context import tenant_scope
+from tenantry.errors import AuthenticationError
+from tenantry.levels import SecurityLevel
+from tenantry.principal import ClientInfo, Principal, PrincipalKind
+from tenantry.sessions.parts import STRONG, SessionParts, cache_key, utcnow
+from tenantry.sessions.repository import SessionsRepository
+from tenantry.sessions.schemas import SessionType
+from tenantry.sessions.tokens import hash_token, parse_token
+from tenantry.threats.events import Severity
+
+__all__ = ["SessionValidation"]
+
+
+class SessionValidation(SessionParts):
+    """Validation of session tokens, with its memo and its touch of ``last_seen``."""
+
+    def _setup(self) -> None:
+        super()._setup()
+        #: token -> [parsed token, cache key, cached entry, principal built from it]
+        self._memo: dict[str, list[Any]] = {}
+        #: tenant -> (start of the minute, failed validations in it): the events' budget
+        self._failed_budget: dict[str, tuple[float, int]] = {}
+        self._touch_seconds = self.policy.touch_interval.total_seconds()
+
+    async def validate(self, token: str, *, client: ClientInfo | None = None) -> Principal:
+        """The principal of a live session token; AuthenticationError otherwise."""
+        memo = self._memo.get(token)
+        if memo is None:
+            parsed = parse_token(token, "s")
+            memo = [parsed, cache_key(parsed.digest), None, None]
+            if len(self._memo) >= 50_000:
+                self._memo.clear()  # a bound, not an LRU: refilling costs one parse per token
+            self._memo[token] = memo
+        parsed, key = memo[0], memo[1]
+        tenant_id = parsed.tenant_id
+        stamp = time.time()
+        with tenant_scope(tenant_id):
+            cached = await self.cache.get(key)
+            if cached is None:
+                cached = await self._load(tenant_id, parsed.digest, token, client, utcnow())
+                await self.cache.set(key, cached, ttl=self.policy.cache_ttl)
+            if stamp >= cached["idle"] or stamp >= cached["absolute"]:
+                raise AuthenticationError("the session has expired")
+            device = client.device_id if client else None
+            if cached["level"] in STRONG and device != cached["device"]:
+                await self._revoke_ids(tenant_id, [cached["id"]], "device changed", utcnow())
+                await self._event(
+                    tenant_id,
+                    "device_mismatch",
+                    Severity.HIGH,
+                    session=cached,
+                    client=client,
+                    detail={"expected_device": cached["device"], "device": device},
+                )
+                raise AuthenticationError("the session is bound to another device")
+            self._pending[(tenant_id, cached["id"])] += 1
+            if stamp - cached["touched"] >= self._touch_seconds:
+                cached = await self._touch(tenant_id, cached, client, utcnow())
+                await self.cache.set(key, cached, ttl=self.policy.cache_ttl)
+        if memo[2] is not cached:  # the principal is rebuilt only when the cached entry changed
+            memo[2], memo[3] = cached, _principal(tenant_id, cached)
+        principal: Principal = memo[3]
+        return principal
+
+    async def _load(
+        self, tenant_id: str, digest: bytes, token: str, client: ClientInfo | None, now: datetime
+    ) -> dict[str, Any]:
+        db = await self._db()
+        async with db.tenant_transaction() as conn:
+            row = await SessionsRepository(conn).by_token(digest)
+        if row is None or hash_token(token) != bytes(row.token_hash):
+            await self._failed(tenant_id, client)
+            raise AuthenticationError("invalid session token")
+        if row.revoked_at is not None:
+            await self._event(
+                tenant_id,
+                "revoked_token_use",
+                Severity.MEDIUM,
+                session={"id": row.session_id, "user": row.user_id},
+                client=client,
+                detail={"reason": row.revoke_reason},
+            )
+            raise AuthenticationError("the session was revoked")
+        roles = await self._roles(tenant_id, row.user_id)
+        return {
+            "id": row.session_id,
+            "user": row.user_id,
+            "type": row.session_type,
+            "level": row.security_level,
+            "roles": sorted(roles),
+            "idle": row.idle_expires_at.timestamp(),
+            "absolute": row.absolute_expires_at.timestamp(),
+            "touched": row.last_seen_at.timestamp(),
+            "device": row.device_id,
+            "step_up": row.step_up_at.timestamp() if row.step_up_at else None,
+        }
+
+    async def _touch(
+        self, tenant_id: str, cached: dict[str, Any], client: ClientInfo | None, now: datetime
+    ) -> dict[str, Any]:
+        kind, level = SessionType(cached["type"]), SecurityLevel(cached["level"])
+        idle = min(
+            now + self.policy.for_session(kind, level).idle,
+            datetime.fromtimestamp(cached["absolute"], UTC),
+        )
+        requests = self._pending.pop((tenant_id, cached["id"]), 1)
+        db = await self._db()
+        async with db.tenant_transaction() as conn:
+            repo = SessionsRepository(conn)
+            await repo.touch(cached["id"], now, idle)
+            await repo.record_activity(
+                session_id=cached["id"],
+                user_id=cached["user"],
+                occurred_at=now,
+                kind="validate",
+                ip=client.ip if client else None,
+                user_agent=client.user_agent if client else None,
+                device_id=client.device_id if client else None,
+                requests=requests,
+            )
+        return {**cached, "idle": idle.timestamp(), "touched": now.timestamp()}
+
+    async def _roles(self, tenant_id: str, user_id: str) -> frozenset[str]:
+        if self._access is None:
+            await self.initialize()
+        assert self._access is not None  # noqa: S101 - set by initialize
+        return await self._access.roles_of(tenant_id, user_id)
+
+    async def _failed(self, tenant_id: str, client: ClientInfo | None) -> None:
+        """A failed validation: a security event, at most 20 a minute per tenant per node."""
+        window, count = self._failed_budget.get(tenant_id, (0.0, 0))
+        now = time.monotonic()
+        if now - window > 60:
+            window, count = now, 0
+        self._failed_budget[tenant_id] = (window, count + 1)
+        if count < 20:
+            await self._event(
+                tenant_id, "failed_validation", Severity.LOW, session={}, client=client
+            )
+
+
+def _principal(tenant_id: str, cached: dict[str, Any]) -> Principal:
+    step_up = cached.get("step_up")
+    return Principal(
+        tenant_id=tenant_id,
+        principal_id=cached["user"],
+        kind=PrincipalKind.SESSION,
+        roles=frozenset(cached["roles"]),
+        session_id=cached["id"],
+        session_type=cached["type"],
+        security_level=cached["level"],
+        step_up_at=datetime.fromtimestamp(step_up, UTC) if step_up else None,
+    )
