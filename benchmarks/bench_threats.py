@@ -6,7 +6,7 @@ events in each of the 24 hours before (the baseline of the anomaly score).
 
 - ``analyze_threats()``: the analyzer as shipped: one aggregating statement (per subject, kind
   and 5-minute bin) and the rules in Python; the baseline (per kind and previous window) is
-  counted once per minute of an hour's window (``threats_baseline``), so it is cached here.
+  counted once per minute of an hour's window (``tenantry.threats.baseline``), so it is cached here.
 - the same with the baseline recounted on every call (a second statement on a second
   connection, at the same time), as the first analysis of a minute pays it.
 - the naive peer: ``SecurityEvents.since`` fetches the window's 10,000 rows, Python builds the

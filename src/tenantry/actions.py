@@ -1,6 +1,6 @@
 """The catalogue of actions: every permission a route or library call can ask for.
 
-An action is ``domain:verb``. A route declares the one it needs (``tenantry.access.deps``); the
+An action is ``domain:verb``. A route declares the one it needs (``tenantry.http.require``); the
 policy (``tenantry.access.policy``) says which roles may perform it; anything not listed here is
 denied, whatever the roles.
 """

@@ -1,8 +1,8 @@
 """Access control: roles per tenant and the policy engine (casbin, cached per decision).
 
-The FastAPI dependencies are in :mod:`tenantry.access.deps`, the foreign-tenant probe helpers
-in :mod:`tenantry.access.probes`; neither is imported here, so this package stays usable
-without the HTTP layer.
+What routes declare (``require(action)``) is in :mod:`tenantry.http`; the foreign-tenant probe
+check (recorded, answered 404) in :mod:`tenantry.access.probes`, which needs a request and is not
+imported here.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ audit_entries = tenant_table(
 )
 
 #: The queue of entries written in the transaction of the change they record, integrated into
-#: the tree afterwards (``audit_outbox``); ``entry`` is sealed to ``audit_pending/<id>``.
+#: the tree afterwards (``outbox.py``); ``entry`` is sealed to ``audit_pending/<id>``.
 audit_pending = tenant_table(
     "audit_pending",
     Column("id", Text, primary_key=True),

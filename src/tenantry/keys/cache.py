@@ -4,7 +4,7 @@
 it with one dict lookup and nothing else (no clock, no lock). Everything that keeps it current
 happens off that path:
 
-- a key signal (``keys_signal.py``) replaces a destroyed tenant's entry at once, and has a rotated
+- a key signal (``signal.py``) replaces a destroyed tenant's entry at once, and has a rotated
   tenant reloaded;
 - an entry older than ``max_age`` seconds is reloaded by the next async call for the tenant
   (``load``, ``encrypt``, ``decrypt``) and by the listener's sweep, which bounds how stale a

@@ -1,7 +1,7 @@
 """The Keyring's data path: loading and caching a tenant's data keys, sealing and opening records.
 
 :class:`KeyringCore` holds the database, the root key provider and the per-process cache
-(``keys_cache.py``); :class:`~tenantry.keys.manager.Keyring` adds key management on top.
+(``cache.py``); :class:`~tenantry.keys.manager.Keyring` adds key management on top.
 Unwrapped data keys are cached per (tenant, version) after :meth:`KeyringCore.load`;
 :meth:`KeyringCore.seal` and :meth:`KeyringCore.open` are then synchronous and do no I/O (one
 dict lookup, a scope check, AES-GCM). Key work runs in a transaction of its own (never the

@@ -2,15 +2,15 @@
 
 Hierarchy: the root key (a :class:`~tenantry.keys.provider.KeyProvider`, versioned) wraps each
 tenant's key-encryption keys (``tenant_keys`` rows ``purpose='kek'``; hybrid X25519 + ML-KEM-768
-for tenants at security level ``quantum``, see ``kem.py`` and ``keys_level.py``); a KEK wraps the
+for tenants at security level ``quantum``, see ``kem.py`` and ``level.py``); a KEK wraps the
 tenant's data keys (``purpose='data'``, ``kek_version``); a data key encrypts records
 (AES-256-GCM, format in ``crypto.py``). The data path (load, seal, open, encrypt, decrypt) is in
-``keyring_core.py``, root rotation in ``keys_root.py``.
+``core.py``, root rotation in ``root.py``.
 
 Key changes run in a transaction of their own, serialized per tenant by an advisory lock, and
 notify every process: with :meth:`Keyring.start` (or ``async with keyring.listening():``) a
 destruction or rotation elsewhere reaches this process's cache within moments
-(``keys_signal.py``, ``keys_cache.py``); an entry older than ``max_age`` is reloaded in any case.
+(``signal.py``, ``cache.py``); an entry older than ``max_age`` is reloaded in any case.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Threat analysis: a tenant's security events, scored into threat levels per user, IP and tenant.
 
-The database aggregates the window (``threats_repository``: counts per subject and kind, the
+The database aggregates the window (``repository.py``: counts per subject and kind, the
 busiest ``burst_bucket``, worst severity, highest anomaly score); Python applies the
 :class:`Rule` objects to each subject, and compares each kind's count with the tenant's own
 baseline (the ``baseline_windows`` windows of the same length before it, cached for 1/60 of a
-window: ``threats_baseline``) with a robust z-score (median and MAD): a kind far above its usual
+window: ``baseline.py``) with a robust z-score (median and MAD): a kind far above its usual
 rate is a ``burst`` signal of the tenant.
 
 Only MEDIUM and above are signals, so a report lists the subjects that need a look (users and
@@ -221,7 +221,7 @@ class ThreatAnalyzer(UsesDatabase):
         aggregates: Sequence[SubjectAggregate],
         history: History,
     ) -> ThreatReport:
-        """The report of ``aggregates`` (see ``threats_repository``) and per-kind ``history``."""
+        """The report of ``aggregates`` (see ``repository.py``) and per-kind ``history``."""
         counts: dict[str, int] = {}
         signals: dict[tuple[str, str], list[Signal]] = defaultdict(list)
         subject_counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
