@@ -30,6 +30,7 @@ from tenantry.keys.hierarchy import KeyHierarchy, Progress
 from tenantry.keys.provider import RotatableKeyProvider
 from tenantry.keys.repository import TenantKeysRepository
 from tenantry.keys.signal import KeySignal, notify
+from tenantry.tenants.manager import TenantRegistry
 
 __all__ = ["RootKeys", "RootRotation"]
 
@@ -77,8 +78,6 @@ class RootKeys:
         return self.provider
 
     async def _tenants(self) -> list[str]:
-        from tenantry.tenants.manager import TenantRegistry  # noqa: PLC0415 - it imports security
-
         if current_tenant() is not None:
             raise TenantContextError("the root key spans every tenant: call it outside a scope")
         registry, ids, after = TenantRegistry(self.database), [], None

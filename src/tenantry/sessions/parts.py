@@ -13,21 +13,21 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tenantry.access.manager import AccessControl
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import NotFound
 from tenantry.levels import SecurityLevel
+from tenantry.passkeys.manager import PasskeyManager
 from tenantry.principal import ClientInfo
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import SessionPolicy
 from tenantry.sessions.tokens import tenant_of_id
 from tenantry.threats.events import SecurityEvents, Severity
 
-if TYPE_CHECKING:
-    from tenantry.access.manager import AccessControl
-    from tenantry.passkeys.manager import PasskeyManager
+if TYPE_CHECKING:  # loaded on first use (numpy, scikit-learn): see reports.py
     from tenantry.sessions.analytics import SessionAnalytics
 
 __all__ = ["STRONG", "SessionParts", "cache_key", "utcnow"]
@@ -85,8 +85,6 @@ class SessionParts(RecordsChanges):
         if self.events is None:
             self.events = SecurityEvents(db)
         if self._access is None:
-            from tenantry.access.manager import AccessControl  # noqa: PLC0415 - optional part
-
             self._access = AccessControl(db)
 
     async def _events(self) -> SecurityEvents:
@@ -97,8 +95,6 @@ class SessionParts(RecordsChanges):
 
     async def _passkey_manager(self) -> PasskeyManager:
         if self._passkeys is None:
-            from tenantry.passkeys.manager import PasskeyManager  # noqa: PLC0415 - optional part
-
             self._passkeys = PasskeyManager(await self._db())
         return self._passkeys
 
