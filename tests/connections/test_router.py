@@ -16,6 +16,7 @@ from tenantry.connections import ConnectionManager
 from tenantry.connections.router import router
 from tenantry.db.engine import Database
 from tenantry.sessions import ApiKeys, SessionManager
+from tenantry.tenants import ActiveTenants, TenantRegistry
 from tests.conftest import TOKEN
 
 
@@ -31,7 +32,7 @@ async def test_health_for_the_service_token_only(settings: Settings, db: Databas
     gate = TenantGate(
         api_token="test-token",
         database=db,
-        cache=CacheManager(),
+        active=ActiveTenants(TenantRegistry(db), CacheManager()),
         sessions=SessionManager(db),
         api_keys=ApiKeys(db),
         access=AccessControl(),

@@ -43,6 +43,7 @@ from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.router import router as sessions_router
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.router import router as tenants_router
+from tenantry.tenants.status import ActiveTenants
 from tenantry.threats.events import SecurityEvents
 from tenantry.threats.manager import ThreatAnalyzer
 from tenantry.threats.router import router as threats_router
@@ -143,6 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 origin=settings.webauthn_origin,
                 audit=trail,
             )
+            # Every credential of a tenant that is not active is refused; a status change through
+            # the app's registry drops the cached answer on every node.
+            active = ActiveTenants(TenantRegistry(database), cache)
             sessions = SessionManager(
                 database,
                 cache=cache,
@@ -150,13 +154,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 access=access,
                 passkeys=passkeys,
                 audit=trail,
+                active=active,
             )
             api_token = resolve_api_token(settings)
-            api_keys = ApiKeys(database, cache=cache, audit=trail)
+            api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
             gate = TenantGate(
                 api_token=api_token,
                 database=database,
-                cache=cache,
+                active=active,
                 sessions=sessions,
                 api_keys=api_keys,
                 access=access,
@@ -175,7 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 access=access,
                 passkeys=passkeys,
                 security=security,
-                tenants=TenantRegistry(database, audit=trail, on_status_change=gate.forget_active),
+                tenants=TenantRegistry(database, audit=trail, on_status_change=active.forget),
                 gate=gate,
             )
             _log.info(

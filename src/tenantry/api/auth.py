@@ -7,8 +7,10 @@
 - the service token (``TENANTRY_API_TOKEN``) with ``X-Tenant-ID``: the platform backend acting
   for that tenant (role ``platform``); the tenant must exist and be active.
 
-With a session token or API key, an ``X-Tenant-ID`` naming another tenant is a probe of another
-tenant: it is recorded as a security event and answered 404, as if the tenant did not exist.
+Every credential of a tenant that is not active is refused (sessions and API keys check it as
+they validate, with the same :class:`~tenantry.tenants.ActiveTenants`). With a session token or
+API key, an ``X-Tenant-ID`` naming another tenant is a probe of another tenant: it is recorded as
+a security event and answered 404, as if the tenant did not exist.
 An authenticated principal may perform an action if the access policy allows it and, for an
 admin action of an ADMIN session at CRITICAL or QUANTUM level, after a fresh passkey step-up.
 """
@@ -21,24 +23,16 @@ from starlette.requests import Request
 
 from tenantry.access.manager import AccessControl
 from tenantry.access.probes import record_probe
-from tenantry.cache.manager import CacheManager
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, NotFound, StepUpRequired
 from tenantry.http import client_info
 from tenantry.principal import Principal, platform_principal
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
-from tenantry.tenants.manager import TenantRegistry
+from tenantry.tenants.status import ActiveTenants
 
-__all__ = ["ACTIVE_KEY", "ACTIVE_TTL", "TenantGate"]
-
-#: The cache key of "this tenant is active" (in the tenant's own cache namespace).
-ACTIVE_KEY = "tenant:active"
-#: How long a node trusts that a tenant is active without asking the registry. A status change
-#: through the app's registry drops the entry at once (on every node, with Redis); this bounds
-#: the rest.
-ACTIVE_TTL = 5.0
+__all__ = ["TenantGate"]
 
 
 class TenantGate:
@@ -49,14 +43,14 @@ class TenantGate:
         *,
         api_token: str,
         database: Database,
-        cache: CacheManager,
+        active: ActiveTenants,
         sessions: SessionManager,
         api_keys: ApiKeys,
         access: AccessControl,
     ) -> None:
         self._token = api_token.encode()
         self._database = database
-        self._cache = cache
+        self._active = active
         self._sessions = sessions
         self._api_keys = api_keys
         self._access = access
@@ -73,7 +67,7 @@ class TenantGate:
                 raise AuthenticationError(
                     "the service token needs X-Tenant-ID: the tenant to act for"
                 )
-            await self.ensure_active(validate_tenant_id(tenant_id))
+            await self._active.ensure(validate_tenant_id(tenant_id))
             return platform_principal(tenant_id)
         else:
             raise AuthenticationError("unknown credential")
@@ -97,16 +91,3 @@ class TenantGate:
             raise StepUpRequired(
                 f"{action} needs a fresh passkey assertion: POST /sessions/<id>/step-up first"
             )
-
-    async def ensure_active(self, tenant_id: str) -> None:
-        """The tenant exists and is active (cached for ``ACTIVE_TTL``): else 404 / 403."""
-        with tenant_scope(tenant_id):
-            if await self._cache.get(ACTIVE_KEY) is True:
-                return
-            await TenantRegistry(self._database).get_active(tenant_id)
-            await self._cache.set(ACTIVE_KEY, True, ttl=ACTIVE_TTL)
-
-    async def forget_active(self, tenant_id: str) -> None:
-        """Drop the cached "active" of ``tenant_id`` (after its status changed)."""
-        with tenant_scope(tenant_id):
-            await self._cache.delete(ACTIVE_KEY)

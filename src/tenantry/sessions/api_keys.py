@@ -19,6 +19,8 @@ from tenantry.principal import Principal, PrincipalKind
 from tenantry.sessions.repository import ApiKeysRepository
 from tenantry.sessions.schemas import ApiKeyInfo, IssuedApiKey
 from tenantry.sessions.tokens import hash_token, make_id, make_token, parse_token
+from tenantry.tenants.manager import TenantRegistry
+from tenantry.tenants.status import ActiveTenants
 
 __all__ = ["ApiKeys"]
 
@@ -39,9 +41,11 @@ class ApiKeys(RecordsChanges):
         cache: CacheManager | None = None,
         cache_ttl: float = 60.0,
         audit: ChangeLog | None = None,
+        active: ActiveTenants | None = None,
     ) -> None:
         self._database = database
         self._audit = audit
+        self._active = active
         self.cache = cache or CacheManager(l1_bytes=4 * 1024 * 1024)
         self.cache_ttl = cache_ttl
 
@@ -107,9 +111,14 @@ class ApiKeys(RecordsChanges):
     async def authenticate(self, key: str) -> Principal:
         """The service account's principal for a live key; AuthenticationError otherwise."""
         parsed = parse_token(key, "k")
+        if self._active is None:
+            self._active = ActiveTenants(TenantRegistry(await self._db()), self.cache)
+        active = self._active
         with tenant_scope(parsed.tenant_id):
             cached: dict[str, Any] | None = await self.cache.get(_key(parsed.digest))
             if cached is None:
+                if not await active.known(parsed.tenant_id):
+                    raise AuthenticationError("invalid API key")
                 db = await self._db()
                 async with db.tenant_transaction() as conn:
                     repo = ApiKeysRepository(conn)
@@ -126,6 +135,7 @@ class ApiKeys(RecordsChanges):
                     "expires": row.expires_at.timestamp() if row.expires_at else None,
                 }
                 await self.cache.set(_key(parsed.digest), cached, ttl=self.cache_ttl)
+            await active.check(parsed.tenant_id)  # a genuine key of a tenant that is not active
         if cached["expires"] is not None and datetime.now(UTC).timestamp() >= cached["expires"]:
             raise AuthenticationError("the API key has expired")
         return Principal(

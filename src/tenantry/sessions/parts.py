@@ -25,6 +25,8 @@ from tenantry.principal import ClientInfo
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import SessionPolicy
 from tenantry.sessions.tokens import tenant_of_id
+from tenantry.tenants.manager import TenantRegistry
+from tenantry.tenants.status import ActiveTenants
 from tenantry.threats.events import SecurityEvents, Severity
 
 if TYPE_CHECKING:  # loaded on first use (numpy, scikit-learn): see reports.py
@@ -59,8 +61,10 @@ class SessionParts(RecordsChanges):
         policy: SessionPolicy | None = None,
         analytics: SessionAnalytics | None = None,
         audit: ChangeLog | None = None,
+        active: ActiveTenants | None = None,
     ) -> None:
         self._database = database
+        self._active = active
         self._audit = audit
         self.cache = cache or CacheManager(l1_bytes=16 * 1024 * 1024)
         self._access = access
@@ -86,6 +90,12 @@ class SessionParts(RecordsChanges):
             self.events = SecurityEvents(db)
         if self._access is None:
             self._access = AccessControl(db)
+
+    async def _active_tenants(self) -> ActiveTenants:
+        """Whether a tenant is active: the app's (shared with its gate), else one on this cache."""
+        if self._active is None:
+            self._active = ActiveTenants(TenantRegistry(await self._db()), self.cache)
+        return self._active
 
     async def _events(self) -> SecurityEvents:
         if self.events is None:

@@ -1,7 +1,10 @@
 """The hot path: a session token to its principal (:meth:`SessionValidation.validate`).
 
-A token seen before on this node is in an in-process memo (its parsed form, its cache key and the
-principal built from the last cached entry), so a cache hit parses nothing and builds nothing.
+Every token of a tenant that is not active is refused (:class:`~tenantry.tenants.ActiveTenants`,
+cached like the session); a token naming no tenant is refused like any invalid one, before
+anything is looked up or recorded. A token seen before on this node is in an in-process memo
+(its parsed form, its cache key and the principal built from the last cached entry), so a cache
+hit parses nothing and builds nothing.
 The cached entry comes from the cache (L1, then Redis) and the database only on a miss;
 ``last_seen`` is written at most once per ``touch_interval`` per session, with the count of
 requests validated since. CRITICAL and QUANTUM sessions are bound to their device: another
@@ -50,11 +53,15 @@ class SessionValidation(SessionParts):
         parsed, key = memo[0], memo[1]
         tenant_id = parsed.tenant_id
         stamp = time.time()
+        active = self._active or await self._active_tenants()
         with tenant_scope(tenant_id):
             cached = await self.cache.get(key)
             if cached is None:
+                if not await active.known(tenant_id):
+                    raise AuthenticationError("invalid session token")
                 cached = await self._load(tenant_id, parsed.digest, token, client, utcnow())
                 await self.cache.set(key, cached, ttl=self.policy.cache_ttl)
+            await active.check(tenant_id)  # a genuine token of a tenant that is not active
             if stamp >= cached["idle"] or stamp >= cached["absolute"]:
                 raise AuthenticationError("the session has expired")
             device = client.device_id if client else None

@@ -18,6 +18,7 @@ from tenantry.context import PLATFORM_TENANT, RESERVED_TENANTS, tenant_scope, va
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import (
+    Conflict,
     InvalidInput,
     ReferenceMissing,
     SettingNotFound,
@@ -137,16 +138,23 @@ class TenantRegistry(_UsesDatabase):
     ) -> Tenant:
         validate_tenant_id(tenant_id)
         status_value = parse_enum(TenantStatus, status)
+        if tenant_id in RESERVED_TENANTS:
+            raise Conflict(f"tenant {tenant_id!r} is tenantry's own: its status does not change")
         db, trail = await self._db(), await self._trail(PLATFORM_TENANT)
         with tenant_scope(PLATFORM_TENANT):
             async with db.tenant_transaction() as conn:
-                row = await TenantsRepository(conn).set_status(tenant_id, status_value.value)
-                if row is not None:
-                    detail = {"status": status_value.value}
-                    resource = f"tenant:{tenant_id}"
-                    await trail.record(
-                        PLATFORM_TENANT, "tenant.status", resource, actor=actor, detail=detail
-                    )
+                repo = TenantsRepository(conn)
+                current = await repo.get(tenant_id, lock=True)
+                if current is None:
+                    raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
+                if current["status"] == TenantStatus.DELETED.value != status_value.value:
+                    raise Conflict(f"tenant {tenant_id!r} is deleted: deletion is final")
+                row = await repo.set_status(tenant_id, status_value.value)
+                detail = {"status": status_value.value}
+                resource = f"tenant:{tenant_id}"
+                await trail.record(
+                    PLATFORM_TENANT, "tenant.status", resource, actor=actor, detail=detail
+                )
         if row is None:
             raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
         if self._on_status_change is not None:

@@ -28,8 +28,10 @@ class TenantsRepository(Repository):
         )
         return (await self.conn.execute(statement)).mappings().first()
 
-    async def get(self, tenant_id: str) -> RowMapping | None:
-        result = await self.conn.execute(select(tenants).where(tenants.c.id == tenant_id))
+    async def get(self, tenant_id: str, *, lock: bool = False) -> RowMapping | None:
+        """The tenant's row; ``lock``: locked until the transaction ends (to change it)."""
+        query = select(tenants).where(tenants.c.id == tenant_id)
+        result = await self.conn.execute(query.with_for_update() if lock else query)
         return result.mappings().first()
 
     async def list(
