@@ -53,3 +53,31 @@ async def test_bad_input_and_no_permission_change_nothing(
     assert (await client.get("/roles/noor", headers=backend)).json()["roles"] == []
     assert (await client.put("/roles/noor/admin")).status_code == 401
     assert await trail_for(db).audit_log.size(tenant) == 1  # the session's creation only
+
+
+async def test_a_role_change_reaches_live_sessions_at_once(
+    client: httpx.AsyncClient, db: Database, new_tenant: NewTenant
+) -> None:
+    """Issue 12, item 1: a revoked admin's live session re-granted itself admin 51 s later."""
+    tenant = (await new_tenant()).id
+    backend = {**TOKEN, "X-Tenant-ID": tenant}
+    assert (await client.put("/roles/zed/admin", headers=backend)).status_code == 200
+    _, token = await SessionManager(db).create_session(tenant, "zed")
+    zed = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/roles/zed", headers=zed)).status_code == 200  # cached, as admin
+
+    assert (await client.delete("/roles/zed/admin", headers=backend)).status_code == 200
+    denied = await client.put("/roles/zed/admin", headers=zed)
+    assert denied.status_code == 403, denied.text
+    assert (await client.get("/roles/zed", headers=backend)).json()["roles"] == []
+
+    assert (await client.put("/roles/zed/admin", headers=backend)).status_code == 200
+    assert (await client.get("/roles/zed", headers=zed)).status_code == 200  # granted: at once too
+
+
+async def test_the_platform_tenant_gives_no_roles(client: httpx.AsyncClient) -> None:
+    """Issue 12, item 4: the reserved tenant is the operator's alone; nobody is made its admin."""
+    operator = {**TOKEN, "X-Tenant-ID": "platform"}
+    refused = await client.put("/roles/eve/admin", headers=operator)
+    assert refused.status_code == 403, refused.text
+    assert (await client.get("/roles/eve", headers=operator)).json()["roles"] == []

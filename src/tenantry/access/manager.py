@@ -9,16 +9,21 @@ action, ``settings:*`` every action of a domain, ``*`` all of them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from tenantry.access.policy import ASSIGNABLE_ROLES, Policy
 from tenantry.access.repository import RoleAssignmentsRepository
 from tenantry.actions import is_action
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, PermissionDenied, ReferenceMissing, TenantNotFound
 from tenantry.principal import Principal, PrincipalKind
 
-__all__ = ["AccessControl", "scope_allows"]
+__all__ = ["AccessControl", "RolesListener", "scope_allows"]
+
+#: Awaited with (tenant id, principal id) after that principal's roles changed.
+RolesListener = Callable[[str, str], Awaitable[None]]
 
 _MAX_PRINCIPAL_ID = 200
 
@@ -53,7 +58,10 @@ class AccessControl(RecordsChanges):
     ``policy`` defaults to a fresh :class:`Policy` with the default grants; share one
     AccessControl per process (the app keeps it in its state) so the decision cache is shared.
     A grant or revocation that changes something writes ``role.grant``/``role.revoke`` to the
-    tenant's audit log, in its transaction (``actor``: who asked for it).
+    tenant's audit log, in its transaction (``actor``: who asked for it), and then awaits every
+    listener (:meth:`listen`) with the tenant and principal: a session manager drops the cached
+    sessions of that principal on every node, so the change reaches them before the call returns.
+    The reserved ``platform`` tenant has no roles to give: it is the operator's alone.
     """
 
     def __init__(
@@ -66,6 +74,12 @@ class AccessControl(RecordsChanges):
         self._database = database
         self._audit = audit
         self.policy = policy or Policy()
+        self._listeners: list[RolesListener] = []
+
+    def listen(self, listener: RolesListener) -> None:
+        """Await ``listener(tenant_id, principal_id)`` after each change of a principal's roles."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
 
     async def grant(
         self, tenant_id: str, principal_id: str, role: str, *, actor: str | None = None
@@ -83,6 +97,8 @@ class AccessControl(RecordsChanges):
         self, tenant_id: str, principal_id: str, role: str, actor: str | None, *, grant: bool
     ) -> bool:
         validate_tenant_id(tenant_id)
+        if tenant_id in RESERVED_TENANTS:
+            raise PermissionDenied(f"tenant {tenant_id!r} is tenantry's own: it gives no roles")
         _check_principal_id(principal_id)
         _check_role(role)
         db, trail = await self._db(), await self._trail(tenant_id)
@@ -96,9 +112,12 @@ class AccessControl(RecordsChanges):
                         resource = f"principal:{principal_id}"
                         detail = {"role": role}
                         await trail.record(tenant_id, action, resource, actor=actor, detail=detail)
-                    return changed
         except ReferenceMissing:
             raise TenantNotFound(f"tenant {tenant_id!r} does not exist") from None
+        if changed:
+            for listener in self._listeners:
+                await listener(tenant_id, principal_id)
+        return changed
 
     async def roles_of(self, tenant_id: str, principal_id: str) -> frozenset[str]:
         """The roles ``principal_id`` holds in ``tenant_id`` (none in every other tenant)."""

@@ -23,7 +23,7 @@ from starlette.requests import Request
 
 from tenantry.access.manager import AccessControl
 from tenantry.access.probes import record_probe
-from tenantry.context import validate_tenant_id
+from tenantry.context import RESERVED_TENANTS, validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, NotFound, StepUpRequired
 from tenantry.http import client_info
@@ -70,6 +70,8 @@ class TenantGate:
             await self._active.ensure(validate_tenant_id(tenant_id))
             return platform_principal(tenant_id)
         else:
+            raise AuthenticationError("unknown credential")
+        if principal.tenant_id in RESERVED_TENANTS:  # the platform is the service token's alone
             raise AuthenticationError("unknown credential")
         if tenant_id is not None and tenant_id != principal.tenant_id:
             await record_probe(

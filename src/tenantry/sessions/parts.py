@@ -32,7 +32,7 @@ from tenantry.threats.events import SecurityEvents, Severity
 if TYPE_CHECKING:  # loaded on first use (numpy, scikit-learn): see reports.py
     from tenantry.sessions.analytics import SessionAnalytics
 
-__all__ = ["STRONG", "SessionParts", "cache_key", "utcnow"]
+__all__ = ["STRONG", "SessionParts", "cache_key", "user_tag", "utcnow"]
 
 #: The levels whose sessions are bound to their device and, for admins, need a passkey.
 STRONG = (SecurityLevel.CRITICAL, SecurityLevel.QUANTUM)
@@ -45,6 +45,11 @@ def utcnow() -> datetime:
 def cache_key(digest: bytes) -> str:
     """The cache key of the session whose token hashes to ``digest``."""
     return "session:" + digest.hex()
+
+
+def user_tag(user_id: str) -> str:
+    """The cache tag of every cached session of ``user_id`` (in its tenant's namespace)."""
+    return "user:" + user_id
 
 
 class SessionParts(RecordsChanges):
@@ -75,6 +80,8 @@ class SessionParts(RecordsChanges):
         #: Requests validated since the last touch, per (tenant, session): the activity's count.
         #: Validation counts them, its touch records them, revocation drops them.
         self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
+        if access is not None:
+            access.listen(self.forget_user)
         self._setup()
 
     def _setup(self) -> None:
@@ -90,6 +97,14 @@ class SessionParts(RecordsChanges):
             self.events = SecurityEvents(db)
         if self._access is None:
             self._access = AccessControl(db)
+            self._access.listen(self.forget_user)
+
+    async def forget_user(self, tenant_id: str, user_id: str) -> None:
+        """Drop every cached session of ``user_id`` on every node (their roles changed): their
+        next validation reads them again. Role changes through the :class:`AccessControl` this
+        manager uses call it before they return."""
+        with tenant_scope(tenant_id):
+            await self.cache.invalidate_tags(user_tag(user_id))
 
     async def _active_tenants(self) -> ActiveTenants:
         """Whether a tenant is active: the app's (shared with its gate), else one on this cache."""

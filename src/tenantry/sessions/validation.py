@@ -21,7 +21,7 @@ from tenantry.context import tenant_scope
 from tenantry.errors import AuthenticationError
 from tenantry.levels import SecurityLevel
 from tenantry.principal import ClientInfo, Principal, PrincipalKind
-from tenantry.sessions.parts import STRONG, SessionParts, cache_key, utcnow
+from tenantry.sessions.parts import STRONG, SessionParts, cache_key, user_tag, utcnow
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import SessionType
 from tenantry.sessions.tokens import hash_token, parse_token
@@ -60,7 +60,7 @@ class SessionValidation(SessionParts):
                 if not await active.known(tenant_id):
                     raise AuthenticationError("invalid session token")
                 cached = await self._load(tenant_id, parsed.digest, token, client, utcnow())
-                await self.cache.set(key, cached, ttl=self.policy.cache_ttl)
+                await self._keep(key, cached)
             await active.check(tenant_id)  # a genuine token of a tenant that is not active
             if stamp >= cached["idle"] or stamp >= cached["absolute"]:
                 raise AuthenticationError("the session has expired")
@@ -78,8 +78,12 @@ class SessionValidation(SessionParts):
                 raise AuthenticationError("the session is bound to another device")
             self._pending[(tenant_id, cached["id"])] += 1
             if stamp - cached["touched"] >= self._touch_seconds:
-                cached = await self._touch(tenant_id, cached, client, utcnow())
-                await self.cache.set(key, cached, ttl=self.policy.cache_ttl)
+                touched = await self._touch(tenant_id, cached, client, utcnow())
+                # Written back only if nothing dropped the entry meanwhile (a role change, a
+                # revocation): a stale copy must not outlive the change that dropped it.
+                if await self.cache.get(key) is cached:
+                    await self._keep(key, touched)
+                cached = touched
         if memo[2] is not cached:  # the principal is rebuilt only when the cached entry changed
             memo[2], memo[3] = cached, _principal(tenant_id, cached)
         principal: Principal = memo[3]
@@ -118,6 +122,12 @@ class SessionValidation(SessionParts):
             "step_up": row.step_up_at.timestamp() if row.step_up_at else None,
         }
 
+    async def _keep(self, key: str, cached: dict[str, Any]) -> None:
+        """Cache a session's entry, tagged with its user (role changes drop it)."""
+        await self.cache.set(
+            key, cached, ttl=self.policy.cache_ttl, tags=(user_tag(cached["user"]),)
+        )
+
     async def _touch(
         self, tenant_id: str, cached: dict[str, Any], client: ClientInfo | None, now: datetime
     ) -> dict[str, Any]:
@@ -127,6 +137,7 @@ class SessionValidation(SessionParts):
             datetime.fromtimestamp(cached["absolute"], UTC),
         )
         requests = self._pending.pop((tenant_id, cached["id"]), 1)
+        roles = await self._roles(tenant_id, cached["user"])  # as of now, not of the last load
         db = await self._db()
         async with db.tenant_transaction() as conn:
             repo = SessionsRepository(conn)
@@ -141,7 +152,12 @@ class SessionValidation(SessionParts):
                 device_id=client.device_id if client else None,
                 requests=requests,
             )
-        return {**cached, "idle": idle.timestamp(), "touched": now.timestamp()}
+        return {
+            **cached,
+            "roles": sorted(roles),
+            "idle": idle.timestamp(),
+            "touched": now.timestamp(),
+        }
 
     async def _roles(self, tenant_id: str, user_id: str) -> frozenset[str]:
         if self._access is None:
