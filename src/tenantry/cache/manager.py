@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import random
 import time
@@ -33,7 +34,7 @@ from tenantry.cache.prefetch import NextKeyModel
 from tenantry.cache.serde import Codec
 from tenantry.cache.stats import CacheStats, Counters
 from tenantry.connections.breaker import CircuitBreaker
-from tenantry.context import get_tenant
+from tenantry.context import get_tenant, tenant_scope
 from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
 
@@ -416,7 +417,7 @@ class CacheManager:
 
     def _refresh_later(self, tenant: str, key: str, spec: _Spec) -> None:
         if (tenant, key) not in self._inflight:
-            self._spawn(self._load(tenant, key, spec))
+            self._spawn(tenant, self._load(tenant, key, spec))
 
     def _prefetch_after(self, tenant: str, key: str) -> None:
         if not self.prefetch:
@@ -429,16 +430,21 @@ class CacheManager:
             if spec is None or (tenant, candidate) in self._inflight:
                 continue
             state.counters.prefetches += 1
-            self._spawn(self._load(tenant, candidate, spec, prefetched=True))
+            self._spawn(tenant, self._load(tenant, candidate, spec, prefetched=True))
 
-    def _spawn(self, work: Awaitable[Any]) -> None:
+    def _spawn(self, tenant: str, work: Awaitable[Any]) -> None:
+        """Run ``work`` in the background, in ``tenant``'s scope and a context of its own: the
+        caller's (its open transaction above all) may be gone by the time the load runs."""
+
         async def guarded() -> None:
             try:
-                await work
+                with tenant_scope(tenant):
+                    await work
             except Exception as exc:  # noqa: BLE001 - a background refresh must not crash
                 _log.warning("cache background load failed", error=type(exc).__name__)
 
-        task = asyncio.get_running_loop().create_task(guarded())
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(guarded(), context=contextvars.Context())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
