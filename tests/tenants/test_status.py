@@ -9,7 +9,12 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
+from tenantry.cache import CacheManager
+from tenantry.db.engine import Database
+from tenantry.errors import AuthenticationError
+from tenantry.sessions import ApiKeys, SessionManager
 from tenantry.sessions.tokens import make_token
 from tests.conftest import TOKEN
 
@@ -101,3 +106,17 @@ async def test_the_platform_tenant_keeps_its_status(client: httpx.AsyncClient) -
     assert refused.status_code == 409
     got = await client.get("/tenants/platform", headers=TOKEN)
     assert got.json()["status"] == "active"
+
+
+async def test_forged_credentials_allocate_nothing_per_tenant(db: Database) -> None:
+    """Issue 12, item 10: each forged tenant id used to create cache state and metric series."""
+    cache = CacheManager(l1_bytes=1024 * 1024)
+    sessions, keys = SessionManager(db, cache=cache), ApiKeys(db, cache=cache)
+    for n in range(50):
+        ghost = f"ghost-{uuid.uuid4().hex[:8]}-{n}"
+        with pytest.raises(AuthenticationError, match="invalid session token"):
+            await sessions.validate(make_token("s", ghost))
+        with pytest.raises(AuthenticationError, match="invalid API key"):
+            await keys.authenticate(make_token("k", ghost))
+    assert cache.tenants() == []
+    assert cache.l1.tenants() == []

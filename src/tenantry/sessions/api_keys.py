@@ -114,11 +114,11 @@ class ApiKeys(RecordsChanges):
         if self._active is None:
             self._active = ActiveTenants(TenantRegistry(await self._db()), self.cache)
         active = self._active
+        if not active.exists(parsed.tenant_id) and not await active.known(parsed.tenant_id):
+            raise AuthenticationError("invalid API key")  # as for any forged key
         with tenant_scope(parsed.tenant_id):
             cached: dict[str, Any] | None = await self.cache.get(_key(parsed.digest))
             if cached is None:
-                if not await active.known(parsed.tenant_id):
-                    raise AuthenticationError("invalid API key")
                 db = await self._db()
                 async with db.tenant_transaction() as conn:
                     repo = ApiKeysRepository(conn)

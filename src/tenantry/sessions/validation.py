@@ -54,11 +54,11 @@ class SessionValidation(SessionParts):
         tenant_id = parsed.tenant_id
         stamp = time.time()
         active = self._active or await self._active_tenants()
+        if not active.exists(tenant_id) and not await active.known(tenant_id):
+            raise AuthenticationError("invalid session token")  # as for any forged token
         with tenant_scope(tenant_id):
             cached = await self.cache.get(key)
             if cached is None:
-                if not await active.known(tenant_id):
-                    raise AuthenticationError("invalid session token")
                 cached = await self._load(tenant_id, parsed.digest, token, client, utcnow())
                 await self._keep(key, cached)
             await active.check(tenant_id)  # a genuine token of a tenant that is not active

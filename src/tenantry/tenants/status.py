@@ -13,12 +13,12 @@ The cache is whatever offers ``get``/``set``/``delete`` in the current tenant's 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Protocol
 
 from tenantry.context import tenant_scope
 from tenantry.errors import TenantNotFound
 from tenantry.tenants.manager import TenantRegistry
-from tenantry.tenants.schemas import TenantStatus
 
 __all__ = ["ACTIVE_KEY", "ACTIVE_TTL", "ActiveTenants", "StatusCache"]
 
@@ -42,11 +42,20 @@ class ActiveTenants:
     """Raises unless a tenant exists and is active; cached, and forgotten on a status change."""
 
     def __init__(
-        self, registry: TenantRegistry, cache: StatusCache, *, ttl: float = ACTIVE_TTL
+        self,
+        registry: TenantRegistry,
+        cache: StatusCache,
+        *,
+        ttl: float = ACTIVE_TTL,
+        remember: int = 100_000,
     ) -> None:
         self._registry = registry
         self._cache = cache
         self.ttl = ttl
+        # Tenants known to exist. A tenant is never removed from the registry (deletion is a
+        # status), so this holds without expiry; bounded, least recently confirmed out first.
+        self._existing: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
 
     async def check(self, tenant_id: str) -> None:
         """In ``tenant_id``'s scope: :class:`TenantNotFound` or :class:`TenantNotActive` unless
@@ -56,21 +65,27 @@ class ActiveTenants:
         await self._registry.get_active(tenant_id)
         await self._cache.set(ACTIVE_KEY, True, ttl=self.ttl)
 
-    async def known(self, tenant_id: str) -> bool:
-        """In ``tenant_id``'s scope: whether it names a tenant, whatever its status.
+    def exists(self, tenant_id: str) -> bool:
+        """Whether ``tenant_id`` is known here to exist (no I/O; False: ask :meth:`known`)."""
+        return tenant_id in self._existing
 
-        Credential checks ask this before looking a credential up, so that a forged credential
-        naming no tenant is refused like any bad one (nothing is recorded for a tenant that does
-        not exist), and a genuine credential of a tenant that is not active is refused after.
+    async def known(self, tenant_id: str) -> bool:
+        """Whether ``tenant_id`` names a tenant, whatever its status.
+
+        Credential checks ask this before they touch anything of the tenant (its cache
+        namespace, its tables, its security events), so that a forged credential naming no
+        tenant is refused like any bad one and allocates nothing; a genuine credential of a
+        tenant that is not active is refused after it is proven genuine (:meth:`check`).
         """
-        if await self._cache.get(ACTIVE_KEY) is True:
+        if tenant_id in self._existing:
             return True
         try:
-            tenant = await self._registry.get(tenant_id)
+            await self._registry.get(tenant_id)
         except TenantNotFound:
             return False
-        if tenant.status is TenantStatus.ACTIVE:
-            await self._cache.set(ACTIVE_KEY, True, ttl=self.ttl)
+        self._existing[tenant_id] = None
+        if len(self._existing) > self._remember:
+            self._existing.popitem(last=False)
         return True
 
     async def ensure(self, tenant_id: str) -> None:
