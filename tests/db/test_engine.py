@@ -11,6 +11,7 @@ from tenantry.context import tenant_scope
 from tenantry.db.engine import Database, begin_statement
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import (
+    Conflict,
     InvalidInput,
     InvalidTenantId,
     IsolationViolation,
@@ -113,6 +114,41 @@ async def test_database_errors_map_to_the_hierarchy(db: Database, new_tenant: Ne
     with tenant_scope("no-such-tenant"), pytest.raises(ReferenceMissing):
         async with db.tenant_transaction() as conn:
             await conn.execute(insert, {"t": "no-such-tenant", "k": "k"})
+
+
+#: Words of PostgreSQL's own messages that must never reach a caller.
+SERVER_TEXT = ("violates", "constraint", "syntax", "encoding", "0x00", "escape", "tenant_settings")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("self", "k", '"a\\u0000b"', InvalidInput, "NUL"),  # 22P05 in jsonb
+        ("self", "a\x00b", "1", InvalidInput, "NUL"),  # 22021 in text
+        ("self", "k", "NaN", InvalidInput, "JSON has no NaN"),  # 22P02
+        ("self", "not a valid key!", "1", InvalidInput, "rule of the database"),  # 23514
+        ("ghost", "k", "1", ReferenceMissing, "tenant 'lim-ghost-tenant' does not exist"),
+        ("self", "dup", "1", Conflict, "exists already"),  # 23505 (inserted twice)
+    ],
+)
+async def test_database_errors_carry_our_words_not_the_servers(
+    db: Database, new_tenant: NewTenant, case: tuple[str, str, str, type[Exception], str]
+) -> None:
+    tenant_of_row, key, value, error, says = case
+    tenant = "lim-ghost-tenant" if tenant_of_row == "ghost" else (await new_tenant()).id
+    insert = text(
+        "insert into tenantry.tenant_settings (tenant_id, key, value) "
+        "values (:t, :k, cast(:v as jsonb))"
+    )
+    with tenant_scope(tenant), pytest.raises(error) as raised:
+        async with db.tenant_transaction() as conn:
+            await conn.execute(insert, {"t": tenant, "k": key, "v": value})
+            if key == "dup":
+                await conn.execute(insert, {"t": tenant, "k": key, "v": value})
+    detail = raised.value.detail  # type: ignore[attr-defined]
+    assert says in detail
+    assert not [word for word in SERVER_TEXT if word in detail], detail
+    assert raised.value.__cause__ is not None  # the server's text stays on the cause, for logs
 
 
 async def test_cancellation_leaves_no_transaction_on_the_pooled_connection(

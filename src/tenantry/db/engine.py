@@ -37,15 +37,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from tenantry.context import current_tenant, get_tenant, validate_tenant_id
 from tenantry.db.rls import TENANT_SETTING
 from tenantry.errors import (
+    Conflict,
     DatabaseUnavailable,
     InvalidInput,
     IsolationViolation,
     ReferenceMissing,
     TenantContextError,
+    TenantryError,
     TransactionRolledBack,
 )
+from tenantry.logging import get_logger
 
 __all__ = ["Database", "begin_statement", "translate_error"]
+
+_log = get_logger("tenantry.db")
 
 
 def begin_statement(tenant_id: str | None, prologue: str | None = None) -> str:
@@ -230,22 +235,71 @@ async def _rollback(conn: AsyncConnection, driver: Any) -> None:
         await conn.invalidate()
 
 
+#: The foreign key every tenant table has on ``tenants.id`` ends so (``tenant_table``'s naming).
+_TENANT_FOREIGN_KEY = "_tenant_id_tenants"
+
+#: What a data exception (SQLSTATE class 22) means, in words a client can act on. The server's
+#: own text names types, encodings and bytes of the statement: it goes to the log, never out.
+_DATA_EXCEPTIONS = {
+    "22001": "a value is longer than the database stores",
+    "22003": "a number is out of the range the database stores",
+    "22007": "a date or time is malformed",
+    "22008": "a date or time is out of range",
+    "22021": "a text contains a NUL character (\\u0000) or bytes that are not UTF-8",
+    "22P02": "a value does not have the form its type needs (JSON has no NaN or Infinity)",
+    "22P05": "a text contains a NUL character (\\u0000), which the database cannot store",
+}
+
+
 def translate_error(exc: DBAPIError | asyncpg.PostgresError) -> Exception:
-    """Map a driver error to tenantry's hierarchy by SQLSTATE; others pass through unchanged."""
+    """Map a driver error to tenantry's hierarchy by SQLSTATE; others pass through unchanged.
+
+    The tenantry error carries a message of its own, never the server's text (which can quote
+    the statement's data, and is what a client would see): that stays on the chained cause and
+    in the debug log.
+    """
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     state = str(getattr(orig, "sqlstate", "") or "")
     message = (str(orig) or type(orig).__name__).splitlines()[0]
+    _log.debug("database error", sqlstate=state, message=message)
     if state == "42501" and "row-level security" in message:
-        return IsolationViolation(message)
-    if state == "23503":
-        return ReferenceMissing(message)
-    if state.startswith("22") or state in ("23514", "23502"):
-        return InvalidInput(message)
-    if state == "40001":
-        return TransactionRolledBack(f"serialization failure, retry the transaction: {message}")
+        return IsolationViolation("the row is not the current tenant's (row-level security)")
+    if state.startswith("22"):
+        return InvalidInput(_DATA_EXCEPTIONS.get(state, "a value is not valid for the database"))
+    if (translate := _BY_STATE.get(state)) is not None:
+        return translate(getattr(orig, "orig", None) or orig)  # asyncpg's, under the adapter's
     if state.startswith("08") or isinstance(orig, OSError):
-        return DatabaseUnavailable(message)
+        return DatabaseUnavailable(message)  # a 503: its detail is logged, not answered
     return exc
+
+
+def _missing_reference(orig: object) -> TenantryError:
+    constraint = str(getattr(orig, "constraint_name", "") or "")
+    if not constraint.endswith(_TENANT_FOREIGN_KEY):
+        return ReferenceMissing("a row it refers to does not exist")
+    tenant = current_tenant()
+    return ReferenceMissing(
+        "the tenant does not exist" if tenant is None else f"tenant {tenant!r} does not exist"
+    )
+
+
+def _missing_value(orig: object) -> TenantryError:
+    column = getattr(orig, "column_name", None)
+    return InvalidInput(f"a required value{f' ({column})' if column else ''} is missing")
+
+
+#: Integrity and transaction failures (SQLSTATE classes 23 and 40), by state; each reads the
+#: fields asyncpg gives (``constraint_name``, ``column_name``), never the message.
+_BY_STATE: dict[str, Callable[[object], TenantryError]] = {
+    "23503": _missing_reference,
+    "23502": _missing_value,
+    "23514": lambda _: InvalidInput(
+        "a value breaks a rule of the database (it is malformed or out of range)"
+    ),
+    "23505": lambda _: Conflict("a row with the same key exists already"),
+    "40001": lambda _: TransactionRolledBack("serialization failure, retry the transaction"),
+    "40P01": lambda _: TransactionRolledBack("deadlock, retry the transaction"),
+}
 
 
 def _discard_if_in_transaction(dbapi_connection: Any, record: Any) -> None:
