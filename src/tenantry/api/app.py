@@ -44,13 +44,16 @@ from tenantry.sessions.router import router as sessions_router
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.router import router as tenants_router
 from tenantry.tenants.status import ActiveTenants
-from tenantry.threats.events import SecurityEvents
+from tenantry.threats.events import SecurityEvents, on_events
 from tenantry.threats.manager import ThreatAnalyzer
 from tenantry.threats.router import router as threats_router
+from tenantry.threats.watch import ThreatWatch
 
 __all__ = ["create_app", "resolve_api_token"]
 
 _log = get_logger("tenantry.api")
+#: Seconds between two rounds of the threat watch (tenants with new security events).
+THREAT_WATCH_INTERVAL = 30.0
 
 
 def resolve_api_token(settings: Settings) -> str:
@@ -80,6 +83,18 @@ class _PoolCollector(Collector):
         gauge.add_metric(["checked_out"], float(getattr(pool, "checkedout", lambda: 0)()))
         gauge.add_metric(["idle"], float(getattr(pool, "checkedin", lambda: 0)()))
         yield gauge
+
+
+async def _watch_threats(
+    stack: AsyncExitStack, database: Database, security: SecurityManager
+) -> ThreatWatch:
+    """Continuous threat detection: tenants that recorded events are analysed on a schedule,
+    and HIGH threats audited, whether or not anyone asks for a report."""
+    watch = ThreatWatch(security.threats, interval=THREAT_WATCH_INTERVAL)
+    on_events(database, watch.notice)
+    await watch.start()
+    stack.push_async_callback(watch.close)
+    return watch
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -136,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 events=events,
             )
             trail = security.trail  # every manager audits its changes here (invariant 7)
+            watch = await _watch_threats(stack, database, security)
             use_trail(database, trail)  # its queue is integrated a last time on dispose
             access = AccessControl(database, audit=trail)
             passkeys = PasskeyManager(
@@ -182,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 security=security,
                 tenants=TenantRegistry(database, audit=trail, on_status_change=active.forget),
                 gate=gate,
+                threat_watch=watch,
             )
             _log.info(
                 "started",
@@ -199,14 +216,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
-    app.include_router(health_router)
-    app.include_router(tenants_router)
-    app.include_router(cache_router)
-    app.include_router(connections_router)
-    app.include_router(sessions_router)
-    app.include_router(access_router)
-    app.include_router(passkeys_router)
-    app.include_router(audit_router)
-    app.include_router(threats_router)
+    for router in (
+        health_router,
+        tenants_router,
+        cache_router,
+        connections_router,
+        sessions_router,
+        access_router,
+        passkeys_router,
+        audit_router,
+        threats_router,
+    ):
+        app.include_router(router)
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
     return app

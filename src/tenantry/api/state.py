@@ -23,6 +23,7 @@ from tenantry.sessions.manager import SessionManager
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.threats.events import SecurityEvents
 from tenantry.threats.manager import ThreatAnalyzer
+from tenantry.threats.watch import ThreatWatch
 
 __all__ = ["AppState", "StateDep"]
 
@@ -44,6 +45,7 @@ class AppState:
     security: SecurityManager
     tenants: TenantRegistry
     gate: TenantGate
+    threat_watch: ThreatWatch
 
     @property
     def audit(self) -> AuditLog:

@@ -6,9 +6,10 @@ validations, foreign-tenant probes, revoked-token use, new devices, anomalies);
 tenant, against the tenant's own baseline.
 """
 
-from tenantry.threats.events import SecurityEvent, SecurityEvents, Severity
+from tenantry.threats.events import SecurityEvent, SecurityEvents, Severity, on_events
 from tenantry.threats.manager import DEFAULT_RULES, MAX_WINDOW, Rule, Threat, ThreatAnalyzer
 from tenantry.threats.schemas import Burst, Signal, SubjectThreat, ThreatLevel, ThreatReport
+from tenantry.threats.watch import ThreatWatch
 
 __all__ = [
     "DEFAULT_RULES",
@@ -24,4 +25,6 @@ __all__ = [
     "ThreatAnalyzer",
     "ThreatLevel",
     "ThreatReport",
+    "ThreatWatch",
+    "on_events",
 ]

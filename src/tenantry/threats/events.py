@@ -7,9 +7,11 @@ Events are tenant-owned rows like everything else; the threat analysis reads the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,7 +21,7 @@ from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.threats.repository import SecurityEventsRepository
 
-__all__ = ["SecurityEvent", "SecurityEvents", "Severity"]
+__all__ = ["EventListener", "SecurityEvent", "SecurityEvents", "Severity", "on_events"]
 
 
 class Severity(StrEnum):
@@ -40,6 +42,17 @@ class SecurityEvent(BaseModel):
     session_id: str | None
     ip: str | None
     detail: dict[str, Any]
+
+
+#: Told the tenant of every security event recorded on a database (see :func:`on_events`).
+EventListener = Callable[[str], None]
+_listeners: WeakKeyDictionary[Database, list[EventListener]] = WeakKeyDictionary()
+
+
+def on_events(database: Database, listener: EventListener) -> None:
+    """Call ``listener(tenant_id)`` after each security event recorded on ``database`` commits
+    (the app's :class:`~tenantry.threats.watch.ThreatWatch` listens this way)."""
+    _listeners.setdefault(database, []).append(listener)
 
 
 class SecurityEvents(UsesDatabase):
@@ -73,6 +86,8 @@ class SecurityEvents(UsesDatabase):
                     ip=ip,
                     detail=detail or {},
                 )
+        for listener in _listeners.get(db, ()):
+            listener(tenant_id)
         return SecurityEvent.model_validate(dict(row))
 
     async def since(
