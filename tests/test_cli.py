@@ -168,3 +168,13 @@ def test_keys_and_audit_commands(cli_env: dict[str, str]) -> None:
     code, out = invoke(env, "keys", "rotate", "--tenant", "NOT VALID")
     assert code == 1
     assert out.startswith("error: invalid tenant id")
+
+
+def test_key_commands_on_an_unknown_tenant_say_so(cli_env: dict[str, str]) -> None:
+    assert invoke(cli_env, "migrate")[0] == 0
+    for command in ("rotate", "list", "rewrap"):
+        code, out = invoke(cli_env, "keys", command, "--tenant", "ghost")
+        assert code == 1, out
+        assert "error: tenant 'ghost' does not exist" in out.splitlines()
+        assert "foreign key" not in out
+        assert "purpose" not in out  # no (empty) table

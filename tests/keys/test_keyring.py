@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,13 @@ from sqlalchemy import select
 from tenantry.config import Settings
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
-from tenantry.errors import ConfigError, DecryptionError, KeysDestroyed, KeysNotLoaded
+from tenantry.errors import (
+    ConfigError,
+    DecryptionError,
+    KeysDestroyed,
+    KeysNotLoaded,
+    TenantNotFound,
+)
 from tenantry.keys import crypto
 from tenantry.keys.encrypted import json_field
 from tenantry.keys.kem import X25519_BYTES
@@ -187,3 +194,18 @@ def test_root_key_file(tmp_path: Path, settings: Settings) -> None:
     assert provider_from_environment(data.model_copy(update={"root_key_file": path})).key_id == (
         first.key_id
     )
+
+
+async def test_every_key_operation_on_an_unknown_tenant_says_so(keyring: Keyring) -> None:
+    ghost = "keys-ghost-tenant"
+    operations: dict[str, Callable[[], Awaitable[object]]] = {
+        "keys": lambda: keyring.keys(ghost),  # a read: no foreign key would notice
+        "rewrap": lambda: keyring.rewrap(ghost),
+        "rotate": lambda: keyring.rotate(ghost),
+        "load": lambda: keyring.load(ghost),
+        "destroy": lambda: keyring.destroy_tenant_keys(ghost),
+    }
+    for name, operation in operations.items():
+        with pytest.raises(TenantNotFound, match=f"tenant '{ghost}' does not exist"):
+            await operation()
+        assert not keyring.loaded(ghost), name

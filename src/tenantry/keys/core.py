@@ -30,7 +30,6 @@ from tenantry.errors import (
     DecryptionError,
     KeysDestroyed,
     KeysNotLoaded,
-    ReferenceMissing,
     TenantContextError,
     TenantNotFound,
 )
@@ -43,6 +42,7 @@ from tenantry.keys.provider import KeyProvider, provider_from_environment
 from tenantry.keys.repository import TenantKeysRepository
 from tenantry.keys.signal import KeyListener
 from tenantry.levels import SecurityLevel
+from tenantry.tenants.repository import TenantsRepository
 
 __all__ = ["KeyringCore", "check_scope", "key_version"]
 
@@ -118,7 +118,8 @@ class KeyringCore(UsesDatabase):
     async def _keys_work(
         self, tenant_id: str, work: Callable[[TenantKeysRepository], Awaitable[_T]]
     ) -> _T:
-        """Run ``work`` in a tenant transaction of its own (fresh context), under the lock."""
+        """Run ``work`` in a tenant transaction of its own (fresh context), under the lock;
+        :class:`TenantNotFound` for a tenant that is not in the registry."""
         validate_tenant_id(tenant_id)
         check_scope(tenant_id)
         db = await self._db()
@@ -129,6 +130,8 @@ class KeyringCore(UsesDatabase):
                 async with db.tenant_transaction() as conn:
                     repo = TenantKeysRepository(conn)
                     await repo.lock()
+                    if await TenantsRepository(conn).get(tenant_id) is None:
+                        raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
                     return await work(repo)
 
         return await asyncio.create_task(run(), context=contextvars.Context())
@@ -164,8 +167,6 @@ class KeyringCore(UsesDatabase):
             loaded = None
             try:
                 loaded = await self._keys_work(tenant_id, work)
-            except ReferenceMissing:
-                raise TenantNotFound(f"tenant {tenant_id!r} does not exist") from None
             finally:
                 stored = self._cache.finish_load(tenant_id, epoch, loaded)
             if stored and loaded is not None:
