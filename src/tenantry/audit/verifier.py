@@ -6,7 +6,8 @@ payload)`` equals it; a payload that cannot be opened (crypto-shredded tenant) i
 hashes only. Then it recomputes the root at every checkpoint size, checks each checkpoint's
 signatures (Ed25519 always, ML-DSA-65 when a key of that type is trusted), its origin, size and
 root, and the consistency proofs between consecutive checkpoints. Every problem names the entry
-index when there is one.
+index when there is one. A document that is not an export at all (not a JSON object, a field
+missing or of the wrong type) is one ``format`` problem naming what is wrong, nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, ValidationError
 
 from tenantry.audit.merkle import CompactRange, leaf_hash, verify_consistency
 from tenantry.audit.notes import ED25519, MLDSA65, NoteVerifier, parse_checkpoint, verify_note
@@ -23,6 +26,40 @@ from tenantry.errors import AuditVerificationError
 __all__ = ["EXPORT_FORMAT", "Problem", "VerificationReport", "verify_export"]
 
 EXPORT_FORMAT = "tenantry-audit-export/1"
+
+_Size = Annotated[int, Field(ge=0, strict=True)]
+
+
+class _Entry(BaseModel):
+    index: int | None = None
+    seq: int | None = None
+    node_hash: str | None = None
+    leaf_hash: str | None = None
+    payload: str | None = None
+
+
+class _Checkpoint(BaseModel):
+    tree_size: _Size
+    root_hash: str
+    note: str
+
+
+class _Proof(BaseModel):
+    old_size: _Size
+    new_size: _Size
+    path: list[str]
+
+
+class _Export(BaseModel):
+    """The fields of an export the verifier reads, with their types (others are ignored)."""
+
+    format: str
+    tenant: str = ""
+    origin: str | None = None
+    entries: list[_Entry] = []
+    checkpoints: list[_Checkpoint] = []
+    consistency_proofs: list[_Proof] = []
+    keys: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +119,19 @@ def _bytes(value: Any) -> bytes | None:
         return b""
 
 
-def _leaves(entries: list[dict[str, Any]], report: VerificationReport) -> list[bytes]:
+def _leaves(entries: list[_Entry], report: VerificationReport) -> list[bytes]:
     add = report.problems.append
     leaves: list[bytes] = []
     for item in entries:
         i = len(leaves)
-        position = item.get("index") if item.get("index") is not None else item.get("seq")
+        position = item.index if item.index is not None else item.seq
         if position != i:
             add(Problem("missing", f"entry {i}: no leaf or row at this index", i))
             if not isinstance(position, int) or position < i:
                 continue
             leaves.extend(b"\x00" * 32 for _ in range(position - i))  # placeholders
             i = position
-        node, leaf, payload = (_bytes(item.get(k)) for k in ("node_hash", "leaf_hash", "payload"))
+        node, leaf, payload = (_bytes(v) for v in (item.node_hash, item.leaf_hash, item.payload))
         report.entries_checked += 1
         if node is None:
             add(Problem("missing", f"entry {i}: its leaf is missing from the tree", i))
@@ -111,26 +148,56 @@ def _leaves(entries: list[dict[str, Any]], report: VerificationReport) -> list[b
     return leaves
 
 
-def verify_export(data: dict[str, Any], *, keys: list[str] | None = None) -> VerificationReport:
+def _parse(data: object) -> _Export | str:
+    """``data`` as an export, or what makes it none (one line)."""
+    if not isinstance(data, dict):
+        return f"not a {EXPORT_FORMAT} document: a JSON {_json_kind(data)}, not an object"
+    if (found := data.get("format")) != EXPORT_FORMAT:
+        has = "no format" if found is None else f"the format {str(found)[:64]!r}"
+        return f"not a {EXPORT_FORMAT} document (it has {has})"
+    try:
+        return _Export.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "the document"
+        message = "should be a JSON object" if error["type"] == "model_type" else error["msg"]
+        return f"not a {EXPORT_FORMAT} document: {where}: {message}"
+
+
+def _json_kind(value: object) -> str:
+    kinds = ((list, "array"), (str, "string"), (bool, "boolean"), (int | float, "number"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
+
+
+def verify_export(data: object, *, keys: list[str] | None = None) -> VerificationReport:
     """Verify an :meth:`AuditLog.export` offline; ``keys`` are the trusted verifier keys
-    (default: the keys in the export itself, which proves integrity, not authorship)."""
-    report = VerificationReport(tenant=str(data.get("tenant", "")))
-    if data.get("format") != EXPORT_FORMAT:
-        report.problems.append(Problem("format", f"not a {EXPORT_FORMAT} document"))
+    (default: the keys in the export itself, which proves integrity, not authorship).
+
+    ``data`` is whatever the file held: anything but an export is one ``format`` problem."""
+    tenant = data.get("tenant", "") if isinstance(data, dict) else ""
+    report = VerificationReport(tenant=tenant if isinstance(tenant, str) else "")
+    export = _parse(data)
+    if isinstance(export, str):
+        report.problems.append(Problem("format", export))
+        return report
+    trusted = keys if keys is not None else export.keys
+    if trusted is None:
+        message = "the export names no verifier keys: pass the keys you trust (--key, keys=)"
+        report.problems.append(Problem("keys", message))
         return report
     try:
-        verifiers = [NoteVerifier.decode(k) for k in (keys if keys is not None else data["keys"])]
+        verifiers = [NoteVerifier.decode(k) for k in trusted]
     except AuditVerificationError as exc:
         report.problems.append(Problem("keys", exc.detail))
         return report
     kinds = {v.kind for v in verifiers}
-    leaves = _leaves(list(data.get("entries", [])), report)
+    leaves = _leaves(export.entries, report)
     report.size = len(leaves)
-    checkpoints = sorted(data.get("checkpoints", []), key=lambda c: int(c["tree_size"]))
+    checkpoints = sorted(export.checkpoints, key=lambda c: c.tree_size)
     roots: dict[int, bytes] = {}
     tree, last_good = CompactRange(), 0
     for cp in checkpoints:
-        size = int(cp["tree_size"])
+        size = cp.tree_size
         while tree.size < min(size, len(leaves)):
             tree.append(leaves[tree.size])
         report.checkpoints_checked += 1
@@ -144,7 +211,7 @@ def verify_export(data: dict[str, Any], *, keys: list[str] | None = None) -> Ver
             )
             continue
         roots[size] = tree.root()
-        problem = _check_checkpoint(cp, data, size, roots[size], verifiers, kinds)
+        problem = _check_checkpoint(cp, export, size, roots[size], verifiers, kinds)
         if problem is not None:
             if problem.kind == "root":
                 problem = Problem(
@@ -156,9 +223,9 @@ def verify_export(data: dict[str, Any], *, keys: list[str] | None = None) -> Ver
             report.problems.append(problem)
         else:
             last_good = size
-    for proof in data.get("consistency_proofs", []):
-        old, new = int(proof["old_size"]), int(proof["new_size"])
-        path = [_bytes(p) or b"" for p in proof["path"]]
+    for proof in export.consistency_proofs:
+        old, new = proof.old_size, proof.new_size
+        path = [_bytes(p) or b"" for p in proof.path]
         if (
             old in roots
             and new in roots
@@ -169,14 +236,14 @@ def verify_export(data: dict[str, Any], *, keys: list[str] | None = None) -> Ver
 
 
 def _check_checkpoint(  # noqa: PLR0917 - a private helper of verify_export
-    cp: dict[str, Any],
-    data: dict[str, Any],
+    cp: _Checkpoint,
+    data: _Export,
     size: int,
     root: bytes,
     verifiers: list[NoteVerifier],
     kinds: set[int],
 ) -> Problem | None:
-    note = str(cp.get("note", ""))
+    note = cp.note
     try:
         origin, note_size, note_root, _ = parse_checkpoint(note)
         signed = verify_note(note, verifiers)
@@ -184,7 +251,7 @@ def _check_checkpoint(  # noqa: PLR0917 - a private helper of verify_export
         return Problem("signature", f"checkpoint {size}: {exc.detail}")
     if ED25519 not in signed or (MLDSA65 in kinds and MLDSA65 not in signed):
         return Problem("signature", f"checkpoint {size}: not signed by every trusted key")
-    if origin != data.get("origin") or note_size != size or _bytes(cp["root_hash"]) != note_root:
+    if origin != data.origin or note_size != size or _bytes(cp.root_hash) != note_root:
         return Problem("signature", f"checkpoint {size}: the note does not match its row")
     if note_root != root:
         return Problem("root", "")

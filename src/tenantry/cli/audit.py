@@ -41,7 +41,7 @@ def _report(report: VerificationReport, as_json: bool) -> None:
     else:
         state = "OK" if report.ok else "FAILED"
         typer.echo(
-            f"{state}: tenant {report.tenant}, {report.size} entries "
+            f"{state}: tenant {report.tenant or '?'}, {report.size} entries "
             f"({report.payloads_unavailable} without payload), "
             f"{report.checkpoints_checked} checkpoints"
         )
@@ -64,10 +64,15 @@ def verify(
     """Check every entry, proof and signature: of an export file (offline), or of a tenant."""
     if file is not None:
         try:
-            data: dict[str, Any] = json.loads(file.read_text())
-        except (OSError, ValueError) as exc:
+            content = file.read_bytes()
+        except OSError as exc:
             typer.echo(f"error: cannot read {file}: {exc}", err=True)
             raise typer.Exit(2) from None
+        try:
+            data: object = json.loads(content)
+        except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deep
+            typer.echo(f"error: {file} is not a JSON audit export: {exc}", err=True)
+            raise typer.Exit(1) from None
         report = verify_export(data, keys=key or None)
     else:
         trusted = key or None
