@@ -32,7 +32,7 @@ from tenantry.levels import SecurityLevel
 from tenantry.principal import ClientInfo
 from tenantry.sessions.parts import STRONG, cache_key, utcnow
 from tenantry.sessions.reports import SessionReports
-from tenantry.sessions.repository import SessionsRepository
+from tenantry.sessions.repository import SessionsRepository, creation_lock
 from tenantry.sessions.schemas import SessionPolicy, SessionType
 from tenantry.sessions.stepup import SessionStepUp
 from tenantry.sessions.tokens import hash_token, make_id, make_token
@@ -87,7 +87,10 @@ class SessionManager(SessionStepUp, SessionReports):
         db, trail = await self._db(), await self._trail(tenant_id)
         evicted: list[bytes] = []
         with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
+            # Serialized per user (the lock comes with BEGIN): the count below sees every
+            # creation committed before, so concurrent creations cannot exceed the limit.
+            lock = creation_lock(tenant_id, user_id)
+            async with db.tenant_transaction(prologue=lock) as conn:
                 repo = SessionsRepository(conn)
                 live = await repo.live_for_user(user_id, now)
                 excess = len(live) + 1 - self.policy.max_sessions_per_user

@@ -1,7 +1,13 @@
-"""SQL of the sessions domain (always inside a tenant transaction)."""
+"""SQL of the sessions domain (always inside a tenant transaction).
+
+Creations of one user's sessions are serialized per (tenant, user) by an advisory lock
+(:func:`creation_lock`), sent in the transaction's opening message: each creation then counts
+the live sessions every earlier one committed, so the per-user limit holds under concurrency.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,9 +18,25 @@ from sqlalchemy.engine import RowMapping
 from tenantry.db.repository import TenantRepository
 from tenantry.sessions.models import api_keys, session_activity, sessions
 
-__all__ = ["ApiKeysRepository", "SessionsRepository"]
+__all__ = ["CREATION_LOCK", "ApiKeysRepository", "SessionsRepository", "creation_lock"]
+
+#: The first key of the per-user creation lock (the second is a hash of tenant and user).
+CREATION_LOCK = 0x73657373  # "sess"
 
 _PUBLIC = [c for c in sessions.c if c.name not in ("tenant_id", "token_hash")]
+
+
+def creation_lock(tenant_id: str, user_id: str) -> str:
+    """The statement that serializes creations of ``user_id``'s sessions in ``tenant_id``.
+
+    For a transaction's opening message (simple protocol, no parameters), so integer literals
+    only: the second key is a 32-bit BLAKE2b of tenant and user computed here, the same on every
+    node, and the user id (any text) never reaches the SQL. Two users whose hashes collide only
+    wait for each other.
+    """
+    name = f"{tenant_id}\x00{user_id}".encode("utf-8", "surrogatepass")
+    key = int.from_bytes(hashlib.blake2b(name, digest_size=4).digest(), "big", signed=True)
+    return f"SELECT pg_advisory_xact_lock({CREATION_LOCK}, {key})"
 
 
 class SessionsRepository(TenantRepository):
