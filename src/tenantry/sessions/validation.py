@@ -3,8 +3,8 @@
 Every token of a tenant that is not active is refused (:class:`~tenantry.tenants.ActiveTenants`,
 cached like the session); a token naming no tenant is refused like any invalid one, before
 anything is looked up or recorded. A token seen before on this node is in an in-process memo
-(its parsed form, its cache key and the principal built from the last cached entry), so a cache
-hit parses nothing and builds nothing.
+keyed by its SHA-256 (its parsed form, its cache key and the principal built from the last cached
+entry), so a cache hit hashes the token and parses and builds nothing; no token is kept.
 The cached entry comes from the cache (L1, then Redis) and the database only on a miss;
 ``last_seen`` is written at most once per ``touch_interval`` per session, with the count of
 requests validated since. CRITICAL and QUANTUM sessions are bound to their device: another
@@ -35,21 +35,23 @@ class SessionValidation(SessionParts):
 
     def _setup(self) -> None:
         super()._setup()
-        #: token -> [parsed token, cache key, cached entry, principal built from it]
-        self._memo: dict[str, list[Any]] = {}
+        #: token hash -> [parsed token, cache key, cached entry, principal built from it]
+        self._memo: dict[bytes, list[Any]] = {}
         #: tenant -> (start of the minute, failed validations in it): the events' budget
         self._failed_budget: dict[str, tuple[float, int]] = {}
         self._touch_seconds = self.policy.touch_interval.total_seconds()
 
     async def validate(self, token: str, *, client: ClientInfo | None = None) -> Principal:
         """The principal of a live session token; AuthenticationError otherwise."""
-        memo = self._memo.get(token)
+        # Keyed by the token's hash, never the token: no bearer secret is kept in memory.
+        digest = hash_token(token) if type(token) is str and len(token) < 200 else b""
+        memo = self._memo.get(digest)
         if memo is None:
             parsed = parse_token(token, "s")
             memo = [parsed, cache_key(parsed.digest), None, None]
             if len(self._memo) >= 50_000:
                 self._memo.clear()  # a bound, not an LRU: refilling costs one parse per token
-            self._memo[token] = memo
+            self._memo[digest] = memo
         parsed, key = memo[0], memo[1]
         tenant_id = parsed.tenant_id
         stamp = time.time()
