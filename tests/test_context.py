@@ -38,6 +38,16 @@ def test_known_bad_ids(bad: object) -> None:
         validate_tenant_id(bad)
 
 
+@pytest.mark.parametrize("bad", ["X" * 10_000, ["a"] * 5_000, "é" * 300])
+def test_a_long_bad_id_is_quoted_cut_short(bad: object) -> None:
+    with pytest.raises(InvalidTenantId) as refused:
+        validate_tenant_id(bad)
+    detail = refused.value.detail
+    assert len(detail) < 250
+    assert repr(bad)[:64] in detail
+    assert "characters)" in detail
+
+
 def test_scope_sets_and_restores() -> None:
     assert current_tenant() is None
     with tenant_scope("label-one"):

@@ -109,6 +109,7 @@ class Settings(BaseSettings):
         "TENANTRY_WEBAUTHN_ORIGIN", "http://localhost:8000", pattern=r"^https?://"
     )
     embedded_database: str = _env("TENANTRY_EMBEDDED_DATABASE", "tenantry", pattern=_PG_IDENTIFIER)
+    max_body_bytes: int = _env("TENANTRY_MAX_BODY_BYTES", 1024 * 1024, ge=1024, le=1024**3)
 
     @field_validator("database_url", "app_database_url")
     @classmethod

@@ -40,8 +40,9 @@ _current: ContextVar[str | None] = ContextVar("tenantry_tenant", default=None)
 def validate_tenant_id(tenant_id: object) -> str:
     """Return ``tenant_id`` if it is a valid tenant id, else raise :class:`InvalidTenantId`."""
     if not isinstance(tenant_id, str) or _TENANT_ID.fullmatch(tenant_id) is None:
+        shown = InvalidTenantId.excerpt(tenant_id)
         raise InvalidTenantId(
-            f"invalid tenant id {tenant_id!r}: use 3-63 characters of a-z, 0-9, '_' and '-', "
+            f"invalid tenant id {shown}: use 3-63 characters of a-z, 0-9, '_' and '-', "
             "starting with a letter or digit"
         )
     return tenant_id

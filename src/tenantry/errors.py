@@ -6,7 +6,8 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     TenantryError
     ├── ConfigError                 a setting is missing or invalid
     ├── InvalidInput                the caller passed something malformed; nothing was changed
-    │   └── InvalidTenantId
+    │   ├── InvalidTenantId
+    │   └── ContentTooLarge         a request body or a stored value is larger than allowed
     ├── NotFound                    the thing does not exist (or belongs to another tenant)
     │   ├── TenantNotFound
     │   └── SettingNotFound
@@ -42,6 +43,7 @@ __all__ = [
     "CircuitOpen",
     "ConfigError",
     "Conflict",
+    "ContentTooLarge",
     "DatabaseError",
     "DatabaseUnavailable",
     "DecryptionError",
@@ -64,6 +66,9 @@ __all__ = [
     "TransactionRolledBack",
 ]
 
+#: How many characters of a caller's value an error message quotes (:meth:`TenantryError.excerpt`).
+_EXCERPT_CHARS = 64
+
 
 class TenantryError(Exception):
     """Base class of every error tenantry raises on purpose."""
@@ -74,6 +79,16 @@ class TenantryError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    @staticmethod
+    def excerpt(value: object, limit: int = _EXCERPT_CHARS) -> str:
+        """``repr(value)`` cut to ``limit`` characters, for a message that quotes what a caller
+        sent: a 10 KB header must not become a 10 KB error (``'xxxx…' (10000 characters)``)."""
+        shown = repr(value)
+        if len(shown) <= limit:
+            return shown
+        length = len(value) if isinstance(value, str) else len(shown)
+        return f"{shown[:limit]}… ({length} characters)"
 
 
 class ConfigError(TenantryError):
@@ -86,6 +101,10 @@ class InvalidInput(TenantryError):
 
 class InvalidTenantId(InvalidInput):
     title = "invalid tenant id"
+
+
+class ContentTooLarge(InvalidInput):
+    title = "content too large"
 
 
 class NotFound(TenantryError):

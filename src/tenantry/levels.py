@@ -31,4 +31,4 @@ def parse_level(value: object, *, what: str = "security level") -> SecurityLevel
     """``value`` as a :class:`SecurityLevel`, or :class:`InvalidInput` naming what is allowed."""
     if isinstance(value, str) and value in _VALUES:
         return SecurityLevel(value)
-    raise InvalidInput(f"{what} {value!r} is invalid: use one of {_ALLOWED}")
+    raise InvalidInput(f"{what} {InvalidInput.excerpt(value)} is invalid: use one of {_ALLOWED}")

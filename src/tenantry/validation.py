@@ -18,4 +18,5 @@ def parse_enum(kind: type[_E], value: str | _E) -> _E:
         return kind(value)
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
-        raise InvalidInput(f"invalid {kind.__name__} {value!r}: use one of {allowed}") from None
+        shown = InvalidInput.excerpt(value)
+        raise InvalidInput(f"invalid {kind.__name__} {shown}: use one of {allowed}") from None

@@ -8,6 +8,7 @@ import pytest
 
 from tenantry.db.engine import Database
 from tenantry.errors import (
+    ContentTooLarge,
     InvalidInput,
     InvalidTenantId,
     SettingNotFound,
@@ -15,7 +16,13 @@ from tenantry.errors import (
     TenantNotActive,
     TenantNotFound,
 )
-from tenantry.tenants import TenantRegistry, TenantSettings, TenantStatus, TenantTier
+from tenantry.tenants import (
+    MAX_SETTING_BYTES,
+    TenantRegistry,
+    TenantSettings,
+    TenantStatus,
+    TenantTier,
+)
 from tests.conftest import NewTenant
 
 
@@ -123,6 +130,40 @@ async def test_bad_values_are_refused_and_change_nothing(
     with pytest.raises(InvalidInput):
         await settings.set("k", "nul \u0000 byte")
     assert (await settings.get("k")).value == "before"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("nul \u0000 byte", "NUL character"),
+        ({"nested": ["ok", "a\u0000b"]}, "NUL character"),
+        ({"key\u0000": 1}, "NUL character"),
+        (float("nan"), "NaN"),
+        ({"limit": float("inf")}, "NaN and Infinity"),
+    ],
+)
+async def test_values_postgresql_cannot_store_are_refused_up_front(
+    db: Database, new_tenant: NewTenant, value: object, says: str
+) -> None:
+    settings = TenantSettings((await new_tenant()).id, db)
+    await settings.set("k", "before")
+    with pytest.raises(InvalidInput, match=says) as refused:
+        await settings.set("k", value)
+    assert refused.value.__cause__ is None  # refused before any SQL ran
+    assert (await settings.get("k")).value == "before"
+
+
+async def test_a_value_is_at_most_64_kib_of_canonical_json(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    settings = TenantSettings((await new_tenant()).id, db)
+    fits = "x" * (MAX_SETTING_BYTES - 2)  # the quotes make it exactly the limit
+    assert (await settings.set("k", fits)).value == fits
+    with pytest.raises(ContentTooLarge, match=f"at most {MAX_SETTING_BYTES}"):
+        await settings.set("k", fits + "x")
+    with pytest.raises(ContentTooLarge):  # bytes, not characters: "é" is two
+        await settings.set("k", "é" * (MAX_SETTING_BYTES // 2))
+    assert (await settings.get("k")).value == fits
 
 
 async def test_settings_of_an_unknown_tenant(db: Database) -> None:

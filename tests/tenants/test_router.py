@@ -102,6 +102,60 @@ async def test_another_tenants_setting_is_404(client: httpx.AsyncClient) -> None
     assert (await client.get("/settings/secret", headers=as_tenant(a))).json()["value"] == "a-only"
 
 
+#: Words of PostgreSQL's own messages that must never reach a client.
+SERVER_TEXT = ("syntax", "encoding", "0x00", "escape sequence", "violates", "constraint")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b'{"value": "a\\u0000b"}', 422, "NUL character"),
+        (b'{"value": {"k\\u0000": 1}}', 422, "NUL character"),
+        (b'{"value": NaN}', 422, "NaN and Infinity"),
+        (b'{"value": [1, -Infinity]}', 422, "NaN and Infinity"),
+        (b'{"value": "' + b"x" * 65_535 + b'"}', 413, "at most 65536"),
+    ],
+    ids=["nul", "nul-in-key", "nan", "infinity", "over-64-kib"],
+)
+async def test_values_that_cannot_be_stored_get_our_words(
+    client: httpx.AsyncClient, body: bytes, status: int, says: str
+) -> None:
+    tenant_id = await make_tenant(client)
+    headers = {**as_tenant(tenant_id), "Content-Type": "application/json"}
+    response = await client.put("/settings/k", content=body, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert says in detail
+    assert not [word for word in SERVER_TEXT if word in detail], detail
+    assert (await client.get("/settings/k", headers=as_tenant(tenant_id))).status_code == 404
+
+
+async def test_a_64_kib_value_is_stored(client: httpx.AsyncClient) -> None:
+    tenant_id = await make_tenant(client)
+    value = "x" * (64 * 1024 - 2)
+    put = await client.put("/settings/k", json={"value": value}, headers=as_tenant(tenant_id))
+    assert put.status_code == 200
+
+
+async def test_a_nul_in_a_display_name_gets_our_words(client: httpx.AsyncClient) -> None:
+    body = {"id": fresh_id(), "display_name": "Nul\u0000Label"}
+    response = await client.post("/tenants", json=body, headers=TOKEN)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "NUL character" in detail
+    assert not [word for word in SERVER_TEXT if word in detail], detail
+    assert (await client.get(f"/tenants/{body['id']}", headers=TOKEN)).status_code == 404
+
+
+async def test_a_huge_tenant_header_is_not_echoed_whole(client: httpx.AsyncClient) -> None:
+    response = await client.get("/settings", headers=as_tenant("X" * 10_000))
+    assert response.status_code == 422
+    assert len(response.content) < 1000
+    assert "XXXX" in response.json()["detail"]
+    assert "10000 characters" in response.json()["detail"]
+
+
 async def test_unknown_inactive_and_malformed_tenants(client: httpx.AsyncClient) -> None:
     assert (await client.get("/settings", headers=as_tenant(fresh_id()))).status_code == 404
     assert (await client.get("/settings", headers=as_tenant("NOT VALID"))).status_code == 422

@@ -18,7 +18,7 @@ from tenantry.access.router import router as access_router
 from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
-from tenantry.api.middleware import HttpMetrics, RequestContextMiddleware
+from tenantry.api.middleware import BodySizeLimit, HttpMetrics, RequestContextMiddleware
 from tenantry.api.state import AppState
 from tenantry.audit.manager import AuditLog
 from tenantry.audit.notes import CheckpointSigner
@@ -228,5 +228,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threats_router,
     ):
         app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside the request id
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
     return app

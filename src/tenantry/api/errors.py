@@ -12,13 +12,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tenantry import errors
 from tenantry.logging import get_logger
 
-__all__ = ["install_error_handlers", "problem"]
+__all__ = ["install_error_handlers", "problem", "problem_for"]
 
 _log = get_logger("tenantry.api")
 
 #: The most specific class wins: the handler walks each error's MRO.
 STATUS: dict[type[errors.TenantryError], int] = {
     errors.InvalidInput: 422,
+    errors.ContentTooLarge: 413,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.TenantNotActive: 403,
@@ -60,14 +61,20 @@ def status_of(error: errors.TenantryError) -> int:
     return 500
 
 
+def problem_for(error: errors.TenantryError, request: Request) -> JSONResponse:
+    """The problem+json answer to ``error`` (its status from :data:`STATUS`; a 5xx hides the
+    detail, which is logged)."""
+    status = status_of(error)
+    if status >= 500:
+        _log.error("request failed", error=type(error).__name__, detail=error.detail)
+        return problem(status, error.title, "the service could not complete the request", request)
+    return problem(status, error.title, error.detail, request)
+
+
 async def _tenantry_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, errors.TenantryError):  # registered for this class only
         raise exc
-    status = status_of(exc)
-    if status >= 500:
-        _log.error("request failed", error=type(exc).__name__, detail=exc.detail)
-        return problem(status, exc.title, "the service could not complete the request", request)
-    return problem(status, exc.title, exc.detail, request)
+    return problem_for(exc, request)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Request id, access log and HTTP metrics, as one pure ASGI middleware."""
+"""Pure ASGI middleware: request id, access log and HTTP metrics; the request body cap."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import uuid
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.api.errors import problem_for
+from tenantry.errors import ContentTooLarge
 from tenantry.logging import get_logger
 
-__all__ = ["HttpMetrics", "RequestContextMiddleware"]
+__all__ = ["BodySizeLimit", "HttpMetrics", "RequestContextMiddleware"]
 
 _log = get_logger("tenantry.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -77,3 +80,68 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 3),
                 )
+
+
+class BodySizeLimit:
+    """Refuses a request body larger than ``max_bytes``: 413, problem+json (``ContentTooLarge``).
+
+    A ``Content-Length`` above the cap is refused before anything is read. Otherwise the body is
+    counted as it streams, so a chunked body without ``Content-Length`` (or one that lies about
+    it) is cut off at the cap too: the read that crosses it fails, and whatever the app answers
+    to that failed read is replaced by the 413. A response the app began before reading its
+    body is left as it is.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send, declared)
+            return
+        received, exceeded, started = 0, False, False
+
+        async def counted() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise ContentTooLarge("the request body is too large")
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the app's answer to the failed read: the 413 replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, unless_refused)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started:
+            await self._refuse(scope, receive, send, None)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int | None) -> None:
+        what = "larger than that" if size is None else f"{size} bytes"
+        error = ContentTooLarge(
+            f"the service accepts request bodies of at most {self.max_bytes} bytes; this one is "
+            f"{what}"
+        )
+        await problem_for(error, Request(scope))(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None

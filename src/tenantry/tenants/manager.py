@@ -7,6 +7,7 @@ change to the tenant's own (``setting.set``, ``setting.delete``; the key, not th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from re import fullmatch
 from typing import Any
@@ -19,6 +20,7 @@ from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import (
     Conflict,
+    ContentTooLarge,
     InvalidInput,
     ReferenceMissing,
     SettingNotFound,
@@ -37,9 +39,12 @@ from tenantry.tenants.schemas import (
 )
 from tenantry.validation import parse_enum
 
-__all__ = ["TenantRegistry", "TenantSettings"]
+__all__ = ["MAX_SETTING_BYTES", "TenantRegistry", "TenantSettings"]
 
 _JSON = TypeAdapter(JsonValue)
+#: The largest value one setting holds: bytes of its canonical JSON (UTF-8, sorted keys, no
+#: whitespace). Settings are configuration, read whole on every ``GET /settings``.
+MAX_SETTING_BYTES = 64 * 1024
 
 
 class _UsesDatabase(RecordsChanges):
@@ -164,10 +169,53 @@ class TenantRegistry(_UsesDatabase):
 
 def _check_key(key: str) -> str:
     if not isinstance(key, str) or fullmatch(SETTING_KEY_PATTERN, key) is None:
+        shown = InvalidInput.excerpt(key)
         raise InvalidInput(
-            f"invalid setting key {key!r}: use 1-128 characters of A-Z, a-z, 0-9, '_.:-'"
+            f"invalid setting key {shown}: use 1-128 characters of A-Z, a-z, 0-9, '_.:-'"
         )
     return key
+
+
+def _check_value(key: str, value: Any) -> Any:
+    """``value`` if PostgreSQL can store it as the setting's JSON: no NaN or Infinity, no NUL
+    character in any string or object key, at most :data:`MAX_SETTING_BYTES` of canonical JSON.
+    Else :class:`InvalidInput` (:class:`ContentTooLarge` for the size); nothing is written."""
+    try:
+        checked = _JSON.validate_python(value)
+        canonical = json.dumps(
+            checked, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
+        )
+    except (PydanticValidationError, ValueError, RecursionError):
+        raise InvalidInput(
+            f"the value of {key!r} is not JSON (or nested too deep; NaN and Infinity are not JSON)"
+        ) from None
+    if _has_nul(checked):
+        raise InvalidInput(
+            f"the value of {key!r} contains a NUL character (\\u0000), which cannot be stored"
+        )
+    size = len(canonical.encode())
+    if size > MAX_SETTING_BYTES:
+        raise ContentTooLarge(
+            f"the value of {key!r} is {size} bytes of JSON; a setting holds at most "
+            f"{MAX_SETTING_BYTES}"
+        )
+    return checked
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character is in any string or object key of the JSON ``value``."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 class TenantSettings(_UsesDatabase):
@@ -198,10 +246,7 @@ class TenantSettings(_UsesDatabase):
 
     async def set(self, key: str, value: Any, *, actor: str | None = None) -> Setting:
         _check_key(key)
-        try:
-            checked = _JSON.validate_python(value)
-        except PydanticValidationError:
-            raise InvalidInput(f"the value of {key!r} is not JSON") from None
+        checked = _check_value(key, value)
         if key == SECURITY_LEVEL_SETTING:  # tenantry's own setting: the key hierarchy reads it
             checked = parse_level(checked, what=f"setting {key!r}:").value
         db, trail = await self._db(), await self._trail(self.tenant_id)
