@@ -1,10 +1,11 @@
 """Audit entries, their canonical bytes, and what the audit log answers.
 
-The canonical form of an entry is its JSON object with sorted keys, no whitespace, UTF-8 (not
-ASCII-escaped), ``time`` as RFC 3339 UTC with microseconds (``2026-11-21T10:00:00.000000Z``),
-``frameworks`` sorted and de-duplicated, plus ``"v": 1``. Only strings, integers, booleans, null,
-lists and objects occur (``detail`` values too), so the bytes are those of RFC 8785 (JCS) for
-every entry tenantry writes, and any language can recompute them. The leaf hash covers exactly
+The canonical form of an entry is its JSON object in the JSON Canonicalization Scheme (RFC 8785,
+by the ``rfc8785`` package: keys sorted by their UTF-16 code units, no whitespace, UTF-8), with
+``time`` as RFC 3339 UTC with microseconds (``2026-11-21T10:00:00.000000Z``), ``frameworks``
+sorted and de-duplicated, plus ``"v": 1``. Only strings, integers within +-2**53, booleans, null,
+lists and objects occur (``detail`` values too; floats are refused), so any language with a JCS
+implementation can recompute the bytes. The leaf hash covers exactly
 these bytes; the stored ``entry`` column holds them, sealed by the cipher when there is one.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 __all__ = [
@@ -83,7 +85,7 @@ def _check_json(value: Any) -> None:
 
 
 def canonical_bytes(entry: AuditEntry) -> bytes:
-    """Sorted-key, whitespace-free UTF-8 JSON of ``entry`` (plus ``"v": 1``)."""
+    """The RFC 8785 (JCS) bytes of ``entry`` (plus ``"v": 1``); ValueError when it has none."""
     _check_json(entry.detail)
     obj: dict[str, Any] = {
         "v": VERSION,
@@ -97,7 +99,10 @@ def canonical_bytes(entry: AuditEntry) -> bytes:
         "frameworks": list(entry.frameworks),
         "detail": entry.detail,
     }
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return rfc8785.dumps(obj)
+    except rfc8785.CanonicalizationError as exc:  # an integer beyond +-2**53, a lone surrogate
+        raise ValueError(f"the entry has no canonical JSON form: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
