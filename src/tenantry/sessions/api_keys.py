@@ -1,15 +1,19 @@
 """API keys of service accounts: scoped, expiring, stored as hashes, revoked per tenant.
 
+A key's scopes narrow what its ``service`` role may do (:func:`tenantry.access.scope_allows`);
+each is an action of the catalogue (:mod:`tenantry.actions`), ``<domain>:*`` for a domain that
+has actions, or ``*``. Anything else is InvalidInput, and no key is made.
+
 Creating and revoking a key writes ``api_key.create``/``api_key.revoke`` to the tenant's audit
 log, in the transaction of the change.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tenantry.actions import ACTIONS, is_action
 from tenantry.cache.manager import CacheManager
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
@@ -24,7 +28,27 @@ from tenantry.tenants.status import ActiveTenants
 
 __all__ = ["ApiKeys"]
 
-_SCOPE = re.compile(r"^[a-z_]+:(\*|[a-z_]+)$")
+#: ``<domain>:*`` for each domain of the catalogue of actions.
+_DOMAIN_SCOPES = frozenset(f"{action.partition(':')[0]}:*" for action in ACTIONS)
+
+
+def _valid_scope(scope: object) -> bool:
+    """An action of the catalogue, ``<domain>:*`` for a domain that has actions, or ``*``."""
+    return isinstance(scope, str) and (is_action(scope) or scope in _DOMAIN_SCOPES or scope == "*")
+
+
+def _check_scopes(scopes: object) -> list[str]:
+    """The scopes, sorted and without duplicates; InvalidInput naming those that are not."""
+    if not isinstance(scopes, list | tuple | set | frozenset):
+        raise InvalidInput("scopes must be a list of scopes")
+    bad = [scope for scope in scopes if not _valid_scope(scope)]
+    if bad:
+        shown = ", ".join(repr(scope)[:80] for scope in bad[:5])
+        raise InvalidInput(
+            f"invalid scope{'s' if len(bad) > 1 else ''} {shown}: a scope is an action"
+            " ('settings:read'), '<domain>:*' for a domain of actions ('settings:*'), or '*'"
+        )
+    return sorted({scope for scope in scopes if isinstance(scope, str)})
 
 
 def _key(digest: bytes) -> str:
@@ -63,9 +87,7 @@ class ApiKeys(RecordsChanges):
         validate_tenant_id(tenant_id)
         if not 0 < len(name) <= 200 or not 0 < len(service_account) <= 200:
             raise InvalidInput("name and service_account must be 1-200 characters")
-        bad = [s for s in scopes if not isinstance(s, str) or _SCOPE.fullmatch(s) is None]
-        if bad:
-            raise InvalidInput(f"invalid scopes {bad!r}: use 'domain:verb' or 'domain:*'")
+        granted = _check_scopes(scopes)
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInput("expires_in must be positive")
         key, key_id = make_token("k", tenant_id), make_id("key", tenant_id)
@@ -76,11 +98,11 @@ class ApiKeys(RecordsChanges):
                     key_id=key_id,
                     name=name,
                     service_account=service_account,
-                    scopes=sorted(set(scopes)),
+                    scopes=granted,
                     key_hash=hash_token(key),
                     expires_at=None if expires_in is None else datetime.now(UTC) + expires_in,
                 )
-                detail = {"account": service_account, "scopes": sorted(set(scopes))}
+                detail = {"account": service_account, "scopes": granted}
                 await trail.record(
                     tenant_id, "api_key.create", f"api_key:{key_id}", actor=actor, detail=detail
                 )
