@@ -14,6 +14,7 @@ __all__ = [
     "API_KEYS_MANAGE",
     "CACHE_READ",
     "CONNECTIONS_ADMIN",
+    "METRICS_READ",
     "PASSKEYS_AUTHENTICATE",
     "PASSKEYS_REGISTER",
     "ROLES_MANAGE",
@@ -33,6 +34,7 @@ SETTINGS_READ = "settings:read"
 SETTINGS_WRITE = "settings:write"
 CACHE_READ = "cache:read"
 CONNECTIONS_ADMIN = "connections:admin"
+METRICS_READ = "metrics:read"
 SESSIONS_CREATE = "sessions:create"
 SESSIONS_READ = "sessions:read"
 SESSIONS_REVOKE = "sessions:revoke"
@@ -51,6 +53,7 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         SETTINGS_WRITE: "create, change and delete the tenant's settings",
         CACHE_READ: "read the tenant's cache statistics",
         CONNECTIONS_ADMIN: "see every backend's health, breakers and pools (platform only)",
+        METRICS_READ: "scrape the Prometheus metrics of every tenant (platform only)",
         SESSIONS_CREATE: "open a session for a user of the tenant",
         SESSIONS_READ: "read sessions of the tenant",
         SESSIONS_REVOKE: "revoke sessions of the tenant",

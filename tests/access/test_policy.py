@@ -41,12 +41,15 @@ def test_roles_inherit_upwards(access: AccessControl) -> None:
     assert a.CONNECTIONS_ADMIN not in admin
 
 
-def test_platform_may_do_everything_and_only_it_administers_tenants(access: AccessControl) -> None:
+@pytest.mark.parametrize("action", [a.TENANTS_ADMIN, a.CONNECTIONS_ADMIN, a.METRICS_READ])
+def test_platform_may_do_everything_and_only_it_administers(
+    access: AccessControl, action: str
+) -> None:
     assert access.policy.actions_of("platform") == frozenset(ACTIONS)
     holders = {
         role
         for role in ("viewer", "editor", "admin", "service", "platform")
-        if a.TENANTS_ADMIN in access.policy.actions_of(role)
+        if action in access.policy.actions_of(role)
     }
     assert holders == {"platform"}
 
@@ -136,6 +139,7 @@ def test_the_catalogue_is_domain_verb_with_descriptions() -> None:
         "settings:write",
         "cache:read",
         "connections:admin",
+        "metrics:read",
         "sessions:create",
         "sessions:read",
         "sessions:revoke",

@@ -98,7 +98,8 @@ def test_the_known_routes_declare_what_they_need(settings: Settings) -> None:
     assert declared["GET", "/cache/stats"][0] == {"cache:read"}
     assert declared["GET", "/connections/health"][0] == {"connections:admin"}
     assert declared["GET", "/health/live"][1]
-    assert declared["GET", "/metrics"][1]
+    assert declared["GET", "/health/ready"][1]
+    assert declared["GET", "/metrics"] == ({"metrics:read"}, frozenset())
 
 
 def test_the_check_catches_a_forgotten_route() -> None:

@@ -1,4 +1,4 @@
-"""The request body cap (``BodySizeLimit``)."""
+"""The request body cap (``BodySizeLimit``) and the bounded labels of the HTTP metrics."""
 
 from __future__ import annotations
 
@@ -119,3 +119,12 @@ async def test_the_default_cap_refuses_a_2_mb_setting(client: httpx.AsyncClient)
     assert response.status_code == 413
     assert len(response.content) < 1000
     assert (await client.get("/settings", headers=headers)).json() == []
+
+
+async def test_unknown_methods_share_one_metrics_label(client: httpx.AsyncClient) -> None:
+    for method in ("BREW", "PROPFIND", "X" * 40):
+        await client.request(method, "/health/live")
+    metrics = (await client.get("/metrics", headers=TOKEN)).text
+    assert 'method="other"' in metrics
+    assert "BREW" not in metrics
+    assert "PROPFIND" not in metrics

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
+import re
+import uuid
+from collections.abc import AsyncIterator
 
+import httpx
+import pytest
+
+from tenantry.api import create_app
+from tenantry.config import Settings
 from tests.conftest import TOKEN
 
 
@@ -16,7 +23,7 @@ async def test_live_and_ready(client: httpx.AsyncClient) -> None:
 
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     await client.get("/health/live")
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=TOKEN)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     body = response.text
@@ -56,3 +63,62 @@ async def test_missing_or_wrong_token_is_401(client: httpx.AsyncClient) -> None:
         assert response.headers["www-authenticate"] == "Bearer"
         assert response.json()["title"] == "authentication required"
     assert (await client.get("/tenants", headers=TOKEN)).status_code == 200
+
+
+async def test_metrics_need_the_service_token(client: httpx.AsyncClient) -> None:
+    tenant_id = f"mx-{uuid.uuid4().hex[:10]}"
+    created = await client.post(
+        "/tenants", json={"id": tenant_id, "display_name": "Metrics"}, headers=TOKEN
+    )
+    assert created.status_code == 201, created.text
+    made = await client.post(
+        "/api-keys",
+        json={"name": "all", "service_account": "bot", "scopes": ["settings:read"]},
+        headers={**TOKEN, "X-Tenant-ID": tenant_id},
+    )
+    assert made.status_code == 201, made.text
+    tenant_key = {"Authorization": f"Bearer {made.json()['key']}"}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, tenant_key):
+        response = await client.get("/metrics", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "tenantry_" not in response.text
+    assert (await client.get("/metrics", headers=TOKEN)).status_code == 200
+    # the probes stay open
+    assert (await client.get("/health/live")).status_code == 200
+    assert (await client.get("/health/ready")).status_code == 200
+
+
+@pytest.fixture(scope="module")
+async def few_labels(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The service naming at most 3 tenants in its metrics."""
+    app = create_app(settings.model_copy(update={"metrics_max_tenants": 3}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tenantry") as c:
+            yield c
+
+
+def tenant_labels(metrics: str, name: str) -> dict[str, float]:
+    found = re.findall(rf'^{name}{{tenant="([^"]+)"}} (\S+)$', metrics, re.MULTILINE)
+    return {tenant: float(value) for tenant, value in found}
+
+
+async def test_metrics_name_only_the_most_active_tenants(few_labels: httpx.AsyncClient) -> None:
+    tenants = [f"mx-{uuid.uuid4().hex[:10]}" for _ in range(6)]
+    for rank, tenant_id in enumerate(tenants):
+        created = await few_labels.post(
+            "/tenants", json={"id": tenant_id, "display_name": "M"}, headers=TOKEN
+        )
+        assert created.status_code == 201, created.text
+        for _ in range(3 * (6 - rank)):  # the first tenants are the most active
+            reply = await few_labels.get("/settings", headers={**TOKEN, "X-Tenant-ID": tenant_id})
+            assert reply.status_code == 200
+    metrics = (await few_labels.get("/metrics", headers=TOKEN)).text
+    for name in ("tenantry_cache_hits_total", "tenantry_cache_misses_total"):
+        labels = tenant_labels(metrics, name)
+        assert len(labels) == 4, labels  # 3 tenants and the rest
+        assert "_other" in labels
+        assert not set(tenants[3:]) & set(labels)
+    hits = tenant_labels(metrics, "tenantry_cache_hits_total")
+    assert set(tenants[:3]) <= set(hits)

@@ -54,7 +54,7 @@ async def test_cache_stats_are_the_callers_tenants(
     other = (await client.get("/cache/stats", headers={**TOKEN, "X-Tenant-ID": ids[1]})).json()
     assert other["hits"] == other["loads"] == 0
     assert (await client.get("/cache/stats", headers=TOKEN)).status_code == 401  # no X-Tenant-ID
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get("/metrics", headers=TOKEN)).text
     assert f'tenantry_cache_loads_total{{tenant="{ids[0]}"}} 1.0' in metrics
     health = await client.get("/connections/health", headers=TOKEN)
     assert health.status_code == 200

@@ -127,7 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(cache.close)
             for collector in (
                 _PoolCollector(database),
-                CacheCollector(cache.tenants, cache.stats),
+                CacheCollector(
+                    cache.tenants, cache.stats, max_tenants=settings.metrics_max_tenants
+                ),
             ):
                 registry.register(collector)
                 stack.callback(registry.unregister, collector)

@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from tenantry.actions import METRICS_READ
 from tenantry.api.state import StateDep
 from tenantry.db.migrate import current_revision, head_revision
 from tenantry.errors import TenantryError
-from tenantry.http import public
+from tenantry.http import public, require_platform
+from tenantry.principal import Principal
 
 __all__ = ["router"]
 
-#: Probes (load balancers, Kubernetes) and Prometheus call these without credentials; they
-#: expose process health and aggregate metrics, no tenant's data.
-router = APIRouter(
-    tags=["health"], dependencies=[public("liveness, readiness and metrics for probes")]
-)
+router = APIRouter(tags=["health"])
+#: Probes (load balancers, Kubernetes) call these without credentials: they say whether the
+#: process is up and ready, and nothing about any tenant.
+_PROBE = public("liveness and readiness for probes")
 
 
-@router.get("/health/live", summary="The process is up")
+@router.get("/health/live", summary="The process is up", dependencies=[_PROBE])
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", summary="The database answers and its schema is at head")
+@router.get(
+    "/health/ready",
+    summary="The database answers and its schema is at head",
+    dependencies=[_PROBE],
+)
 async def ready(state: StateDep) -> JSONResponse:
     checks: dict[str, str] = {}
     head = head_revision()
@@ -45,6 +52,12 @@ async def ready(state: StateDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
-async def metrics(state: StateDep) -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus exposition (the service token: it names the most active tenants)",
+    response_class=Response,
+)
+async def metrics(
+    _: Annotated[Principal, require_platform(METRICS_READ)], state: StateDep
+) -> Response:
     return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,8 @@ __all__ = ["BodySizeLimit", "HttpMetrics", "RequestContextMiddleware"]
 
 _log = get_logger("tenantry.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: The methods the metrics name; any other (a client can send any token) is counted as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpMetrics:
@@ -70,8 +72,9 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - start
                 route = getattr(scope.get("route"), "path", "unmatched")
                 method = scope["method"]
-                self.metrics.requests.labels(method, route, str(status)).inc()
-                self.metrics.latency.labels(method, route).observe(elapsed)
+                label = method if method in _METHODS else "other"
+                self.metrics.requests.labels(label, route, str(status)).inc()
+                self.metrics.latency.labels(label, route).observe(elapsed)
                 _log.info(
                     "request",
                     method=method,

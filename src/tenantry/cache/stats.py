@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["CacheCollector", "CacheStats", "Counters"]
+__all__ = ["OTHER_TENANTS", "CacheCollector", "CacheStats", "Counters"]
 
 
 @dataclass(slots=True)
@@ -98,14 +98,34 @@ _COUNTED = (
 )
 
 
+#: The label of the tenants a scrape does not name one by one: their counters summed. Not a
+#: valid tenant id (ids start with a letter or digit), so it never collides with one.
+OTHER_TENANTS = "_other"
+
+
+def _activity(stats: CacheStats) -> int:
+    return stats.hits + stats.misses
+
+
 class CacheCollector(Collector):
-    """``tenantry_cache_*{tenant=...}`` from the manager's stats, read at scrape time."""
+    """``tenantry_cache_*{tenant=...}`` from the manager's stats, read at scrape time.
+
+    At most ``max_tenants`` tenants are named, the most active ones (lookups: hits and misses);
+    the rest are summed under ``tenant="_other"``, so the number of series stays bounded however
+    many tenants the process serves. A tenant moving in or out of the named set moves its counts
+    between its own series and ``_other`` (Prometheus' ``rate`` reads a decrease as a reset).
+    """
 
     def __init__(
-        self, tenants: Callable[[], Iterable[str]], stats: Callable[[str], CacheStats]
+        self,
+        tenants: Callable[[], Iterable[str]],
+        stats: Callable[[str], CacheStats],
+        *,
+        max_tenants: int = 100,
     ) -> None:
         self._tenants = tenants
         self._stats = stats
+        self.max_tenants = max_tenants
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
         counters = {
@@ -119,12 +139,28 @@ class CacheCollector(Collector):
         )
         size = GaugeMetricFamily("tenantry_cache_bytes", "L1 bytes held", labels=["tenant"])
         entries = GaugeMetricFamily("tenantry_cache_entries", "L1 entries held", labels=["tenant"])
-        for tenant in self._tenants():
-            s = self._stats(tenant)
+        for tenant, values in self._rows():
             for name, family in counters.items():
-                family.add_metric([tenant], float(getattr(s, name)))
-            load_time.add_metric([tenant], s.load_seconds)
-            size.add_metric([tenant], float(s.bytes))
-            entries.add_metric([tenant], float(s.entries))
+                family.add_metric([tenant], values[name])
+            load_time.add_metric([tenant], values["load_seconds"])
+            size.add_metric([tenant], values["bytes"])
+            entries.add_metric([tenant], values["entries"])
         yield from counters.values()
         yield from (load_time, size, entries)
+
+    def _rows(self) -> list[tuple[str, dict[str, float]]]:
+        """(label, values) per named tenant, most active first, then ``_other`` if any."""
+        every = sorted(
+            (self._stats(tenant) for tenant in self._tenants()),
+            key=lambda s: (-_activity(s), s.tenant),
+        )
+        rows = [(s.tenant, _values(s)) for s in every[: self.max_tenants]]
+        rest = [_values(s) for s in every[self.max_tenants :]]
+        if rest:
+            rows.append((OTHER_TENANTS, {k: sum(v[k] for v in rest) for k in rest[0]}))
+        return rows
+
+
+def _values(stats: CacheStats) -> dict[str, float]:
+    names = (*_COUNTED, "load_seconds", "bytes", "entries")
+    return {name: float(getattr(stats, name)) for name in names}
