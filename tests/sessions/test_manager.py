@@ -207,8 +207,16 @@ async def test_bad_input_changes_nothing(manager: SessionManager, new_tenant: Ne
         await manager.create_session(tenant, "u1", security_level="military")
     with pytest.raises(InvalidInput, match="user_id"):
         await manager.create_session(tenant, "")
+    with pytest.raises(InvalidInput, match="device"):
+        await manager.create_session(tenant, "u1", security_level=SecurityLevel.CRITICAL)
     with pytest.raises(AuthenticationError, match="passkey"):
-        await manager.create_session(tenant, "root", SessionType.ADMIN, SecurityLevel.QUANTUM)
+        await manager.create_session(
+            tenant,
+            "root",
+            SessionType.ADMIN,
+            SecurityLevel.QUANTUM,
+            client=ClientInfo(device_id="root-laptop"),
+        )
     assert await manager.list_sessions(tenant, "u1") == []
     assert await manager.list_sessions(tenant, "root") == []
 

@@ -8,7 +8,8 @@
   every node's L1 as well (measured in ``benchmarks/bench_sessions.py``).
 - Idle (sliding) and absolute expiry per session type and security level; at most
   ``max_sessions_per_user`` live sessions per user and tenant (the oldest is revoked).
-- CRITICAL and QUANTUM sessions are bound to their device: another device id revokes them.
+- CRITICAL and QUANTUM sessions are bound to their device: they are created with the client's
+  device id (InvalidInput without one), and another device id revokes them.
 - ADMIN sessions at CRITICAL or QUANTUM need a passkey assertion to be created.
 - Creation, token rotation, step-up and revocation write the tenant's audit log, in the
   transaction of the change (``session.create`` ... ``session.revoke``).
@@ -70,6 +71,10 @@ class SessionManager(SessionStepUp, SessionReports):
             parse_enum(SecurityLevel, security_level),
         )
         client = client or ClientInfo()
+        if level in STRONG and not (client.device_id or "").strip():
+            raise InvalidInput(
+                f"a {level.name} session is bound to its device: give the client's device_id"
+            )
         now = utcnow()
         step_up_at = None
         if kind is SessionType.ADMIN and level in STRONG:

@@ -109,12 +109,12 @@ async def step_up(
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Record a fresh passkey assertion on the session (admin step-up)."""
-    token = bearer_credential(authorization, "the session token")
-    principal = await sessions.validate(token, client=client_info(request))
+    token, client = bearer_credential(authorization, "the session token"), client_info(request)
+    principal = await sessions.validate(token, client=client)
     if principal.session_id != session_id:
         await _own_tenant(request, principal, session_id, "ses")
         raise AuthenticationError("the token does not belong to this session")
-    await sessions.step_up(token, body.challenge_id, body.credential)
+    await sessions.step_up(token, body.challenge_id, body.credential, client=client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

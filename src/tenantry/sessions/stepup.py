@@ -12,7 +12,7 @@ from typing import Any
 
 from tenantry.context import tenant_scope
 from tenantry.passkeys.stepup import assertion_is_fresh
-from tenantry.principal import Principal
+from tenantry.principal import ClientInfo, Principal
 from tenantry.sessions.parts import STRONG, cache_key, utcnow
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import SessionType
@@ -26,10 +26,19 @@ class SessionStepUp(SessionValidation):
     """Step-up of admin sessions (on validation: the session is the token's)."""
 
     async def step_up(
-        self, token: str, challenge_id: str, credential: dict[str, Any] | str
+        self,
+        token: str,
+        challenge_id: str,
+        credential: dict[str, Any] | str,
+        *,
+        client: ClientInfo | None = None,
     ) -> None:
-        """Record a fresh passkey assertion on the session of ``token`` (admin step-up)."""
-        principal = await self.validate(token)
+        """Record a fresh passkey assertion on the session of ``token`` (admin step-up).
+
+        ``client``: the caller's, as for :meth:`validate`; a session bound to a device (CRITICAL,
+        QUANTUM) steps up only from that device, and another one revokes it.
+        """
+        principal = await self.validate(token, client=client)
         assert principal.session_id is not None  # noqa: S101 - sessions have ids
         passkeys = await self._passkey_manager()
         await passkeys.verify_authentication(
