@@ -170,7 +170,7 @@ async def test_bad_levels_are_refused_and_change_nothing(
     await write_setting(db, tenant, "high")
     await keyring.load(tenant)
     with pytest.raises(InvalidInput):  # TenantSettings refuses it too ...
-        await TenantSettings(tenant, db).set("security_level", {"level": "quantum"})
+        await TenantSettings(tenant, db).set_managed("security_level", {"level": "quantum"})
     with tenant_scope(tenant):  # ... but another tool might write it
         async with db.tenant_transaction() as conn:
             await conn.execute(

@@ -11,6 +11,7 @@ from tenantry.errors import (
     ContentTooLarge,
     InvalidInput,
     InvalidTenantId,
+    PermissionDenied,
     SettingNotFound,
     TenantExists,
     TenantNotActive,
@@ -177,7 +178,28 @@ async def test_the_security_level_setting_is_validated(db: Database, new_tenant:
     settings = TenantSettings(tenant, db)
     for bad in ("ultra", "QUANTUM", 3, None, ["quantum"]):
         with pytest.raises(InvalidInput, match="high, critical, quantum"):
-            await settings.set("security_level", bad)
+            await settings.set_managed("security_level", bad)
     with pytest.raises(SettingNotFound):
         await settings.get("security_level")
-    assert (await settings.set("security_level", "critical")).value == "critical"
+    assert (await settings.set_managed("security_level", "critical")).value == "critical"
+
+
+async def test_a_managed_setting_changes_only_through_its_manager(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """Issue 12, item 5: an editor changed the key level through PUT /settings/security_level."""
+    tenant = (await new_tenant()).id
+    settings = TenantSettings(tenant, db)
+    for change in (settings.set("security_level", "quantum"), settings.delete("security_level")):
+        with pytest.raises(PermissionDenied, match="set_security_level"):
+            await change
+    with pytest.raises(SettingNotFound):
+        await settings.get("security_level")
+    with pytest.raises(InvalidInput, match="no manager"):
+        await settings.set_managed("theme", "dark")
+    for change in (
+        TenantSettings("platform", db).set("k", 1),
+        TenantSettings("platform", db).delete("k"),
+    ):
+        with pytest.raises(PermissionDenied, match="tenantry's own"):
+            await change

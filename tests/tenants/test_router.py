@@ -198,3 +198,20 @@ async def test_a_suspension_takes_effect_at_once(client: httpx.AsyncClient) -> N
         assert (await client.get("/settings", headers=as_tenant(tenant_id))).status_code == 200
     await client.patch(f"/tenants/{tenant_id}", json={"status": "suspended"}, headers=TOKEN)
     assert (await client.get("/settings", headers=as_tenant(tenant_id))).status_code == 403
+
+
+async def test_no_caller_changes_a_managed_setting_over_http(client: httpx.AsyncClient) -> None:
+    """Issue 12, item 5: PUT /settings/security_level changed the tenant's key level."""
+    tenant_id = await make_tenant(client)
+    for method in ("put", "delete"):
+        response = await client.request(
+            method.upper(),
+            "/settings/security_level",
+            json={"value": "high"} if method == "put" else None,
+            headers=as_tenant(tenant_id),
+        )
+        assert response.status_code == 403, response.text
+        assert "set_security_level" in response.json()["detail"]
+    assert (
+        await client.get("/settings/security_level", headers=as_tenant(tenant_id))
+    ).status_code == 404

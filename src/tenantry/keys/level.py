@@ -42,5 +42,5 @@ async def write_level(
 ) -> SecurityLevel:
     """Validate ``level`` (nothing is written if it is invalid), then store it."""
     parsed = parse_level(level)
-    await TenantSettings(tenant_id, database).set(SECURITY_LEVEL_SETTING, parsed.value)
+    await TenantSettings(tenant_id, database).set_managed(SECURITY_LEVEL_SETTING, parsed.value)
     return parsed

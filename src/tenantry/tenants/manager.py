@@ -8,7 +8,7 @@ change to the tenant's own (``setting.set``, ``setting.delete``; the key, not th
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from re import fullmatch
 from typing import Any
 
@@ -22,6 +22,7 @@ from tenantry.errors import (
     Conflict,
     ContentTooLarge,
     InvalidInput,
+    PermissionDenied,
     ReferenceMissing,
     SettingNotFound,
     TenantExists,
@@ -39,9 +40,13 @@ from tenantry.tenants.schemas import (
 )
 from tenantry.validation import parse_enum
 
-__all__ = ["MAX_SETTING_BYTES", "TenantRegistry", "TenantSettings"]
+__all__ = ["MANAGED_SETTINGS", "MAX_SETTING_BYTES", "TenantRegistry", "TenantSettings"]
 
 _JSON = TypeAdapter(JsonValue)
+#: Settings that belong to a manager, and how to change them: ``TenantSettings.set`` refuses them.
+MANAGED_SETTINGS: Mapping[str, str] = {
+    SECURITY_LEVEL_SETTING: "SecurityManager.set_security_level (tenantry keys level)",
+}
 #: The largest value one setting holds: bytes of its canonical JSON (UTF-8, sorted keys, no
 #: whitespace). Settings are configuration, read whole on every ``GET /settings``.
 MAX_SETTING_BYTES = 64 * 1024
@@ -245,10 +250,31 @@ class TenantSettings(_UsesDatabase):
         return [Setting.model_validate(dict(r)) for r in rows]
 
     async def set(self, key: str, value: Any, *, actor: str | None = None) -> Setting:
+        """Store ``value`` under ``key``. A setting that belongs to a manager
+        (:data:`MANAGED_SETTINGS`) is refused here: that manager changes it, with its checks,
+        its audit entry and its step-up; so are the settings of the reserved ``platform``."""
         _check_key(key)
         checked = _check_value(key, value)
-        if key == SECURITY_LEVEL_SETTING:  # tenantry's own setting: the key hierarchy reads it
+        if key in MANAGED_SETTINGS:
+            raise PermissionDenied(f"{key!r} is changed with {MANAGED_SETTINGS[key]}")
+        self._writable()
+        return await self._put(key, checked, actor)
+
+    async def set_managed(self, key: str, value: Any, *, actor: str | None = None) -> Setting:
+        """For the manager that owns ``key`` (:data:`MANAGED_SETTINGS`): store its value."""
+        _check_key(key)
+        if key not in MANAGED_SETTINGS:
+            raise InvalidInput(f"{key!r} belongs to no manager: use set()")
+        checked = _check_value(key, value)
+        if key == SECURITY_LEVEL_SETTING:  # the key hierarchy reads it
             checked = parse_level(checked, what=f"setting {key!r}:").value
+        return await self._put(key, checked, actor)
+
+    def _writable(self) -> None:
+        if self.tenant_id in RESERVED_TENANTS:
+            raise PermissionDenied(f"tenant {self.tenant_id!r} is tenantry's own: no settings")
+
+    async def _put(self, key: str, checked: Any, actor: str | None) -> Setting:
         db, trail = await self._db(), await self._trail(self.tenant_id)
         try:
             with tenant_scope(self.tenant_id):
@@ -261,6 +287,9 @@ class TenantSettings(_UsesDatabase):
 
     async def delete(self, key: str, *, actor: str | None = None) -> None:
         _check_key(key)
+        if key in MANAGED_SETTINGS:
+            raise PermissionDenied(f"{key!r} is changed with {MANAGED_SETTINGS[key]}")
+        self._writable()
         db, trail = await self._db(), await self._trail(self.tenant_id)
         with tenant_scope(self.tenant_id):
             async with db.tenant_transaction() as conn:
