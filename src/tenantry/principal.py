@@ -34,6 +34,9 @@ class Principal:
     security_level: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     step_up_at: datetime | None = None
+    #: The most this principal may do whatever its roles: the actions of the credential that
+    #: minted its session (None: no ceiling).
+    cap: frozenset[str] | None = None
 
     @property
     def actor(self) -> str:

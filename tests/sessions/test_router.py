@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import httpx
@@ -10,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tenantry.db.engine import Database
+from tenantry.threats import SecurityEvents
 from tests.conftest import TOKEN
 
 
@@ -129,7 +132,6 @@ async def test_api_keys_over_http(client: httpx.AsyncClient) -> None:
     "body",
     [
         {"tenant_id": "x", "user_id": "u"},
-        {"user_id": "u"},
         {"tenant_id": "TENANT", "user_id": "u"},
         {"tenant_id": "abc", "user_id": ""},
         {"tenant_id": "abc", "user_id": "u", "session_type": "root"},
@@ -165,3 +167,69 @@ async def test_fuzzed_validation_never_500(
         headers={"Authorization": f"Bearer {safe_token}"},
     )
     assert response.status_code in (401, 404, 405, 422), response.text
+
+
+async def test_create_takes_the_callers_tenant_and_records_a_probe_of_another(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Issue 12, item 8: the tenant was wanted twice, and naming another one recorded nothing."""
+    tenant_id, other = await tenant(client), await tenant(client)
+    made = await client.post(
+        "/sessions/create", json={"user_id": "u1"}, headers=platform(tenant_id)
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["session_id"].startswith(f"ses_{tenant_id}.")
+    key = await client.post(
+        "/api-keys",
+        json={"name": "k", "service_account": "bot", "scopes": ["sessions:create"]},
+        headers=platform(tenant_id),
+    )
+    probe = await client.post(
+        "/sessions/create",
+        json={"tenant_id": other, "user_id": "u1"},
+        headers=bearer(key.json()["key"]),
+    )
+    assert probe.status_code == 404
+    events = await SecurityEvents(db).since(tenant_id, datetime.now(UTC) - timedelta(minutes=5))
+    assert [e.kind for e in events].count("foreign_tenant_probe") == 1
+
+
+async def test_a_session_can_do_no_more_than_the_credential_that_minted_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 12, item 2: a key that may only create sessions opened one for admin alice, which
+    then granted admin to mallory and made API keys."""
+    tenant_id = await tenant(client)
+    assert (await client.put("/roles/alice/admin", headers=platform(tenant_id))).status_code == 200
+    key = await client.post(
+        "/api-keys",
+        json={"name": "k", "service_account": "bot", "scopes": ["sessions:create"]},
+        headers=platform(tenant_id),
+    )
+    minted = await client.post(
+        "/sessions/create", json={"user_id": "alice"}, headers=bearer(key.json()["key"])
+    )
+    assert minted.status_code == 201, minted.text
+    alice = bearer(minted.json()["token"])
+    for method, path in (
+        ("PUT", "/roles/mallory/admin"),
+        ("POST", "/api-keys"),
+        ("GET", "/settings"),
+    ):
+        body = (
+            {"name": "x", "service_account": "y", "scopes": ["*"]} if path == "/api-keys" else None
+        )
+        response = await client.request(method, path, json=body, headers=alice)
+        assert response.status_code == 403, (path, response.text)
+    assert (await client.get("/roles/mallory", headers=platform(tenant_id))).json()["roles"] == []
+    # The backend's own session for alice (service token: no ceiling) keeps her powers.
+    full = await open_session(client, tenant_id, "alice")
+    assert (await client.get("/roles/mallory", headers=bearer(full["token"]))).status_code == 200
+
+
+async def test_the_platform_tenant_has_no_sessions(client: httpx.AsyncClient) -> None:
+    """Issue 12, item 4: an admin session in the platform tenant read the platform audit log."""
+    refused = await client.post(
+        "/sessions/create", json={"user_id": "eve"}, headers=platform("platform")
+    )
+    assert refused.status_code == 403, refused.text

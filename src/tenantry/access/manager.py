@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from tenantry.access.policy import ASSIGNABLE_ROLES, Policy
 from tenantry.access.repository import RoleAssignmentsRepository
-from tenantry.actions import is_action
+from tenantry.actions import ACTIONS, is_action
 from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
@@ -132,7 +132,15 @@ class AccessControl(RecordsChanges):
         """May ``principal`` perform ``action``? Deny by default; no I/O (cached decisions)."""
         if not self.policy.decide(principal.roles, action):
             return False
+        if principal.cap is not None and action not in principal.cap:
+            return False
         return principal.kind is not PrincipalKind.API_KEY or scope_allows(principal.scopes, action)
+
+    def ceiling(self, principal: Principal) -> frozenset[str] | None:
+        """The catalogued actions ``principal`` may perform: the ceiling of a session it mints
+        (None when it may perform every one: no ceiling)."""
+        allowed = frozenset(action for action in ACTIONS if self.allowed(principal, action))
+        return None if allowed == frozenset(ACTIONS) else allowed
 
     def needs_admin(self, action: str) -> bool:
         """Whether ``action`` is an admin action: one the admin role has and the editor has not.

@@ -26,11 +26,11 @@ from __future__ import annotations
 from typing import Any
 
 from tenantry.cache.manager import CacheManager
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
-from tenantry.errors import AuthenticationError, InvalidInput, NotFound
+from tenantry.errors import AuthenticationError, InvalidInput, NotFound, PermissionDenied
 from tenantry.levels import SecurityLevel
-from tenantry.principal import ClientInfo
+from tenantry.principal import ClientInfo, Principal
 from tenantry.sessions.parts import STRONG, cache_key, utcnow
 from tenantry.sessions.reports import SessionReports
 from tenantry.sessions.repository import SessionsRepository, creation_lock
@@ -58,12 +58,18 @@ class SessionManager(SessionStepUp, SessionReports):
         passkey_challenge_id: str | None = None,
         passkey_credential: dict[str, Any] | str | None = None,
         actor: str | None = None,
+        minted_by: Principal | None = None,
     ) -> tuple[str, str]:
         """A new session: ``(session_id, token)``. The token is returned only here.
 
         ``actor``: who asked for it, for the audit log (``system`` when not given).
+        ``minted_by``: the credential asking for it (the HTTP route passes the caller): the
+        session never does more than it could, whatever the user's roles (its actions are the
+        session's ceiling; the platform's service token, which may do everything, sets none).
         """
         validate_tenant_id(tenant_id)
+        if tenant_id in RESERVED_TENANTS:
+            raise PermissionDenied(f"tenant {tenant_id!r} is tenantry's own: it has no sessions")
         if not isinstance(user_id, str) or not 0 < len(user_id) <= 200:
             raise InvalidInput("user_id must be 1-200 characters")
         kind, level = (
@@ -75,6 +81,7 @@ class SessionManager(SessionStepUp, SessionReports):
             raise InvalidInput(
                 f"a {level.name} session is bound to its device: give the client's device_id"
             )
+        cap = None if minted_by is None else await self._ceiling(minted_by)
         now = utcnow()
         step_up_at = None
         if kind is SessionType.ADMIN and level in STRONG:
@@ -116,6 +123,7 @@ class SessionManager(SessionStepUp, SessionReports):
                     user_agent=client.user_agent,
                     device_id=client.device_id,
                     step_up_at=step_up_at,
+                    cap=None if cap is None else sorted(cap),
                 )
                 await repo.record_activity(
                     session_id=session_id,

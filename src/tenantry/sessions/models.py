@@ -42,6 +42,8 @@ sessions = tenant_table(
     Column("user_agent", Text, nullable=True),
     Column("device_id", Text, nullable=True),
     timestamp("step_up_at", nullable=True),
+    # The actions of the credential that minted the session (0007); NULL: no ceiling.
+    Column("cap", ARRAY(Text), nullable=True),
     UniqueConstraint("tenant_id", "token_hash"),
     CheckConstraint("session_type in ('user', 'api', 'admin')", name="type"),
     CheckConstraint("security_level in ('high', 'critical', 'quantum')", name="level"),

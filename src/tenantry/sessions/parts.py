@@ -21,7 +21,7 @@ from tenantry.db.engine import Database
 from tenantry.errors import NotFound
 from tenantry.levels import SecurityLevel
 from tenantry.passkeys.manager import PasskeyManager
-from tenantry.principal import ClientInfo
+from tenantry.principal import ClientInfo, Principal
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import SessionPolicy
 from tenantry.sessions.tokens import tenant_of_id
@@ -111,6 +111,13 @@ class SessionParts(RecordsChanges):
         if self._active is None:
             self._active = ActiveTenants(TenantRegistry(await self._db()), self.cache)
         return self._active
+
+    async def _ceiling(self, principal: Principal) -> frozenset[str] | None:
+        """The actions ``principal`` may perform (None: all): a session it mints gets no more."""
+        if self._access is None:
+            await self.initialize()
+        assert self._access is not None  # noqa: S101 - set by initialize
+        return self._access.ceiling(principal)
 
     async def _events(self) -> SecurityEvents:
         if self.events is None:

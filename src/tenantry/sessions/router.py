@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 
 from tenantry.access.probes import ensure_own_tenant
-from tenantry.errors import AuthenticationError, NotFound
+from tenantry.errors import AuthenticationError
 from tenantry.http import bearer_credential, client_info, provided, public, require
 from tenantry.principal import Principal, PrincipalKind
 from tenantry.sessions.api_keys import ApiKeys
@@ -45,14 +45,19 @@ async def _own_tenant(request: Request, principal: Principal, identifier: str, p
 @router.post("/sessions/create", status_code=status.HTTP_201_CREATED)
 async def create_session(
     body: SessionCreate,
+    request: Request,
     principal: Annotated[Principal, require("sessions:create")],
     sessions: SessionsDep,
 ) -> SessionIssued:
-    """Open a session for a user of the caller's tenant (the platform backend after its login)."""
-    if body.tenant_id != principal.tenant_id:
-        raise NotFound(f"tenant {body.tenant_id!r} does not exist")
+    """Open a session for a user of the caller's tenant (the platform backend after its login).
+
+    The session can do no more than the caller could; ``tenant_id`` may be left out (it is the
+    caller's), and naming another tenant is a probe (recorded, 404).
+    """
+    if body.tenant_id is not None:
+        await ensure_own_tenant(principal, body.tenant_id, f"tenant {body.tenant_id}", request)
     session_id, token = await sessions.create_session(
-        body.tenant_id,
+        principal.tenant_id,
         body.user_id,
         body.session_type,
         body.security_level,
@@ -60,8 +65,9 @@ async def create_session(
         passkey_challenge_id=body.passkey_challenge_id,
         passkey_credential=body.passkey_credential,
         actor=principal.actor,
+        minted_by=principal,
     )
-    info = await sessions.session_info(session_id)
+    info = await sessions.session_info(session_id, tenant_id=principal.tenant_id)
     return SessionIssued(
         session_id=session_id,
         token=token,
@@ -126,7 +132,9 @@ async def session_analytics(
     sessions: SessionsDep,
 ) -> dict[str, Any]:
     await _own_tenant(request, principal, session_id, "ses")
-    report: dict[str, Any] = await sessions.get_session_analytics(session_id)
+    report: dict[str, Any] = await sessions.get_session_analytics(
+        session_id, tenant_id=principal.tenant_id
+    )
     return report
 
 
@@ -139,7 +147,10 @@ async def revoke_session(
 ) -> Response:
     await _own_tenant(request, principal, session_id, "ses")
     await sessions.revoke(
-        session_id, reason=f"revoked by {principal.principal_id}", actor=principal.actor
+        session_id,
+        tenant_id=principal.tenant_id,
+        reason=f"revoked by {principal.principal_id}",
+        actor=principal.actor,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -92,7 +92,11 @@ class SessionPolicy:
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{2,62}$")
+    tenant_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{2,62}$",
+        description="the caller's tenant (the default); another one is answered 404",
+    )
     user_id: str = Field(min_length=1, max_length=200)
     session_type: SessionType = SessionType.USER
     security_level: SecurityLevel = SecurityLevel.HIGH

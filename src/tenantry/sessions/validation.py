@@ -122,6 +122,7 @@ class SessionValidation(SessionParts):
             "touched": row.last_seen_at.timestamp(),
             "device": row.device_id,
             "step_up": row.step_up_at.timestamp() if row.step_up_at else None,
+            "cap": None if row.cap is None else list(row.cap),
         }
 
     async def _keep(self, key: str, cached: dict[str, Any]) -> None:
@@ -191,4 +192,5 @@ def _principal(tenant_id: str, cached: dict[str, Any]) -> Principal:
         session_type=cached["type"],
         security_level=cached["level"],
         step_up_at=datetime.fromtimestamp(step_up, UTC) if step_up else None,
+        cap=None if cached.get("cap") is None else frozenset(cached["cap"]),
     )
