@@ -233,3 +233,12 @@ async def test_the_platform_tenant_has_no_sessions(client: httpx.AsyncClient) ->
         "/sessions/create", json={"user_id": "eve"}, headers=platform("platform")
     )
     assert refused.status_code == 403, refused.text
+
+
+async def test_the_platform_tenant_has_no_api_keys(client: httpx.AsyncClient) -> None:
+    refused = await client.post(
+        "/api-keys",
+        json={"name": "k", "service_account": "bot", "scopes": ["*"]},
+        headers=platform("platform"),
+    )
+    assert refused.status_code == 403, refused.text

@@ -15,10 +15,10 @@ from typing import Any
 
 from tenantry.actions import ACTIONS, is_action
 from tenantry.cache.manager import CacheManager
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
-from tenantry.errors import AuthenticationError, InvalidInput, NotFound
+from tenantry.errors import AuthenticationError, InvalidInput, NotFound, PermissionDenied
 from tenantry.principal import Principal, PrincipalKind
 from tenantry.sessions.repository import ApiKeysRepository
 from tenantry.sessions.schemas import ApiKeyInfo, IssuedApiKey
@@ -85,6 +85,8 @@ class ApiKeys(RecordsChanges):
     ) -> IssuedApiKey:
         """A new key; its secret is in the result only, never stored."""
         validate_tenant_id(tenant_id)
+        if tenant_id in RESERVED_TENANTS:
+            raise PermissionDenied(f"tenant {tenant_id!r} is tenantry's own: it has no API keys")
         if not 0 < len(name) <= 200 or not 0 < len(service_account) <= 200:
             raise InvalidInput("name and service_account must be 1-200 characters")
         granted = _check_scopes(scopes)
