@@ -81,3 +81,34 @@ async def test_the_platform_tenant_gives_no_roles(client: httpx.AsyncClient) -> 
     refused = await client.put("/roles/eve/admin", headers=operator)
     assert refused.status_code == 403, refused.text
     assert (await client.get("/roles/eve", headers=operator)).json()["roles"] == []
+
+
+async def test_a_user_without_a_role_acts_with_the_tenants_default_role(
+    client: httpx.AsyncClient, db: Database, new_tenant: NewTenant
+) -> None:
+    """Issue 12, item 7: a session for a user with no role was refused everywhere."""
+    tenant = (await new_tenant()).id
+    backend = {**TOKEN, "X-Tenant-ID": tenant}
+    _, token = await SessionManager(db).create_session(tenant, "newcomer")
+    newcomer = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/settings", headers=newcomer)).status_code == 200  # viewer
+    assert (await client.put("/settings/k", json={"value": 1}, headers=newcomer)).status_code == 403
+    assert (await client.get("/default-role", headers=backend)).json() == {"role": "viewer"}
+
+    changed = await client.put("/default-role/none", headers=backend)
+    assert changed.json() == {"role": "none"}
+    assert (await client.get("/settings", headers=newcomer)).status_code == 403  # at once
+    assert (await client.put("/default-role/editor", headers=backend)).status_code == 200
+    assert (await client.put("/settings/k", json={"value": 1}, headers=newcomer)).status_code == 200
+
+    for bad in ("/default-role/admin", "/default-role/root"):
+        assert (await client.put(bad, headers=backend)).status_code == 422
+    assert (
+        await client.put("/settings/default_role", json={"value": "admin"}, headers=backend)
+    ).status_code == 403
+    entries = [e.entry for e in await trail_for(db).audit_log.entries(tenant) if e.entry]
+    assert [e.resource for e in entries if e.action == "setting.set"] == [
+        "setting:default_role",
+        "setting:default_role",
+        "setting:k",
+    ]

@@ -17,13 +17,35 @@ from tenantry.actions import ACTIONS, is_action
 from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
-from tenantry.errors import InvalidInput, PermissionDenied, ReferenceMissing, TenantNotFound
+from tenantry.errors import (
+    InvalidInput,
+    PermissionDenied,
+    ReferenceMissing,
+    SettingNotFound,
+    TenantNotFound,
+)
 from tenantry.principal import Principal, PrincipalKind
+from tenantry.tenants.manager import TenantSettings
 
-__all__ = ["AccessControl", "RolesListener", "scope_allows"]
+__all__ = [
+    "DEFAULT_ROLE",
+    "DEFAULT_ROLE_CHOICES",
+    "DEFAULT_ROLE_SETTING",
+    "AccessControl",
+    "RolesListener",
+    "scope_allows",
+]
 
-#: Awaited with (tenant id, principal id) after that principal's roles changed.
-RolesListener = Callable[[str, str], Awaitable[None]]
+#: Awaited with (tenant id, principal id) after that principal's roles changed; principal id
+#: None: the roles of every principal of the tenant may have changed (its default role did).
+RolesListener = Callable[[str, str | None], Awaitable[None]]
+#: The role of a tenant's users who hold none (Keycloak's "default roles"), unless the tenant
+#: chose another with :meth:`AccessControl.set_default_role`.
+DEFAULT_ROLE = "viewer"
+#: What a tenant may choose as its default role ("none": users without a role can do nothing).
+DEFAULT_ROLE_CHOICES = ("viewer", "editor", "none")
+#: The tenant setting that holds the choice (changed only through AccessControl).
+DEFAULT_ROLE_SETTING = "default_role"
 
 _MAX_PRINCIPAL_ID = 200
 
@@ -118,6 +140,41 @@ class AccessControl(RecordsChanges):
             for listener in self._listeners:
                 await listener(tenant_id, principal_id)
         return changed
+
+    async def default_role(self, tenant_id: str) -> str | None:
+        """The role of the tenant's users who hold none (None: no role)."""
+        try:
+            setting = await TenantSettings(tenant_id, await self._db()).get(DEFAULT_ROLE_SETTING)
+        except SettingNotFound:
+            return DEFAULT_ROLE
+        value = setting.value
+        return value if isinstance(value, str) and value in ("viewer", "editor") else None
+
+    async def set_default_role(self, tenant_id: str, role: str, *, actor: str | None = None) -> str:
+        """Choose the role of the tenant's users who hold none (``viewer``, ``editor``, ``none``);
+        every live session of the tenant sees the change before this returns."""
+        validate_tenant_id(tenant_id)
+        if tenant_id in RESERVED_TENANTS:
+            raise PermissionDenied(f"tenant {tenant_id!r} is tenantry's own: it gives no roles")
+        if role not in DEFAULT_ROLE_CHOICES:
+            raise InvalidInput(
+                f"invalid default role {role!r}: use one of {', '.join(DEFAULT_ROLE_CHOICES)}"
+            )
+        db = await self._db()
+        await TenantSettings(tenant_id, db, audit=self._audit).set_managed(
+            DEFAULT_ROLE_SETTING, role, actor=actor
+        )
+        for listener in self._listeners:
+            await listener(tenant_id, None)
+        return role
+
+    async def effective_roles(self, tenant_id: str, principal_id: str) -> frozenset[str]:
+        """The roles ``principal_id`` acts with: its own, else the tenant's default role."""
+        roles = await self.roles_of(tenant_id, principal_id)
+        if roles:
+            return roles
+        default = await self.default_role(tenant_id)
+        return frozenset() if default is None else frozenset({default})
 
     async def roles_of(self, tenant_id: str, principal_id: str) -> frozenset[str]:
         """The roles ``principal_id`` holds in ``tenant_id`` (none in every other tenant)."""

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
 
-from tenantry.access.manager import AccessControl
+from tenantry.access.manager import DEFAULT_ROLE_CHOICES, AccessControl
 from tenantry.access.policy import ASSIGNABLE_ROLES
 from tenantry.actions import ROLES_MANAGE
 from tenantry.http import provided, require
@@ -63,3 +63,24 @@ async def _after(
 ) -> RoleChange:
     roles = await access.roles_of(caller.tenant_id, principal_id)
     return RoleChange(principal_id=principal_id, roles=sorted(roles), changed=changed)
+
+
+class DefaultRole(BaseModel):
+    role: str
+
+
+Choice = Annotated[str, Path(pattern="^(" + "|".join(DEFAULT_ROLE_CHOICES) + ")$")]
+
+
+@router.get("/default-role")
+async def get_default_role(caller: Manager, access: AccessDep) -> DefaultRole:
+    """The role of the tenant's users who hold none (``none``: they can do nothing)."""
+    return DefaultRole(role=await access.default_role(caller.tenant_id) or "none")
+
+
+@router.put("/default-role/{role}")
+async def set_default_role(role: Choice, caller: Manager, access: AccessDep) -> DefaultRole:
+    """Choose it (``viewer``, ``editor`` or ``none``); audited, and live sessions see it at once."""
+    return DefaultRole(
+        role=await access.set_default_role(caller.tenant_id, role, actor=caller.actor)
+    )

@@ -32,7 +32,10 @@ from tenantry.threats.events import SecurityEvents, Severity
 if TYPE_CHECKING:  # loaded on first use (numpy, scikit-learn): see reports.py
     from tenantry.sessions.analytics import SessionAnalytics
 
-__all__ = ["STRONG", "SessionParts", "cache_key", "user_tag", "utcnow"]
+__all__ = ["ALL_SESSIONS_TAG", "STRONG", "SessionParts", "cache_key", "user_tag", "utcnow"]
+
+#: The cache tag of every cached session of a tenant (its default role changed).
+ALL_SESSIONS_TAG = "sessions"
 
 #: The levels whose sessions are bound to their device and, for admins, need a passkey.
 STRONG = (SecurityLevel.CRITICAL, SecurityLevel.QUANTUM)
@@ -99,12 +102,13 @@ class SessionParts(RecordsChanges):
             self._access = AccessControl(db)
             self._access.listen(self.forget_user)
 
-    async def forget_user(self, tenant_id: str, user_id: str) -> None:
-        """Drop every cached session of ``user_id`` on every node (their roles changed): their
-        next validation reads them again. Role changes through the :class:`AccessControl` this
-        manager uses call it before they return."""
+    async def forget_user(self, tenant_id: str, user_id: str | None) -> None:
+        """Drop every cached session of ``user_id`` (None: of every user of the tenant) on every
+        node, since their roles changed: their next validation reads them again. Role changes
+        through the :class:`AccessControl` this manager uses call it before they return."""
         with tenant_scope(tenant_id):
-            await self.cache.invalidate_tags(user_tag(user_id))
+            tag = ALL_SESSIONS_TAG if user_id is None else user_tag(user_id)
+            await self.cache.invalidate_tags(tag)
 
     async def _active_tenants(self) -> ActiveTenants:
         """Whether a tenant is active: the app's (shared with its gate), else one on this cache."""

@@ -21,7 +21,14 @@ from tenantry.context import tenant_scope
 from tenantry.errors import AuthenticationError
 from tenantry.levels import SecurityLevel
 from tenantry.principal import ClientInfo, Principal, PrincipalKind
-from tenantry.sessions.parts import STRONG, SessionParts, cache_key, user_tag, utcnow
+from tenantry.sessions.parts import (
+    ALL_SESSIONS_TAG,
+    STRONG,
+    SessionParts,
+    cache_key,
+    user_tag,
+    utcnow,
+)
 from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import SessionType
 from tenantry.sessions.tokens import hash_token, parse_token
@@ -126,10 +133,10 @@ class SessionValidation(SessionParts):
         }
 
     async def _keep(self, key: str, cached: dict[str, Any]) -> None:
-        """Cache a session's entry, tagged with its user (role changes drop it)."""
-        await self.cache.set(
-            key, cached, ttl=self.policy.cache_ttl, tags=(user_tag(cached["user"]),)
-        )
+        """Cache a session's entry, tagged with its user and as a session of its tenant (role
+        changes drop it: the user's, or the tenant's default role)."""
+        tags = (user_tag(cached["user"]), ALL_SESSIONS_TAG)
+        await self.cache.set(key, cached, ttl=self.policy.cache_ttl, tags=tags)
 
     async def _touch(
         self, tenant_id: str, cached: dict[str, Any], client: ClientInfo | None, now: datetime
@@ -166,7 +173,7 @@ class SessionValidation(SessionParts):
         if self._access is None:
             await self.initialize()
         assert self._access is not None  # noqa: S101 - set by initialize
-        return await self._access.roles_of(tenant_id, user_id)
+        return await self._access.effective_roles(tenant_id, user_id)
 
     async def _failed(self, tenant_id: str, client: ClientInfo | None) -> None:
         """A failed validation: a security event, at most 20 a minute per tenant per node."""

@@ -46,6 +46,7 @@ _JSON = TypeAdapter(JsonValue)
 #: Settings that belong to a manager, and how to change them: ``TenantSettings.set`` refuses them.
 MANAGED_SETTINGS: Mapping[str, str] = {
     SECURITY_LEVEL_SETTING: "SecurityManager.set_security_level (tenantry keys level)",
+    "default_role": "AccessControl.set_default_role (PUT /default-role/{role})",
 }
 #: The largest value one setting holds: bytes of its canonical JSON (UTF-8, sorted keys, no
 #: whitespace). Settings are configuration, read whole on every ``GET /settings``.
