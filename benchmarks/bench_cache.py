@@ -8,13 +8,13 @@ Rows (Redis from ``TENANTRY_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/
 - ``cache get, L1 miss -> L2 hit (CacheManager)`` vs ``redis-py GET``: the whole manager path,
   decoding and filling L1.
 - ``cache get, L1 hit (CacheManager)``: the manager's hot path, peer: a dict behind an async call.
-- ``cache set on node A -> new value read on node B``: two managers on one Redis; the
-  time from the write until B's stale L1 copy is gone (pub/sub) and B reads the new value.
+
+The time a write on one node takes to reach another node's L1 is in ``bench_propagation.py``,
+beside a plain Redis pub/sub round trip.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 
@@ -37,8 +37,7 @@ RAW_SET = "redis-py SET PX"
 MANAGER_L2 = "cache get, L1 miss -> L2 hit (CacheManager)"
 MANAGER_L1 = "cache get, L1 hit (CacheManager)"
 DICT_ASYNC = "dict get behind an async call"
-INVALIDATION = "cache set on node A -> new value read on node B"
-OPERATIONS = (L2_GET, RAW_GET, L2_SET, RAW_SET, MANAGER_L2, MANAGER_L1, DICT_ASYNC, INVALIDATION)
+OPERATIONS = (L2_GET, RAW_GET, L2_SET, RAW_SET, MANAGER_L2, MANAGER_L1, DICT_ASYNC)
 
 VALUE = "v" * 200
 TENANT = "bench-cache"
@@ -55,24 +54,18 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
         return []
     tier = RedisTier(raw, CircuitBreaker("bench-redis"))
     node_a = CacheManager(redis=Redis.from_url(url))
-    node_b = CacheManager(redis=Redis.from_url(url))
     await node_a.start()
-    await node_b.start()
-    for node in (node_a, node_b):
-        assert node.bus is not None
-        await node.bus.connected.wait()
+    assert node_a.bus is not None
+    await node_a.bus.connected.wait()
     try:
-        return await _measure(raw, tier, node_a, node_b, plan)
+        return await _measure(raw, tier, node_a, plan)
     finally:
         await node_a.close()
-        await node_b.close()
         await raw.delete(RedisTier.key(TENANT, "k"), f"raw:{TENANT}:k")
         await raw.aclose()
 
 
-async def _measure(
-    raw: Redis, tier: RedisTier, node_a: CacheManager, node_b: CacheManager, plan: Plan
-) -> list[Row]:
+async def _measure(raw: Redis, tier: RedisTier, node_a: CacheManager, plan: Plan) -> list[Row]:
     envelope = Envelope(node_a.codec.encode(VALUE), time.time() + 3600, 0.0)
     raw_key = f"raw:{TENANT}:k"
     await raw.set(raw_key, envelope.pack(), px=3_600_000)
@@ -106,15 +99,6 @@ async def _measure(
     async def dict_get() -> object:
         return plain.get("k")
 
-    versions = iter(range(10**9))
-
-    async def invalidation() -> None:
-        await node_b.get("inv")  # node B holds a copy in L1
-        version = next(versions)
-        await node_a.set("inv", version, ttl=3600)
-        while await node_b.get("inv") != version:  # noqa: ASYNC110 - a reader polls
-            await asyncio.sleep(0)
-
     cases = [
         Case(L2_GET, l2_get, peer=RAW_GET),
         Case(RAW_GET, raw_get),
@@ -123,7 +107,6 @@ async def _measure(
         Case(MANAGER_L2, manager_l2, peer=RAW_GET),
         Case(MANAGER_L1, manager_l1, peer=DICT_ASYNC),
         Case(DICT_ASYNC, dict_get),
-        Case(INVALIDATION, invalidation),
     ]
     with tenant_scope(TENANT):
         return await run_cases(cases, plan, module="cache")

@@ -11,6 +11,9 @@ performs ``Case.batch`` calls, and the row reports per call (the batch's time di
 ``batch``, so p50 and p95 are percentiles of batch means). A figure that is not a latency (a hit
 ratio) is a :class:`Metric`; :func:`run_metrics` turns it into a row with ``value`` and ``unit``
 instead of latencies.
+
+An operation that needs fresh state for every call (a session to revoke, a value some node has
+cached) gives ``Case.prepare``: it runs, untimed and untraced, before each call of ``run``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "Benchmark",
     "Case",
     "Metric",
+    "Operation",
     "Plan",
     "Row",
     "Sample",
@@ -100,12 +104,15 @@ class Case:
     """An operation to measure; ``peer`` names the case it is compared with (or none).
 
     ``run`` performs ``batch`` calls of the operation (1 unless the call is too short to time).
+    ``prepare``, when given, runs before each call of ``run``, outside the timing and the memory
+    peak; the row's ops/s then counts only the timed calls' time.
     """
 
     name: str
     run: Operation
     peer: str | None = None
     batch: int = 1
+    prepare: Operation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,34 +180,59 @@ def percentile(sorted_values: Sequence[int], q: float) -> float:
     return float(sorted_values[rank - 1])
 
 
-async def measure(run: Operation, iterations: int, warmup: int = 0) -> Sample:
-    """Call ``run`` ``warmup`` times untimed, then ``iterations`` times timed, one at a time."""
+async def measure(
+    run: Operation, iterations: int, warmup: int = 0, prepare: Operation | None = None
+) -> Sample:
+    """Call ``run`` ``warmup`` times untimed, then ``iterations`` times timed, one at a time.
+
+    With ``prepare``, each call of ``run`` follows an untimed ``await prepare()``, and the
+    sample's elapsed time is the sum of the timed calls.
+    """
     for _ in range(warmup):
+        if prepare is not None:
+            await prepare()
         await run()
     gc.collect()
     clock = time.perf_counter_ns
     latencies = [0] * iterations
     started = clock()
     for i in range(iterations):
+        if prepare is not None:
+            await prepare()
         before = clock()
         await run()
         latencies[i] = clock() - before
-    return Sample(latencies, clock() - started)
+    elapsed = sum(latencies) if prepare is not None else clock() - started
+    return Sample(latencies, elapsed)
 
 
-async def peak_memory_kib(run: Operation, iterations: int) -> float:
-    """Peak of traced Python allocations above the starting level while ``run`` repeats, in KiB."""
+async def peak_memory_kib(
+    run: Operation, iterations: int, prepare: Operation | None = None
+) -> float:
+    """Peak of traced Python allocations above the starting level while ``run`` repeats, in KiB.
+
+    With ``prepare`` (run before each call), the peak of each call above the level just before
+    it, the largest of them: what ``prepare`` allocated is not counted.
+    """
     gc.collect()
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
+        if prepare is None:
+            for _ in range(iterations):
+                await run()
+            return max(0, tracemalloc.get_traced_memory()[1] - baseline) / 1024
+        worst = 0
         for _ in range(iterations):
+            await prepare()
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
             await run()
-        peak = tracemalloc.get_traced_memory()[1]
+            worst = max(worst, tracemalloc.get_traced_memory()[1] - before)
+        return worst / 1024
     finally:
         tracemalloc.stop()
-    return max(0, peak - baseline) / 1024
 
 
 def select_cases(cases: Sequence[_C], plan: Plan) -> list[_C]:
@@ -221,14 +253,17 @@ async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]
         return []
     samples = {case.name: Sample() for case in cases}
     for case in cases:
-        await measure(case.run, 0, warmup=plan.warmup)
+        await measure(case.run, 0, warmup=plan.warmup, prepare=case.prepare)
     per_block, extra = divmod(plan.iterations, plan.rounds)
     for round_no in range(plan.rounds):
         block = per_block + (1 if round_no < extra else 0)
         shift = round_no % len(cases)
         for case in [*cases[shift:], *cases[:shift]]:
-            samples[case.name].extend(await measure(case.run, block))
-    peaks = {case.name: await peak_memory_kib(case.run, plan.memory_iterations) for case in cases}
+            samples[case.name].extend(await measure(case.run, block, prepare=case.prepare))
+    peaks = {
+        case.name: await peak_memory_kib(case.run, plan.memory_iterations, case.prepare)
+        for case in cases
+    }
 
     p50 = {case.name: samples[case.name].percentile_us(0.50) / case.batch for case in cases}
     peers = {case.peer for case in cases if case.peer}

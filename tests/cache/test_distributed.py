@@ -1,4 +1,9 @@
-"""Several nodes on one Redis: invalidation, leases, and Redis going away mid-load."""
+"""Several nodes on one Redis: invalidation, leases, and Redis going away mid-load.
+
+These tests check that things happen, never how fast: a change made on one node must reach the
+other within a generous deadline (``DEADLINE``). How long it takes is measured by
+``benchmarks/bench_propagation.py``, beside a plain Redis pub/sub round trip.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
@@ -14,9 +20,20 @@ from tenantry.connections.breaker import BreakerState, CircuitBreaker
 from tenantry.context import tenant_scope
 from tests.conftest import RedisProcess, require_redis
 
+#: Generous: a deadline for what must happen, not a bound on how fast.
+DEADLINE = 10.0
+
 
 def tenant() -> str:
     return f"d-{uuid.uuid4().hex[:10]}"
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``condition`` until it holds; fail after ``DEADLINE`` seconds."""
+    deadline = time.monotonic() + DEADLINE
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what}: not within {DEADLINE:g} s"
+        await asyncio.sleep(0.001)
 
 
 async def node(url: str, **kwargs: object) -> tuple[CacheManager, Redis]:
@@ -31,25 +48,27 @@ async def node(url: str, **kwargs: object) -> tuple[CacheManager, Redis]:
 async def test_a_write_on_one_node_drops_the_l1_copy_on_the_other() -> None:
     url = require_redis()
     (one, r1), (two, r2) = await node(url), await node(url)
+    t = tenant()  # by name: other tests' invalidations add tenants to two.tenants()
     try:
-        with tenant_scope(tenant()):
+        with tenant_scope(t):
             await one.set("price", 10)
             assert await two.get("price") == 10  # from L2, now in two's L1
-            assert two.l1.get_entry(two.tenants()[-1], "price") is not None
-            delays = []
+            assert two.l1.get_entry(t, "price") is not None
             for n in range(20):
                 await one.set("price", 11 + n)
-                start = time.monotonic()
-                while await two.get("price") != 11 + n:
-                    await asyncio.sleep(0.001)
-                    assert time.monotonic() - start < 1, "node two kept a stale value"
-                delays.append(time.monotonic() - start)
-            assert max(delays) < 0.5
+
+                async def two_reads_it(n: int = n) -> bool:
+                    return bool(await two.get("price") == 11 + n)
+
+                await eventually(two_reads_it, f"node two reading price {11 + n}")
             assert two.stats().invalidation_delay_p50_ms is not None
             await one.invalidate_tags("none")
             await one.clear_tenant()
-            await asyncio.sleep(0.05)
-            assert await two.get("price") is None
+
+            async def gone() -> bool:
+                return await two.get("price") is None
+
+            await eventually(gone, "node two dropping the tenant")
     finally:
         for manager, redis in ((one, r1), (two, r2)):
             await manager.close()
@@ -64,8 +83,11 @@ async def test_tag_invalidation_reaches_other_nodes() -> None:
             await one.set("album:1", "a", tags=["artist:1"])
             assert await two.get("album:1") == "a"
             await one.invalidate_tags("artist:1")
-            await asyncio.sleep(0.05)
-            assert await two.get("album:1") is None
+
+            async def gone() -> bool:
+                return await two.get("album:1") is None
+
+            await eventually(gone, "node two dropping the tagged key")
     finally:
         for manager, redis in ((one, r1), (two, r2)):
             await manager.close()
@@ -107,10 +129,9 @@ async def test_redis_stopping_mid_load_fails_no_call(redis_process: RedisProcess
     async def loader() -> int:
         return rng.randint(0, 100)
 
-    async def mixed_load(seconds: float) -> None:
+    async def mixed_load(count: int) -> None:
         nonlocal calls, errors
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        for _ in range(count):
             key = f"k{rng.randint(0, 50)}"
             op = rng.random()
             try:
@@ -129,23 +150,25 @@ async def test_redis_stopping_mid_load_fails_no_call(redis_process: RedisProcess
             calls += 1
             await asyncio.sleep(0)
 
+    async def load_until(state: BreakerState, what: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while breaker.state is not state:
+            assert time.monotonic() < deadline, f"{what}: not within {DEADLINE:g} s"
+            await mixed_load(10)
+
+    t = tenant()
     try:
-        with tenant_scope(tenant()):
-            await mixed_load(0.3)
+        with tenant_scope(t):
+            await mixed_load(100)
             redis_process.stop()
-            await mixed_load(0.8)
-            assert breaker.state is BreakerState.OPEN
+            await load_until(BreakerState.OPEN, "the breaker opening after Redis stopped")
+            await mixed_load(100)  # served without Redis
             redis_process.start()
-            deadline = time.monotonic() + 5
-            while breaker.state is not BreakerState.CLOSED and time.monotonic() < deadline:
-                await mixed_load(0.1)
-            assert breaker.state is BreakerState.CLOSED, (
-                "L2 was not used again after Redis came back"
-            )
+            await load_until(BreakerState.CLOSED, "L2 used again after Redis came back")
             await cache.set("after", "back")
-            cache.l1.clear_tenant(cache.tenants()[-1])
+            cache.l1.clear_tenant(t)
             assert await cache.get("after") == "back"  # served by L2 again
-        assert calls > 100
+        assert calls >= 200
         assert errors == 0
     finally:
         await cache.close()
