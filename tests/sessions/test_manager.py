@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import text
 
 from tenantry.access.manager import AccessControl
@@ -111,32 +111,47 @@ async def test_revoke_and_revoke_all(
 
 
 async def test_expiry_idle_and_absolute(db: Database, new_tenant: NewTenant) -> None:
+    """Each touch slides the idle expiry, never past the absolute one; no sleeps.
+
+    time-machine moves the clock the manager reads (``datetime.now`` and ``time.time``, for
+    creation, touches, the expiry check and the cache's freshness), and stops it between moves
+    (``tick=False``), so the checks sit one second either side of each limit. Every move exceeds
+    the cache TTL, so validation reloads from PostgreSQL what the last touch wrote.
+    """
     tenant = (await new_tenant()).id
-    short = {
-        (kind, level): ExpiryPolicy(timedelta(seconds=0.3), timedelta(seconds=0.6))
-        for kind in SessionType
-        for level in SecurityLevel
-    }
+    idle, absolute = timedelta(minutes=30), timedelta(hours=4)
+    second, step = timedelta(seconds=1), timedelta(minutes=25)
+    policy = {(k, lv): ExpiryPolicy(idle, absolute) for k in SessionType for lv in SecurityLevel}
     manager = SessionManager(
         db,
         cache=CacheManager(),
-        policy=SessionPolicy(expiry=short, touch_interval=timedelta(seconds=0.1)),
+        policy=SessionPolicy(expiry=policy, touch_interval=timedelta(minutes=1)),
     )
-    _, token = await manager.create_session(tenant, "u1")
-    for _ in range(3):  # sliding: each touch moves the idle expiry
-        await asyncio.sleep(0.15)
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        # Idle: 75 min in, well past the first idle limit, because each touch moved it.
+        _, token = await manager.create_session(tenant, "u1")
+        for _ in range(3):
+            clock.shift(step)
+            await manager.validate(token)
+        clock.shift(idle - second)
         await manager.validate(token)
-    await asyncio.sleep(0.35)
-    with pytest.raises(AuthenticationError, match="expired"):
+        clock.shift(idle + second)  # 30 min and 1 s after the last touch, far from absolute
+        with pytest.raises(AuthenticationError, match="expired"):
+            await manager.validate(token)
+        assert await manager.list_sessions(tenant, "u1") == []
+
+        # Absolute: touched every 25 min, the session still ends 4 h after its creation.
+        _, token = await manager.create_session(tenant, "u2")
+        for _ in range(9):
+            clock.shift(step)
+            await manager.validate(token)
+        (live,) = await manager.list_sessions(tenant, "u2")
+        assert live.idle_expires_at == live.absolute_expires_at  # capped, not touch + 30 min
+        clock.shift(absolute - 9 * step - second)
         await manager.validate(token)
-    _, token = await manager.create_session(tenant, "u2")
-    await asyncio.sleep(0.2)
-    await manager.validate(token)
-    await asyncio.sleep(0.2)
-    await manager.validate(token)
-    await asyncio.sleep(0.25)  # within idle, past absolute
-    with pytest.raises(AuthenticationError, match="expired"):
-        await manager.validate(token)
+        clock.shift(2 * second)  # 2 s after a touch, but past the absolute limit
+        with pytest.raises(AuthenticationError, match="expired"):
+            await manager.validate(token)
 
 
 async def test_touch_writes_are_throttled(
