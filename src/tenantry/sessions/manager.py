@@ -145,9 +145,13 @@ class SessionManager(SessionStepUp, SessionReports):
 
     # -- refresh, revoke -------------------------------------------------------------------------
 
-    async def refresh(self, token: str) -> tuple[str, str]:
-        """Rotate the token of a live session: ``(session_id, new_token)``; the old one dies."""
-        principal = await self.validate(token)
+    async def refresh(self, token: str, *, client: ClientInfo | None = None) -> tuple[str, str]:
+        """Rotate the token of a live session: ``(session_id, new_token)``; the old one dies.
+
+        ``client``: the caller's, as for :meth:`validate`; a session bound to a device (CRITICAL,
+        QUANTUM) is refreshed only from that device, and another one revokes it.
+        """
+        principal = await self.validate(token, client=client)
         assert principal.session_id is not None  # noqa: S101 - sessions have ids
         fresh = make_token("s", principal.tenant_id)
         db, trail = await self._db(), await self._trail(principal.tenant_id)
