@@ -15,13 +15,11 @@ beside a plain Redis pub/sub round trip.
 
 from __future__ import annotations
 
-import os
 import time
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from benchmarks.environment import Environment
+from benchmarks.environment import Environment, reachable_redis
 from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
 from tenantry.cache import CacheManager
 from tenantry.cache.l2 import Envelope, RedisTier
@@ -45,13 +43,10 @@ TENANT = "bench-cache"
 
 async def run(env: Environment, plan: Plan) -> list[Row]:
     del env  # the cache needs no database
-    url = os.environ.get("TENANTRY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    raw = Redis.from_url(url)
-    try:
-        await raw.ping()
-    except (RedisError, OSError):
-        print(f"cache benchmarks skipped: no Redis at {url}")
+    url = await reachable_redis("cache benchmarks")
+    if url is None:
         return []
+    raw = Redis.from_url(url)
     tier = RedisTier(raw, CircuitBreaker("bench-redis"))
     node_a = CacheManager(redis=Redis.from_url(url))
     await node_a.start()

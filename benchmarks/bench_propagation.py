@@ -26,14 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from benchmarks.environment import Environment
+from benchmarks.environment import Environment, reachable_redis
 from benchmarks.harness import Benchmark, Case, Operation, Plan, Row, run_cases
 from tenantry.access.manager import AccessControl
 from tenantry.cache import CacheManager
@@ -58,15 +56,9 @@ DEADLINE = 10.0
 
 
 async def run(env: Environment, plan: Plan) -> list[Row]:
-    url = os.environ.get("TENANTRY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    probe = Redis.from_url(url)
-    try:
-        await probe.ping()
-    except (RedisError, OSError):
-        print(f"propagation benchmarks skipped: no Redis at {url}")
+    url = await reachable_redis("propagation benchmarks")
+    if url is None:
         return []
-    finally:
-        await probe.aclose()
     async with contextlib.AsyncExitStack() as stack:
         clients = [Redis.from_url(url) for _ in range(4)]
         for client in clients:

@@ -19,6 +19,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -111,3 +113,18 @@ async def open_environment(database_url: str | None) -> AsyncIterator[Environmen
             await db.dispose()
     finally:
         await runtime.stop()
+
+
+async def reachable_redis(what: str) -> str | None:
+    """The benchmarks' Redis URL (``TENANTRY_BENCH_REDIS_URL``) if it answers; else None, after
+    saying that ``what`` is skipped."""
+    url = os.environ.get("TENANTRY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    probe = Redis.from_url(url)
+    try:
+        await probe.ping()
+    except (RedisError, OSError):
+        print(f"{what} skipped: no Redis at {url}")
+        return None
+    finally:
+        await probe.aclose()
+    return url

@@ -123,15 +123,22 @@ async def open_admin_session(
     )
 
 
-async def test_admin_actions_need_a_fresh_step_up_over_http(
+async def laptop_admin(
     client: httpx.AsyncClient, db: Database
-) -> None:
-    """A device-bound ADMIN/CRITICAL session steps up from its device, and stays usable."""
+) -> tuple[str, dict[str, str], Assertion]:
+    """root's ADMIN/CRITICAL session on "root-laptop": (its id, its headers, assertions)."""
     tenant, assertion = await admin_with_passkey(client, db)
     created = await open_admin_session(client, tenant, assertion, "root-laptop")
     assert created.status_code == 201, created.text
     sid, token = created.json()["session_id"], created.json()["token"]
-    admin = {"Authorization": f"Bearer {token}", "X-Device-ID": "root-laptop"}
+    return sid, {"Authorization": f"Bearer {token}", "X-Device-ID": "root-laptop"}, assertion
+
+
+async def test_admin_actions_need_a_fresh_step_up_over_http(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A device-bound ADMIN/CRITICAL session steps up from its device, and stays usable."""
+    sid, admin, assertion = await laptop_admin(client, db)
     assert (await client.get("/users/root/sessions", headers=admin)).status_code == 200
 
     # Age the step-up: the admin action now asks for a fresh assertion.
@@ -151,11 +158,7 @@ async def test_admin_actions_need_a_fresh_step_up_over_http(
 async def test_a_step_up_from_another_device_is_refused_and_revokes(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    tenant, assertion = await admin_with_passkey(client, db)
-    created = await open_admin_session(client, tenant, assertion, "root-laptop")
-    assert created.status_code == 201, created.text
-    sid, token = created.json()["session_id"], created.json()["token"]
-    admin = {"Authorization": f"Bearer {token}", "X-Device-ID": "root-laptop"}
+    sid, admin, assertion = await laptop_admin(client, db)
     fresh = await assertion(admin, user=False)
     stolen = {**admin, "X-Device-ID": "someone-elses-phone"}
     refused = await client.post(f"/sessions/{sid}/step-up", json=fresh, headers=stolen)
