@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -47,24 +48,45 @@ async def _role_exists(conn: AsyncConnection, role: str) -> bool:
     return bool(await conn.scalar(text("select 1 from pg_roles where rolname = :r"), {"r": role}))
 
 
+async def _create_role(conn: AsyncConnection, role: str, options: str) -> None:
+    """``CREATE ROLE`` unless the role exists, also when another process creates it at the same
+    time (roles are cluster-wide: two migrations of different databases race for them)."""
+    if await _role_exists(conn, role):
+        return
+    try:
+        await conn.execute(text(f"CREATE ROLE {quote_ident(role)} {options}"))
+    except DBAPIError:
+        if not await _role_exists(conn, role):  # not the race: a real refusal
+            raise
+
+
 async def ensure_roles_and_schema(
     conn: AsyncConnection, *, owner: str, app: str, app_password: str | None
 ) -> None:
-    """Create the roles and the schema, idempotently, on an autocommit admin connection."""
+    """Create the roles and the schema, idempotently, on an autocommit admin connection.
+
+    Migrators of one database (replicas starting together) take turns on an advisory lock; the
+    roles are cluster-wide, so those of other databases may still race for them (tolerated).
+    """
+    await conn.execute(text("select pg_advisory_lock(hashtext('tenantry.migrate'))"))
+    try:
+        await _ensure_roles_and_schema(conn, owner=owner, app=app, app_password=app_password)
+    finally:
+        await conn.execute(text("select pg_advisory_unlock(hashtext('tenantry.migrate'))"))
+
+
+async def _ensure_roles_and_schema(
+    conn: AsyncConnection, *, owner: str, app: str, app_password: str | None
+) -> None:
     me: Any = await conn.scalar(text("select current_user"))
     is_super = bool(
         await conn.scalar(text("select rolsuper from pg_roles where rolname = current_user"))
     )
     try:
-        if not await _role_exists(conn, owner):
-            await conn.execute(text(f"CREATE ROLE {quote_ident(owner)} NOLOGIN"))
-        if not await _role_exists(conn, app):
-            await conn.execute(
-                text(
-                    f"CREATE ROLE {quote_ident(app)} LOGIN NOSUPERUSER NOBYPASSRLS "
-                    "NOCREATEDB NOCREATEROLE NOINHERIT"
-                )
-            )
+        await _create_role(conn, owner, "NOLOGIN")
+        await _create_role(
+            conn, app, "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT"
+        )
         if app_password is not None:
             await conn.execute(
                 text(f"ALTER ROLE {quote_ident(app)} PASSWORD :p").bindparams(p=app_password)
