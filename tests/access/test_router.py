@@ -8,6 +8,7 @@ from tenantry.audit.trail import trail_for
 from tenantry.db.engine import Database
 from tenantry.sessions.manager import SessionManager
 from tests.conftest import TOKEN, NewTenant
+from tests.passkeys.helpers import stepped_up_session
 
 
 async def test_grant_list_revoke(
@@ -22,9 +23,8 @@ async def test_grant_list_revoke(
     assert again.json()["changed"] is False
     assert (await client.get("/roles/mira", headers=backend)).json()["roles"] == ["admin"]
 
-    # mira, now an admin with a session, grants and revokes herself
-    _, token = await SessionManager(db).create_session(tenant, "mira")
-    mira = {"Authorization": f"Bearer {token}"}
+    # mira, now an admin with a session (stepped up with a passkey), grants and revokes herself
+    mira = {"Authorization": f"Bearer {await stepped_up_session(db, tenant, 'mira')}"}
     assert (await client.put("/roles/noor/editor", headers=mira)).json()["changed"] is True
     revoked = await client.delete("/roles/noor/editor", headers=mira)
     assert revoked.json() == {"principal_id": "noor", "roles": [], "changed": True}
@@ -62,8 +62,7 @@ async def test_a_role_change_reaches_live_sessions_at_once(
     tenant = (await new_tenant()).id
     backend = {**TOKEN, "X-Tenant-ID": tenant}
     assert (await client.put("/roles/zed/admin", headers=backend)).status_code == 200
-    _, token = await SessionManager(db).create_session(tenant, "zed")
-    zed = {"Authorization": f"Bearer {token}"}
+    zed = {"Authorization": f"Bearer {await stepped_up_session(db, tenant, 'zed')}"}
     assert (await client.get("/roles/zed", headers=zed)).status_code == 200  # cached, as admin
 
     assert (await client.delete("/roles/zed/admin", headers=backend)).status_code == 200

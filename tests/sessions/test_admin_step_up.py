@@ -155,6 +155,35 @@ async def test_admin_actions_need_a_fresh_step_up_over_http(
     assert (await client.get(f"/sessions/{sid}/validate", headers=admin)).status_code == 200
 
 
+async def test_a_user_session_of_an_admin_steps_up_before_admin_actions(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Issue 12, item 2: step-up was decided by the session's label, so a USER/HIGH session of an
+    admin did admin actions without any passkey. The roles it carries decide now."""
+    tenant, assertion = await admin_with_passkey(client, db)
+    created = await client.post(
+        "/sessions/create", json={"user_id": "root"}, headers={**TOKEN, "X-Tenant-ID": tenant}
+    )
+    assert created.status_code == 201, created.text
+    sid, token = created.json()["session_id"], created.json()["token"]
+    root = {"Authorization": f"Bearer {token}"}
+    for method, path in (("GET", "/users/root/sessions"), ("PUT", "/roles/eve/admin")):
+        stale = await client.request(method, path, headers=root)
+        assert stale.status_code == 401, (path, stale.text)
+        assert stale.json()["title"] == "step-up authentication required"
+    assert (await client.get("/settings", headers=root)).status_code == 200  # not an admin action
+    assert (await client.get("/roles/eve", headers={**TOKEN, "X-Tenant-ID": tenant})).json()[
+        "roles"
+    ] == []
+
+    stepped = await client.post(
+        f"/sessions/{sid}/step-up", json=await assertion(root, user=False), headers=root
+    )
+    assert stepped.status_code == 204, stepped.text
+    assert (await client.get("/users/root/sessions", headers=root)).status_code == 200
+    assert (await client.put("/roles/eve/admin", headers=root)).status_code == 200
+
+
 async def test_a_step_up_from_another_device_is_refused_and_revokes(
     client: httpx.AsyncClient, db: Database
 ) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tenantry.db.engine import Database
 from tenantry.threats import SecurityEvents
 from tests.conftest import TOKEN
+from tests.passkeys.helpers import stepped_up_session
 
 
 async def tenant(client: httpx.AsyncClient) -> str:
@@ -195,7 +196,7 @@ async def test_create_takes_the_callers_tenant_and_records_a_probe_of_another(
 
 
 async def test_a_session_can_do_no_more_than_the_credential_that_minted_it(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, db: Database
 ) -> None:
     """Issue 12, item 2: a key that may only create sessions opened one for admin alice, which
     then granted admin to mallory and made API keys."""
@@ -222,9 +223,14 @@ async def test_a_session_can_do_no_more_than_the_credential_that_minted_it(
         response = await client.request(method, path, json=body, headers=alice)
         assert response.status_code == 403, (path, response.text)
     assert (await client.get("/roles/mallory", headers=platform(tenant_id))).json()["roles"] == []
-    # The backend's own session for alice (service token: no ceiling) keeps her powers.
+    # The backend's own session for alice (service token: no ceiling) keeps her powers, behind
+    # the step-up that admin actions need of every session, whatever its label (USER/HIGH here).
     full = await open_session(client, tenant_id, "alice")
-    assert (await client.get("/roles/mallory", headers=bearer(full["token"]))).status_code == 200
+    stale = await client.get("/roles/mallory", headers=bearer(full["token"]))
+    assert stale.status_code == 401, stale.text
+    assert stale.json()["title"] == "step-up authentication required"
+    stepped = bearer(await stepped_up_session(db, tenant_id, "alice"))
+    assert (await client.get("/roles/mallory", headers=stepped)).status_code == 200
 
 
 async def test_the_platform_tenant_has_no_sessions(client: httpx.AsyncClient) -> None:

@@ -1,10 +1,12 @@
 """Step-up: when a session needs a passkey assertion, and whether the one it has is fresh.
 
 ADMIN sessions at the CRITICAL or QUANTUM security level need a passkey assertion when they are
-created, and a fresh one (a *step-up*) before an admin action once the last one is older than
-``max_age``. The session manager stores the time of the last verified assertion
-(``Principal.step_up_at``) and asks :func:`assertion_is_fresh`; when it is not, it raises
-:class:`~tenantry.errors.StepUpRequired` and the client runs the authentication ceremony again.
+created (:func:`step_up_required`). Before an admin action, every session (whatever its type and
+level: its powers come from the roles it carries) needs a fresh one (a *step-up*) once the last
+is older than ``max_age``, or when it never had one. The session manager stores the time of the
+last verified assertion (``Principal.step_up_at``) and asks :func:`assertion_is_fresh`; when it
+is not, it raises :class:`~tenantry.errors.StepUpRequired` and the client runs the
+authentication ceremony again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ __all__ = [
 
 #: How long a passkey assertion counts as fresh for admin actions, unless configured otherwise.
 DEFAULT_STEP_UP_MAX_AGE = timedelta(minutes=5)
-#: The security levels (``Settings.security_level`` values) at which admin sessions need passkeys.
+#: The security levels (``Settings.security_level`` values) at which admin sessions need a passkey
+#: to be created.
 STEP_UP_LEVELS = frozenset({"critical", "quantum"})
 #: The session types that need them.
 STEP_UP_SESSION_TYPES = frozenset({"admin"})
@@ -33,7 +36,7 @@ CLOCK_SKEW = timedelta(seconds=5)
 
 
 def step_up_required(session_type: str | None, security_level: str | None) -> bool:
-    """True when a session of this type at this level needs passkey assertions."""
+    """True when a session of this type at this level needs a passkey assertion to be created."""
     return (session_type or "").lower() in STEP_UP_SESSION_TYPES and (
         security_level or ""
     ).lower() in STEP_UP_LEVELS

@@ -10,7 +10,9 @@
   ``max_sessions_per_user`` live sessions per user and tenant (the oldest is revoked).
 - CRITICAL and QUANTUM sessions are bound to their device: they are created with the client's
   device id (InvalidInput without one), and another device id revokes them.
-- ADMIN sessions at CRITICAL or QUANTUM need a passkey assertion to be created.
+- ADMIN sessions at CRITICAL or QUANTUM need a passkey assertion to be created; any session
+  opened with one starts stepped up. Admin actions of any session need a fresh step-up
+  (:mod:`~tenantry.sessions.stepup`).
 - Creation, token rotation, step-up and revocation write the tenant's audit log, in the
   transaction of the change (``session.create`` ... ``session.revoke``).
 
@@ -30,6 +32,7 @@ from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, InvalidInput, NotFound, PermissionDenied
 from tenantry.levels import SecurityLevel
+from tenantry.passkeys.stepup import step_up_required
 from tenantry.principal import ClientInfo, Principal
 from tenantry.sessions.parts import STRONG, cache_key, utcnow
 from tenantry.sessions.reports import SessionReports
@@ -84,16 +87,16 @@ class SessionManager(SessionStepUp, SessionReports):
         cap = None if minted_by is None else await self._ceiling(minted_by)
         now = utcnow()
         step_up_at = None
-        if kind is SessionType.ADMIN and level in STRONG:
-            if passkey_challenge_id is None or passkey_credential is None:
-                raise AuthenticationError(
-                    "an ADMIN session at CRITICAL or QUANTUM level needs a passkey assertion"
-                )
-            passkeys = await self._passkey_manager()
+        if passkey_challenge_id is not None and passkey_credential is not None:
+            passkeys = await self._passkey_manager()  # opened with a passkey: stepped up
             await passkeys.verify_authentication(
                 tenant_id, user_id, passkey_challenge_id, passkey_credential
             )
             step_up_at = now
+        elif step_up_required(kind, level):
+            raise AuthenticationError(
+                "an ADMIN session at CRITICAL or QUANTUM level needs a passkey assertion"
+            )
         expiry = self.policy.for_session(kind, level)
         session_id, token = make_id("ses", tenant_id), make_token("s", tenant_id)
         db, trail = await self._db(), await self._trail(tenant_id)

@@ -1,7 +1,8 @@
 """Admin step-up: a fresh passkey assertion recorded on a session, and when one is needed.
 
-ADMIN sessions at CRITICAL or QUANTUM level need an assertion no older than the policy's
-``step_up_max_age`` before an admin action (:meth:`SessionStepUp.needs_step_up`);
+Every session needs an assertion no older than the policy's ``step_up_max_age`` before an
+admin action (:meth:`SessionStepUp.needs_step_up`), whatever its type and level say: the powers
+come from the roles the session carries, so the step-up is decided by the action, not the label.
 :meth:`SessionStepUp.step_up` verifies one for the session of a token and records it.
 """
 
@@ -12,10 +13,9 @@ from typing import Any
 
 from tenantry.context import tenant_scope
 from tenantry.passkeys.stepup import assertion_is_fresh
-from tenantry.principal import ClientInfo, Principal
-from tenantry.sessions.parts import STRONG, cache_key, utcnow
+from tenantry.principal import ClientInfo, Principal, PrincipalKind
+from tenantry.sessions.parts import cache_key, utcnow
 from tenantry.sessions.repository import SessionsRepository
-from tenantry.sessions.schemas import SessionType
 from tenantry.sessions.tokens import hash_token
 from tenantry.sessions.validation import SessionValidation
 
@@ -62,8 +62,13 @@ class SessionStepUp(SessionValidation):
             await self.cache.delete(cache_key(hash_token(token)))
 
     def needs_step_up(self, principal: Principal, now: datetime | None = None) -> bool:
-        """Whether an admin action by ``principal`` needs a fresh passkey assertion first."""
-        if principal.session_type != SessionType.ADMIN or principal.security_level not in STRONG:
+        """Whether an admin action by ``principal`` needs a fresh passkey assertion first.
+
+        A session does unless its last assertion is fresh, whatever its type and level label
+        (a USER session of an admin holds admin powers too). API keys and the service token are
+        not interactive: their holder proved itself when it was issued.
+        """
+        if principal.kind is not PrincipalKind.SESSION:
             return False
         return not assertion_is_fresh(
             principal.step_up_at, self.policy.step_up_max_age, now or utcnow()
