@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 from tenantry.access import AccessControl
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, InvalidTenantId, TenantNotFound
+from tenantry.sessions.manager import SessionManager
 from tests.conftest import NewTenant
 
 
@@ -69,3 +73,24 @@ async def test_bad_tenant_id(db: Database) -> None:
         await AccessControl(db).grant("Not A Tenant", "ana", "viewer")
     with pytest.raises(InvalidTenantId):
         await AccessControl(db).roles_of("", "ana")
+
+
+async def test_a_shared_access_control_keeps_no_dropped_manager_alive(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """Each session manager listens to role changes; a dropped one stops listening instead of
+    accumulating (and being awaited) on an access control shared by many managers."""
+    access = AccessControl(db)
+    tenant = await new_tenant("acl")
+    heard: list[tuple[str, str | None]] = []
+
+    async def kept(tenant_id: str, principal_id: str | None) -> None:
+        heard.append((tenant_id, principal_id))
+
+    access.listen(kept)
+    access.listen(kept)  # once only
+    dropped = [weakref.ref(SessionManager(db, access=access)) for _ in range(3)]
+    gc.collect()
+    assert all(ref() is None for ref in dropped)
+    assert await access.grant(tenant.id, "ana", "viewer")
+    assert heard == [(tenant.id, "ana")]

@@ -9,6 +9,8 @@ action, ``settings:*`` every action of a domain, ``*`` all of them.
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections.abc import Awaitable, Callable
 
 from tenantry.access.policy import ASSIGNABLE_ROLES, Policy
@@ -96,12 +98,27 @@ class AccessControl(RecordsChanges):
         self._database = database
         self._audit = audit
         self.policy = policy or Policy()
-        self._listeners: list[RolesListener] = []
+        self._listeners: list[Callable[[], RolesListener | None]] = []
 
     def listen(self, listener: RolesListener) -> None:
-        """Await ``listener(tenant_id, principal_id)`` after each change of a principal's roles."""
-        if listener not in self._listeners:
-            self._listeners.append(listener)
+        """Await ``listener(tenant_id, principal_id)`` after each change of a principal's roles.
+
+        A bound method is held weakly: a session manager that is dropped stops listening, so an
+        access control shared by many managers keeps none of them alive.
+        """
+        if any(ref() == listener for ref in self._listeners):
+            return
+        if inspect.ismethod(listener):
+            self._listeners.append(weakref.WeakMethod(listener))
+        else:
+            self._listeners.append(lambda: listener)
+
+    async def _notify(self, tenant_id: str, principal_id: str | None) -> None:
+        """Tell every live listener that roles in ``tenant_id`` changed (None: the default's)."""
+        live = [(ref, listener) for ref in self._listeners if (listener := ref()) is not None]
+        self._listeners = [ref for ref, _ in live]
+        for _, listener in live:
+            await listener(tenant_id, principal_id)
 
     async def grant(
         self, tenant_id: str, principal_id: str, role: str, *, actor: str | None = None
@@ -137,8 +154,7 @@ class AccessControl(RecordsChanges):
         except ReferenceMissing:
             raise TenantNotFound(f"tenant {tenant_id!r} does not exist") from None
         if changed:
-            for listener in self._listeners:
-                await listener(tenant_id, principal_id)
+            await self._notify(tenant_id, principal_id)
         return changed
 
     async def default_role(self, tenant_id: str) -> str | None:
@@ -164,8 +180,7 @@ class AccessControl(RecordsChanges):
         await TenantSettings(tenant_id, db, audit=self._audit).set_managed(
             DEFAULT_ROLE_SETTING, role, actor=actor
         )
-        for listener in self._listeners:
-            await listener(tenant_id, None)
+        await self._notify(tenant_id, None)
         return role
 
     async def effective_roles(self, tenant_id: str, principal_id: str) -> frozenset[str]:
