@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tenantry.audit.manager import AuditLog
 from tenantry.audit.notes import CheckpointSigner
 from tenantry.audit.schemas import AuditEntry
-from tenantry.audit.verifier import EXPORT_FORMAT, verify_export
+from tenantry.audit.verifier import EXPORT_FORMAT, MAX_MISSING, verify_export
 from tenantry.cli.audit import audit_app
 from tenantry.db.engine import Database
 from tests.conftest import NewTenant
@@ -135,3 +135,14 @@ def test_the_cli_verifies_an_export_without_keys_given_trusted_ones(tmp_path: Pa
     code, output = verify_file(tmp_path, json.dumps(broken(keys=None)), "--key", KEYS[0])
     assert code == 0, output
     assert output.startswith("OK: tenant acme-records")
+
+
+def test_a_forged_index_far_ahead_is_reported_without_allocating_the_gap() -> None:
+    """An entry claiming index 10**15 once made the verifier allocate a placeholder per skipped
+    position (32 PB); past MAX_MISSING missing entries it stops and says so."""
+    document = broken(entries=[{"index": 0}, {"index": 10**15}, {"index": 10**15 + 1}])
+    report = verify_export(document, keys=KEYS)
+    assert not report.ok
+    assert [p.kind for p in report.problems][-1] == "missing"
+    assert f"more than {MAX_MISSING:,} missing entries" in report.problems[-1].message
+    assert report.size == 1

@@ -23,9 +23,12 @@ from tenantry.audit.merkle import CompactRange, leaf_hash, verify_consistency
 from tenantry.audit.notes import ED25519, MLDSA65, NoteVerifier, parse_checkpoint, verify_note
 from tenantry.errors import AuditVerificationError
 
-__all__ = ["EXPORT_FORMAT", "Problem", "VerificationReport", "verify_export"]
+__all__ = ["EXPORT_FORMAT", "MAX_MISSING", "Problem", "VerificationReport", "verify_export"]
 
 EXPORT_FORMAT = "tenantry-audit-export/1"
+#: The most missing entries (positions skipped by the export's indexes) the verifier stands in
+#: for with placeholders, 32 bytes each; past it, it stops and says so.
+MAX_MISSING = 1 << 20
 
 _Size = Annotated[int, Field(ge=0, strict=True)]
 
@@ -122,6 +125,7 @@ def _bytes(value: Any) -> bytes | None:
 def _leaves(entries: list[_Entry], report: VerificationReport) -> list[bytes]:
     add = report.problems.append
     leaves: list[bytes] = []
+    placeholders = 0
     for item in entries:
         i = len(leaves)
         position = item.index if item.index is not None else item.seq
@@ -129,6 +133,14 @@ def _leaves(entries: list[_Entry], report: VerificationReport) -> list[bytes]:
             add(Problem("missing", f"entry {i}: no leaf or row at this index", i))
             if not isinstance(position, int) or position < i:
                 continue
+            placeholders += position - i
+            if placeholders > MAX_MISSING:  # a forged index must not make us allocate it
+                message = (
+                    f"entries {i}..{position - 1} are missing: more than {MAX_MISSING:,} "
+                    "missing entries, the rest of the export is not checked"
+                )
+                add(Problem("missing", message, i))
+                break
             leaves.extend(b"\x00" * 32 for _ in range(position - i))  # placeholders
             i = position
         node, leaf, payload = (_bytes(v) for v in (item.node_hash, item.leaf_hash, item.payload))
