@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,8 +17,9 @@ from tenantry.sessions.behaviour import (
     FEATURE_NAMES,
     Activity,
     BehaviourModel,
+    CorruptModel,
+    FittedModel,
     SessionFeatures,
-    _Fitted,
     features,
 )
 from tests.sessions.behaviour_data import ATTACKS, LabelledSession, generate, split_by_time
@@ -150,12 +152,46 @@ def test_memory_is_bounded_and_scores_are_deterministic() -> None:
 def test_the_copied_forest_scores_as_sklearn_and_is_json() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 6))
-    fitted = _Fitted.fit(x, seed=7, trees=50)
+    fitted = FittedModel.fit(x, seed=7, trees=50)
     probes = np.vstack([rng.normal(size=(50, 6)), rng.normal(scale=5, size=(50, 6))])
     sklearn = -IsolationForest(n_estimators=50, random_state=7).fit(x).score_samples(probes)
     np.testing.assert_allclose(fitted.forest(probes), sklearn, rtol=1e-12)
-    again = _Fitted(json.loads(json.dumps(fitted.state)))
+    again = FittedModel(json.loads(json.dumps(fitted.state)))
     np.testing.assert_array_equal(again.forest(probes), fitted.forest(probes))
+
+
+def test_the_stored_form_is_lossless_and_checked() -> None:
+    """``encode`` then ``decode`` scores exactly as the fitted model; anything else is refused
+    before it is used (see also tests/sessions/test_learning.py, for rows in PostgreSQL)."""
+    rng = np.random.default_rng(1)
+    fitted = FittedModel.fit(rng.normal(size=(64, 21)), seed=1, trees=5)
+    meta, arrays = fitted.encode()
+    probes = rng.normal(scale=3, size=(50, 21))
+    decoded = FittedModel.decode(json.loads(json.dumps(meta)), arrays)
+    np.testing.assert_array_equal(decoded.forest(probes), fitted.forest(probes))
+    np.testing.assert_array_equal(decoded.z(probes), fitted.z(probes))
+    raw = zlib.decompress(arrays)
+    nan = bytearray(raw)
+    nodes = meta["trees"] * meta["width"]
+    nan[3 * 4 * nodes : 3 * 4 * nodes + 8] = np.array([np.nan]).tobytes()  # the first cut
+    bad_feature = bytearray(raw)
+    bad_feature[2 * 4 * nodes : 2 * 4 * nodes + 4] = np.array([99], "<i4").tobytes()
+    refused = [
+        (meta, zlib.compress(bytes(nan))),
+        (meta, zlib.compress(bytes(bad_feature))),
+        (meta, zlib.compress(raw[:-1])),
+        (meta, zlib.compress(raw) + b"trailing"),
+        (meta, "not bytes"),
+        ({**meta, "trees": "5"}, arrays),
+        ({**meta, "extra": 1}, arrays),
+        ([meta], arrays),
+        (None, arrays),
+        ({**meta, "format": 2}, arrays),
+        ({**meta, "z_scores": 0}, arrays),
+    ]
+    for bad_meta, bad_arrays in refused:
+        with pytest.raises(CorruptModel):
+            FittedModel.decode(bad_meta, bad_arrays)
 
 
 def evaluate(data: list[LabelledSession], *, threshold: float) -> tuple[float, float]:

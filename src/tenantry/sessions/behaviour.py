@@ -7,6 +7,12 @@ that tenant only) the larger of two calibrated detectors: an isolation forest (i
 numpy arrays: ~0.3 ms a score, JSON-able, never pickled) and the largest robust z-score of a
 feature (a forest cannot score past its training range). Calibration: ``p``, the share of
 training scores as high, becomes ``min(1, -log10(p) / 4)`` (0.75: 1 in 1,000 sessions).
+
+A fitted model is stored as :meth:`FittedModel.encode` makes it: a JSON header (format, feature
+names, shapes) and one zlib-compressed block of little-endian numbers. :meth:`FittedModel.decode`
+reads nothing else: no pickle, no object arrays, sizes checked before anything is allocated, and
+a forest that could loop (a child numbered before its parent) or index out of range is refused
+with :class:`CorruptModel`.
 """
 
 from __future__ import annotations
@@ -27,8 +33,11 @@ from sklearn.ensemble import IsolationForest
 __all__ = [
     "DEFAULT_THRESHOLD",
     "FEATURE_NAMES",
+    "MODEL_FORMAT",
     "Activity",
     "BehaviourModel",
+    "CorruptModel",
+    "FittedModel",
     "Score",
     "SessionFeatures",
     "features",
@@ -200,7 +209,19 @@ def _calibrated(train: _Array, raw: float) -> float:
     return min(1.0, -math.log10(max(p, 1e-12)) / 4)
 
 
-class _Fitted:
+#: The stored form of a model (:meth:`FittedModel.encode`). Bump it when the arrays change; a
+#: model stored in another format, or on other :data:`FEATURE_NAMES`, is refused (then retrained).
+MODEL_FORMAT = 1
+_META_KEYS = frozenset(("format", "features", "trees", "width", "forest_scores", "z_scores"))
+_MAX_TREES, _MAX_WIDTH, _MAX_SCORES = 1000, 1 << 16, 1 << 20
+_MAX_BYTES = 64 << 20  # of a stored model's numbers, uncompressed
+
+
+class CorruptModel(ValueError):
+    """A stored model that is not one :meth:`FittedModel.encode` made: refused, never run."""
+
+
+class FittedModel:
     """A tenant's trained model, made from (and exported as) JSON-able ``state``."""
 
     def __init__(self, state: dict[str, Any]) -> None:
@@ -212,7 +233,7 @@ class _Fitted:
         self.forest_train, self.z_train = (arrays.get(k, np.zeros(1)) for k in ("forest_", "z_"))
 
     @classmethod
-    def fit(cls, x: _Array, seed: int, trees: int) -> _Fitted:
+    def fit(cls, x: _Array, seed: int, trees: int) -> FittedModel:
         """sklearn's forest (its trees as padded lists, trees x nodes, -1 children at leaves)."""
         forest = IsolationForest(n_estimators=trees, random_state=seed).fit(x)
         w = max(e.tree_.node_count for e in forest.estimators_)
@@ -249,13 +270,119 @@ class _Fitted:
     def z(self, x: _Array) -> _Array:
         return np.asarray(np.abs(np.atleast_2d(x) - self.centre) / self.spread)
 
+    # -- the stored form -------------------------------------------------------------------------
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        """``(header, arrays)``: the header JSON-able, the arrays zlib-compressed little-endian
+        numbers in :func:`_layout` order. Lossless: the decoded model scores exactly as this."""
+        trees, width = self.left.shape
+        meta: dict[str, Any] = {"format": MODEL_FORMAT, "features": list(FEATURE_NAMES)}
+        meta |= {"trees": int(trees), "width": int(width)}
+        meta |= {"forest_scores": len(self.forest_train), "z_scores": len(self.z_train)}
+        values = (
+            self.left, self.right, self.feature, self.cut, self.leaf, np.asarray([self.norm]),
+            self.centre, self.spread, self.forest_train, self.z_train,
+        )  # fmt: skip
+        raw = b"".join(
+            np.ascontiguousarray(v, dtype=kind).tobytes()
+            for v, (_, kind) in zip(values, _layout(meta), strict=True)
+        )
+        return meta, zlib.compress(raw, 6)
+
+    @classmethod
+    def decode(cls, meta: object, blob: object) -> FittedModel:
+        """The model :meth:`encode` made; :class:`CorruptModel` for anything else."""
+        layout = _layout(_header(meta))
+        size = sum(n * np.dtype(kind).itemsize for n, kind in layout)
+        if size > _MAX_BYTES:
+            raise CorruptModel(f"the model's header describes {size} bytes, over {_MAX_BYTES}")
+        if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) > size + 1024:
+            raise CorruptModel("the model's arrays are not a compressed block of its size")
+        raw, offset, values = _inflate(bytes(blob), size), 0, []
+        for n, kind in layout:
+            values.append(np.frombuffer(raw, dtype=kind, count=n, offset=offset).astype(kind[1:]))
+            offset += n * np.dtype(kind).itemsize
+        assert isinstance(meta, dict)  # noqa: S101 - checked by _header
+        shape = (meta["trees"], meta["width"])
+        left, right, feature, cut, leaf = (v.reshape(shape) for v in values[:5])
+        norm, centre, spread, forest_, z_ = float(values[5][0]), *values[6:]
+        _check_forest(left, right, feature)
+        numbers = (cut, leaf, centre, spread, forest_, z_, np.asarray([norm]))
+        if not all(np.isfinite(v).all() for v in numbers):
+            raise CorruptModel("the model holds a number that is not finite")
+        if norm <= 0 or (spread <= 0).any():
+            raise CorruptModel("the model's norm and spreads must be positive")
+        if (np.diff(forest_) < 0).any() or (np.diff(z_) < 0).any():
+            raise CorruptModel("the model's calibration scores are not sorted")
+        state: dict[str, Any] = {"left": left, "right": right, "feature": feature}
+        state |= {"cut": cut, "leaf": leaf}
+        state |= {"norm": norm, "centre": centre, "spread": spread, "forest_": forest_, "z_": z_}
+        return cls(state)
+
+
+def _header(meta: object) -> dict[str, Any]:
+    if not isinstance(meta, dict) or set(meta) != _META_KEYS:
+        raise CorruptModel(f"the model's header must hold exactly {sorted(_META_KEYS)}")
+    if type(meta["format"]) is not int or meta["format"] != MODEL_FORMAT:
+        raise CorruptModel(f"model format {meta['format']!r:.40} is not {MODEL_FORMAT}")
+    if meta["features"] != list(FEATURE_NAMES):
+        raise CorruptModel("the model was trained on other features than this version's")
+    limits = {"trees": _MAX_TREES, "width": _MAX_WIDTH}
+    limits |= {"forest_scores": _MAX_SCORES, "z_scores": _MAX_SCORES}
+    for key, top in limits.items():
+        if type(meta[key]) is not int or not 1 <= meta[key] <= top:
+            raise CorruptModel(f"the model's {key} must be an integer in 1..{top}")
+    return meta
+
+
+def _layout(meta: dict[str, Any]) -> list[tuple[int, str]]:
+    """(count, little-endian dtype) of each stored array, in order."""
+    nodes, d = meta["trees"] * meta["width"], len(FEATURE_NAMES)
+    return [
+        *[(nodes, "<i4")] * 3,  # left, right, feature
+        *[(nodes, "<f8")] * 2,  # cut, leaf
+        (1, "<f8"),  # norm
+        (d, "<f8"),  # centre
+        (d, "<f8"),  # spread
+        (meta["forest_scores"], "<f8"),
+        (meta["z_scores"], "<f8"),
+    ]
+
+
+def _inflate(blob: bytes, size: int) -> bytes:
+    """Exactly ``size`` bytes out of ``blob``, never more held in memory."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(blob, size)
+    except zlib.error as exc:
+        raise CorruptModel(f"the model's arrays do not decompress: {exc}") from exc
+    if len(raw) != size or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise CorruptModel(f"the model's arrays are not the {size} bytes its header describes")
+    return raw
+
+
+def _check_forest(left: _Array, right: _Array, feature: _Array) -> None:
+    """Every walk ends (a child is numbered after its parent) and indexes inside the arrays."""
+    width, index = left.shape[1], np.arange(left.shape[1])
+    inner = left >= 0
+    if (~inner & ((left != -1) | (right != -1))).any():
+        raise CorruptModel("a leaf of the forest has a child")
+    after = (left > index) & (right > index) & (left < width) & (right < width)
+    if (inner & ~after).any():
+        raise CorruptModel("a node's children must be numbered after it, within its tree")
+    d = len(FEATURE_NAMES)
+    if ((feature < -1) | (feature >= d) | (inner & (feature < 0))).any():
+        raise CorruptModel("a node splits on a feature that does not exist")
+
 
 class BehaviourModel:
-    """Per-tenant scores: rules until ``min_history`` samples, then a model of that tenant's.
+    """Per-tenant scores: rules until a tenant has a model, then that tenant's model.
 
-    ``observe`` (sessions presumed normal: scored below the threshold) fits a tenant's model at
-    ``min_history`` samples, refits every ``refit_every``, on the last ``max_samples`` (~1 MB a
-    tenant). Deterministic given ``seed``."""
+    Offline (the tests, the benchmarks): ``observe`` (sessions presumed normal: scored below the
+    threshold) fits a tenant's model at ``min_history`` samples, refits every ``refit_every``, on
+    the last ``max_samples`` (~1 MB a tenant). In the service the samples are rows of PostgreSQL
+    and :class:`~tenantry.sessions.learner.BehaviourLearner` calls :meth:`train` and
+    :meth:`install`. Deterministic given ``seed``."""
 
     def __init__(
         self, *, min_history: int = 200, refit_every: int = 200, max_samples: int = 2048,
@@ -265,7 +392,7 @@ class BehaviourModel:
         self.trees, self.seed = trees, seed
         self._samples: dict[str, deque[tuple[float, ...]]] = {}
         self._since_fit: dict[str, int] = {}
-        self._models: dict[str, _Fitted] = {}
+        self._models: dict[str, FittedModel] = {}
 
     def observe(self, tenant_id: str, feats: SessionFeatures) -> None:
         """Add a presumed-normal session; (re)fit when due."""
@@ -277,13 +404,27 @@ class BehaviourModel:
             self.fit(tenant_id)
 
     def fit(self, tenant_id: str) -> None:
-        """Train the tenant's model on its samples now (needs ``min_history`` of them)."""
-        samples = self._samples.get(tenant_id, ())
+        """Train the tenant's model on its observed samples now (needs ``min_history``)."""
+        self.install(tenant_id, self.train(tenant_id, self._samples.get(tenant_id, ())))
+        self._since_fit[tenant_id] = 0
+
+    def train(self, tenant_id: str, samples: Sequence[Sequence[float]]) -> FittedModel:
+        """A model of ``tenant_id`` on ``samples`` (vectors; ``min_history`` at least), not
+        installed. The same samples in the same order make the same model on every node."""
         if len(samples) < self.min_history:
             raise ValueError(f"tenant has {len(samples)} samples, needs {self.min_history}")
         seed = (self.seed * 1_000_003 + zlib.crc32(tenant_id.encode())) % 2**32
-        x = np.asarray(samples, dtype=np.float64)
-        self._models[tenant_id], self._since_fit[tenant_id] = _Fitted.fit(x, seed, self.trees), 0
+        return FittedModel.fit(np.asarray(samples, dtype=np.float64), seed, self.trees)
+
+    def install(self, tenant_id: str, fitted: FittedModel | None) -> None:
+        """Score ``tenant_id`` with ``fitted`` from now on (None: with the rules)."""
+        if fitted is None:
+            self._models.pop(tenant_id, None)
+        else:
+            self._models[tenant_id] = fitted
+
+    def fitted(self, tenant_id: str) -> FittedModel | None:
+        return self._models.get(tenant_id)
 
     def score(self, tenant_id: str, feats: SessionFeatures) -> Score:
         """The session's anomaly score for this tenant."""
