@@ -3,7 +3,7 @@
 Quality is measured on a data set of ``tests.sessions.behaviour_data.generate`` (normal
 sessions with benign noise, and account takeovers of five kinds injected into them, labelled),
 split in time: each user's first 60% of sessions train, the rest are held out. Training is
-online, as the session manager does it: every training session is scored, and observed (a
+online, as the behaviour learner does it: every training session is scored, and observed (a
 training sample for its tenant) only when it scores below ``DEFAULT_THRESHOLD``; unlabelled
 takeovers that slip under it train the model too. Each tenant's model is then fitted on what it
 observed, and the held-out sessions are scored, at ``DEFAULT_THRESHOLD``, by that model and by

@@ -196,7 +196,7 @@ def test_the_stored_form_is_lossless_and_checked() -> None:
 
 def evaluate(data: list[LabelledSession], *, threshold: float) -> tuple[float, float]:
     """Train online on the first 60% of each user's sessions (observing what scores below the
-    threshold, as the session manager does), then (precision, recall) on the rest."""
+    threshold, as the behaviour learner does), then (precision, recall) on the rest."""
     train, test = split_by_time(data, 0.6)
     model = BehaviourModel(seed=0)
     for s in train:

@@ -39,6 +39,7 @@ from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
 from tenantry.security.manager import SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
+from tenantry.sessions.learner import BehaviourLearner
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.router import router as sessions_router
 from tenantry.tenants.manager import TenantRegistry
@@ -54,6 +55,8 @@ __all__ = ["create_app", "resolve_api_token"]
 _log = get_logger("tenantry.api")
 #: Seconds between two rounds of the threat watch (tenants with new security events).
 THREAT_WATCH_INTERVAL = 30.0
+#: Seconds between two rounds of the behaviour learner (tenants with sessions to learn from).
+BEHAVIOUR_LEARN_INTERVAL = 60.0
 
 
 def resolve_api_token(settings: Settings) -> str:
@@ -95,6 +98,16 @@ async def _watch_threats(
     await watch.start()
     stack.push_async_callback(watch.close)
     return watch
+
+
+async def _learn_behaviour(stack: AsyncExitStack, sessions: SessionManager) -> BehaviourLearner:
+    """Behaviour models learned in the background from each session once, stored per tenant,
+    read by every node (docs/sessions.md)."""
+    learner = sessions.learner
+    learner.interval = BEHAVIOUR_LEARN_INTERVAL
+    await learner.start()
+    stack.push_async_callback(learner.close)
+    return learner
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -174,6 +187,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 audit=trail,
                 active=active,
             )
+            learner = await _learn_behaviour(stack, sessions)
+
+            async def status_changed(tenant_id: str) -> None:
+                await active.forget(tenant_id)
+                learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
+
             api_token = resolve_api_token(settings)
             api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
             gate = TenantGate(
@@ -198,7 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 access=access,
                 passkeys=passkeys,
                 security=security,
-                tenants=TenantRegistry(database, audit=trail, on_status_change=active.forget),
+                tenants=TenantRegistry(database, audit=trail, on_status_change=status_changed),
                 gate=gate,
                 threat_watch=watch,
             )

@@ -1,4 +1,4 @@
-"""Tables of the sessions domain (created by migration 0002)."""
+"""Tables of the sessions domain (created by migration 0002; the behaviour tables by 0008)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,25 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     Identity,
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from tenantry.db.columns import timestamp
 from tenantry.db.rls import tenant_table
 
 __all__ = [
     "api_keys",
+    "behaviour_models",
+    "behaviour_samples",
     "session_activity",
     "sessions",
 ]
@@ -44,10 +49,18 @@ sessions = tenant_table(
     timestamp("step_up_at", nullable=True),
     # The actions of the credential that minted the session (0007); NULL: no ceiling.
     Column("cap", ARRAY(Text), nullable=True),
+    # When the behaviour learner took the session, once (0008); NULL: not yet.
+    timestamp("behaviour_seen_at", nullable=True),
     UniqueConstraint("tenant_id", "token_hash"),
     CheckConstraint("session_type in ('user', 'api', 'admin')", name="type"),
     CheckConstraint("security_level in ('high', 'critical', 'quantum')", name="level"),
     Index(None, "tenant_id", "user_id", "created_at"),
+    Index(
+        "ix_sessions_behaviour_pending",
+        "tenant_id",
+        "created_at",
+        postgresql_where=text("behaviour_seen_at IS NULL"),
+    ),
     info={"sample_row": {"session_type": "user", "security_level": "high"}},
 )
 
@@ -77,4 +90,32 @@ session_activity = tenant_table(
     Column("device_id", Text, nullable=True),
     Column("requests", Integer, nullable=False, server_default="1"),
     Index(None, "tenant_id", "user_id", "occurred_at"),
+    Index("ix_session_activity_session", "tenant_id", "session_id", "occurred_at"),  # 0008
+)
+
+#: One row per session the behaviour learner learned from: the tenant's training set, the
+#: newest ``max_samples`` kept (``sample_id`` orders them).
+behaviour_samples = tenant_table(
+    "behaviour_samples",
+    Column("session_id", Text, primary_key=True),
+    Column("sample_id", BigInteger, Identity(), nullable=False),
+    Column("features", ARRAY(Float), nullable=False),
+    Column("score", Float, nullable=False),
+    timestamp("learned_at", default=True),
+    CheckConstraint("cardinality(features) between 1 and 256", name="features"),
+    Index("ix_behaviour_samples_order", "tenant_id", "sample_id"),
+    info={"sample_row": {"features": [0.5]}},
+)
+
+#: A tenant's trained model (one row): ``FittedModel.encode``'s header and arrays, never pickle.
+behaviour_models = tenant_table(
+    "behaviour_models",
+    Column("version", BigInteger, nullable=False),
+    Column("format", SmallInteger, nullable=False),
+    Column("meta", JSONB, nullable=False),
+    Column("arrays", LargeBinary, nullable=False),
+    Column("through", BigInteger, nullable=False),  # the newest sample_id it was trained on
+    Column("samples", Integer, nullable=False),
+    timestamp("trained_at", default=True),
+    CheckConstraint("version > 0", name="version"),
 )

@@ -31,6 +31,7 @@ from tenantry.threats.events import SecurityEvents, Severity
 
 if TYPE_CHECKING:  # loaded on first use (numpy, scikit-learn): see reports.py
     from tenantry.sessions.analytics import SessionAnalytics
+    from tenantry.sessions.learner import BehaviourLearner
 
 __all__ = ["ALL_SESSIONS_TAG", "STRONG", "SessionParts", "cache_key", "user_tag", "utcnow"]
 
@@ -80,6 +81,8 @@ class SessionParts(RecordsChanges):
         self.events = events
         self.policy = policy or SessionPolicy()
         self._analytics = analytics
+        #: The behaviour learner, once made (reports.py): told of sessions that may be ready.
+        self._learner: BehaviourLearner | None = None
         #: Requests validated since the last touch, per (tenant, session): the activity's count.
         #: Validation counts them, its touch records them, revocation drops them.
         self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
@@ -109,6 +112,12 @@ class SessionParts(RecordsChanges):
         with tenant_scope(tenant_id):
             tag = ALL_SESSIONS_TAG if user_id is None else user_tag(user_id)
             await self.cache.invalidate_tags(tag)
+
+    def _notice_learner(self, tenant_id: str) -> None:
+        """A session of ``tenant_id`` recorded activity or ended: the learner visits the tenant
+        in its next round (a set insertion; nothing is read or written here)."""
+        if self._learner is not None:
+            self._learner.notice(tenant_id)
 
     async def _active_tenants(self) -> ActiveTenants:
         """Whether a tenant is active: the app's (shared with its gate), else one on this cache."""
@@ -162,6 +171,8 @@ class SessionParts(RecordsChanges):
                     )
             for session_id in ids:  # their request counters end with them
                 self._pending.pop((tenant_id, session_id), None)
+            if digests:
+                self._notice_learner(tenant_id)
             for digest in digests:
                 await self.cache.delete(cache_key(bytes(digest)))
         return digests

@@ -1,22 +1,23 @@
 """What a SessionManager reports about sessions: the user's live ones, one's record, its behaviour.
 
-:meth:`SessionReports.get_session_analytics` reads a session's activity and its user's last 30
-days, scores it off the event loop with :class:`~tenantry.sessions.analytics.SessionAnalytics`
-(imported on first use: it loads numpy and scikit-learn), and records an anomaly as a security
-event.
+:meth:`SessionReports.get_session_analytics` reads a session's activity and its user's in the 30
+days before it, and scores it, off the event loop, with the tenant's stored behaviour model
+(:class:`~tenantry.sessions.analytics.SessionAnalytics`, imported on first use: it loads numpy
+and scikit-learn). It only reads: the model learns in the background, from each session once
+(:attr:`SessionReports.learner`, :meth:`SessionReports.learn_behaviour`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.errors import NotFound
+from tenantry.sessions.learner import BehaviourLearner, session_inputs, sync_model
 from tenantry.sessions.parts import SessionParts, utcnow
 from tenantry.sessions.repository import SessionsRepository
-from tenantry.sessions.schemas import SessionInfo
+from tenantry.sessions.schemas import BehaviourStep, SessionInfo
 from tenantry.threats.events import Severity
 
 if TYPE_CHECKING:
@@ -26,11 +27,7 @@ __all__ = ["SessionReports"]
 
 
 class SessionReports(SessionParts):
-    """Listing sessions, a session's record, and its analytics."""
-
-    def _setup(self) -> None:
-        super()._setup()
-        self._analytics_lock = asyncio.Lock()
+    """Listing sessions, a session's record, its analytics, and the behaviour learner."""
 
     @property
     def analytics(self) -> SessionAnalytics:
@@ -39,6 +36,30 @@ class SessionReports(SessionParts):
 
             self._analytics = SessionAnalytics()
         return self._analytics
+
+    @property
+    def learner(self) -> BehaviourLearner:
+        """This manager's behaviour learner (the app starts it; :meth:`learn_behaviour` runs a
+        step of it). Sessions validated or revoked through this manager are noticed by it."""
+        if self._learner is None:
+            self._learner = BehaviourLearner(
+                self._database, analytics=lambda: self.analytics, on_anomaly=self._anomaly
+            )
+        return self._learner
+
+    async def learn_behaviour(self, tenant_id: str) -> BehaviourStep:
+        """Learn from ``tenant_id``'s ready sessions now (a batch), and train its model if due:
+        what the app's learner does in the background."""
+        return await self.learner.learn(tenant_id)
+
+    async def _anomaly(self, tenant_id: str, session_id: str, user_id: str, score: float) -> None:
+        await self._event(
+            tenant_id,
+            "anomaly",
+            Severity.HIGH,
+            session={"id": session_id, "user": user_id},
+            detail={"score": round(score, 4)},
+        )
 
     async def list_sessions(self, tenant_id: str, user_id: str) -> list[SessionInfo]:
         """The user's live sessions, oldest first."""
@@ -62,27 +83,17 @@ class SessionReports(SessionParts):
     async def get_session_analytics(
         self, session_id: str, *, tenant_id: str | None = None
     ) -> dict[str, Any]:
-        """Behaviour of a session: its features and ``anomaly_score`` in [0, 1]."""
+        """Behaviour of a session: its features and ``anomaly_score`` in [0, 1], by the tenant's
+        stored model (``model_version``; 0: by the rules). Reads only: asking again, on any
+        node, gives the same answer until the session's activity or the stored model changes."""
         info = await self.session_info(session_id, tenant_id=tenant_id)
         tenant = self._tenant_of(session_id, tenant_id)
-        db = await self._db()
+        db, analytics = await self._db(), self.analytics
         with tenant_scope(tenant):
             async with db.tenant_transaction() as conn:
-                repo = SessionsRepository(conn)
-                own = await repo.activity(session_id=session_id)
-                history = await repo.activity(
-                    user_id=info.user_id, since=utcnow() - timedelta(days=30)
+                own, history = await session_inputs(
+                    SessionsRepository(conn), session_id, info.user_id, info.created_at
                 )
-        # Scoring (and, every few hundred sessions, refitting the tenant's model) is CPU work:
-        # off the event loop, one at a time, since the model is shared state.
-        async with self._analytics_lock:
-            report = await asyncio.to_thread(self.analytics.report, tenant, info, own, history)
-        if report["anomaly"]:
-            await self._event(
-                tenant,
-                "anomaly",
-                Severity.HIGH,
-                session={"id": session_id, "user": info.user_id},
-                detail={"score": report["anomaly_score"]},
-            )
-        return report
+                version = await sync_model(conn, analytics, tenant)
+        # Scoring is CPU work: off the event loop (the models are only read there).
+        return await asyncio.to_thread(analytics.report, tenant, info, own, history, version)

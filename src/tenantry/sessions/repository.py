@@ -1,5 +1,8 @@
 """SQL of the sessions domain (always inside a tenant transaction).
 
+:class:`BehaviourRepository` holds the behaviour learner's: the sessions it takes (each once:
+``sessions.behaviour_seen_at``), the tenant's training set and its stored model.
+
 Creations of one user's sessions are serialized per (tenant, user) by an advisory lock
 (:func:`creation_lock`), sent in the transaction's opening message: each creation then counts
 the live sessions every earlier one committed, so the per-user limit holds under concurrency.
@@ -12,13 +15,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import RowMapping
 
 from tenantry.db.repository import TenantRepository
-from tenantry.sessions.models import api_keys, session_activity, sessions
+from tenantry.sessions.models import (
+    api_keys,
+    behaviour_models,
+    behaviour_samples,
+    session_activity,
+    sessions,
+)
 
-__all__ = ["CREATION_LOCK", "ApiKeysRepository", "SessionsRepository", "creation_lock"]
+__all__ = [
+    "CREATION_LOCK",
+    "ApiKeysRepository",
+    "BehaviourRepository",
+    "SessionsRepository",
+    "creation_lock",
+]
 
 #: The first key of the per-user creation lock (the second is a hash of tenant and user).
 CREATION_LOCK = 0x73657373  # "sess"
@@ -117,6 +133,19 @@ class SessionsRepository(TenantRepository):
             query = query.where(session_activity.c.occurred_at >= since)
         return (await self.conn.execute(query)).mappings().all()
 
+    async def history(
+        self, user_id: str, *, since: datetime, before: datetime, limit: int = 5000
+    ) -> list[RowMapping]:
+        """The user's activity in ``[since, before)``, the newest ``limit`` rows, oldest first."""
+        a = session_activity
+        query = (
+            select(a)
+            .where(a.c.user_id == user_id, a.c.occurred_at >= since, a.c.occurred_at < before)
+            .order_by(a.c.occurred_at.desc())
+            .limit(limit)
+        )
+        return list(reversed((await self.conn.execute(query)).mappings().all()))
+
 
 _KEY_PUBLIC = [c for c in api_keys.c if c.name not in ("tenant_id", "key_hash")]
 
@@ -150,3 +179,124 @@ class ApiKeysRepository(TenantRepository):
         await self.conn.execute(
             update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=func.now())
         )
+
+
+_samples, _models = behaviour_samples, behaviour_models
+
+
+class BehaviourRepository(TenantRepository):
+    async def take_ready(
+        self, now: datetime, *, ready_activities: int, limit: int
+    ) -> Sequence[RowMapping]:
+        """Take up to ``limit`` sessions never taken that ended (revoked, expired at ``now``) or
+        recorded ``ready_activities`` activities, oldest first: mark them taken and return them
+        (``session_id``, ``user_id``, ``created_at``). Two learners never take the same one: the
+        rows are locked (``SKIP LOCKED``: one learner does not wait for another) and the mark is
+        checked again by the update."""
+        s, a = sessions, session_activity
+        nth = (
+            select(a.c.activity_id)
+            .where(a.c.session_id == s.c.session_id)
+            .order_by(a.c.occurred_at)
+            .offset(ready_activities - 1)
+            .limit(1)
+        )
+        ended = or_(
+            s.c.revoked_at.is_not(None), s.c.idle_expires_at <= now, s.c.absolute_expires_at <= now
+        )
+        # Chosen once (MATERIALIZED): as ``IN (subquery)`` the planner may run the LIMIT again
+        # for each row it updates, and take more than ``limit``.
+        chosen = (
+            select(s.c.session_id)
+            .where(s.c.behaviour_seen_at.is_(None), or_(ended, exists(nth)))
+            .order_by(s.c.created_at, s.c.session_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=s)
+            .cte("chosen")
+            .prefix_with("MATERIALIZED")
+        )
+        statement = (
+            update(s)
+            .where(s.c.session_id == chosen.c.session_id, s.c.behaviour_seen_at.is_(None))
+            .values(behaviour_seen_at=now)
+            .returning(s.c.session_id, s.c.user_id, s.c.created_at)
+        )
+        rows = (await self.conn.execute(statement)).mappings().all()
+        return sorted(rows, key=lambda r: (r.created_at, r.session_id))
+
+    async def add_samples(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Add training samples (``session_id``, ``features``, ``score``); a session that has one
+        keeps it (``ON CONFLICT DO NOTHING``). Returns how many were added."""
+        if not rows:
+            return 0
+        statement = (
+            upsert(_samples)
+            .values([{"tenant_id": self.tenant_id, **row} for row in rows])
+            .on_conflict_do_nothing(index_elements=["tenant_id", "session_id"])
+            .returning(_samples.c.session_id)
+        )
+        return len((await self.conn.execute(statement)).all())
+
+    async def keep_newest(self, keep: int) -> int:
+        """Delete all but the ``keep`` newest samples; returns how many were deleted."""
+        cutoff = (
+            select(_samples.c.sample_id)
+            .order_by(_samples.c.sample_id.desc())
+            .offset(keep)
+            .limit(1)
+            .scalar_subquery()
+        )
+        result = await self.conn.execute(delete(_samples).where(_samples.c.sample_id <= cutoff))
+        return int(result.rowcount)
+
+    async def sample_counts(self, dimensions: int, after: int) -> tuple[int, int]:
+        """(samples of ``dimensions`` features, those of them added after sample ``after``)."""
+        usable = func.cardinality(_samples.c.features) == dimensions
+        query = select(func.count(), func.count().filter(_samples.c.sample_id > after)).where(
+            usable
+        )
+        total, newer = (await self.conn.execute(query)).one()
+        return int(total), int(newer)
+
+    async def samples(self, dimensions: int) -> Sequence[RowMapping]:
+        """The training set (``sample_id``, ``features``), oldest first."""
+        query = (
+            select(_samples.c.sample_id, _samples.c.features)
+            .where(func.cardinality(_samples.c.features) == dimensions)
+            .order_by(_samples.c.sample_id)
+        )
+        return (await self.conn.execute(query)).mappings().all()
+
+    async def model_version(self) -> tuple[int, int]:
+        """(version, through) of the stored model; (0, 0) when there is none."""
+        row = (await self.conn.execute(select(_models.c.version, _models.c.through))).first()
+        return (0, 0) if row is None else (int(row.version), int(row.through))
+
+    async def model(self) -> RowMapping | None:
+        query = select(_models.c.version, _models.c.meta, _models.c.arrays)
+        return (await self.conn.execute(query)).mappings().first()
+
+    async def save_model(self, expected: int, **values: Any) -> int | None:
+        """Store a model as version ``expected + 1`` if the stored one is still ``expected`` (0:
+        none); returns the new version, or None when another learner stored one meanwhile."""
+        if expected == 0:
+            statement: Any = (
+                upsert(_models)
+                .values(tenant_id=self.tenant_id, version=1, **values)
+                .on_conflict_do_nothing(index_elements=["tenant_id"])
+                .returning(_models.c.version)
+            )
+        else:
+            statement = (
+                update(_models)
+                .where(_models.c.version == expected)
+                .values(version=expected + 1, trained_at=func.now(), **values)
+                .returning(_models.c.version)
+            )
+        row = (await self.conn.execute(statement)).first()
+        return None if row is None else int(row.version)
+
+    async def purge(self) -> None:
+        """Delete the tenant's training set and model."""
+        await self.conn.execute(delete(_samples))
+        await self.conn.execute(delete(_models))

@@ -15,6 +15,7 @@ from tenantry.principal import ClientInfo
 __all__ = [
     "ApiKeyCreate",
     "ApiKeyInfo",
+    "BehaviourStep",
     "ExpiryPolicy",
     "IssuedApiKey",
     "RevokeOthers",
@@ -127,6 +128,23 @@ class SessionInfo(BaseModel):
     ip: str | None = None
     user_agent: str | None = None
     device_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviourStep:
+    """What one step of the behaviour learner did for a tenant
+    (:meth:`~tenantry.sessions.learner.BehaviourLearner.learn`)."""
+
+    tenant_id: str
+    taken: int = 0  # sessions taken (each is taken once, ever)
+    learned: int = 0  # of them, added to the tenant's training set
+    anomalous: int = 0  # scored at or above the threshold: never learned from
+    too_short: int = 0  # fewer activities than the learner's minimum: nothing to learn
+    samples: int = 0  # the training set's size after the step
+    model_version: int = 0  # the stored model's version after the step (0: none)
+    trained: bool = False  # whether this step stored a new version
+    more: bool = False  # a full batch was taken: more sessions may be ready
+    purged: bool = False  # the tenant is deleted: its samples and model were dropped
 
 
 class StepUp(BaseModel):

@@ -162,6 +162,7 @@ class SessionValidation(SessionParts):
                 device_id=client.device_id if client else None,
                 requests=requests,
             )
+        self._notice_learner(tenant_id)
         return {
             **cached,
             "roles": sorted(roles),
