@@ -348,6 +348,25 @@ async def test_a_flood_of_one_tenant_does_not_starve_another(
     assert (await counts(db, flood))["taken"] == 23
 
 
+async def test_a_sweep_notices_active_tenants_and_a_failing_one_stops_no_other(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    active, gone = (await new_tenant()).id, (await new_tenant()).id
+    await TenantRegistry(db).update_status(gone, TenantStatus.DELETED)
+    manager = node(db)
+    learner = manager.learner
+    assert await learner.sweep() >= 1
+    assert active in learner.noticed
+    assert gone not in learner.noticed
+    assert "platform" not in learner.noticed
+    fresh = node(db).learner
+    fresh.notice("no-such-tenant-0")  # visited first, and fails: TenantNotFound
+    fresh.notice(active)
+    steps = await fresh.run_once()
+    assert [s.tenant_id for s in steps] == [active]
+    assert fresh.noticed == frozenset()
+
+
 async def test_validations_and_revocations_notice_the_tenant(
     db: Database, new_tenant: NewTenant
 ) -> None:
@@ -408,6 +427,7 @@ async def test_the_service_runs_a_learner_that_follows_deletions(settings: Setti
         state = app.state.tenantry
         learner = state.sessions.learner
         assert learner.running
+        await learner.close()  # the rounds are driven here, not by the clock
         tenant = f"svc-{uuid.uuid4().hex[:12]}"
         await state.tenants.create(tenant, "Service")
         session_id, _ = await state.sessions.create_session(tenant, "u1", client=PHONE)
@@ -418,4 +438,3 @@ async def test_the_service_runs_a_learner_that_follows_deletions(settings: Setti
         assert tenant in learner.noticed  # its samples and model go in the next round
         [step] = [s for s in await learner.run_once() if s.tenant_id == tenant]
         assert step.purged
-    assert not learner.running

@@ -113,7 +113,7 @@ class BehaviourLearner(UsesDatabase):
         batch: int = 50,
         ready_activities: int = 10,
         min_activities: int = 2,
-        sweep_every: int = 10,
+        sweep_every: int = 30,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         if batch < 1 or ready_activities < 1 or min_activities < 1 or sweep_every < 1:
