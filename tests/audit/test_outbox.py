@@ -95,10 +95,12 @@ async def test_an_altered_queued_entry_is_refused_and_kept(
 ) -> None:
     tenant = (await new_tenant()).id
     trail = trail_for(db)
-    await queue(db, tenant, "n:1")
     with tenant_scope(tenant):
         async with db.tenant_transaction() as conn:
-            # the app role may not UPDATE the queue: delete and re-insert a forged row
+            # Forged in the transaction that queues it, so no integration (this process's runs
+            # in the background after commit) ever sees the genuine row. The app role may not
+            # UPDATE the queue: delete and re-insert a forged row.
+            await trail.record(tenant, "test.queued", "n:1", actor="t")
             row = (await conn.execute(text("select * from tenantry.audit_pending"))).one()
             await conn.execute(text("delete from tenantry.audit_pending"))
             await conn.execute(
