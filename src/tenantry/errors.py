@@ -28,6 +28,7 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     │   └── RetryBudgetExhausted    retries would exceed the budget
     └── DatabaseError               the database refused or could not be reached
         ├── DatabaseUnavailable
+        │   └── AuditUnavailable    a change's audit entry could not be written: no change
         ├── TransactionRolledBack
         ├── ReferenceMissing        a foreign key points at nothing (usually: no such tenant)
         └── IsolationViolation      a row-level security policy refused a write
@@ -36,6 +37,7 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
 from __future__ import annotations
 
 __all__ = [
+    "AuditUnavailable",
     "AuditVerificationError",
     "AuthenticationError",
     "BackendUnavailable",
@@ -185,6 +187,10 @@ class DatabaseError(TenantryError):
 
 class DatabaseUnavailable(DatabaseError):
     title = "database unavailable"
+
+
+class AuditUnavailable(DatabaseUnavailable):
+    title = "audit log unavailable"
 
 
 class TransactionRolledBack(DatabaseError):

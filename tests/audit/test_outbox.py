@@ -6,15 +6,24 @@ import asyncio
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from tenantry.access.manager import AccessControl
 from tenantry.audit.models import audit_entries, audit_pending
 from tenantry.audit.schemas import AuditEntry
 from tenantry.audit.trail import AuditTrail, trail_for
-from tenantry.context import tenant_scope
+from tenantry.context import PLATFORM_TENANT, tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.errors import AuditVerificationError
+from tenantry.errors import (
+    AuditUnavailable,
+    AuditVerificationError,
+    IsolationViolation,
+    SettingNotFound,
+    TenantContextError,
+)
+from tenantry.tenants import TenantSettings
+from tests.audit.refusal import REFUSED, refusing
 from tests.conftest import NewTenant
 
 
@@ -95,11 +104,11 @@ async def test_an_altered_queued_entry_is_refused_and_kept(
 ) -> None:
     tenant = (await new_tenant()).id
     trail = trail_for(db)
+    await trail.prepare(tenant)
     with tenant_scope(tenant):
         async with db.tenant_transaction() as conn:
-            # Forged in the transaction that queues it, so no integration (this process's runs
-            # in the background after commit) ever sees the genuine row. The app role may not
-            # UPDATE the queue: delete and re-insert a forged row.
+            # forged in the transaction that queues it: the background integration never sees
+            # the real row; the app role may not UPDATE the queue: delete and re-insert
             await trail.record(tenant, "test.queued", "n:1", actor="t")
             row = (await conn.execute(text("select * from tenantry.audit_pending"))).one()
             await conn.execute(text("delete from tenantry.audit_pending"))
@@ -140,3 +149,78 @@ async def test_entries_queued_before_a_shredding_do_not_block_reads(
     assert await count(db, tenant, audit_pending) == 1
     report = await trail.audit_log.verify(tenant)
     assert report.ok, report.problems
+
+
+async def test_a_refused_entry_fails_its_change_in_tenantrys_words(
+    db: Database, runtime: DatabaseRuntime, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant()).id
+    settings = TenantSettings(tenant, db)
+    async with refusing(runtime.admin_url, tenant):
+        with pytest.raises(AuditUnavailable) as refused:
+            await settings.set("default_locale", "de-DE", actor="t")
+    assert refused.value.detail == (
+        f"the audit log of tenant {tenant!r} could not take the change's entry, so the change "
+        "was not made"
+    )
+    assert REFUSED not in str(refused.value)  # the database's text goes to the debug log
+    with pytest.raises(SettingNotFound):
+        await settings.get("default_locale")
+    assert await count(db, tenant, audit_pending) == 0
+
+
+class _RollBack(Exception):
+    pass
+
+
+async def test_a_platform_entry_queued_in_a_tenants_transaction_commits_with_it(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant, other = (await new_tenant()).id, (await new_tenant()).id
+    trail = trail_for(db)
+    await trail.prepare(PLATFORM_TENANT)  # as a manager readies the trail before its transaction
+    start = await trail.audit_log.size(PLATFORM_TENANT)
+
+    with tenant_scope(tenant), pytest.raises(_RollBack):
+        async with db.tenant_transaction():
+            await trail.record(PLATFORM_TENANT, "test.crossed", f"tenant:{tenant}", actor="t")
+            raise _RollBack
+    assert await trail.audit_log.size(PLATFORM_TENANT) == start
+    with tenant_scope(tenant):
+        async with db.tenant_transaction():
+            await trail.record(PLATFORM_TENANT, "test.crossed", f"tenant:{tenant}", actor="t")
+    [stored] = await trail.audit_log.entries(PLATFORM_TENANT, start=start)
+    assert stored.entry is not None
+    assert (stored.entry.action, stored.entry.tenant) == ("test.crossed", PLATFORM_TENANT)
+    assert await count(db, tenant, audit_pending) == 0  # nothing was queued for the tenant
+
+    with tenant_scope(tenant), pytest.raises(TenantContextError):  # only the platform's tree
+        async with db.tenant_transaction():
+            await trail.record(other, "test.crossed", f"tenant:{tenant}", actor="t")
+
+
+async def test_a_tenant_transaction_reaches_platform_rows_only_through_the_function(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant()).id
+    row = {"id": "fn-probe", "leaf": b"\x00" * 32, "entry": b"sealed"}
+    insert = text(
+        "insert into tenantry.audit_pending (tenant_id, id, leaf_hash, entry)"
+        " values ('platform', :id, :leaf, :entry)"
+    )
+    queue = text("select tenantry.queue_platform_entry(:id, :leaf, :entry)")
+    with tenant_scope(tenant), pytest.raises(IsolationViolation):
+        async with db.tenant_transaction() as conn:
+            await conn.execute(insert, row)
+    with pytest.raises(DBAPIError, match="needs a tenant transaction"):
+        async with db.transaction() as conn:
+            await conn.execute(queue, row)
+    with tenant_scope(tenant), pytest.raises(_RollBack):  # the probe row must not stay queued
+        async with db.tenant_transaction() as conn:
+            await conn.execute(queue, row)
+            # the transaction is the tenant's again: it sees its own rows, not the platform's
+            setting = await conn.execute(text("select current_setting('tenantry.tenant_id')"))
+            assert setting.scalar_one() == tenant
+            visible = await conn.execute(text("select count(*) from tenantry.audit_pending"))
+            assert visible.scalar_one() == 0
+            raise _RollBack

@@ -6,7 +6,13 @@ commits, and every audited change of a tenant would wait for the one before. Ins
 
 - :meth:`AuditOutbox.enqueue` writes the entry to ``audit_pending`` in the change's transaction
   (one INSERT, sealed with the tenant's data key to ``audit_pending/<id>``): it commits or rolls
-  back with the change, and concurrent changes do not wait on each other.
+  back with the change, and concurrent changes do not wait on each other. An entry that cannot
+  be written fails the change with :class:`~tenantry.errors.AuditUnavailable`.
+- One crossing: an entry for the *platform's* tree may be queued from inside another tenant's
+  transaction, to commit with a change of that tenant that the platform records. Row-level
+  security keeps that transaction to its tenant's rows, so the row goes through
+  ``tenantry.queue_platform_entry`` (migration 0009), which inserts a ``platform`` row and
+  nothing else; the entry is sealed with the platform's data key outside the tenant's scope.
 - :meth:`AuditOutbox.integrate` moves a tenant's queued entries into its tree in one
   transaction: ``DELETE ... RETURNING`` takes them (its row locks keep two integrators from
   taking the same ones), they are opened, checked against their leaf hash, and appended in queue
@@ -30,16 +36,24 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from weakref import WeakSet
 
 from sqlalchemy import text
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError
 
 from tenantry.audit.manager import AuditCipher, AuditLog
 from tenantry.audit.merkle import leaf_hash
 from tenantry.audit.models import audit_pending
 from tenantry.audit.schemas import AuditEntry
-from tenantry.context import current_tenant, tenant_scope, validate_tenant_id
-from tenantry.errors import AuditVerificationError, DecryptionError, InvalidInput
+from tenantry.context import PLATFORM_TENANT, current_tenant, tenant_scope, validate_tenant_id
+from tenantry.db.engine import Database
+from tenantry.errors import (
+    AuditUnavailable,
+    AuditVerificationError,
+    DecryptionError,
+    InvalidInput,
+)
 from tenantry.logging import get_logger
 
 __all__ = ["RETRIES", "AuditOutbox"]
@@ -49,6 +63,7 @@ _T = f'"{audit_pending.schema}"."{audit_pending.name}"'
 _INSERT = text(
     f"INSERT INTO {_T} (tenant_id, id, leaf_hash, entry) VALUES (:t, :id, :leaf, :entry)"
 )
+_QUEUE_PLATFORM = text(f'SELECT "{audit_pending.schema}".queue_platform_entry(:id, :leaf, :entry)')
 _TAKE = text(
     f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} ORDER BY queued_at, id LIMIT :limit)"
     " RETURNING id, leaf_hash, entry, queued_at"
@@ -59,6 +74,17 @@ RETRIES = (0.01, 0.05, 0.25, 1.0, 4.0)
 
 def _record_id(pending_id: str) -> str:
     return f"audit_pending/{pending_id}"
+
+
+def _not_written(tenant_id: str, exc: DBAPIError) -> AuditUnavailable:
+    """The error of an entry the database refused (the server's text goes to the log only)."""
+    state = str(getattr(exc.orig, "sqlstate", "") or "")
+    _log.warning("audit entry not written", tenant=tenant_id, sqlstate=state)
+    _log.debug("audit entry not written", tenant=tenant_id, error=str(exc.orig))
+    return AuditUnavailable(
+        f"the audit log of tenant {tenant_id!r} could not take the change's entry, so the "
+        "change was not made"
+    )
 
 
 class AuditOutbox:
@@ -79,6 +105,7 @@ class AuditOutbox:
         self.prepare = prepare
         self.batch = batch
         self._due: dict[str, tuple[float, int]] = {}  # tenant -> (next try, tries made)
+        self._closes_with: WeakSet[Database] = WeakSet()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -92,12 +119,23 @@ class AuditOutbox:
         except ValueError as exc:  # no canonical form (a float in ``detail``)
             raise InvalidInput(f"invalid audit entry: {exc}") from None
         pending_id = uuid.uuid4().hex
-        sealed = await self.cipher.seal(tenant_id, data, _record_id(pending_id))
+        seal = self.cipher.seal(tenant_id, data, _record_id(pending_id))
+        scope = current_tenant()
+        if scope is not None and scope != tenant_id == PLATFORM_TENANT:
+            # From another tenant's transaction: sealed outside its scope, queued by the function.
+            sealed = await asyncio.create_task(seal, context=contextvars.Context())
+            statement = _QUEUE_PLATFORM
+        else:  # (in another tenant's scope, sealing raises TenantContextError)
+            scope, sealed, statement = tenant_id, await seal, _INSERT
         params = {"t": tenant_id, "id": pending_id, "leaf": leaf_hash(data), "entry": sealed}
         db = await self.audit_log._db()
-        with tenant_scope(tenant_id):
+        self.close_with(db)
+        with tenant_scope(scope):
             async with db.tenant_transaction() as conn:
-                await conn.execute(_INSERT, params)
+                try:
+                    await conn.execute(statement, params)
+                except DBAPIError as exc:
+                    raise _not_written(tenant_id, exc) from exc
         self._schedule(tenant_id)
         return pending_id
 
@@ -181,6 +219,13 @@ class AuditOutbox:
                     self._due[tenant_id] = (now + RETRIES[tries + 1], tries + 1)
                 else:
                     del self._due[tenant_id]
+
+    def close_with(self, database: Database) -> None:
+        """Close this queue (integrating it a last time) when ``database`` is disposed, before
+        its pool closes; once per database (the queue does it for the database it writes to)."""
+        if database not in self._closes_with:
+            self._closes_with.add(database)
+            database.on_dispose(self.close)
 
     async def close(self) -> None:
         """Stop the background task, integrating what this process queued one last time."""

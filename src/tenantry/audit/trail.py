@@ -6,7 +6,8 @@ commits or rolls back with the change it records, a change whose entry cannot be
 not happen, and concurrent changes of a tenant do not wait on its tree. The queue reaches the
 tree right after commit, and before any read of it. Entries are sealed with the tenant's data key
 (:class:`KeyringAuditCipher`), so crypto-shredding leaves only their hashes. Changes to the
-tenant registry go to the platform's tree (tenant ``platform``).
+tenant registry go to the platform's tree (tenant ``platform``); an entry for the platform's tree
+may also be recorded inside another tenant's transaction (see :mod:`~tenantry.audit.outbox`).
 
 ``actor`` is who asked for the change (the HTTP routes pass the caller's principal id; a library
 call without one is recorded as ``system``); the request id comes from the request's log
@@ -158,7 +159,7 @@ _trails: WeakKeyDictionary[Database, AuditTrail] = WeakKeyDictionary()
 def use_trail(database: Database, trail: AuditTrail) -> None:
     """Make ``trail`` the one :func:`trail_for` gives for ``database`` (the app does this)."""
     _trails[database] = trail
-    database.on_dispose(trail.outbox.close)
+    trail.outbox.close_with(database)
 
 
 def trail_for(database: Database) -> AuditTrail:
@@ -166,5 +167,5 @@ def trail_for(database: Database) -> AuditTrail:
     trail = _trails.get(database)
     if trail is None:
         trail = _trails[database] = AuditTrail.for_database(database)
-        database.on_dispose(trail.outbox.close)
+        trail.outbox.close_with(database)
     return trail
