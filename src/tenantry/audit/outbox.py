@@ -9,10 +9,11 @@ commits, and every audited change of a tenant would wait for the one before. Ins
   back with the change, and concurrent changes do not wait on each other. An entry that cannot
   be written fails the change with :class:`~tenantry.errors.AuditUnavailable`.
 - One crossing: an entry for the *platform's* tree may be queued from inside another tenant's
-  transaction, to commit with a change of that tenant that the platform records. Row-level
-  security keeps that transaction to its tenant's rows, so the row goes through
-  ``tenantry.queue_platform_entry`` (migration 0009), which inserts a ``platform`` row and
-  nothing else; the entry is sealed with the platform's data key outside the tenant's scope.
+  transaction, to commit with a change of that tenant that the platform records (its key
+  changes: see ``SecurityManager``). Row-level security keeps that transaction to its tenant's
+  rows, so the row goes through ``tenantry.queue_platform_entry`` (migration 0009), which
+  inserts a ``platform`` row and nothing else; the entry is sealed with the platform's data key
+  outside the tenant's scope.
 - :meth:`AuditOutbox.integrate` moves a tenant's queued entries into its tree in one
   transaction: ``DELETE ... RETURNING`` takes them (its row locks keep two integrators from
   taking the same ones), they are opened, checked against their leaf hash, and appended in queue

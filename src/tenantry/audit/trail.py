@@ -6,8 +6,9 @@ commits or rolls back with the change it records, a change whose entry cannot be
 not happen, and concurrent changes of a tenant do not wait on its tree. The queue reaches the
 tree right after commit, and before any read of it. Entries are sealed with the tenant's data key
 (:class:`KeyringAuditCipher`), so crypto-shredding leaves only their hashes. Changes to the
-tenant registry go to the platform's tree (tenant ``platform``); an entry for the platform's tree
-may also be recorded inside another tenant's transaction (see :mod:`~tenantry.audit.outbox`).
+tenant registry go to the platform's tree (tenant ``platform``), and so do key changes, recorded
+from inside the tenant's own key transaction (the one crossing the queue allows, see
+:mod:`~tenantry.audit.outbox`).
 
 ``actor`` is who asked for the change (the HTTP routes pass the caller's principal id; a library
 call without one is recorded as ``system``); the request id comes from the request's log
@@ -90,9 +91,9 @@ class AuditTrail:
         return cls(AuditLog(database, cipher=KeyringAuditCipher(keyring)), keyring)
 
     async def prepare(self, tenant_id: str) -> None:
-        """Load ``tenant_id``'s keys (TenantNotFound if it does not exist)."""
-        if not self.keyring.loaded(tenant_id):
-            await self.keyring.load(tenant_id)
+        """Load ``tenant_id``'s keys, unless they are loaded and fresh (TenantNotFound if it
+        does not exist)."""
+        await self.keyring.load(tenant_id)
 
     async def record(
         self,

@@ -2,9 +2,12 @@
 
 :class:`Keyring` seals and opens records (AES-256-GCM bound to tenant, purpose and record),
 rotates and re-wraps keys, crypto-shreds a tenant, and rotates the root key; a key change
-reaches every process. Tenants at ``SecurityLevel.QUANTUM`` get hybrid X25519 + ML-KEM-768 KEKs.
+reaches every process, and its audit entry (``record=``, a :class:`KeyChange`) is written in
+the transaction that makes it. Tenants at ``SecurityLevel.QUANTUM`` get hybrid X25519 +
+ML-KEM-768 KEKs.
 """
 
+from tenantry.keys.changes import KeyChange, RecordKeyChange
 from tenantry.keys.encrypted import EncryptedField, bytes_field, json_field, text_field
 from tenantry.keys.file import FileKeyProvider
 from tenantry.keys.manager import KeyInfo, Keyring, Progress, RootRotation
@@ -21,10 +24,12 @@ __all__ = [
     "EncryptedField",
     "FileKeyProvider",
     "HybridKeyProvider",
+    "KeyChange",
     "KeyInfo",
     "KeyProvider",
     "Keyring",
     "Progress",
+    "RecordKeyChange",
     "RootRotation",
     "RotatableKeyProvider",
     "bytes_field",

@@ -6,7 +6,10 @@ Unwrapped data keys are cached per (tenant, version) after :meth:`KeyringCore.lo
 :meth:`KeyringCore.seal` and :meth:`KeyringCore.open` are then synchronous and do no I/O (one
 dict lookup, a scope check, AES-GCM). Key work runs in a transaction of its own (never the
 caller's, so a rolled-back caller cannot leave a key in the cache that the database forgot),
-serialized per tenant by an advisory lock.
+serialized per tenant by an advisory lock. Inside it, loading the same tenant's keys again would
+wait for that lock forever: it is refused (:class:`TenantContextError`) instead, and an audited
+change reads the tenant's keys under the lock first (:meth:`KeyringCore._fresh_under_lock`), so
+the entries it seals there need no load.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextvars
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
@@ -49,6 +53,8 @@ __all__ = ["KeyringCore", "check_scope", "key_version"]
 _T = TypeVar("_T")
 _MIN_LENGTH = HEADER.size + TAG_BYTES
 _LOAD_ATTEMPTS = 5
+#: The tenant whose key transaction is open in this context (its lock is held).
+_changing: ContextVar[str | None] = ContextVar("tenantry_keys_changing", default=None)
 
 
 def key_version(ciphertext: bytes) -> int:
@@ -122,6 +128,11 @@ class KeyringCore(UsesDatabase):
         :class:`TenantNotFound` for a tenant that is not in the registry."""
         validate_tenant_id(tenant_id)
         check_scope(tenant_id)
+        if _changing.get() == tenant_id:
+            raise TenantContextError(
+                f"the keys of tenant {tenant_id!r} are being changed in this transaction, which "
+                "holds their lock: load them before it opens"
+            )
         db = await self._db()
         self.hierarchy  # noqa: B018 - resolve the root key before opening a transaction
 
@@ -132,9 +143,18 @@ class KeyringCore(UsesDatabase):
                     await repo.lock()
                     if await TenantsRepository(conn).get(tenant_id) is None:
                         raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
+                    _changing.set(tenant_id)  # this task's own context: nothing to reset
                     return await work(repo)
 
         return await asyncio.create_task(run(), context=contextvars.Context())
+
+    async def _fresh_under_lock(self, repo: TenantKeysRepository) -> None:
+        """Inside a key transaction: re-read the cached keys of its tenant from its rows, before
+        any change (the committed keys), so that sealing the tenant's audit entries in this
+        transaction needs no load. A tenant this process does not cache is left alone."""
+        tenant_id = repo.tenant_id
+        if tenant_id in self._loaded and (rows := await repo.all()):
+            self._cache.store(tenant_id, await self._unwrap_all(tenant_id, rows))
 
     async def _level_is_quantum(self, tenant_id: str) -> bool:
         level = await read_level(await self._db(), tenant_id, default_level(self.settings))

@@ -11,6 +11,7 @@ explicit ``quantum=False`` / ``--classic`` does that).
 from __future__ import annotations
 
 from tenantry.config import Settings
+from tenantry.db.changes import ChangeLog
 from tenantry.db.engine import Database
 from tenantry.errors import SettingNotFound
 from tenantry.levels import SECURITY_LEVEL_SETTING, SecurityLevel, parse_level
@@ -38,9 +39,16 @@ async def read_level(database: Database, tenant_id: str, default: SecurityLevel)
 
 
 async def write_level(
-    database: Database, tenant_id: str, level: SecurityLevel | str
+    database: Database,
+    tenant_id: str,
+    level: SecurityLevel | str,
+    *,
+    actor: str | None = None,
+    audit: ChangeLog | None = None,
 ) -> SecurityLevel:
-    """Validate ``level`` (nothing is written if it is invalid), then store it."""
+    """Validate ``level`` (nothing is written if it is invalid), then store it, recording
+    ``setting.set`` in ``audit`` (joins the caller's open transaction of that tenant, if any)."""
     parsed = parse_level(level)
-    await TenantSettings(tenant_id, database).set_managed(SECURITY_LEVEL_SETTING, parsed.value)
+    settings = TenantSettings(tenant_id, database, audit=audit)
+    await settings.set_managed(SECURITY_LEVEL_SETTING, parsed.value, actor=actor)
     return parsed

@@ -15,17 +15,26 @@
    forgets the old versions, so backups of ``tenant_keys`` made before can no longer be
    unwrapped (which is what makes crypto-shredding final), and every listening process re-reads
    its provider.
+
+With ``record`` (the SecurityManager's, see ``changes.py``) each step is audited where it
+happens: ``rotate_root`` outcome ``started`` and ``retire_root`` in a platform transaction that
+stays open while the key file changes (the file changes only once its entry is written; only a
+failed COMMIT after the file changed leaves it unrecorded); ``rewrap_root`` in the key
+transaction of each tenant whose KEKs were re-wrapped; ``rotate_root`` outcome ``success`` once
+every tenant is done. A rotation stopped by a failed entry is finished with ``resume=True``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from tenantry.context import current_tenant
+from tenantry.context import PLATFORM_TENANT, current_tenant, tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import ConfigError, Conflict, TenantContextError
+from tenantry.keys.changes import KeyChange, RecordKeyChange
 from tenantry.keys.hierarchy import KeyHierarchy, Progress
 from tenantry.keys.provider import RotatableKeyProvider
 from tenantry.keys.repository import TenantKeysRepository
@@ -39,10 +48,14 @@ _PAGE = 1000
 
 
 class KeysWork(Protocol):
-    """Runs ``work`` in a key transaction of the tenant, under its lock (``Keyring``'s)."""
+    """Runs ``work`` in a key transaction of the tenant, under its lock, ready for ``record``
+    (``Keyring._change``)."""
 
     def __call__(
-        self, tenant_id: str, work: Callable[[TenantKeysRepository], Awaitable[_T]]
+        self,
+        tenant_id: str,
+        work: Callable[[TenantKeysRepository], Awaitable[_T]],
+        record: RecordKeyChange | None = None,
     ) -> Awaitable[_T]: ...
 
 
@@ -61,13 +74,21 @@ class RootRotation:
 
 
 class RootKeys:
-    """The root rotation of one Keyring (its database, hierarchy and key transactions)."""
+    """The root rotation of one Keyring (its database, hierarchy and key transactions), audited
+    by ``record`` if given."""
 
-    def __init__(self, database: Database, hierarchy: KeyHierarchy, work: KeysWork) -> None:
+    def __init__(
+        self,
+        database: Database,
+        hierarchy: KeyHierarchy,
+        work: KeysWork,
+        record: RecordKeyChange | None = None,
+    ) -> None:
         self.database = database
         self.hierarchy = hierarchy
         self.provider = hierarchy.provider
         self.work = work
+        self.record = record
 
     def _rotatable(self, doing: str) -> RotatableKeyProvider:
         if not isinstance(self.provider, RotatableKeyProvider):
@@ -90,6 +111,24 @@ class RootKeys:
         async with self.database.transaction() as conn:
             await notify(conn, KeySignal("root", None, version))
 
+    @asynccontextmanager
+    async def _recorded(self, change: KeyChange) -> AsyncIterator[None]:
+        """Record ``change`` in a platform transaction that stays open around the block (a
+        change of the key file): the block runs only once the entry is written, and the entry
+        commits only if the block succeeds."""
+        if self.record is None:
+            yield
+            return
+        with tenant_scope(PLATFORM_TENANT):
+            async with self.database.tenant_transaction():
+                await self.record(change)
+                yield
+
+    async def _record(self, change: KeyChange) -> None:
+        """Record ``change`` in a platform transaction of its own."""
+        async with self._recorded(change):
+            pass
+
     async def rotate(
         self, *, resume: bool, retire: bool, progress: Progress | None
     ) -> RootRotation:
@@ -97,15 +136,26 @@ class RootKeys:
         if resume:
             version = await self.hierarchy.current_root()
         else:
-            version = await self._rotatable("add a version").add_version()
+            provider = self._rotatable("add a version")
+            detail = {"from_version": await self.hierarchy.current_root()}
+            async with self._recorded(KeyChange("rotate_root", None, detail, "started")):
+                version = await provider.add_version()
+
+        async def rewrap(repo: TenantKeysRepository) -> int:
+            count = await self.hierarchy.rewrap_root(repo, version)
+            if count and self.record is not None:
+                detail = {"version": version, "rewrapped": count}
+                await self.record(KeyChange("rewrap_root", repo.tenant_id, detail))
+            return count
+
         rewrapped = 0
         for done, tenant_id in enumerate(tenants, 1):
-            rewrapped += await self.work(
-                tenant_id, lambda repo: self.hierarchy.rewrap_root(repo, version)
-            )
+            rewrapped += await self.work(tenant_id, rewrap, self.record)
             if progress is not None:
                 progress(done, len(tenants))
         await self._signal(version)
+        detail = {"version": version, "tenants": len(tenants), "rewrapped": rewrapped}
+        await self._record(KeyChange("rotate_root", None, {**detail, "resume": resume}))
         retired = await self.retire(None) if retire else ()
         return RootRotation(version, len(tenants), rewrapped, retired)
 
@@ -131,7 +181,8 @@ class RootKeys:
                 f"{', '.join(map(str, sorted(in_use)))} (e.g. {', '.join(map(repr, users[:3]))})"
                 "; finish the rotation first (tenantry keys rotate-root --resume)"
             )
-        await provider.retire_versions(old)
+        async with self._recorded(KeyChange("retire_root", None, {"retired": list(old)})):
+            await provider.retire_versions(old)
         await self._signal(newest)
         return old
 

@@ -24,6 +24,8 @@ from tenantry.audit.trail import (
 from tenantry.context import PLATFORM_TENANT, validate_tenant_id
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
+from tenantry.errors import Conflict
+from tenantry.keys.changes import KeyChange, RecordKeyChange
 from tenantry.keys.hierarchy import Progress
 from tenantry.keys.manager import Keyring
 from tenantry.keys.root import RootRotation
@@ -32,6 +34,9 @@ from tenantry.threats.events import SecurityEvents
 from tenantry.threats.manager import Threat, ThreatAnalyzer, ThreatReport
 
 __all__ = ["ComplianceManager", "KeyringAuditCipher", "SecurityManager"]
+
+#: The compliance frameworks an audited key change serves, by its action.
+_FRAMEWORKS: dict[str, tuple[str, ...]] = {"destroy": ("GDPR",)}
 
 
 class SecurityManager(UsesDatabase):
@@ -75,24 +80,22 @@ class SecurityManager(UsesDatabase):
             tenant_id, ciphertext, purpose=purpose, record_id=record_id
         )
 
-    # Key changes run in the keyring's own transactions; each one that succeeded is then written
-    # to the platform's audit tree (resource ``tenant:<id>`` or ``root-key``).
+    # Key changes are written to the platform's audit tree (resource ``tenant:<id>`` or
+    # ``root-key``) inside the transaction that makes them: the keyring awaits ``record`` there.
 
     async def rotate_keys(
         self, tenant_id: str, *, quantum: bool | None = None, actor: str | None = None
     ) -> int:
         """New KEK and data key versions (see :meth:`Keyring.rotate`); the new data-key version."""
-        version = await self.keyring.rotate(tenant_id, quantum=quantum)
-        await self._key_change("keys.rotate", f"tenant:{tenant_id}", actor, {"version": version})
-        return version
+        record = await self._recorder(actor)
+        return await self.keyring.rotate(tenant_id, quantum=quantum, record=record)
 
     async def rewrap_keys(
         self, tenant_id: str, *, progress: Progress | None = None, actor: str | None = None
     ) -> int:
         """Re-wrap older data keys under the newest KEK; how many were re-wrapped."""
-        count = await self.keyring.rewrap(tenant_id, progress=progress)
-        await self._key_change("keys.rewrap", f"tenant:{tenant_id}", actor, {"rewrapped": count})
-        return count
+        record = await self._recorder(actor)
+        return await self.keyring.rewrap(tenant_id, progress=progress, record=record)
 
     async def set_security_level(
         self,
@@ -103,10 +106,10 @@ class SecurityManager(UsesDatabase):
         actor: str | None = None,
     ) -> SecurityLevel:
         """Set the tenant's level (quantum: hybrid KEKs, rotated now unless ``rotate=False``)."""
-        parsed = await self.keyring.set_security_level(tenant_id, level, rotate=rotate)
-        detail = {"level": parsed.value, "rotate": rotate}
-        await self._key_change("keys.level", f"tenant:{tenant_id}", actor, detail)
-        return parsed
+        record = await self._recorder(actor)
+        return await self.keyring.set_security_level(
+            tenant_id, level, rotate=rotate, actor=actor, audit=self.trail, record=record
+        )
 
     async def rotate_root_key(
         self,
@@ -117,43 +120,49 @@ class SecurityManager(UsesDatabase):
         actor: str | None = None,
     ) -> RootRotation:
         """A new root key version with every tenant's KEKs re-wrapped (see the keyring)."""
-        done = await self.keyring.rotate_root(resume=resume, retire=retire, progress=progress)
-        detail = {"version": done.version, "tenants": done.tenants, "rewrapped": done.rewrapped}
-        await self._key_change("keys.rotate_root", "root-key", actor, detail)
-        return done
+        record = await self._recorder(actor)
+        return await self.keyring.rotate_root(
+            resume=resume, retire=retire, progress=progress, record=record
+        )
 
     async def retire_root_keys(
         self, *, progress: Progress | None = None, actor: str | None = None
     ) -> tuple[int, ...]:
         """Retire the root key versions no KEK uses any more (else Conflict, nothing changed)."""
-        retired = await self.keyring.retire_root(progress=progress)
-        await self._key_change("keys.retire_root", "root-key", actor, {"retired": list(retired)})
-        return retired
+        record = await self._recorder(actor)
+        return await self.keyring.retire_root(progress=progress, record=record)
 
     async def destroy_tenant_keys(self, tenant_id: str, *, actor: str | None = None) -> None:
         """Crypto-shred ``tenant_id``: its ciphertexts (audit payloads too) become unreadable."""
         validate_tenant_id(tenant_id)
+        if tenant_id == PLATFORM_TENANT:
+            raise Conflict(
+                "the platform's keys seal its audit tree, where key destructions are recorded: "
+                "they are not destroyed"
+            )
+        record = await self._recorder(actor)
         await self.trail.outbox.integrate(tenant_id)  # queued entries, while they still open
-        await self.keyring.destroy_tenant_keys(tenant_id)
-        await self._key_change("keys.destroy", f"tenant:{tenant_id}", actor, {}, ("GDPR",))
+        await self.keyring.destroy_tenant_keys(tenant_id, record=record)
 
-    async def _key_change(
-        self,
-        action: str,
-        resource: str,
-        actor: str | None,
-        detail: dict[str, Any],
-        frameworks: Sequence[str] = (),
-    ) -> None:
-        actor = actor or SYSTEM_ACTOR
-        await self.audit(
-            PLATFORM_TENANT,
-            actor=actor,
-            action=action,
-            resource=resource,
-            frameworks=frameworks,
-            detail=detail,
-        )
+    async def _recorder(self, actor: str | None) -> RecordKeyChange:
+        """How the keyring records a key change of ``actor``: queued for the platform's tree in
+        the change's transaction (a tenant's, or the platform's). The platform's keys are
+        loaded here, before that transaction opens."""
+        await self.trail.prepare(PLATFORM_TENANT)
+
+        async def record(change: KeyChange) -> None:
+            tenant = change.tenant_id
+            await self.trail.record(
+                PLATFORM_TENANT,
+                f"keys.{change.action}",
+                "root-key" if tenant is None else f"tenant:{tenant}",
+                actor=actor or SYSTEM_ACTOR,
+                outcome=change.outcome,
+                frameworks=_FRAMEWORKS.get(change.action, ()),
+                detail=change.detail,
+            )
+
+        return record
 
     # -- audit -----------------------------------------------------------------------------------
 
