@@ -7,7 +7,7 @@ the ``platform`` tenant (nothing else, no read), switching the transaction's ten
 statement only. It needs a tenant transaction, and only the application role may call it.
 
 Revision ID: 0009
-Revises: 0007 (re-chain after 0008 when both are merged: change ``down_revision`` only)
+Revises: 0008
 Create Date: 2026-12-08
 """
 
@@ -19,7 +19,7 @@ from tenantry.db.migrate import app_role
 from tenantry.db.rls import TENANT_SETTING
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
