@@ -172,7 +172,7 @@ def test_keys_and_audit_commands(cli_env: dict[str, str]) -> None:
 
 def test_key_commands_on_an_unknown_tenant_say_so(cli_env: dict[str, str]) -> None:
     assert invoke(cli_env, "migrate")[0] == 0
-    for command in ("rotate", "list", "rewrap"):
+    for command in ("rotate", "list", "rewrap", "level"):
         code, out = invoke(cli_env, "keys", command, "--tenant", "ghost")
         assert code == 1, out
         assert "error: tenant 'ghost' does not exist" in out.splitlines()

@@ -204,6 +204,8 @@ async def test_every_key_operation_on_an_unknown_tenant_says_so(keyring: Keyring
         "rotate": lambda: keyring.rotate(ghost),
         "load": lambda: keyring.load(ghost),
         "destroy": lambda: keyring.destroy_tenant_keys(ghost),
+        "security_level": lambda: keyring.security_level(ghost),  # not the default level
+        "set_security_level": lambda: keyring.set_security_level(ghost, "quantum"),
     }
     for name, operation in operations.items():
         with pytest.raises(TenantNotFound, match=f"tenant '{ghost}' does not exist"):

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import RowMapping
 
-from tenantry.context import validate_tenant_id
+from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, change_log_for
 from tenantry.errors import TenantNotFound, TenantryError
 from tenantry.keys.cache import CachedKeys
@@ -37,6 +37,7 @@ from tenantry.keys.root import RootKeys, RootRotation
 from tenantry.keys.signal import KeyListener, KeySignal
 from tenantry.levels import SecurityLevel, parse_level
 from tenantry.logging import get_logger
+from tenantry.tenants.repository import TenantsRepository
 
 __all__ = [
     "KeyChange",
@@ -185,9 +186,15 @@ class Keyring(KeyringCore):
 
     # -- security level ------------------------------------------------------------------------
     async def security_level(self, tenant_id: str) -> SecurityLevel:
-        """The tenant's ``security_level`` setting, or the process default."""
+        """The tenant's ``security_level`` setting, or the process default;
+        :class:`TenantNotFound` for a tenant that is not in the registry."""
         validate_tenant_id(tenant_id)
-        return await read_level(await self._db(), tenant_id, default_level(self.settings))
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:  # the read below joins it
+                if await TenantsRepository(conn).get(tenant_id) is None:
+                    raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
+                return await read_level(db, tenant_id, default_level(self.settings))
 
     async def set_security_level(
         self,
