@@ -15,12 +15,12 @@ from pydantic import BaseModel
 from tenantry.access.manager import DEFAULT_ROLE_CHOICES, AccessControl
 from tenantry.access.policy import ASSIGNABLE_ROLES
 from tenantry.actions import ROLES_MANAGE
-from tenantry.http import provided, require
+from tenantry.http import Route, provided, require
 from tenantry.principal import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["access"])
+router = APIRouter(tags=["access"], route_class=Route)
 Manager = Annotated[Principal, require(ROLES_MANAGE)]
 AccessDep = Annotated[AccessControl, Depends(provided("access"))]
 PrincipalId = Annotated[str, Path(min_length=1, max_length=200)]

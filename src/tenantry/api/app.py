@@ -19,6 +19,7 @@ from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
 from tenantry.api.middleware import BodySizeLimit, HttpMetrics, RequestContextMiddleware
+from tenantry.api.openapi import document
 from tenantry.api.state import AppState
 from tenantry.audit.manager import AuditLog
 from tenantry.audit.notes import CheckpointSigner
@@ -235,6 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="The tenant boundary of a multi-tenant service, and the managers on it.",
         lifespan=lifespan,
         redirect_slashes=False,
+        swagger_ui_parameters={"persistAuthorization": True},  # /docs keeps what Authorize got
     )
     install_error_handlers(app)
     for router in (
@@ -249,6 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threats_router,
     ):
         app.include_router(router)
+    document(app)  # every route's errors and credentials in /openapi.json
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside the request id
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry import errors
+from tenantry.http import PROBLEM_JSON, Issue, Problem
 from tenantry.logging import get_logger
 
 __all__ = ["install_error_handlers", "problem", "problem_for"]
@@ -37,20 +38,33 @@ STATUS: dict[type[errors.TenantryError], int] = {
 }
 
 
-def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        **extra,
-    }
-    if (request_id := request.scope.get("request_id")) is not None:
-        body["request_id"] = request_id
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    request: Request,
+    *,
+    errors: list[Issue] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The problem+json answer (:class:`~tenantry.http.Problem`, the schema every route declares
+    for its errors)."""
+    body = Problem(
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        request_id=request.scope.get("request_id"),
+        errors=errors,
+    )
+    answer = dict(headers or {})
+    if status == 401:
+        answer["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers
+        body.model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=answer,
     )
 
 
@@ -81,11 +95,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # registered for this class only
         raise exc
     issues = [
-        {
-            "loc": list(e.get("loc", ())),
-            "msg": str(e.get("msg", "")),
-            "type": str(e.get("type", "")),
-        }
+        Issue(loc=list(e.get("loc", ())), msg=str(e.get("msg", "")), type=str(e.get("type", "")))
         for e in exc.errors()
     ]
     return problem(
@@ -96,7 +106,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for this class only
         raise exc
-    title = {404: "not found", 405: "method not allowed"}.get(exc.status_code, "http error")
+    titles = {400: "bad request", 404: "not found", 405: "method not allowed"}
+    title = titles.get(exc.status_code, "http error")
     return problem(exc.status_code, title, str(exc.detail), request)
 
 

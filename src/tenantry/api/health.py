@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from tenantry.actions import METRICS_READ
 from tenantry.api.state import StateDep
 from tenantry.db.migrate import current_revision, head_revision
 from tenantry.errors import TenantryError
-from tenantry.http import public, require_platform
+from tenantry.http import Route, public, require_platform
 from tenantry.principal import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=Route)
 #: Probes (load balancers, Kubernetes) call these without credentials: they say whether the
 #: process is up and ready, and nothing about any tenant.
 _PROBE = public("liveness and readiness for probes")
@@ -29,10 +30,19 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+class Readiness(BaseModel):
+    """Whether the service can serve: each check `ok`, or what is wrong."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+
+
 @router.get(
     "/health/ready",
     summary="The database answers and its schema is at head",
     dependencies=[_PROBE],
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: a check is not `ok`"}},
 )
 async def ready(state: StateDep) -> JSONResponse:
     checks: dict[str, str] = {}
@@ -56,6 +66,12 @@ async def ready(state: StateDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus exposition (the service token: it names the most active tenants)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def metrics(
     _: Annotated[Principal, require_platform(METRICS_READ)], state: StateDep

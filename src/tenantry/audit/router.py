@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from tenantry.audit.manager import AuditLog
-from tenantry.http import provided, require
+from tenantry.http import Route, problems, provided, require
 from tenantry.principal import Principal
 
 __all__ = ["AuditDep", "audit_log", "router"]
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+#: Every read first moves the tenant's queued entries into its tree: an altered one is a 409.
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=Route, responses=problems(409))
 
 
 #: The app's AuditLog (``state.tenantry.audit``, made in the lifespan).

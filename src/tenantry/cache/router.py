@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends
 from tenantry.actions import CACHE_READ
 from tenantry.cache.manager import CacheManager
 from tenantry.cache.stats import CacheStats
-from tenantry.http import provided, require
+from tenantry.http import Route, provided, require
 from tenantry.principal import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["cache"])
+router = APIRouter(tags=["cache"], route_class=Route)
 
 
 CacheDep = Annotated[CacheManager, Depends(provided("cache"))]

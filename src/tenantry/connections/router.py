@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends
 from tenantry.actions import CONNECTIONS_ADMIN
 from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.schemas import ConnectionsHealth
-from tenantry.http import provided, require_platform
+from tenantry.http import Route, provided, require_platform
 from tenantry.principal import Principal
 
 __all__ = ["ConnectionsDep", "router"]
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 ConnectionsDep = Annotated[ConnectionManager, Depends(provided("connections"))]

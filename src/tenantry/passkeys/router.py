@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, status
 
 from tenantry.actions import PASSKEYS_AUTHENTICATE, PASSKEYS_REGISTER
 from tenantry.errors import InvalidInput, PermissionDenied
-from tenantry.http import provided, require
+from tenantry.http import Route, provided, require
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.schemas import (
     AuthenticationOptionsRequest,
@@ -28,7 +28,7 @@ from tenantry.principal import Principal, PrincipalKind
 
 __all__ = ["PasskeysDep", "router"]
 
-router = APIRouter(prefix="/passkeys", tags=["passkeys"])
+router = APIRouter(prefix="/passkeys", tags=["passkeys"], route_class=Route)
 
 Registrant = Annotated[Principal, require(PASSKEYS_REGISTER)]
 Authenticator = Annotated[Principal, require(PASSKEYS_AUTHENTICATE)]

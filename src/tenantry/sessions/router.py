@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from tenantry.access.probes import ensure_own_tenant
 from tenantry.errors import AuthenticationError
-from tenantry.http import bearer_credential, client_info, provided, public, require
+from tenantry.http import Route, SessionCredential, client_info, provided, public, require
 from tenantry.principal import Principal, PrincipalKind
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
@@ -27,7 +27,7 @@ from tenantry.sessions.tokens import tenant_of_id
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], route_class=Route)
 SessionId = Annotated[str, Path(min_length=5, max_length=200)]
 UserId = Annotated[str, Path(min_length=1, max_length=200)]
 
@@ -81,12 +81,8 @@ async def create_session(
     dependencies=[public("the session token in Authorization is the credential being checked")],
 )
 async def validate_session(
-    session_id: SessionId,
-    request: Request,
-    sessions: SessionsDep,
-    authorization: Annotated[str | None, Header()] = None,
+    session_id: SessionId, token: SessionCredential, request: Request, sessions: SessionsDep
 ) -> dict[str, Any]:
-    token = bearer_credential(authorization, "the session token")
     principal = await sessions.validate(token, client=client_info(request))
     if principal.session_id != session_id:
         await _own_tenant(request, principal, session_id, "ses")
@@ -110,12 +106,12 @@ async def validate_session(
 async def step_up(
     session_id: SessionId,
     body: StepUp,
+    token: SessionCredential,
     request: Request,
     sessions: SessionsDep,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Record a fresh passkey assertion on the session (admin step-up)."""
-    token, client = bearer_credential(authorization, "the session token"), client_info(request)
+    client = client_info(request)
     principal = await sessions.validate(token, client=client)
     if principal.session_id != session_id:
         await _own_tenant(request, principal, session_id, "ses")

@@ -11,7 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from tenantry.actions import SETTINGS_READ, SETTINGS_WRITE
-from tenantry.http import DatabaseDep, provided, require, require_platform
+from tenantry.http import (
+    BACKEND,
+    DatabaseDep,
+    Route,
+    problems,
+    provided,
+    require,
+    require_platform,
+)
 from tenantry.principal import Principal
 from tenantry.tenants.manager import TenantRegistry, TenantSettings
 from tenantry.tenants.schemas import (
@@ -27,7 +35,8 @@ from tenantry.tenants.schemas import (
 
 __all__ = ["router"]
 
-router = APIRouter()
+#: Every route reads the registry or the tenant's settings in the database.
+router = APIRouter(route_class=Route, responses=problems(*BACKEND))
 SettingKey = Annotated[str, Path(pattern=SETTING_KEY_PATTERN)]
 Platform = Annotated[Principal, require_platform()]
 ReadSettings = Annotated[Principal, require(SETTINGS_READ)]
@@ -52,14 +61,14 @@ async def list_tenants(
     return await registry.list(status=status, after=after, limit=limit)
 
 
-@router.get("/tenants/{tenant_id}", tags=["tenants"])
+@router.get("/tenants/{tenant_id}", tags=["tenants"], responses=problems(404))
 async def get_tenant(
     tenant_id: Annotated[TenantId, Path()], _: Platform, registry: Registry
 ) -> Tenant:
     return await registry.get(tenant_id)
 
 
-@router.patch("/tenants/{tenant_id}", tags=["tenants"])
+@router.patch("/tenants/{tenant_id}", tags=["tenants"], responses=problems(404))
 async def update_tenant_status(
     tenant_id: Annotated[TenantId, Path()],
     body: TenantStatusUpdate,

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from tenantry.http import provided, require
+from tenantry.http import Route, provided, require
 from tenantry.principal import Principal
 from tenantry.threats.manager import MAX_WINDOW, ThreatAnalyzer, ThreatReport
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["security"])
+router = APIRouter(tags=["security"], route_class=Route)
 
 _MAX_MINUTES = int(MAX_WINDOW.total_seconds() // 60)
 
