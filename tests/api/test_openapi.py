@@ -156,3 +156,12 @@ async def test_the_answers_are_problems_of_the_declared_schema(
         assert problem.status == status
         assert set(answer.json()) <= set(Problem.model_fields)
     assert Problem.model_validate_json(answers[422].content).errors
+
+
+async def test_405_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    """RFC 9110: a 405 says which methods the resource takes; ``/settings/{key}`` has three
+    routes, and Starlette alone names the first one's."""
+    answer = await client.post("/settings/key", headers=TOKEN)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "DELETE, GET, PUT"
+    assert (await client.delete("/tenants", headers=TOKEN)).headers["allow"] == "GET, POST"

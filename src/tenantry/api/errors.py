@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from tenantry import errors
 from tenantry.http import PROBLEM_JSON, Issue, Problem
@@ -103,12 +106,39 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _pattern(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def _allowed(request: Request) -> str:
+    """The methods of the resource at the request's path: of every route of its path template
+    (Starlette's 405 names only the first route's, and ``/settings/{key}`` has three). As in
+    OpenAPI, a concrete path wins over a templated one (``/sessions/create`` is not a session)."""
+    iterate = getattr(routing, "iter_route_contexts", None)  # FastAPI >= 0.16x includes lazily
+    routes = iterate(request.app.routes) if iterate is not None else request.app.routes
+    path = request.scope["path"]
+    by_template: dict[str, set[str]] = {}
+    for route in routes:
+        template = getattr(route, "path", None)
+        if isinstance(template, str) and _pattern(template).fullmatch(path):
+            by_template.setdefault(template, set()).update(getattr(route, "methods", None) or ())
+    if not by_template:
+        return ""
+    fewest = min(template.count("{") for template in by_template)
+    methods = set().union(*(m for t, m in by_template.items() if t.count("{") == fewest))
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for this class only
         raise exc
     titles = {400: "bad request", 404: "not found", 405: "method not allowed"}
     title = titles.get(exc.status_code, "http error")
-    return problem(exc.status_code, title, str(exc.detail), request)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    return problem(exc.status_code, title, str(exc.detail), request, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
