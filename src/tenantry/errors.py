@@ -168,6 +168,12 @@ class KeysNotLoaded(TenantContextError):
 class BackendUnavailable(TenantryError):
     title = "backend unavailable"
 
+    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        #: Seconds after which the same call may be taken, when that is known (an open breaker's
+        #: remaining time, a full bulkhead lane's wait): an HTTP answer's ``Retry-After``.
+        self.retry_after = retry_after
+
 
 class CircuitOpen(BackendUnavailable):
     title = "circuit open"

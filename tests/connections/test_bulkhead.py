@@ -14,8 +14,9 @@ async def test_a_tenant_over_its_cap_waits_then_is_refused() -> None:
     bulkhead = Bulkhead("db", max_per_tenant=2, timeout=0.05)
     await bulkhead.acquire("noisy")
     await bulkhead.acquire("noisy")
-    with pytest.raises(BulkheadFull, match="'noisy' has 2 calls in flight on db"):
+    with pytest.raises(BulkheadFull, match="'noisy' has 2 calls in flight on db") as refused:
         await bulkhead.acquire("noisy")
+    assert refused.value.retry_after == 0.05  # an HTTP answer's Retry-After (at least 1 s)
     await bulkhead.acquire("quiet")  # another tenant is not affected
     assert (bulkhead.in_use("noisy"), bulkhead.in_use("quiet")) == (2, 1)
     assert bulkhead.snapshot()["rejected"] == 1
@@ -47,6 +48,7 @@ async def test_the_slot_passes_to_the_next_in_line_in_order() -> None:
         "in_use": 0,
         "waiting": 0,
         "rejected": 0,
+        "admitted": 6,  # the first acquire, then the five handed the slot in turn
         "busiest": {},
     }
 

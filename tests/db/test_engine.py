@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database, begin_statement
@@ -208,3 +209,31 @@ async def test_a_server_side_closed_connection_is_replaced(runtime: DatabaseRunt
             assert await conn.scalar(text("select pg_backend_pid()")) != pid
     finally:
         await single.dispose()
+
+
+def test_begin_statement_of_a_read_transaction_is_read_only() -> None:
+    assert begin_statement("acme-records", read_only=True) == (
+        "BEGIN READ ONLY; SET LOCAL tenantry.tenant_id = 'acme-records'"
+    )
+
+
+async def test_read_transactions_are_read_only_and_join_an_open_one(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """Unrouted, a read transaction runs on this database, READ ONLY as it would on a replica:
+    a write in one fails here too. Inside an open transaction it joins it (sees its writes)."""
+    tenant = await new_tenant()
+    insert = text(
+        "insert into tenantry.tenant_settings (tenant_id, key, value) values (:t, 'r', '1')"
+    )
+    with tenant_scope(tenant.id):
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            async with db.tenant_read_transaction() as conn:
+                await conn.execute(insert, {"t": tenant.id})
+        async with db.tenant_transaction() as outer:
+            await outer.execute(insert, {"t": tenant.id})
+            async with db.tenant_read_transaction() as conn:
+                assert conn is outer
+                assert await conn.scalar(text("select count(*) from tenantry.tenant_settings"))
+    async with db.read_transaction() as conn:
+        assert await conn.scalar(text(SETTING)) in (None, "")

@@ -128,7 +128,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(database.dispose)
             connections = ConnectionManager(settings, primary=database)
             await connections.start()
-            stack.push_async_callback(connections.close)
+            stack.push_async_callback(connections.close)  # which ends the routing below
+            # Every transaction on the database, whoever opens it, takes the manager's path:
+            # the tenant's bulkhead lane, the primary's breaker and pool gate; reads that may be
+            # stale go to a replica. Nested transactions join the open one and take no slot.
+            database.route_through(connections)
             cache = CacheManager(
                 l1_bytes=settings.cache_l1_bytes,
                 redis=connections.redis,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Mapping
 
@@ -80,12 +81,17 @@ def status_of(error: errors.TenantryError) -> int:
 
 def problem_for(error: errors.TenantryError, request: Request) -> JSONResponse:
     """The problem+json answer to ``error`` (its status from :data:`STATUS`; a 5xx hides the
-    detail, which is logged)."""
+    detail, which is logged). A backend that cannot take the call now says when to retry
+    (``Retry-After``)."""
     status = status_of(error)
+    retry_after = error.retry_after if isinstance(error, errors.BackendUnavailable) else None
+    # whole seconds, at least one (RFC 9110 section 10.2.3)
+    headers = None if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
     if status >= 500:
         _log.error("request failed", error=type(error).__name__, detail=error.detail)
-        return problem(status, error.title, "the service could not complete the request", request)
-    return problem(status, error.title, error.detail, request)
+        detail = "the service could not complete the request"
+        return problem(status, error.title, detail, request, headers=headers)
+    return problem(status, error.title, error.detail, request, headers=headers)
 
 
 async def _tenantry_error(request: Request, exc: Exception) -> JSONResponse:

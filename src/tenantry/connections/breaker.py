@@ -128,6 +128,15 @@ class CircuitBreaker:
         self._notify(change)
         return free
 
+    @property
+    def retry_in(self) -> float:
+        """Seconds until an open breaker lets probe calls through (0 when it is not open: a
+        half-open one frees a slot as soon as a probe reports)."""
+        opened_at = self._opened_at
+        if self._state is not BreakerState.OPEN or opened_at is None:
+            return 0.0
+        return max(0.0, opened_at + self.open_duration - self._clock())
+
     def allow(self) -> bool:
         """False when open (or half-open with every probe slot taken); True takes a probe slot."""
         return self.admit() is not None
@@ -146,7 +155,7 @@ class CircuitBreaker:
         """
         epoch = self.admit()
         if epoch is None:
-            raise CircuitOpen(f"circuit {self.name!r} is open")
+            raise CircuitOpen(f"circuit {self.name!r} is open", retry_after=self.retry_in)
         clock = self._clock
         started = clock()
         try:
@@ -164,7 +173,7 @@ class CircuitBreaker:
         """:meth:`call` for a synchronous ``fn`` (safe from several threads)."""
         epoch = self.admit()
         if epoch is None:
-            raise CircuitOpen(f"circuit {self.name!r} is open")
+            raise CircuitOpen(f"circuit {self.name!r} is open", retry_after=self.retry_in)
         clock = self._clock
         started = clock()
         try:

@@ -48,6 +48,8 @@ class Bulkhead:
         self.timeout = timeout
         self.overrides = dict(overrides or {})
         self.rejected = 0
+        #: calls that got a slot of their tenant's lane (calls without a tenant are not counted)
+        self.admitted = 0
         self._lanes: dict[str, _Lane] = {}
 
     def cap(self, tenant: str) -> int:
@@ -66,6 +68,7 @@ class Bulkhead:
             lane = self._lanes[tenant] = _Lane()
         if lane.in_use < self.overrides.get(tenant, self.max_per_tenant) and not lane.waiters:
             lane.in_use += 1
+            self.admitted += 1
             return True
         return False
 
@@ -88,9 +91,11 @@ class Bulkhead:
             if isinstance(exc, TimeoutError):
                 self.rejected += 1
                 raise BulkheadFull(
-                    f"tenant {tenant!r} has {self.cap(tenant)} calls in flight on {self.name}"
+                    f"tenant {tenant!r} has {self.cap(tenant)} calls in flight on {self.name}",
+                    retry_after=self.timeout,
                 ) from None
             raise
+        self.admitted += 1  # handed over by release(): counted in the lane already
 
     def release(self, tenant: str | None) -> None:
         if tenant is None:
@@ -120,6 +125,7 @@ class Bulkhead:
             "in_use": sum(lane.in_use for lane in self._lanes.values()),
             "waiting": sum(len(lane.waiters) for lane in self._lanes.values()),
             "rejected": self.rejected,
+            "admitted": self.admitted,
             "busiest": {tenant: lane.in_use for tenant, lane in busiest},
         }
 

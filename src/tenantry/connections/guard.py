@@ -38,7 +38,10 @@ def choose(
         routable = [m for m in members if m.breaker.available]
     if not routable:
         names = ", ".join(m.name for m in members)
-        raise CircuitOpen(f"no backend may be called now (all unhealthy or open: {names})")
+        raise CircuitOpen(
+            f"no backend may be called now (all unhealthy or open: {names})",
+            retry_after=min(m.breaker.retry_in for m in members) if members else None,
+        )
     fresh = [m for m in routable if m.name not in tried] or routable
     for member in fresh:
         if member.breaker.state is BreakerState.HALF_OPEN:
@@ -136,12 +139,17 @@ class Guard:
         member = self.member
         self.epoch = member.breaker.admit()
         if self.epoch is None:
-            raise CircuitOpen(f"circuit {member.name!r} is open")
+            raise CircuitOpen(
+                f"circuit {member.name!r} is open", retry_after=member.breaker.retry_in
+            )
         if self.tenant_b is not None:
             self.tenant_b_epoch = self.tenant_b.admit()
             if self.tenant_b_epoch is None:
                 member.breaker.cancel(self.epoch)
-                raise CircuitOpen(f"circuit {member.name!r} is open for tenant {self.tenant!r}")
+                raise CircuitOpen(
+                    f"circuit {member.name!r} is open for tenant {self.tenant!r}",
+                    retry_after=self.tenant_b.retry_in,
+                )
 
     def _cancel(self) -> None:
         self.member.breaker.cancel(self.epoch)

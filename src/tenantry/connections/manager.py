@@ -12,6 +12,10 @@ within one retry budget shared by all backends (see ``retry.py``).
 Make it with no arguments for the environment's settings and the process's database, or pass
 the app's ``Database``; ``start()`` begins the health checks, ``close()`` ends them and closes
 the pools the manager opened (never the primary it was given).
+
+The manager is the primary's :class:`~tenantry.db.engine.TransactionRouter`:
+``database.route_through(connections)`` (the app's lifespan does it) sends every transaction the
+``Database`` opens, whoever opens it, through the manager; ``close()`` ends the routing.
 """
 
 from __future__ import annotations
@@ -192,10 +196,14 @@ class ConnectionManager(DatabaseRouting):
             )
 
     async def close(self) -> None:
-        """Stop the health checks; close replicas, Redis and HTTP clients (not the primary)."""
+        """Stop routing the primary's transactions, stop the health checks; close replicas,
+        Redis and HTTP clients (not the primary)."""
         if self._closed:
             return
         self._closed = True
+        primary = self.primary_member
+        if primary is not None and primary.database.router is self:
+            primary.database.route_through(None)
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -170,7 +170,8 @@ class PoolGate:
                 self.timeouts += 1
                 raise BackendUnavailable(
                     f"{self.name}: no connection free within {self.timeout:g} s "
-                    f"(pool size {self.sizer.size})"
+                    f"(pool size {self.sizer.size})",
+                    retry_after=1.0,
                 ) from None
             raise
         waited = self._clock() - started

@@ -4,7 +4,8 @@ A replica is the same :class:`~tenantry.db.engine.Database` class as the primary
 URL (the application role on the replica), so reads on it run in the very same tenant
 transaction. This module adds only what the manager needs around it: the guard, a bound on the
 time to open a transaction (asyncpg would otherwise wait up to 60 s for an unreachable host),
-and the pool figures.
+and the pool figures. A member opens with :meth:`Database.direct_transaction`: the primary may be
+routed through the manager itself, and that routing ends here.
 
 The pool itself is SQLAlchemy's: pre-ping is the ``BEGIN`` that opens every transaction (a dead
 pooled connection fails there, before anything ran on it, and is replaced; see
@@ -86,18 +87,31 @@ class DatabaseMember(Member):
         self.pool = Pool(name, limits, pooling, clock=self.clock)
 
     async def open(
-        self, tenant: str | None, *, scoped: bool
+        self,
+        tenant: str | None,
+        *,
+        scoped: bool,
+        prologue: str | None = None,
+        read_only: bool = False,
     ) -> tuple[AsyncConnection, AsyncExitStack]:
-        """Open a transaction here (tenant-scoped or not), guarded; the stack closes it.
+        """Open a transaction here (as ``tenant`` when ``scoped``; in ``tenant``'s bulkhead lane
+        either way), guarded; the stack closes it.
 
         A failure while opening has already been recorded when it propagates, and nothing is
-        left open: the caller may try another member.
+        left open: the caller may try another member. ``open_timeout`` bounds the opening,
+        except with a ``prologue``: that may wait for a lock as long as another transaction
+        holds it, which is neither a failure of the server nor a reason to retry.
         """
         stack = AsyncExitStack()
         try:
             await stack.enter_async_context(guarded(self, self.pool, tenant, database_failure))
-            opening = self.database.tenant_transaction() if scoped else self.database.transaction()
-            async with asyncio.timeout(self.open_timeout):
+            opening = self.database.direct_transaction(
+                tenant if scoped else None, prologue=prologue, read_only=read_only
+            )
+            if prologue is None:
+                async with asyncio.timeout(self.open_timeout):
+                    conn = await stack.enter_async_context(opening)
+            else:
                 conn = await stack.enter_async_context(opening)
         except BaseException:
             if not await stack.__aexit__(*sys.exc_info()):
@@ -106,7 +120,7 @@ class DatabaseMember(Member):
         return conn, stack
 
     async def probe(self) -> None:
-        async with self.database.transaction() as conn:
+        async with self.database.direct_transaction(None, read_only=True) as conn:
             await conn.execute(text("select 1"))
 
     def driver_pool(self) -> dict[str, int]:

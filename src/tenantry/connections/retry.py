@@ -145,7 +145,8 @@ class Retrier:
                 if not self.budget.try_spend():
                     raise RetryBudgetExhausted(
                         f"retry budget used up ({self.budget.ratio:.0%} of recent calls); "
-                        f"last error: {type(exc).__name__}: {exc}"
+                        f"last error: {type(exc).__name__}: {exc}",
+                        retry_after=1.0,  # the budget follows the last seconds' calls
                     ) from exc
                 if not failover():
                     await self._sleep(self.policy.backoff(number, self._rng))

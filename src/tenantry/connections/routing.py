@@ -5,16 +5,20 @@ opens its transaction there; if opening fails it moves at once, without backoff,
 replica, then to the primary (which is retried with backoff). Whatever failed was recorded by
 its breaker on the way, so after ``minimum_calls`` failures the replica is skipped without being
 tried, until it is half-open and a probe read succeeds. :meth:`run_read` goes further: the whole
-read is a function, so a connection lost in the middle of it is retried elsewhere too.
+read is a function, so a connection lost in the middle of it is retried elsewhere too. Read
+transactions are ``READ ONLY`` wherever they run.
 
-Inside an open transaction (the boundary owns it), ``Database`` joins it, so reads made there
-see the transaction's own writes.
+Inside an open transaction (the boundary owns it) every call joins it: it opens nothing, takes
+no bulkhead slot (a second slot of the tenant's own lane could wait for ever at its cap) and
+reads see the transaction's own writes. :meth:`DatabaseRouting.route` is the
+:class:`~tenantry.db.engine.TransactionRouter` of the primary ``Database`` when the app routes it
+here: every transaction the service opens then takes this path.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TypeVar
 
 import asyncpg
@@ -25,6 +29,7 @@ from tenantry.connections.guard import choose
 from tenantry.connections.postgres import DatabaseMember, database_failure
 from tenantry.connections.retry import Retrier, RetryPolicy
 from tenantry.context import current_tenant, get_tenant
+from tenantry.db.engine import joined
 from tenantry.errors import BackendUnavailable, BulkheadFull, CircuitOpen, DatabaseUnavailable
 
 __all__ = ["DatabaseRouting"]
@@ -43,51 +48,62 @@ class DatabaseRouting:
     async def _primary(self) -> DatabaseMember:
         raise NotImplementedError
 
-    @asynccontextmanager
-    async def read_transaction(self) -> AsyncIterator[AsyncConnection]:
+    def read_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction without tenant context on a replica (or the primary)."""
-        conn, stack = await self._on_reader(False, _keep_open)
-        async with _closing(stack):
-            yield conn
+        return joined(None) or self._read(False)
 
-    @asynccontextmanager
-    async def tenant_read_transaction(self) -> AsyncIterator[AsyncConnection]:
+    def tenant_read_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction as the current tenant on a replica (or the primary)."""
-        get_tenant()
-        conn, stack = await self._on_reader(True, _keep_open)
-        async with _closing(stack):
-            yield conn
+        return joined(get_tenant()) or self._read(True)
 
     async def run_read(
         self, fn: Callable[[AsyncConnection], Awaitable[T]], *, tenant_scoped: bool = False
     ) -> T:
-        """``await fn(conn)`` in a read transaction, run again elsewhere if the server fails."""
+        """``await fn(conn)`` in a read transaction, run again elsewhere if the server fails
+        (inside an open transaction: once, in it)."""
 
         async def use(conn: AsyncConnection, stack: AsyncExitStack) -> T:
             async with _closing(stack):
                 return await fn(conn)
 
-        if tenant_scoped:
-            get_tenant()
+        tenant = get_tenant() if tenant_scoped else None
+        joining = joined(tenant)
+        if joining is not None:
+            async with joining as conn:
+                return await fn(conn)
         return await self._on_reader(tenant_scoped, use)
 
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction without tenant context on the primary (the global tables), in the
+        current tenant's bulkhead lane if there is a current tenant."""
+        return joined(None) or self._write(False, None)
+
+    def tenant_transaction(
+        self, *, prologue: str | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction as the current tenant on the primary: where tenant data is written.
+        ``prologue`` as for :meth:`Database.tenant_transaction <tenantry.db.Database>`."""
+        return joined(get_tenant(), prologue) or self._write(True, prologue)
+
+    def route(
+        self, *, scoped: bool, read: bool, prologue: str | None
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A new transaction for a routed ``Database`` (which joins open ones itself)."""
+        return self._read(scoped) if read else self._write(scoped, prologue)
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction without tenant context on the primary (the global tables)."""
+    async def _write(self, scoped: bool, prologue: str | None) -> AsyncIterator[AsyncConnection]:
+        tenant = get_tenant() if scoped else current_tenant()
         primary = await self._primary()
         conn, stack = await self._retrier.run(
-            lambda _: primary.open(current_tenant(), scoped=False), _retry_on_primary
+            lambda _: primary.open(tenant, scoped=scoped, prologue=prologue), _retry_on_primary
         )
         async with _closing(stack):
             yield conn
 
     @asynccontextmanager
-    async def tenant_transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction as the current tenant on the primary: where tenant data is written."""
-        tenant, primary = get_tenant(), await self._primary()
-        conn, stack = await self._retrier.run(
-            lambda _: primary.open(tenant, scoped=True), _retry_on_primary
-        )
+    async def _read(self, scoped: bool) -> AsyncIterator[AsyncConnection]:
+        conn, stack = await self._on_reader(scoped, _keep_open)
         async with _closing(stack):
             yield conn
 
@@ -95,7 +111,7 @@ class DatabaseRouting:
         self, scoped: bool, use: Callable[[AsyncConnection, AsyncExitStack], Awaitable[T]]
     ) -> T:
         primary = await self._primary()
-        tenant = current_tenant()
+        tenant = get_tenant() if scoped else current_tenant()
         tried: set[str] = set()
         last: list[DatabaseMember] = [primary]
 
@@ -104,7 +120,7 @@ class DatabaseRouting:
             member = choose(fresh, self._balancer, tried) if fresh else primary
             tried.add(member.name)
             last[0] = member
-            conn, stack = await member.open(tenant, scoped=scoped)
+            conn, stack = await member.open(tenant, scoped=scoped, read_only=True)
             return await use(conn, stack)
 
         def retryable(exc: BaseException) -> bool:

@@ -60,6 +60,8 @@ class BulkheadInfo(_Out):
     in_use: int
     waiting: int
     rejected: int
+    #: calls that got a slot of their tenant's lane, since start
+    admitted: int
     busiest: dict[str, int]
 
 

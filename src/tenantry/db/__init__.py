@@ -2,7 +2,7 @@
 
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.default import UsesDatabase, default_database
-from tenantry.db.engine import Database
+from tenantry.db.engine import Database, TransactionRouter
 from tenantry.db.metadata import SCHEMA, metadata
 from tenantry.db.repository import TenantRepository
 from tenantry.db.rls import rls_statements, tenant_table, tenant_tables
@@ -13,6 +13,7 @@ __all__ = [
     "Database",
     "RecordsChanges",
     "TenantRepository",
+    "TransactionRouter",
     "UsesDatabase",
     "default_database",
     "metadata",

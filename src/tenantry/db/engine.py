@@ -17,16 +17,24 @@ semicolon can occur) get here, and the quoting below doubles quotes regardless.
 The engine runs the driver in autocommit mode so that SQLAlchemy sends no ``BEGIN`` of its own:
 this module alone opens, commits and rolls back, and a connection that comes back to the pool
 still inside a transaction is discarded, never reused.
+
+Inside an open transaction (the boundary owns it) every transaction call joins it, whatever the
+``Database``: nothing else is opened. Otherwise a :class:`Database` routed through a
+:class:`TransactionRouter` (the app's, through its ``ConnectionManager``) hands each new
+transaction to the router, which opens it with :meth:`Database.direct_transaction` on the server
+it picked, inside the tenant's bulkhead lane, the breaker and the pool gate; an unrouted one opens
+it here. Read transactions (:meth:`Database.tenant_read_transaction`) are ``READ ONLY`` and may be
+answered by a replica when routed: for reads that may be a moment stale.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import event
@@ -37,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from tenantry.context import current_tenant, get_tenant, validate_tenant_id
 from tenantry.db.rls import TENANT_SETTING
 from tenantry.errors import (
+    ConfigError,
     Conflict,
     DatabaseUnavailable,
     InvalidInput,
@@ -48,21 +57,30 @@ from tenantry.errors import (
 )
 from tenantry.logging import get_logger
 
-__all__ = ["Database", "begin_statement", "translate_error"]
+__all__ = [
+    "Database",
+    "TransactionRouter",
+    "begin_statement",
+    "joined",
+    "translate_error",
+]
 
 _log = get_logger("tenantry.db")
 
 
-def begin_statement(tenant_id: str | None, prologue: str | None = None) -> str:
+def begin_statement(
+    tenant_id: str | None, prologue: str | None = None, *, read_only: bool = False
+) -> str:
     """The statement that opens a transaction, with the tenant context when there is one.
 
     ``prologue`` (a statement without parameters) is appended to the same message.
     """
+    begin = "BEGIN READ ONLY" if read_only else "BEGIN"
     if tenant_id is None:
-        statement = "BEGIN"
+        statement = begin
     else:
         literal = "'" + validate_tenant_id(tenant_id).replace("'", "''") + "'"
-        statement = f"BEGIN; SET LOCAL {TENANT_SETTING} = {literal}"
+        statement = f"{begin}; SET LOCAL {TENANT_SETTING} = {literal}"
     return statement if prologue is None else f"{statement}; {prologue}"
 
 
@@ -73,6 +91,48 @@ class _Open:
 
 
 _ambient: ContextVar[_Open | None] = ContextVar("tenantry_transaction", default=None)
+
+
+def joined(
+    tenant_id: str | None, prologue: str | None = None
+) -> AbstractAsyncContextManager[AsyncConnection] | None:
+    """The open transaction of this context, to join (None: none is open).
+
+    Joining opens nothing and takes no slot of anything; it refuses another tenant's transaction
+    (:class:`TenantContextError`), and runs ``prologue`` as a statement of its own.
+    """
+    outer = _ambient.get()
+    return None if outer is None else _join(outer, tenant_id, prologue)
+
+
+@asynccontextmanager
+async def _join(
+    outer: _Open, tenant_id: str | None, prologue: str | None
+) -> AsyncIterator[AsyncConnection]:
+    if outer.tenant_id != tenant_id:
+        raise TenantContextError(
+            f"a transaction for tenant {outer.tenant_id!r} is open; cannot use it for {tenant_id!r}"
+        )
+    if prologue is not None:
+        await _simple_query(outer.connection, prologue)
+    yield outer.connection
+
+
+class TransactionRouter(Protocol):
+    """Where a routed :class:`Database` sends the transactions it would open itself.
+
+    The ``ConnectionManager`` is one: each transaction passes the current tenant's bulkhead lane,
+    the breaker and the pool gate of the server it picks (the primary; for ``read``, a replica
+    when there is one), and is opened there with :meth:`Database.direct_transaction`.
+    """
+
+    def route(
+        self, *, scoped: bool, read: bool, prologue: str | None
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A new transaction, as the current tenant when ``scoped`` (else without tenant context,
+        in the current tenant's lane if there is one); ``prologue`` as for
+        :meth:`Database.tenant_transaction` (never given with ``read``)."""
+        ...
 
 
 class Database:
@@ -103,6 +163,20 @@ class Database:
         )
         event.listen(self.engine.sync_engine.pool, "checkin", _discard_if_in_transaction)
         self._on_dispose: list[Callable[[], Awaitable[object]]] = []
+        self._router: TransactionRouter | None = None
+
+    @property
+    def router(self) -> TransactionRouter | None:
+        """Where new transactions go (None: opened here)."""
+        return self._router
+
+    def route_through(self, router: TransactionRouter | None) -> None:
+        """Send every transaction this database would open through ``router`` (None: open them
+        here again). The app routes its database through its ``ConnectionManager``, whose
+        primary it is. One router at a time: :class:`ConfigError` if another one is set."""
+        if router is not None and self._router not in (None, router):
+            raise ConfigError("this database is routed through another router already")
+        self._router = router
 
     def on_dispose(self, close: Callable[[], Awaitable[object]]) -> None:
         """Await ``close`` when this database is disposed, before its pool closes (for what
@@ -115,49 +189,62 @@ class Database:
             await close()
         await self.engine.dispose()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction without tenant context: for the global tables (the tenant registry).
 
         On tenant tables it sees no rows and cannot write: that is the point.
         Inside an open transaction it joins it (the boundary owns the transaction).
         """
-        async with self._transaction(None) as conn:
-            yield conn
+        return self._open(None, None, read=False)
 
-    @asynccontextmanager
-    async def tenant_transaction(
+    def tenant_transaction(
         self, *, prologue: str | None = None
-    ) -> AsyncIterator[AsyncConnection]:
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction as the current tenant (:func:`tenantry.context.tenant_scope`).
 
         ``prologue``, a statement without parameters (literals only), runs first: in the
         opening message (no round trip of its own) when this call opens the transaction, as a
         statement of its own when it joins an open one. The audit log takes its lock this way.
         """
-        async with self._transaction(get_tenant(), prologue) as conn:
-            yield conn
+        return self._open(get_tenant(), prologue, read=False)
 
-    @asynccontextmanager
-    async def _transaction(
-        self, tenant_id: str | None, prologue: str | None = None
-    ) -> AsyncIterator[AsyncConnection]:
+    def read_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A ``READ ONLY`` :meth:`transaction` that may run on a read replica when this database
+        is routed through one: for reads that may be a moment stale. Joins an open transaction
+        (then it sees that transaction's writes)."""
+        return self._open(None, None, read=True)
+
+    def tenant_read_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A ``READ ONLY`` :meth:`tenant_transaction` that may run on a read replica when this
+        database is routed through one: for reads that may be a moment stale (never a security
+        decision, never reading what the caller just wrote). Joins an open transaction."""
+        return self._open(get_tenant(), None, read=True)
+
+    def _open(
+        self, tenant_id: str | None, prologue: str | None, *, read: bool
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
         outer = _ambient.get()
         if outer is not None:
-            if outer.tenant_id != tenant_id:
-                raise TenantContextError(
-                    f"a transaction for tenant {outer.tenant_id!r} is open; "
-                    f"cannot use it for {tenant_id!r}"
-                )
-            if prologue is not None:
-                await _simple_query(outer.connection, prologue)
-            yield outer.connection
-            return
+            return _join(outer, tenant_id, prologue)
+        if self._router is not None:
+            return self._router.route(scoped=tenant_id is not None, read=read, prologue=prologue)
+        return self.direct_transaction(tenant_id, prologue=prologue, read_only=read)
+
+    @asynccontextmanager
+    async def direct_transaction(
+        self, tenant_id: str | None, *, prologue: str | None = None, read_only: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A new transaction on this server: never joined to an open one, never routed.
+
+        What a :class:`TransactionRouter` opens on the server it picked; everything else calls
+        :meth:`transaction` or :meth:`tenant_transaction`. It becomes the open transaction of
+        this context until it ends, so the calls made inside it join it.
+        """
         if tenant_id is not None and current_tenant() not in (None, tenant_id):
             raise TenantContextError(
                 f"tenant {tenant_id!r} requested inside another tenant's scope"
             )
-        conn, driver = await self._begin(begin_statement(tenant_id, prologue))
+        conn, driver = await self._begin(begin_statement(tenant_id, prologue, read_only=read_only))
         try:
             token = _ambient.set(_Open(conn, tenant_id))
             try:

@@ -169,9 +169,19 @@ class ThreatAnalyzer(UsesDatabase):
         self.baselines = BaselineCache()
 
     async def analyze(
-        self, tenant_id: str, window: timedelta = timedelta(hours=1), *, now: datetime | None = None
+        self,
+        tenant_id: str,
+        window: timedelta = timedelta(hours=1),
+        *,
+        now: datetime | None = None,
+        fresh: bool = False,
     ) -> ThreatReport:
-        """The tenant's threat report for the ``window`` ending at ``now`` (default: now)."""
+        """The tenant's threat report for the ``window`` ending at ``now`` (default: now).
+
+        Its reads may go to a read replica (when the database is routed through one), so events
+        committed in the last moments may be missing; ``fresh`` reads the primary, which has
+        every event committed before the call (the watch does, since it analyses a tenant once
+        per burst of events)."""
         if not isinstance(window, timedelta) or not timedelta(0) < window <= MAX_WINDOW:
             raise InvalidInput(f"the window must be more than 0 and at most {MAX_WINDOW}")
         end = datetime.now(UTC) if now is None else now
@@ -179,17 +189,18 @@ class ThreatAnalyzer(UsesDatabase):
             raise InvalidInput("now must be timezone-aware")
         start = end - window
         db = await self._db()
+        reading = db.tenant_transaction if fresh else db.tenant_read_transaction
 
         async def window_aggregates(by: Literal["user", "ip"]) -> Sequence[SubjectAggregate]:
             with tenant_scope(tenant_id):
-                async with db.tenant_transaction() as conn:
+                async with reading() as conn:
                     return await ThreatsRepository(conn).window_aggregates(
                         start, end, bucket=self.burst_bucket, thresholds=self._thresholds, by=by
                     )
 
         async def baseline_counts() -> Sequence[BaselineCount]:
             with tenant_scope(tenant_id):
-                async with db.tenant_transaction() as conn:
+                async with reading() as conn:
                     return await ThreatsRepository(conn).baseline_counts(
                         at, window, self.baseline_windows
                     )

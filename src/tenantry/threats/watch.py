@@ -19,7 +19,7 @@ import asyncio
 import contextvars
 from datetime import timedelta
 
-from tenantry.errors import TenantryError
+from tenantry.errors import BackendUnavailable, TenantryError
 from tenantry.logging import get_logger
 from tenantry.threats.manager import ThreatAnalyzer
 
@@ -58,9 +58,11 @@ class ThreatWatch:
         tenants, self._pending = sorted(self._pending), set()
         for tenant_id in tenants:
             try:
-                await self.analyzer.analyze(tenant_id, self.window)
+                await self.analyzer.analyze(tenant_id, self.window, fresh=True)
             except TenantryError as exc:  # one tenant's failure must not stop the others
                 _log.warning("threat analysis failed", tenant=tenant_id, error=exc.detail)
+                if isinstance(exc, BackendUnavailable):  # its lane is full (a flood?), or the
+                    self._pending.add(tenant_id)  # database is out: analysed next round
         return len(tenants)
 
     async def start(self) -> None:
