@@ -129,6 +129,32 @@ async def test_reads_fall_back_to_the_primary(
         await eventually(lambda: replica.breaker.state is BreakerState.CLOSED, manager=manager)
 
 
+async def test_a_replica_that_stops_answering_is_left_within_the_open_timeout(
+    pg_server: DatabaseRuntime, primary: Database, proxies: ProxyFactory
+) -> None:
+    """A replica whose host stops answering (no reset: every byte held for an hour) is given up
+    after ``open_timeout``, on the pooled connection (its ``BEGIN``) as on a new one (the
+    connection's start-up), and the reads go to the primary. Without those bounds the reads
+    would wait for the driver's own timeouts (a minute) or for ever; the deadline is generous."""
+    proxy = await proxies()
+    manager = manager_for(
+        pg_server, primary, replicas=[through(pg_server.app_url, proxy)], open_timeout=0.2
+    )
+    async with manager, asyncio.timeout(30):
+        replica, main = manager.replicas[0], manager.primary_member
+        assert main is not None
+        await read(manager)
+        assert replica.stats.calls == 1  # a connection to the replica is pooled now
+        proxy.latency = 3600.0
+        for _ in range(3):
+            await read(manager)
+        assert replica.stats.failures >= 1
+        assert main.stats.calls >= 3
+        assert replica.stats.in_flight == 0
+        await proxy.refuse()  # the host goes for good: closing the manager need not wait for
+        proxy.drop()  # the driver's cancel requests and goodbyes to time out
+
+
 async def test_run_read_survives_a_connection_dropped_mid_read(
     two_replicas: tuple[ConnectionManager, list[object]],
 ) -> None:

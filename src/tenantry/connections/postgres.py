@@ -16,9 +16,8 @@ back: the manager's :class:`~.pools.PoolGate` decides how many may be used at on
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any
 
 import asyncpg
@@ -28,12 +27,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.connections.backends import BreakerConfig, Member, Pool, PoolOptions
-from tenantry.connections.guard import guarded
+from tenantry.connections.guard import Guard, guarded
 from tenantry.connections.pools import PoolLimits
 from tenantry.db.engine import Database
 from tenantry.errors import DatabaseUnavailable
 
-__all__ = ["DatabaseMember", "database_failure", "replica_database"]
+__all__ = ["DatabaseMember", "OpenTransaction", "database_failure", "replica_database"]
 
 #: SQLSTATE classes that mean the server, not the statement, failed: connection exceptions,
 #: insufficient resources (too many connections), operator intervention (shutdown, cancel).
@@ -60,6 +59,44 @@ def replica_database(url: str | URL, limits: PoolLimits) -> Database:
         pool_size=limits.min_size,
         max_overflow=limits.max_size - limits.min_size,
     )
+
+
+class OpenTransaction:
+    """A transaction a member opened, inside its guard; leaving it (``async with``) commits or
+    rolls back, then releases the guard (bulkhead lane, breaker, pool slot) with the outcome.
+
+    A driver error from ``COMMIT`` on a connection that died becomes
+    :class:`~tenantry.errors.DatabaseUnavailable`. Used once.
+    """
+
+    __slots__ = ("connection", "guard", "opening")
+
+    def __init__(
+        self,
+        guard: Guard,
+        opening: AbstractAsyncContextManager[AsyncConnection],
+        connection: AsyncConnection,
+    ) -> None:
+        self.guard, self.opening, self.connection = guard, opening, connection
+
+    async def __aenter__(self) -> AsyncConnection:
+        return self.connection
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.opening.__aexit__(kind, exc, tb)  # the body's error, if any, goes on
+        except BaseException as failed:  # COMMIT failed, or the body's error was translated
+            await self.guard.__aexit__(type(failed), failed, failed.__traceback__)
+            if isinstance(failed, _LOST_CONNECTION):
+                raise DatabaseUnavailable(f"lost the database connection: {failed}") from failed
+            raise
+        await self.guard.__aexit__(kind, exc, tb)
+
+
+#: Raw driver errors that mean the connection died (``Database`` sends ``COMMIT`` on the driver).
+_LOST_CONNECTION = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)
 
 
 class DatabaseMember(Member):
@@ -93,31 +130,29 @@ class DatabaseMember(Member):
         scoped: bool,
         prologue: str | None = None,
         read_only: bool = False,
-    ) -> tuple[AsyncConnection, AsyncExitStack]:
+    ) -> OpenTransaction:
         """Open a transaction here (as ``tenant`` when ``scoped``; in ``tenant``'s bulkhead lane
-        either way), guarded; the stack closes it.
+        either way), guarded; leaving the returned :class:`OpenTransaction` ends it.
 
         A failure while opening has already been recorded when it propagates, and nothing is
         left open: the caller may try another member. ``open_timeout`` bounds the opening,
         except with a ``prologue``: that may wait for a lock as long as another transaction
         holds it, which is neither a failure of the server nor a reason to retry.
         """
-        stack = AsyncExitStack()
+        guard = guarded(self, self.pool, tenant, database_failure)
+        await guard.__aenter__()
+        opening = self.database.direct_transaction(
+            tenant if scoped else None,
+            prologue=prologue,
+            read_only=read_only,
+            open_timeout=self.open_timeout,  # not applied with a prologue
+        )
         try:
-            await stack.enter_async_context(guarded(self, self.pool, tenant, database_failure))
-            opening = self.database.direct_transaction(
-                tenant if scoped else None, prologue=prologue, read_only=read_only
-            )
-            if prologue is None:
-                async with asyncio.timeout(self.open_timeout):
-                    conn = await stack.enter_async_context(opening)
-            else:
-                conn = await stack.enter_async_context(opening)
-        except BaseException:
-            if not await stack.__aexit__(*sys.exc_info()):
-                raise
-            raise AssertionError("unreachable: the guard never swallows errors") from None
-        return conn, stack
+            conn = await opening.__aenter__()
+        except BaseException as exc:
+            await guard.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return OpenTransaction(guard, opening, conn)
 
     async def probe(self) -> None:
         async with self.database.direct_transaction(None, read_only=True) as conn:

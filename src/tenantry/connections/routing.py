@@ -17,20 +17,20 @@ here: every transaction the service opens then takes this path.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import TypeVar
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.connections.balancer import Balancer
 from tenantry.connections.guard import choose
-from tenantry.connections.postgres import DatabaseMember, database_failure
+from tenantry.connections.postgres import DatabaseMember, OpenTransaction, database_failure
 from tenantry.connections.retry import Retrier, RetryPolicy
 from tenantry.context import current_tenant, get_tenant
 from tenantry.db.engine import joined
-from tenantry.errors import BackendUnavailable, BulkheadFull, CircuitOpen, DatabaseUnavailable
+from tenantry.errors import BackendUnavailable, BulkheadFull, CircuitOpen
 
 __all__ = ["DatabaseRouting"]
 
@@ -50,11 +50,11 @@ class DatabaseRouting:
 
     def read_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction without tenant context on a replica (or the primary)."""
-        return joined(None) or self._read(False)
+        return joined(None) or _Routed(self, False, True, None)
 
     def tenant_read_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction as the current tenant on a replica (or the primary)."""
-        return joined(get_tenant()) or self._read(True)
+        return joined(get_tenant()) or _Routed(self, True, True, None)
 
     async def run_read(
         self, fn: Callable[[AsyncConnection], Awaitable[T]], *, tenant_scoped: bool = False
@@ -62,12 +62,11 @@ class DatabaseRouting:
         """``await fn(conn)`` in a read transaction, run again elsewhere if the server fails
         (inside an open transaction: once, in it)."""
 
-        async def use(conn: AsyncConnection, stack: AsyncExitStack) -> T:
-            async with _closing(stack):
+        async def use(opened: OpenTransaction) -> T:
+            async with opened as conn:
                 return await fn(conn)
 
-        tenant = get_tenant() if tenant_scoped else None
-        joining = joined(tenant)
+        joining = joined(get_tenant() if tenant_scoped else None)
         if joining is not None:
             async with joining as conn:
                 return await fn(conn)
@@ -76,40 +75,29 @@ class DatabaseRouting:
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction without tenant context on the primary (the global tables), in the
         current tenant's bulkhead lane if there is a current tenant."""
-        return joined(None) or self._write(False, None)
+        return joined(None) or _Routed(self, False, False, None)
 
     def tenant_transaction(
         self, *, prologue: str | None = None
     ) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction as the current tenant on the primary: where tenant data is written.
         ``prologue`` as for :meth:`Database.tenant_transaction <tenantry.db.Database>`."""
-        return joined(get_tenant(), prologue) or self._write(True, prologue)
+        return joined(get_tenant(), prologue) or _Routed(self, True, False, prologue)
 
     def route(
         self, *, scoped: bool, read: bool, prologue: str | None
     ) -> AbstractAsyncContextManager[AsyncConnection]:
         """A new transaction for a routed ``Database`` (which joins open ones itself)."""
-        return self._read(scoped) if read else self._write(scoped, prologue)
+        return _Routed(self, scoped, read, prologue)
 
-    @asynccontextmanager
-    async def _write(self, scoped: bool, prologue: str | None) -> AsyncIterator[AsyncConnection]:
+    async def _on_primary(self, scoped: bool, prologue: str | None) -> OpenTransaction:
         tenant = get_tenant() if scoped else current_tenant()
         primary = await self._primary()
-        conn, stack = await self._retrier.run(
+        return await self._retrier.run(
             lambda _: primary.open(tenant, scoped=scoped, prologue=prologue), _retry_on_primary
         )
-        async with _closing(stack):
-            yield conn
 
-    @asynccontextmanager
-    async def _read(self, scoped: bool) -> AsyncIterator[AsyncConnection]:
-        conn, stack = await self._on_reader(scoped, _keep_open)
-        async with _closing(stack):
-            yield conn
-
-    async def _on_reader(
-        self, scoped: bool, use: Callable[[AsyncConnection, AsyncExitStack], Awaitable[T]]
-    ) -> T:
+    async def _on_reader(self, scoped: bool, use: Callable[[OpenTransaction], Awaitable[T]]) -> T:
         primary = await self._primary()
         tenant = get_tenant() if scoped else current_tenant()
         tried: set[str] = set()
@@ -120,8 +108,7 @@ class DatabaseRouting:
             member = choose(fresh, self._balancer, tried) if fresh else primary
             tried.add(member.name)
             last[0] = member
-            conn, stack = await member.open(tenant, scoped=scoped, read_only=True)
-            return await use(conn, stack)
+            return await use(await member.open(tenant, scoped=scoped, read_only=True))
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, CircuitOpen):  # a replica's half-open slots went: try another
@@ -146,18 +133,33 @@ def _retry_on_primary(exc: BaseException) -> bool:
     return database_failure(exc) or isinstance(exc, BackendUnavailable)
 
 
-@asynccontextmanager
-async def _closing(stack: AsyncExitStack) -> AsyncIterator[None]:
-    """Close the transaction's stack; a raw driver error from ``COMMIT`` on a connection that
-    died (``Database`` sends it on the driver directly) becomes :class:`DatabaseUnavailable`."""
-    try:
-        async with stack:
-            yield
-    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
-        raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
+async def _opened(opened: OpenTransaction) -> OpenTransaction:
+    return opened
 
 
-async def _keep_open(
-    conn: AsyncConnection, stack: AsyncExitStack
-) -> tuple[AsyncConnection, AsyncExitStack]:
-    return conn, stack
+class _Routed:
+    """A new transaction on the primary (or, ``read``, a replica), entered by ``async with``."""
+
+    __slots__ = ("_opened", "_prologue", "_read", "_routing", "_scoped")
+
+    def __init__(
+        self, routing: DatabaseRouting, scoped: bool, read: bool, prologue: str | None
+    ) -> None:
+        self._routing, self._scoped, self._read, self._prologue = routing, scoped, read, prologue
+        self._opened: OpenTransaction | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        routing = self._routing
+        if self._read:
+            opened = await routing._on_reader(self._scoped, _opened)
+        else:
+            opened = await routing._on_primary(self._scoped, self._prologue)
+        self._opened = opened
+        return opened.connection
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            await opened.__aexit__(kind, exc, tb)

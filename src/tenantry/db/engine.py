@@ -232,19 +232,37 @@ class Database:
 
     @asynccontextmanager
     async def direct_transaction(
-        self, tenant_id: str | None, *, prologue: str | None = None, read_only: bool = False
+        self,
+        tenant_id: str | None,
+        *,
+        prologue: str | None = None,
+        read_only: bool = False,
+        open_timeout: float | None = None,
     ) -> AsyncIterator[AsyncConnection]:
         """A new transaction on this server: never joined to an open one, never routed.
 
         What a :class:`TransactionRouter` opens on the server it picked; everything else calls
         :meth:`transaction` or :meth:`tenant_transaction`. It becomes the open transaction of
-        this context until it ends, so the calls made inside it join it.
+        this context until it ends, so the calls made inside it join it. ``open_timeout`` bounds
+        checking out (or connecting) and the opening round trip: a server that does not answer
+        is :class:`DatabaseUnavailable` in that time, not after the driver's minute. Not with a
+        ``prologue``, which may wait for a lock as long as another transaction holds it.
         """
         if tenant_id is not None and current_tenant() not in (None, tenant_id):
             raise TenantContextError(
                 f"tenant {tenant_id!r} requested inside another tenant's scope"
             )
-        conn, driver = await self._begin(begin_statement(tenant_id, prologue, read_only=read_only))
+        statement = begin_statement(tenant_id, prologue, read_only=read_only)
+        if open_timeout is None or prologue is not None:
+            conn, driver = await self._begin(statement)
+        else:
+            try:
+                async with asyncio.timeout(open_timeout):
+                    conn, driver = await self._begin(statement)
+            except TimeoutError as exc:
+                raise DatabaseUnavailable(
+                    f"the database did not answer within {open_timeout:g} s"
+                ) from exc
         try:
             token = _ambient.set(_Open(conn, tenant_id))
             try:
