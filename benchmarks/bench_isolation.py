@@ -7,6 +7,10 @@ operation goes through the same :class:`~tenantry.db.engine.Database` (the appli
 - tenant transaction: ``BEGIN; SELECT set_config(...)`` in one round trip, then the statement;
 - plain transaction: ``BEGIN``, then the statement, which names the tenant in its ``WHERE``;
 - naive: ``BEGIN``, a separate ``set_config`` round trip, then the statement.
+
+One more row reads through a second ``Database`` routed through a ``ConnectionManager``, as the
+service's is (the tenant's bulkhead lane, the primary's breaker and pool gate around the tenant
+transaction): the cost of that path per transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy import (
 
 from benchmarks.environment import Environment
 from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
+from tenantry.connections import ConnectionManager
 from tenantry.context import tenant_scope
 from tenantry.db.bootstrap import quote_ident
 from tenantry.db.engine import Database
@@ -45,6 +50,7 @@ ROWS_PER_TENANT = 1000
 SEED = 20261121
 
 READ_RLS = "point read, RLS, tenant transaction"
+READ_ROUTED = "point read, RLS, tenant transaction through the ConnectionManager"
 READ_PLAIN = "point read, no RLS, plain transaction"
 READ_NAIVE = "point read, RLS, naive set_config round trip"
 INSERT_RLS = "insert, RLS, tenant transaction"
@@ -203,18 +209,29 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
     await create_tables(env)
     await verify(env.db)
     db = env.db
-    cases = [
-        Case(READ_RLS, _reader(read_rls, db, SEED), peer=READ_PLAIN),
-        Case(READ_PLAIN, _reader(read_plain, db, SEED)),
-        Case(READ_NAIVE, _reader(read_naive, db, SEED), peer=READ_PLAIN),
-        Case(INSERT_RLS, _writer(insert_rls, db, SEED), peer=INSERT_PLAIN),
-        Case(INSERT_PLAIN, _writer(insert_plain, db, SEED)),
-    ]
-    return await run_cases(cases, plan, module="isolation")
+    routed = env.runtime.open_database()  # the same pool size as env.db
+    connections = ConnectionManager(
+        env.runtime.settings, primary=routed, redis_url="", health_interval=0
+    )
+    try:
+        async with connections:
+            routed.route_through(connections)
+            assert await read_rls(routed, "bench-007", 123) == payload("bench-007", 123)
+            cases = [
+                Case(READ_RLS, _reader(read_rls, db, SEED), peer=READ_PLAIN),
+                Case(READ_ROUTED, _reader(read_rls, routed, SEED), peer=READ_RLS),
+                Case(READ_PLAIN, _reader(read_plain, db, SEED)),
+                Case(READ_NAIVE, _reader(read_naive, db, SEED), peer=READ_PLAIN),
+                Case(INSERT_RLS, _writer(insert_rls, db, SEED), peer=INSERT_PLAIN),
+                Case(INSERT_PLAIN, _writer(insert_plain, db, SEED)),
+            ]
+            return await run_cases(cases, plan, module="isolation")
+    finally:
+        await routed.dispose()
 
 
 BENCHMARK = Benchmark(
     name="isolation",
-    operations=(READ_RLS, READ_PLAIN, READ_NAIVE, INSERT_RLS, INSERT_PLAIN),
+    operations=(READ_RLS, READ_ROUTED, READ_PLAIN, READ_NAIVE, INSERT_RLS, INSERT_PLAIN),
     run=run,
 )

@@ -4,7 +4,9 @@
   (tenant, user, session, type, level, roles, expiries) in a JWT. Goal: >= 100k/s on one core
   and >= 2x PyJWT's throughput.
 - ``create_session (embedded PostgreSQL)``: one caller at a time (goal p95 < 5 ms), and
-  ``create_session, 8 concurrent callers``: the throughput with a pool in use.
+  ``create_session, 8 concurrent callers``: the throughput with a pool in use;
+  ``create_session through the ConnectionManager``: the same on a ``Database`` routed through a
+  ``ConnectionManager``, as the service's is (its peer is the first).
 - ``GET /sessions/{id}/validate over HTTP`` vs ``GET /bare over HTTP``: uvicorn with one worker,
   the same keep-alive client; the bare route returns a constant from a FastAPI app.
 """
@@ -13,21 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import jwt
 
-from benchmarks.environment import BENCH_DATABASE, DATA_DIR, Environment
+from benchmarks.environment import Environment
 from benchmarks.harness import Benchmark, Case, Plan, Row, run_cases
+from benchmarks.service import free_port, serve, service_env
 from tenantry.access.manager import AccessControl
 from tenantry.cache import CacheManager
+from tenantry.connections import ConnectionManager
 from tenantry.sessions.manager import SessionManager
 from tenantry.tenants import TenantRegistry
 
@@ -37,9 +37,10 @@ VALIDATE = "session validate, L1 hit (SessionManager)"
 JWT = "PyJWT decode, HS256 (same claims)"
 CREATE = "create_session (embedded PostgreSQL)"
 CREATE_8 = "create_session, 8 concurrent callers"
+CREATE_ROUTED = "create_session through the ConnectionManager"
 HTTP_VALIDATE = "GET /sessions/{id}/validate over HTTP"
 HTTP_BARE = "GET /bare over HTTP (FastAPI, constant)"
-OPERATIONS = (VALIDATE, JWT, CREATE, CREATE_8, HTTP_VALIDATE, HTTP_BARE)
+OPERATIONS = (VALIDATE, JWT, CREATE, CREATE_8, CREATE_ROUTED, HTTP_VALIDATE, HTTP_BARE)
 TENANT = "bench-sessions"
 BARE_APP = "benchmarks.bare_app:app"
 BATCH = 20
@@ -82,55 +83,46 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
     async def create_concurrently() -> object:
         return await asyncio.gather(*(create() for _ in range(8)))
 
+    routed_db = env.runtime.open_database()
+    connections = ConnectionManager(
+        env.runtime.settings, primary=routed_db, redis_url="", health_interval=0
+    )
+    await connections.start()
+    routed_db.route_through(connections)
+    routed = SessionManager(routed_db, cache=CacheManager())
+
+    async def create_routed() -> object:
+        return await routed.create_session(TENANT, f"user-{next(users)}")
+
     cases = [
         Case(VALIDATE, validate, peer=JWT, batch=BATCH),
         Case(JWT, decode, batch=BATCH),
         Case(CREATE, create),
         Case(CREATE_8, create_concurrently),
+        Case(CREATE_ROUTED, create_routed, peer=CREATE),
     ]
-    rows = await run_cases(cases, plan, module="sessions")
+    try:
+        rows = await run_cases(cases, plan, module="sessions")
+    finally:
+        await connections.close()
+        await routed.cache.close()
+        await routed_db.dispose()
     if plan.wants(HTTP_VALIDATE) or plan.wants(HTTP_BARE):
         rows.extend(await _http_rows(env, manager, plan))
     await manager.cache.close()
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start a server process and wait (up to 30 s) until it answers (set-up, not timed)."""
-    process = subprocess.Popen(  # noqa: S603 - our own entry points
-        [sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(300):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{args} did not start")
-
-
 async def _http_rows(env: Environment, manager: SessionManager, plan: Plan) -> list[Row]:
     if env.mode != "embedded":
         return []  # the service under test runs on the bench database of the embedded mode
-    api_port, bare_port = _free_port(), _free_port()
+    api_port, bare_port = free_port(), free_port()
     base_env = {**os.environ, "TENANTRY_LOG_LEVEL": "warning", "TENANTRY_DATABASE_URL": ""}
-    service_env = {
-        **base_env,
-        "TENANTRY_DATA_DIR": str(DATA_DIR),
-        "TENANTRY_EMBEDDED_DATABASE": BENCH_DATABASE,
-        "TENANTRY_PORT": str(api_port),
-        "TENANTRY_API_TOKEN": uuid.uuid4().hex,
-    }
-    service = await asyncio.to_thread(_serve, ["-m", "tenantry", "serve"], service_env, api_port)
+    service = await asyncio.to_thread(
+        serve, ["-m", "tenantry", "serve"], service_env(env, api_port), api_port
+    )
     bare = await asyncio.to_thread(
-        _serve,
+        serve,
         [
             "-m",
             "uvicorn",
