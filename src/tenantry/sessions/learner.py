@@ -28,7 +28,6 @@ while every other tenant gets its share of this one.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
-from tenantry.errors import TenantryError
 from tenantry.logging import get_logger
+from tenantry.rounds import TenantRounds
 from tenantry.sessions.repository import BehaviourRepository, SessionsRepository
 from tenantry.sessions.schemas import BehaviourStep
 from tenantry.tenants.manager import TenantRegistry
@@ -94,7 +93,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class BehaviourLearner(UsesDatabase):
+class BehaviourLearner(UsesDatabase, TenantRounds[BehaviourStep]):
     """Learns each tenant's behaviour model from its sessions; see the module docstring.
 
     ``analytics`` gives the node's :class:`~tenantry.sessions.analytics.SessionAnalytics` (its
@@ -102,6 +101,8 @@ class BehaviourLearner(UsesDatabase):
     updates); ``on_anomaly`` is told of each anomalous session; ``clock`` is the time sessions
     are checked for expiry against.
     """
+
+    work = "behaviour learning"
 
     def __init__(
         self,
@@ -121,22 +122,12 @@ class BehaviourLearner(UsesDatabase):
         self._database = database
         self._analytics = analytics
         self._on_anomaly = on_anomaly
-        self.interval, self.batch, self.sweep_every = interval, batch, sweep_every
+        super().__init__(interval=interval)
+        self.batch, self.sweep_every = batch, sweep_every
         self.ready_activities, self.min_activities = ready_activities, min_activities
         self.clock = clock
-        self._pending: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
 
-    # -- scheduling ------------------------------------------------------------------------------
-
-    @property
-    def noticed(self) -> frozenset[str]:
-        """The tenants the next round visits."""
-        return frozenset(self._pending)
-
-    def notice(self, tenant_id: str) -> None:
-        """``tenant_id`` has sessions that may be ready: visit it in the next round."""
-        self._pending.add(tenant_id)
+    # -- scheduling (the rounds: tenantry.rounds) -----------------------------------------------
 
     async def sweep(self) -> int:
         """Notice every active tenant (their sessions may have expired); how many."""
@@ -149,52 +140,15 @@ class BehaviourLearner(UsesDatabase):
             after = page[-1].id
         return count
 
-    async def run_once(self) -> list[BehaviourStep]:
-        """One round: a step for every tenant noticed since the last round. A tenant that had a
-        full batch stays noticed; one whose step fails is logged and left to the next sweep."""
-        tenants, self._pending = sorted(self._pending), set()
-        steps = []
-        for tenant_id in tenants:
-            try:
-                step = await self.learn(tenant_id)
-            except TenantryError as exc:  # one tenant's failure must not stop the others
-                _log.warning("behaviour learning failed", tenant=tenant_id, error=exc.detail)
-                continue
-            except Exception:  # noqa: BLE001 - nor a bug met in one tenant's data
-                _log.exception("behaviour learning failed", tenant=tenant_id)
-                continue
-            if step.more:
-                self._pending.add(tenant_id)
-            steps.append(step)
-        return steps
+    async def before_round(self, number: int) -> None:
+        if number % self.sweep_every == 0:
+            await self.sweep()
 
-    async def start(self) -> None:
-        """Run rounds in the background until :meth:`close` (in a context of its own)."""
-        if self._task is None:
-            loop = asyncio.get_running_loop()
-            self._task = loop.create_task(self._run(), context=contextvars.Context())
+    async def visit(self, tenant_id: str) -> BehaviourStep:
+        return await self.learn(tenant_id)
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def _run(self) -> None:
-        rounds = 0
-        while True:
-            await asyncio.sleep(self.interval)
-            rounds += 1
-            try:
-                if rounds % self.sweep_every == 0:
-                    await self.sweep()
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - the learner outlives one round's failure
-                _log.exception("behaviour learning round failed")
+    def again(self, result: BehaviourStep) -> bool:
+        return result.more  # a full batch: more sessions are ready
 
     # -- one tenant ------------------------------------------------------------------------------
 

@@ -15,21 +15,19 @@ own tenants' windows, which hold every process's events (they are rows in Postgr
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 from datetime import timedelta
 
 from tenantry.errors import BackendUnavailable, TenantryError
-from tenantry.logging import get_logger
+from tenantry.rounds import TenantRounds
 from tenantry.threats.manager import ThreatAnalyzer
 
 __all__ = ["ThreatWatch"]
 
-_log = get_logger("tenantry.threats")
 
-
-class ThreatWatch:
+class ThreatWatch(TenantRounds[str]):
     """Analyses the tenants that recorded events, every ``interval`` seconds."""
+
+    work = "threat analysis"
 
     def __init__(
         self,
@@ -38,46 +36,14 @@ class ThreatWatch:
         interval: float = 30.0,
         window: timedelta = timedelta(hours=1),
     ) -> None:
+        super().__init__(interval=interval)
         self.analyzer = analyzer
-        self.interval = interval
         self.window = window
-        self._pending: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
 
-    @property
-    def noticed(self) -> frozenset[str]:
-        """The tenants the next round analyses."""
-        return frozenset(self._pending)
+    async def visit(self, tenant_id: str) -> str:
+        await self.analyzer.analyze(tenant_id, self.window, fresh=True)
+        return tenant_id
 
-    def notice(self, tenant_id: str) -> None:
-        """``tenant_id`` recorded a security event: analyse it in the next round."""
-        self._pending.add(tenant_id)
-
-    async def run_once(self) -> int:
-        """Analyse every tenant noticed since the last round; how many were analysed."""
-        tenants, self._pending = sorted(self._pending), set()
-        for tenant_id in tenants:
-            try:
-                await self.analyzer.analyze(tenant_id, self.window, fresh=True)
-            except TenantryError as exc:  # one tenant's failure must not stop the others
-                _log.warning("threat analysis failed", tenant=tenant_id, error=exc.detail)
-                if isinstance(exc, BackendUnavailable):  # its lane is full (a flood?), or the
-                    self._pending.add(tenant_id)  # database is out: analysed next round
-        return len(tenants)
-
-    async def start(self) -> None:
-        """Run rounds in the background until :meth:`close` (in a context of its own)."""
-        if self._task is None:
-            loop = asyncio.get_running_loop()
-            self._task = loop.create_task(self._run(), context=contextvars.Context())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.run_once()
+    def retry(self, error: TenantryError) -> bool:
+        # its lane is full (a flood?), or the database is out: analysed next round
+        return isinstance(error, BackendUnavailable)
