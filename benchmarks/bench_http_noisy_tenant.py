@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import multiprocessing
 import time
 import uuid
@@ -147,11 +146,8 @@ async def _measure(
 
                 return get
 
-            slow = dataclasses.replace(
-                plan,
-                iterations=min(plan.iterations, 100 if plan.iterations >= 1000 else 20),
-                warmup=min(plan.warmup, 3),
-                memory_iterations=min(plan.memory_iterations, 3),
+            slow = plan.capped(
+                iterations=100 if plan.iterations >= 1000 else 20, warmup=3, memory_iterations=3
             )
             cases = [
                 Case(ON, quiet_get("on"), peer=ALONE),

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 
 from sqlalchemy import text
 
@@ -97,11 +96,8 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
                 raise AssertionError(
                     f"noise not in place: on {on_gate.snapshot()}, off {off_gate.snapshot()}"
                 )
-            slow = dataclasses.replace(
-                plan,
-                iterations=min(plan.iterations, 100 if plan.iterations >= 1000 else 20),
-                warmup=min(plan.warmup, 3),
-                memory_iterations=min(plan.memory_iterations, 3),
+            slow = plan.capped(
+                iterations=100 if plan.iterations >= 1000 else 20, warmup=3, memory_iterations=3
             )
             cases = [
                 Case(ON, quiet_read(on), peer=ALONE),

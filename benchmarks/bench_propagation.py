@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -193,11 +192,8 @@ async def _revocation(
 
         return revoke
 
-    slow = dataclasses.replace(
-        plan,
-        iterations=min(plan.iterations, 1000 if plan.iterations >= 1000 else 200),
-        warmup=min(plan.warmup, 20),
-        memory_iterations=min(plan.memory_iterations, 50),
+    slow = plan.capped(
+        iterations=1000 if plan.iterations >= 1000 else 200, warmup=20, memory_iterations=50
     )
     cases = [
         Case(REVOKE_B, revoke_then_poll(node_b), peer=REVOKE_A, prepare=prepare(node_b)),

@@ -18,7 +18,6 @@ Each sample analyses the whole window, so the plan is capped at ``MAX_ITERATIONS
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -195,11 +194,8 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
     )
     if fast.total_events != WINDOW_EVENTS or slow.users != fast.users or slow.ips != fast.ips:
         raise AssertionError("the naive peer and the analyzer disagree")
-    capped = dataclasses.replace(
-        plan,
-        iterations=min(plan.iterations, MAX_ITERATIONS if plan.iterations >= 1000 else 50),
-        warmup=min(plan.warmup, 10),
-        memory_iterations=min(plan.memory_iterations, 5),
+    capped = plan.capped(
+        iterations=MAX_ITERATIONS if plan.iterations >= 1000 else 50, warmup=10, memory_iterations=5
     )
     cases = [Case(ANALYZE, analyze, peer=NAIVE), Case(COLD, cold, peer=NAIVE), Case(NAIVE, naive)]
     return await run_cases(cases, capped, module="threats")

@@ -24,7 +24,7 @@ import re
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -66,6 +66,16 @@ class Plan:
         if quick:
             return cls(iterations=500, warmup=50, rounds=5, memory_iterations=100, only=pattern)
         return cls(iterations=5000, warmup=200, rounds=10, memory_iterations=500, only=pattern)
+
+    def capped(self, *, iterations: int, warmup: int, memory_iterations: int) -> Plan:
+        """This plan with at most these iterations, warm-up and memory iterations (for slow
+        operations)."""
+        return replace(
+            self,
+            iterations=min(self.iterations, iterations),
+            warmup=min(self.warmup, warmup),
+            memory_iterations=min(self.memory_iterations, memory_iterations),
+        )
 
     def wants(self, operation: str) -> bool:
         return self.only is None or self.only.search(operation) is not None

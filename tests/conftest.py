@@ -32,7 +32,7 @@ from tenantry.db.bootstrap import quote_ident
 from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.keys.provider import provider_from_environment
+from tenantry.keys.provider import FileKeyProvider, provider_from_environment
 from tenantry.tenants import Tenant, TenantRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,24 @@ async def recreate_database(admin_url: str | object, name: str) -> None:
         await conn.execute(text(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
         await conn.execute(text(f"CREATE DATABASE {quote_ident(name)}"))
     await engine.dispose()
+
+
+async def cli_environment(
+    server: EmbeddedPostgres, purpose: str, root_key: Path | None = None
+) -> dict[str, str]:
+    """The environment of a ``tenantry`` command on a fresh embedded database of its own (and,
+    given ``root_key``, a root key file made there)."""
+    name = database_name(purpose)
+    await recreate_database(server.url("postgres"), name)
+    env = {
+        "TENANTRY_DATA_DIR": str(TEST_DATA_DIR),
+        "TENANTRY_EMBEDDED_DATABASE": name,
+        "TENANTRY_DATABASE_URL": "",
+    }
+    if root_key is not None:
+        FileKeyProvider.create(root_key)
+        env["TENANTRY_ROOT_KEY_FILE"] = str(root_key)
+    return env
 
 
 @pytest.fixture(scope="session")

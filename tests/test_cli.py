@@ -20,18 +20,12 @@ from typer.testing import CliRunner
 from tenantry.cli import app
 from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.migrate import head_revision
-from tests.conftest import TEST_DATA_DIR, database_name, recreate_database
+from tests.conftest import TEST_DATA_DIR, cli_environment, database_name
 
 
 @pytest.fixture(scope="module")
 async def cli_env(embedded_server: EmbeddedPostgres) -> dict[str, str]:
-    name = database_name("cli")
-    await recreate_database(embedded_server.url("postgres"), name)
-    return {
-        "TENANTRY_DATA_DIR": str(TEST_DATA_DIR),
-        "TENANTRY_EMBEDDED_DATABASE": name,
-        "TENANTRY_DATABASE_URL": "",
-    }
+    return await cli_environment(embedded_server, "cli")
 
 
 def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:

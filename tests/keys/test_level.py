@@ -23,7 +23,7 @@ from tenantry.keys.manager import KeyInfo, Keyring
 from tenantry.keys.provider import FileKeyProvider, provider_from_environment
 from tenantry.levels import SecurityLevel
 from tenantry.tenants import TenantSettings
-from tests.conftest import TEST_DATA_DIR, NewTenant, database_name, recreate_database
+from tests.conftest import NewTenant, cli_environment
 
 
 @pytest.fixture
@@ -190,15 +190,7 @@ async def test_bad_levels_are_refused_and_change_nothing(
 @pytest.fixture
 async def cli_env(embedded_server: EmbeddedPostgres, tmp_path: Path) -> dict[str, str]:
     """A database and a root key file of this test's own, for the command."""
-    name = database_name("keys_level_cli")
-    await recreate_database(embedded_server.url("postgres"), name)
-    FileKeyProvider.create(tmp_path / "root.key")
-    return {
-        "TENANTRY_DATA_DIR": str(TEST_DATA_DIR),
-        "TENANTRY_EMBEDDED_DATABASE": name,
-        "TENANTRY_DATABASE_URL": "",
-        "TENANTRY_ROOT_KEY_FILE": str(tmp_path / "root.key"),
-    }
+    return await cli_environment(embedded_server, "keys_level_cli", tmp_path / "root.key")
 
 
 async def kek_algorithms_in(env: dict[str, str], tenant: str) -> list[str]:

@@ -39,13 +39,7 @@ from tenantry.levels import SecurityLevel
 from tenantry.security.manager import KeyringAuditCipher, SecurityManager
 from tenantry.tenants import TenantRegistry, TenantSettings
 from tests.audit.refusal import REFUSED, allow, refuse, refusing
-from tests.conftest import (
-    TEST_DATA_DIR,
-    NewTenant,
-    database_name,
-    embedded_settings,
-    recreate_database,
-)
+from tests.conftest import NewTenant, cli_environment, embedded_settings
 from tests.keys.test_root import (
     Fresh,
     count,
@@ -283,15 +277,7 @@ async def test_a_root_rotation_moves_no_kek_whose_entry_cannot_be_written(
 @pytest.fixture
 async def cli_env(embedded_server: EmbeddedPostgres, tmp_path: Path) -> dict[str, str]:
     """A database and a root key file of this test's own, for the command."""
-    name = database_name("key_audit_cli")
-    await recreate_database(embedded_server.url("postgres"), name)
-    FileKeyProvider.create(tmp_path / "root.key")
-    return {
-        "TENANTRY_DATA_DIR": str(TEST_DATA_DIR),
-        "TENANTRY_EMBEDDED_DATABASE": name,
-        "TENANTRY_DATABASE_URL": "",
-        "TENANTRY_ROOT_KEY_FILE": str(tmp_path / "root.key"),
-    }
+    return await cli_environment(embedded_server, "key_audit_cli", tmp_path / "root.key")
 
 
 def test_the_commands_say_that_a_key_change_was_not_made(
