@@ -103,28 +103,34 @@ def test_serve_is_ready_within_60_seconds(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    made = None
     try:
         deadline = time.monotonic() + 60
-        status = None
+        status: int | str | None = None
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 status = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code
-            except httpx.TransportError:
-                status = None
+            except httpx.TransportError as exc:
+                status = type(exc).__name__
             if status == 200:
                 break
             time.sleep(0.25)
-        assert status == 200, "the service was not ready within 60 seconds"
-        token = (tmp_path / "data" / "api-token").read_text().strip()
-        made = httpx.post(
-            f"http://127.0.0.1:{port}/tenants",
-            json={"id": "aurora-records", "display_name": "Aurora Records"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert made.status_code == 201
+        if status == 200:
+            token = (tmp_path / "data" / "api-token").read_text().strip()
+            made = httpx.post(
+                f"http://127.0.0.1:{port}/tenants",
+                json={"id": "aurora-records", "display_name": "Aurora Records"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
     finally:
+        exited = process.poll()
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0].decode()
+    assert status == 200, (
+        f"not ready within 60 s (last answer {status}, exited early: {exited}): {output[-4000:]}"
+    )
+    assert made is not None
+    assert made.status_code == 201, made.text
     assert process.returncode == 0, output
     assert f"API docs: http://127.0.0.1:{port}/docs" in output
     assert '"event": "request"' in output  # JSON logs with the request id
