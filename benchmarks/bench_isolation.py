@@ -19,6 +19,7 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -39,6 +40,7 @@ from tenantry.context import tenant_scope
 from tenantry.db.bootstrap import quote_ident
 from tenantry.db.engine import Database
 from tenantry.db.metadata import SCHEMA
+from tenantry.db.repository import DriverQuery, TenantRepository
 from tenantry.db.rls import TENANT_SETTING, rls_statements
 from tenantry.errors import IsolationViolation
 from tenantry.tenants import TenantRegistry
@@ -51,6 +53,9 @@ SEED = 20261121
 
 READ_RLS = "point read, RLS, tenant transaction"
 READ_ROUTED = "point read, RLS, tenant transaction through the ConnectionManager"
+READ_DRIVER = "point read, RLS, tenant transaction, fetch_driver"
+READ_ROUTED_DRIVER = "point read, RLS, through the ConnectionManager, fetch_driver"
+READ_RAW = "point read, RLS, raw asyncpg (BEGIN; SET LOCAL; select; COMMIT)"
 READ_PLAIN = "point read, no RLS, plain transaction"
 READ_NAIVE = "point read, RLS, naive set_config round trip"
 INSERT_RLS = "insert, RLS, tenant transaction"
@@ -76,6 +81,7 @@ READ_RLS_SQL = select(bench_rls.c.payload).where(bench_rls.c.id == bindparam("id
 READ_PLAIN_SQL = select(bench_plain.c.payload).where(
     bench_plain.c.tenant_id == bindparam("t"), bench_plain.c.id == bindparam("id")
 )
+READ_RLS_DRIVER = DriverQuery.compiled(READ_RLS_SQL)
 SET_TENANT_SQL = text(f"select set_config('{TENANT_SETTING}', :t, true)")
 
 
@@ -133,6 +139,26 @@ async def read_rls(db: Database, tenant: str, row_id: int) -> str | None:
             return (await conn.execute(READ_RLS_SQL, {"id": row_id})).scalar()
 
 
+async def read_driver(db: Database, tenant: str, row_id: int) -> str | None:
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            rows = await TenantRepository(conn).fetch_driver(READ_RLS_DRIVER, {"id": row_id})
+            return str(rows[0][0]) if rows else None
+
+
+def raw_reader(driver: asyncpg.Connection) -> Callable[[Database, str, int], Awaitable[str | None]]:
+    """The peer: the same statements on one asyncpg connection of the application role, with no
+    pool, no SQLAlchemy and no tenantry around them (the tenant id is one of ``tenant_ids()``)."""
+
+    async def read(_: Database, tenant: str, row_id: int) -> str | None:
+        await driver.execute(f"BEGIN; SET LOCAL {TENANT_SETTING} = '{tenant}'")
+        value: str | None = await driver.fetchval(READ_RLS_DRIVER.sql, row_id)
+        await driver.execute("COMMIT")
+        return value
+
+    return read
+
+
 async def read_plain(db: Database, tenant: str, row_id: int) -> str | None:
     async with db.transaction() as conn:
         return (await conn.execute(READ_PLAIN_SQL, {"t": tenant, "id": row_id})).scalar()
@@ -164,6 +190,7 @@ async def verify(db: Database) -> None:
     assert await read_rls(db, tenant, row_id) == expected
     assert await read_plain(db, tenant, row_id) == expected
     assert await read_naive(db, tenant, row_id) == expected
+    assert await read_driver(db, tenant, row_id) == expected
     with tenant_scope(tenant):
         async with db.tenant_transaction() as conn:
             visible = await conn.scalar(select(func.count()).select_from(bench_rls))
@@ -210,6 +237,11 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
     await verify(env.db)
     db = env.db
     routed = env.runtime.open_database()  # the same pool size as env.db
+    url = db.url.set(drivername="postgresql")
+    driver = await asyncpg.connect(url.render_as_string(hide_password=False))
+    read_raw = raw_reader(driver)
+    assert await read_raw(db, "bench-007", 123) == payload("bench-007", 123)
+    assert await read_raw(db, "bench-042", 123) == payload("bench-042", 123)
     connections = ConnectionManager(
         env.runtime.settings, primary=routed, redis_url="", health_interval=0
     )
@@ -218,8 +250,11 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
             routed.route_through(connections)
             assert await read_rls(routed, "bench-007", 123) == payload("bench-007", 123)
             cases = [
-                Case(READ_RLS, _reader(read_rls, db, SEED), peer=READ_PLAIN),
+                Case(READ_RAW, _reader(read_raw, db, SEED)),
+                Case(READ_RLS, _reader(read_rls, db, SEED), peer=READ_RAW),
+                Case(READ_DRIVER, _reader(read_driver, db, SEED), peer=READ_RAW),
                 Case(READ_ROUTED, _reader(read_rls, routed, SEED), peer=READ_RLS),
+                Case(READ_ROUTED_DRIVER, _reader(read_driver, routed, SEED), peer=READ_RAW),
                 Case(READ_PLAIN, _reader(read_plain, db, SEED)),
                 Case(READ_NAIVE, _reader(read_naive, db, SEED), peer=READ_PLAIN),
                 Case(INSERT_RLS, _writer(insert_rls, db, SEED), peer=INSERT_PLAIN),
@@ -227,11 +262,22 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
             ]
             return await run_cases(cases, plan, module="isolation")
     finally:
+        await driver.close()
         await routed.dispose()
 
 
 BENCHMARK = Benchmark(
     name="isolation",
-    operations=(READ_RLS, READ_ROUTED, READ_PLAIN, READ_NAIVE, INSERT_RLS, INSERT_PLAIN),
+    operations=(
+        READ_RAW,
+        READ_RLS,
+        READ_DRIVER,
+        READ_ROUTED,
+        READ_ROUTED_DRIVER,
+        READ_PLAIN,
+        READ_NAIVE,
+        INSERT_RLS,
+        INSERT_PLAIN,
+    ),
     run=run,
 )

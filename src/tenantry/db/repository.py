@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from tenantry.context import get_tenant
 from tenantry.db.engine import translate_error
@@ -44,6 +47,35 @@ class DriverQuery:
 
         return cls(_NAMED.sub(number, sql), tuple(names))
 
+    @classmethod
+    def compiled(cls, statement: ClauseElement) -> DriverQuery:
+        """A typed SQLAlchemy Core statement, compiled once for asyncpg: its parameters are its
+        ``bindparam`` names, in ``params`` at each call.
+
+        For statements whose values and rows need no conversion by SQLAlchemy (text, numbers,
+        booleans, ...): one whose parameters or columns have a type SQLAlchemy processes (JSON,
+        for one, which asyncpg would hand back as a string) is refused with :class:`ValueError`,
+        and so is one with a value bound in it (``column == 5``: bind a name instead) or an
+        expanding ``IN``, neither of which compiles to one fixed statement.
+        """
+        compiled = statement.compile(dialect=_ASYNCPG)
+        if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+            raise ValueError("not a statement with positional parameters")
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("an expanding or literal-execute parameter has no fixed statement")
+        for name, bind in compiled.binds.items():
+            if not bind.required:
+                raise ValueError("a value is bound in the statement: bind a name instead")
+            if bind.type._cached_bind_processor(_ASYNCPG) is not None:
+                raise ValueError(f"parameter {name!r} needs SQLAlchemy's conversion")
+        for column in compiled._result_columns:
+            if column.type._cached_result_processor(_ASYNCPG, None) is not None:
+                raise ValueError(f"column {column.keyname!r} needs SQLAlchemy's conversion")
+        return cls(compiled.string, tuple(compiled.positiontup))
+
+
+_ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
+
 
 class Repository:
     """SQL for the global tables (the tenant registry)."""
@@ -56,7 +88,7 @@ class Repository:
     ) -> list[asyncpg.Record]:
         """Rows of ``query`` straight from asyncpg, on this transaction's connection: for hot
         reads of many rows, where SQLAlchemy's row processing costs more than the query."""
-        driver: Any = (await self.conn.get_raw_connection()).driver_connection
+        driver: Any = self.conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
         try:
             rows: list[asyncpg.Record] = await driver.fetch(
                 query.sql, *(params[name] for name in query.names)
