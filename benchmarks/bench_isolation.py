@@ -4,7 +4,9 @@ Two tables of the same shape, ``tenantry.bench_rls`` (row-level security with te
 and ``tenantry.bench_plain`` (none), each with ``TENANTS`` x ``ROWS_PER_TENANT`` rows. Every
 operation goes through the same :class:`~tenantry.db.engine.Database` (the application role):
 
-- tenant transaction: ``BEGIN; SELECT set_config(...)`` in one round trip, then the statement;
+- tenant transaction: ``BEGIN; SET LOCAL tenantry.tenant_id = ...`` in one round trip, then the
+  statement (through SQLAlchemy, or compiled once and run on the driver by ``fetch_driver``);
+- raw asyncpg, the peer of the tenant transaction: the same statements on one asyncpg connection;
 - plain transaction: ``BEGIN``, then the statement, which names the tenant in its ``WHERE``;
 - naive: ``BEGIN``, a separate ``set_config`` round trip, then the statement.
 

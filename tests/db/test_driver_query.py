@@ -10,7 +10,7 @@ from sqlalchemy import JSON, BigInteger, Column, MetaData, Select, Table, Text, 
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.repository import DriverQuery, TenantRepository
-from tenantry.errors import InvalidInput
+from tenantry.errors import DatabaseUnavailable, InvalidInput
 from tests.conftest import NewTenant
 
 _TYPED = Table("typed", MetaData(), Column("name", Text), Column("doc", JSON))
@@ -88,3 +88,17 @@ async def test_a_compiled_statement_reads_through_rls(db: Database, new_tenant: 
         async with db.tenant_transaction() as conn:
             rows = await TenantRepository(conn).fetch_driver(query, {"k": "k"})
     assert [r[0] for r in rows] == [a]
+
+
+async def test_a_lost_connection_is_not_replaced_inside_the_transaction(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """The driver is never a new connection outside the transaction (and its tenant context)."""
+    tenant = (await new_tenant()).id
+    with pytest.raises(DatabaseUnavailable), tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            await conn.invalidate()
+            await TenantRepository(conn).fetch_driver(DriverQuery.of("select 1"), {})
+    with tenant_scope(tenant):  # the pool goes on with a good connection
+        async with db.tenant_transaction() as conn:
+            assert await conn.scalar(select(1)) == 1

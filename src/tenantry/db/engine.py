@@ -61,6 +61,7 @@ __all__ = [
     "Database",
     "TransactionRouter",
     "begin_statement",
+    "driver_connection",
     "joined",
     "translate_error",
 ]
@@ -308,7 +309,7 @@ class Database:
                 conn = await self.engine.connect()
             except (OSError, DBAPIError) as exc:
                 raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
-            driver = _driver(conn)
+            driver = driver_connection(conn)
             try:
                 await driver.execute(statement)
             except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as exc:
@@ -331,20 +332,23 @@ class Database:
 async def _simple_query(conn: AsyncConnection, statement: str) -> None:
     """Run ``statement`` in the simple protocol: it holds literals, so it is not prepared."""
     try:
-        await _driver(conn).execute(statement)
+        await driver_connection(conn).execute(statement)
     except asyncpg.PostgresError as exc:
         raise translate_error(exc) from exc
 
 
-def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, a connection just checked out.
+def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, a connection of an open transaction.
 
     Read synchronously: ``await conn.get_raw_connection()`` reads the same attribute in a greenlet
-    of its own, which cost ~90 us a transaction (a third of the Python the transaction took).
-    The attribute does I/O only to reconnect an invalidated connection, which a connection this
-    module checked out and has not invalidated is not.
+    of its own, which cost ~90 us a transaction in a tight loop. That attribute would reconnect an
+    invalidated connection, a new one outside the transaction: :class:`DatabaseUnavailable`
+    instead.
     """
-    return conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    sync = conn.sync_connection
+    if sync is None or sync.invalidated or sync.closed:
+        raise DatabaseUnavailable("the transaction's database connection was lost")
+    return sync.connection.driver_connection
 
 
 async def _rollback(conn: AsyncConnection, driver: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -20,7 +19,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from tenantry.context import get_tenant
-from tenantry.db.engine import translate_error
+from tenantry.db.engine import driver_connection, translate_error
 
 __all__ = ["DriverQuery", "Repository", "TenantRepository"]
 
@@ -88,7 +87,7 @@ class Repository:
     ) -> list[asyncpg.Record]:
         """Rows of ``query`` straight from asyncpg, on this transaction's connection: for hot
         reads of many rows, where SQLAlchemy's row processing costs more than the query."""
-        driver: Any = self.conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        driver = driver_connection(self.conn)
         try:
             rows: list[asyncpg.Record] = await driver.fetch(
                 query.sql, *(params[name] for name in query.names)
