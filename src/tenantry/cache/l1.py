@@ -153,7 +153,7 @@ class TenantL1(Generic[V]):
 
     # -- writing -------------------------------------------------------------------------
 
-    def set(
+    def set(  # noqa: PLR0912 - the write path, inline: each helper call is a cost on every write
         self,
         tenant: str,
         key: str,
@@ -168,15 +168,20 @@ class TenantL1(Generic[V]):
         Refused: larger than the capacity or the tenant's budget, already expired, or not
         admitted by W-TinyLFU. A refused write still removes the key's older value.
         """
-        _check_write(tenant, key, size)
+        if type(tenant) is not str or type(key) is not str or type(size) is not int or size < 1:
+            _check_write(tenant, key, size)  # raises InvalidInput
         segment = self._segments.get(tenant) or self._segment(tenant)
         if segment.reads:
             segment.drain()
-        if (expires_at is not None or self._expiry.soonest < _NEVER) and self._expired_on_arrival(
-            expires_at
-        ):
-            self.delete(tenant, key)
-            return False
+        expiry = self._expiry
+        if expires_at is not None or expiry.soonest < _NEVER:
+            # Sweep what has expired (before evicting anything live); refuse what is past.
+            now = self._clock()
+            if expiry.soonest <= now:
+                self.expire(now)
+            if expires_at is not None and expires_at <= now:
+                self.delete(tenant, key)
+                return False
         old = segment.data.get(key)
         budget = segment.budget
         if size > self._capacity or (budget is not None and size > budget):
@@ -193,24 +198,17 @@ class TenantL1(Generic[V]):
         else:
             self._total -= old.size
             if old.expires_at is not None:
-                self._expiry.discard(old)
+                expiry.discard(old)
             segment.limit = self._shares.limit(segment, size - old.size)
             segment.replace(old, entry)
         self._total += size
         if expires_at is not None:
-            self._expiry.push(entry)
+            expiry.push(entry)
         if self._total > self._capacity or segment.budget is not None:
             self._enforce(segment)
         if segment.candidates:
             segment.settle()
         return entry._queue is not None
-
-    def _expired_on_arrival(self, expires_at: float | None) -> bool:
-        """Sweep what has expired (before evicting anything live); is ``expires_at`` past?"""
-        now = self._clock()
-        if self._expiry.soonest <= now:
-            self.expire(now)
-        return expires_at is not None and expires_at <= now
 
     def delete(self, tenant: str, key: str) -> bool:
         """Remove ``(tenant, key)``; whether it was cached."""

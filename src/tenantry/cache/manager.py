@@ -34,6 +34,7 @@ from tenantry.cache.prefetch import NextKeyModel
 from tenantry.cache.serde import Codec
 from tenantry.cache.stats import CacheStats, Counters
 from tenantry.connections.breaker import CircuitBreaker
+from tenantry.context import _current as _tenant_var  # the hot path reads it without a call
 from tenantry.context import get_tenant, tenant_scope
 from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
@@ -50,8 +51,15 @@ _KEY_OVERHEAD = 64  # bytes charged per entry beyond its value, for the key and 
 class _Meta:
     fresh_until: float  # epoch seconds
     delta: float  # seconds the load took (XFetch)
-    tags: tuple[str, ...] = ()
     prefetched: bool = False
+    #: Kept past ``fresh_until`` (a stale window). Without one, the L1's own expiry (on the
+    #: monotonic clock, set to the same instant) is the freshness check, so a hit reads no clock.
+    stale_window: bool = False
+
+
+#: The metadata of every entry written without a stale window, a load time or a prefetch (all
+#: that ``set`` writes): fresh for as long as L1 holds it. Shared, so a write allocates none.
+_HELD_IS_FRESH: Final = _Meta(math.inf, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +145,20 @@ class CacheManager:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when it is absent or expired."""
-        tenant = get_tenant()
+        tenant = _tenant_var.get()
+        if tenant is None:
+            tenant = get_tenant()  # raises TenantContextError
         if type(key) is not str or not 0 < len(key) <= 1024:
             _check_key(key)
-        # The hot path, inline: an L1 hit on a fresh, not-prefetched entry.
+        # The hot path, inline: an L1 hit. The L1 counts the hit and checks the hard expiry; only
+        # an entry with a stale window needs the wall clock (see _Meta.stale_window).
         entry = self.l1.get_entry(tenant, key)
         if entry is not None:
-            meta = _meta(entry)
-            counters = self._tenants[tenant].counters
-            counters.l1_hits += 1
+            meta: _Meta = entry.meta  # type: ignore[assignment] # written by _store_l1 only
             if meta.prefetched:
                 meta.prefetched = False
-                counters.prefetch_hits += 1
-            if time.time() >= meta.fresh_until:
+                self._tenants[tenant].counters.prefetch_hits += 1
+            if meta.stale_window and time.time() >= meta.fresh_until:
                 return default  # in its stale window: only for get_or_set's refresh
             return entry.value
         value, meta2 = await self._lookup(tenant, key)
@@ -165,19 +174,22 @@ class CacheManager:
         missing: list[str] = []
         now = time.time()
         state = self._tenants[tenant]
+        stale = 0  # L1 hits in their stale window: counted as hits by the L1, as get() does
         for key in wanted:
             entry = self.l1.get_entry(tenant, key)
-            if entry is not None and now < _meta(entry).fresh_until:
-                state.counters.l1_hits += 1
+            if entry is None:
+                missing.append(key)
+            elif now < _meta(entry).fresh_until:
                 found[key] = entry.value
             else:
+                stale += 1
                 missing.append(key)
         if missing and self.l2 is not None:
             for key, envelope in zip(missing, await self.l2.get_many(tenant, missing), strict=True):
                 if envelope is not None and now < envelope.fresh_until:
                     state.counters.l2_hits += 1
                     found[key] = self._fill_l1(tenant, key, envelope, ())
-        state.counters.misses += len(wanted) - len(found)
+        state.counters.misses += len(wanted) - len(found) - stale
         return found
 
     async def get_or_set(
@@ -226,7 +238,22 @@ class CacheManager:
         self, key: str, value: Any, ttl: float | None = None, *, tags: Sequence[str] = ()
     ) -> None:
         """Store ``value`` for ``ttl`` seconds (the default TTL when None)."""
-        await self.set_many({key: value}, ttl, tags=tags)
+        if self.l2 is not None:
+            await self.set_many({key: value}, ttl, tags=tags)
+            return
+        # L1 alone (no other node to tell): what set_many does for one key, without its lists.
+        tenant = _tenant_var.get()
+        if tenant is None:
+            tenant = get_tenant()
+        if type(key) is not str or not 0 < len(key) <= 1024:
+            _check_key(key)
+        if ttl is None:
+            ttl = self.default_ttl
+        elif not (ttl > 0 and math.isfinite(ttl)):
+            self._ttls(ttl, 0.0)  # raises InvalidInput
+        size = len(self.codec.encode(value))  # also refuses what cannot be cached
+        tag_tuple = tuple(tags) if tags else ()
+        self._store_l1(tenant, key, value, size, time.time() + ttl, 0.0, tag_tuple)
 
     async def set_many(
         self, items: Mapping[str, Any], ttl: float | None = None, *, tags: Sequence[str] = ()
@@ -241,7 +268,8 @@ class CacheManager:
             self._fill_l1(tenant, key, envelope, tag_tuple, value=items[key])
         if self.l2 is not None:
             await self.l2.set_many(tenant, envelopes, ttl, tag_tuple)
-        await self._broadcast(Invalidation(tenant, keys=[k for k, _ in encoded]))
+        if self.bus is not None:
+            await self._broadcast(Invalidation(tenant, keys=[k for k, _ in encoded]))
 
     async def delete(self, key: str) -> None:
         tenant = get_tenant()
@@ -307,7 +335,6 @@ class CacheManager:
             if meta.prefetched:
                 meta.prefetched = False
                 state.counters.prefetch_hits += 1
-            state.counters.l1_hits += 1
             return entry.value, meta
         if self.l2 is not None:
             envelope = await self.l2.get(tenant, key)
@@ -331,18 +358,46 @@ class CacheManager:
     ) -> Any:
         if value is _MISSING:
             value = self.codec.decode(envelope.blob)
-        hard_expiry = envelope.fresh_until + stale
-        remaining = hard_expiry - time.time()
+        self._store_l1(
+            tenant,
+            key,
+            value,
+            len(envelope.blob),
+            envelope.fresh_until,
+            envelope.delta,
+            tags,
+            stale=stale,
+            prefetched=prefetched,
+        )
+        return value
+
+    def _store_l1(  # noqa: PLR0917 - every write's path: positional is faster
+        self,
+        tenant: str,
+        key: str,
+        value: Any,
+        blob_size: int,
+        fresh_until: float,
+        delta: float,
+        tags: tuple[str, ...],
+        stale: float = 0.0,
+        *,
+        prefetched: bool = False,
+    ) -> None:
+        """Put ``value`` (``blob_size`` bytes serialized) in L1 until ``fresh_until + stale``."""
+        remaining = fresh_until + stale - time.time()
         if remaining > 0:
-            meta = _Meta(envelope.fresh_until, envelope.delta, tags, prefetched)
-            size = len(envelope.blob) + len(key) + _KEY_OVERHEAD
+            if stale > 0 or delta > 0 or prefetched:
+                meta = _Meta(fresh_until, delta, prefetched, stale > 0)
+            else:
+                meta = _HELD_IS_FRESH
+            size = blob_size + len(key) + _KEY_OVERHEAD
             if self.l1.set(
                 tenant, key, value, size, expires_at=time.monotonic() + remaining, meta=meta
             ):
-                state = self._tenants[tenant]
+                state = self._tenants[tenant]  # also makes the tenant known to tenants()
                 for tag in tags:
                     state.tags[tag].add(key)
-        return value
 
     async def _load(
         self, tenant: str, key: str, spec: _Spec, *, lease: bool = False, prefetched: bool = False

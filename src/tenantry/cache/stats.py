@@ -14,9 +14,9 @@ __all__ = ["OTHER_TENANTS", "CacheCollector", "CacheStats", "Counters"]
 
 @dataclass(slots=True)
 class Counters:
-    """What the manager counts for one tenant (the L1 counts its own evictions and bytes)."""
+    """What the manager counts for one tenant (the L1 counts its own hits, evictions and bytes:
+    an L1 hit is counted once, by the L1, so the manager's hot path counts nothing)."""
 
-    l1_hits: int = 0
     l2_hits: int = 0
     misses: int = 0
     loads: int = 0
@@ -51,7 +51,9 @@ class CacheStats:
 
     @classmethod
     def combine(cls, tenant: str, counters: Counters, l1: Any, delays: list[float]) -> CacheStats:
-        hits = counters.l1_hits + counters.l2_hits
+        """``l1`` is the tenant's :class:`~tenantry.cache.l1.TenantStats` (hits, evictions, ...)."""
+        l1_hits = int(l1.hits)
+        hits = l1_hits + counters.l2_hits
         total = hits + counters.misses
 
         def pct(q: float) -> float | None:
@@ -64,7 +66,7 @@ class CacheStats:
         return cls(
             tenant=tenant,
             hits=hits,
-            l1_hits=counters.l1_hits,
+            l1_hits=l1_hits,
             l2_hits=counters.l2_hits,
             misses=counters.misses,
             hit_ratio=hits / total if total else 0.0,
