@@ -9,6 +9,13 @@ Rows (Redis from ``TENANTRY_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/
   decoding and filling L1.
 - ``cache get, L1 hit (CacheManager)``: the manager's hot path, peer: a dict behind an async call.
 
+Rows of the manager on L1 alone (the embedded mode; these run without Redis too), timed in
+batches of ``BATCH`` calls and reported per call (a call is about a microsecond), interleaved
+with their peers: ``await cm.get(k)`` on an L1 hit against a dict and cachetools' LRU behind an
+async call, and ``await cm.set(k, v)`` (1,000 keys in turn, a 200-byte string, the default
+TTL) against a dict's assignment behind an async call. The goals: get within 2x the dict, set
+at 500,000 a second or more.
+
 The time a write on one node takes to reach another node's L1 is in ``bench_propagation.py``,
 beside a plain Redis pub/sub round trip.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import time
 
+from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from benchmarks.environment import Environment, reachable_redis
@@ -35,14 +43,99 @@ RAW_SET = "redis-py SET PX"
 MANAGER_L2 = "cache get, L1 miss -> L2 hit (CacheManager)"
 MANAGER_L1 = "cache get, L1 hit (CacheManager)"
 DICT_ASYNC = "dict get behind an async call"
-OPERATIONS = (L2_GET, RAW_GET, L2_SET, RAW_SET, MANAGER_L2, MANAGER_L1, DICT_ASYNC)
+REDIS_OPERATIONS = (L2_GET, RAW_GET, L2_SET, RAW_SET, MANAGER_L2, MANAGER_L1, DICT_ASYNC)
+LOCAL_GET = "cache get, L1 hit (CacheManager, L1 alone), batch"
+LOCAL_DICT_GET = "dict get behind an async call, batch"
+LOCAL_LRU_GET = "cachetools LRUCache get behind an async call, batch"
+LOCAL_SET = "cache set (CacheManager, L1 alone), batch"
+LOCAL_DICT_SET = "dict set behind an async call, batch"
+LOCAL_OPERATIONS = (LOCAL_GET, LOCAL_DICT_GET, LOCAL_LRU_GET, LOCAL_SET, LOCAL_DICT_SET)
+OPERATIONS = REDIS_OPERATIONS + LOCAL_OPERATIONS
 
 VALUE = "v" * 200
 TENANT = "bench-cache"
+BATCH = 100
+SET_KEYS = [f"key-{i}" for i in range(1_000)]
 
 
 async def run(env: Environment, plan: Plan) -> list[Row]:
     del env  # the cache needs no database
+    rows: list[Row] = []
+    if plan.wants_any(LOCAL_OPERATIONS):
+        rows += await _measure_local(plan)
+    if plan.wants_any(REDIS_OPERATIONS):
+        rows += await _with_redis(plan)
+    return rows
+
+
+async def _measure_local(plan: Plan) -> list[Row]:
+    """The manager on L1 alone against a dict and an LRU behind an async call, per call."""
+    cache = CacheManager()
+    plain: dict[str, str] = {}
+    lru: LRUCache[str, str] = LRUCache(maxsize=len(SET_KEYS) + 1)
+    with tenant_scope(TENANT):
+        for key in SET_KEYS:
+            await cache.set(key, VALUE)
+            plain[key] = lru[key] = VALUE
+        assert await cache.get("key-7") == plain["key-7"] == lru.get("key-7") == VALUE
+    hot = "key-7"
+
+    async def dict_get(key: str) -> object:
+        return plain.get(key)
+
+    async def lru_get(key: str) -> object:
+        return lru.get(key)
+
+    async def dict_set(key: str, value: str) -> None:
+        plain[key] = value
+
+    async def manager_gets() -> None:
+        for _ in range(BATCH):
+            await cache.get(hot)
+
+    async def dict_gets() -> None:
+        for _ in range(BATCH):
+            await dict_get(hot)
+
+    async def lru_gets() -> None:
+        for _ in range(BATCH):
+            await lru_get(hot)
+
+    turn = 0
+
+    async def manager_sets() -> None:
+        nonlocal turn
+        start, turn = turn, (turn + BATCH) % len(SET_KEYS)
+        for key in SET_KEYS[start : start + BATCH]:
+            await cache.set(key, VALUE)
+
+    dict_turn = 0
+
+    async def dict_sets() -> None:
+        nonlocal dict_turn
+        start, dict_turn = dict_turn, (dict_turn + BATCH) % len(SET_KEYS)
+        for key in SET_KEYS[start : start + BATCH]:
+            await dict_set(key, VALUE)
+
+    cases = [
+        Case(LOCAL_GET, manager_gets, peer=LOCAL_DICT_GET, batch=BATCH),
+        Case(LOCAL_DICT_GET, dict_gets, batch=BATCH),
+        Case(LOCAL_LRU_GET, lru_gets, peer=LOCAL_DICT_GET, batch=BATCH),
+        Case(LOCAL_SET, manager_sets, peer=LOCAL_DICT_SET, batch=BATCH),
+        Case(LOCAL_DICT_SET, dict_sets, batch=BATCH),
+    ]
+    try:
+        with tenant_scope(TENANT):
+            rows = await run_cases(cases, plan, module="cache")
+            stats = cache.stats()
+        assert stats.misses == 0  # every get was a hit
+        assert stats.entries == len(SET_KEYS)
+        return rows
+    finally:
+        await cache.close()
+
+
+async def _with_redis(plan: Plan) -> list[Row]:
     url = await reachable_redis("cache benchmarks")
     if url is None:
         return []

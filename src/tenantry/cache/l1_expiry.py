@@ -45,7 +45,7 @@ class ExpiryQueue(Generic[V]):
         heapq.heappush(self._heap, (entry.expires_at, next(self._sequence), entry))
         self._live += 1
         if len(self._heap) > 2 * self._live + _SLACK:
-            self._heap = [item for item in self._heap if item[2].cached]
+            self._heap = [item for item in self._heap if item[2]._queue is not None]  # cached
             heapq.heapify(self._heap)
         self.soonest = self._heap[0][0] if self._heap else math.inf
 

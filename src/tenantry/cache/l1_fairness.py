@@ -78,7 +78,14 @@ class TenantShares(Generic[V]):
 
     def limit(self, segment: TenantSegment[V], growth: int = 0) -> float:
         """What the tenant's queues are sized for: its share, or more while it borrows space."""
-        share, used = self.share(segment), segment.bytes + growth
+        if segment.tenant in self._active:  # share(), inline: this runs on every write
+            share = self._unit * segment.weight
+            budget = segment.budget
+            if budget is not None and budget < share:
+                share = budget
+        else:
+            share = self.share(segment)
+        used = segment.bytes + growth
         return share if share > used else used
 
     def payer(self, writer: TenantSegment[V]) -> TenantSegment[V]:

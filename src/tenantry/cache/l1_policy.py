@@ -231,7 +231,8 @@ class TenantSegment(Generic[V]):
         self.bytes += delta
         if queue is self.window:
             self.window_bytes += delta
-            self._overflow_window()
+            if self.window_bytes > self.limit * self.window_share:
+                self._overflow_window()
         elif queue is self.protected:
             self.protected_bytes += delta
             self._overflow_protected()

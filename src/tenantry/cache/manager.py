@@ -251,9 +251,14 @@ class CacheManager:
             ttl = self.default_ttl
         elif not (ttl > 0 and math.isfinite(ttl)):
             self._ttls(ttl, 0.0)  # raises InvalidInput
-        size = len(self.codec.encode(value))  # also refuses what cannot be cached
-        tag_tuple = tuple(tags) if tags else ()
-        self._store_l1(tenant, key, value, size, time.time() + ttl, 0.0, tag_tuple)
+        size = len(self.codec.encode(value)) + len(key) + _KEY_OVERHEAD  # refuses bad values
+        # No stale window, no load time: the shared metadata, and the TTL on L1's clock alone.
+        if self.l1.set(
+            tenant, key, value, size, expires_at=time.monotonic() + ttl, meta=_HELD_IS_FRESH
+        ):
+            state = self._tenants[tenant]  # also makes the tenant known to tenants()
+            for tag in tags:
+                state.tags[tag].add(key)
 
     async def set_many(
         self, items: Mapping[str, Any], ttl: float | None = None, *, tags: Sequence[str] = ()

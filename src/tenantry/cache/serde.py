@@ -23,16 +23,21 @@ _ZSTD = b"\x01"
 
 
 class Codec:
-    """Encode and decode cache values; compress bodies of ``compress_threshold`` bytes or more."""
+    """Encode and decode cache values; compress bodies of ``compress_threshold`` bytes or more.
+
+    Keeps one msgpack ``Packer`` (``packb`` builds one per call, ~1 us of a set): use a codec
+    from one thread, as the cache manager does (its event loop's).
+    """
 
     def __init__(self, compress_threshold: int = 1024, level: int = 3) -> None:
         self.compress_threshold = compress_threshold
+        self._pack = msgpack.Packer(use_bin_type=True, strict_types=False).pack  # resets on error
         self._compressor = zstandard.ZstdCompressor(level=level)
         self._decompressor = zstandard.ZstdDecompressor()
 
     def encode(self, value: Any) -> bytes:
         try:
-            body: bytes = msgpack.packb(value, use_bin_type=True, strict_types=False)
+            body: bytes = self._pack(value)
         except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidInput(
                 f"cannot cache a {type(value).__name__}: use None, bool, int, float, str, bytes, "
