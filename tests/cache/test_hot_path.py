@@ -81,7 +81,7 @@ async def test_a_set_charges_the_serialized_size_and_expires(cache: CacheManager
         assert (stats.hits, stats.misses) == (1, 2)
 
 
-async def test_bad_writes_are_refused_and_change_nothing(cache: CacheManager) -> None:
+async def test_bad_input_is_refused_and_changes_nothing(cache: CacheManager) -> None:
     with pytest.raises(TenantContextError):
         await cache.set("k", 1)
     with tenant_scope(tenant()):
@@ -93,7 +93,11 @@ async def test_bad_writes_are_refused_and_change_nothing(cache: CacheManager) ->
             await cache.set("k", object())
         with pytest.raises(InvalidInput):
             await cache.set("", 2)
+        for bad_key in ("", "k" * 1025, 5, ["k"]):
+            with pytest.raises(InvalidInput):
+                await cache.get(bad_key)  # type: ignore[arg-type]
         assert await cache.get("k") == 1
+        assert (cache.stats().hits, cache.stats().misses) == (1, 0)  # bad lookups count nothing
 
 
 async def test_a_stale_entry_is_a_hit_for_get_and_get_many_but_not_served(

@@ -197,13 +197,13 @@ class TenantL1(Generic[V]):
             segment.insert(entry)
         else:
             self._total -= old.size
-            if old.expires_at is not None:
-                expiry.discard(old)
+            if expires_at is None and old.expires_at is not None:
+                expiry.discard(old)  # else push() below notes it
             segment.limit = self._shares.limit(segment, size - old.size)
             segment.replace(old, entry)
         self._total += size
         if expires_at is not None:
-            expiry.push(entry)
+            expiry.push(entry, old)
         if self._total > self._capacity or segment.budget is not None:
             self._enforce(segment)
         if segment.candidates:

@@ -38,16 +38,21 @@ class ExpiryQueue(Generic[V]):
         """The heap's size, stale items included (bounded by ``2 * live + 64``)."""
         return len(self._heap)
 
-    def push(self, entry: Entry[V]) -> None:
-        """Track a newly cached entry (its ``expires_at`` must be set)."""
-        if entry.expires_at is None:
+    def push(self, entry: Entry[V], replaced: Entry[V] | None = None) -> None:
+        """Track a newly cached entry (its ``expires_at`` must be set), and note that
+        ``replaced``, if given, left the cache (as :meth:`discard`: one call on an update)."""
+        expires_at = entry.expires_at
+        if expires_at is None:
             raise ValueError("the entry has no expiry")
-        heapq.heappush(self._heap, (entry.expires_at, next(self._sequence), entry))
+        if replaced is not None and replaced.expires_at is not None:
+            self._live -= 1
+        heap = self._heap
+        heapq.heappush(heap, (expires_at, next(self._sequence), entry))
         self._live += 1
-        if len(self._heap) > 2 * self._live + _SLACK:
-            self._heap = [item for item in self._heap if item[2]._queue is not None]  # cached
-            heapq.heapify(self._heap)
-        self.soonest = self._heap[0][0] if self._heap else math.inf
+        if len(heap) > 2 * self._live + _SLACK:
+            heap = self._heap = [item for item in heap if item[2]._queue is not None]  # cached
+            heapq.heapify(heap)
+        self.soonest = heap[0][0] if heap else math.inf
 
     def discard(self, entry: Entry[V]) -> None:
         """Note that a tracked entry left the cache (its heap item goes lazily)."""

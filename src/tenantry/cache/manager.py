@@ -148,10 +148,11 @@ class CacheManager:
         tenant = _tenant_var.get()
         if tenant is None:
             tenant = get_tenant()  # raises TenantContextError
-        if type(key) is not str or not 0 < len(key) <= 1024:
-            _check_key(key)
+        if type(key) is not str:
+            _check_key(key)  # raises InvalidInput
         # The hot path, inline: an L1 hit. The L1 counts the hit and checks the hard expiry; only
-        # an entry with a stale window needs the wall clock (see _Meta.stale_window).
+        # an entry with a stale window needs the wall clock (see _Meta.stale_window). A key of a
+        # bad length is never cached, so it is checked on the miss path only.
         entry = self.l1.get_entry(tenant, key)
         if entry is not None:
             meta: _Meta = entry.meta  # type: ignore[assignment] # written by _store_l1 only
@@ -161,6 +162,7 @@ class CacheManager:
             if meta.stale_window and time.time() >= meta.fresh_until:
                 return default  # in its stale window: only for get_or_set's refresh
             return entry.value
+        _check_key(key)
         value, meta2 = await self._lookup(tenant, key)
         if value is _MISSING or (meta2 is not None and time.time() >= meta2.fresh_until):
             return default
@@ -251,7 +253,7 @@ class CacheManager:
             ttl = self.default_ttl
         elif not (ttl > 0 and math.isfinite(ttl)):
             self._ttls(ttl, 0.0)  # raises InvalidInput
-        size = len(self.codec.encode(value)) + len(key) + _KEY_OVERHEAD  # refuses bad values
+        size = self.codec.size(value) + len(key) + _KEY_OVERHEAD  # refuses what cannot be cached
         # No stale window, no load time: the shared metadata, and the TTL on L1's clock alone.
         if self.l1.set(
             tenant, key, value, size, expires_at=time.monotonic() + ttl, meta=_HELD_IS_FRESH

@@ -36,6 +36,21 @@ class Codec:
         self._decompressor = zstandard.ZstdDecompressor()
 
     def encode(self, value: Any) -> bytes:
+        body = self._body(value)
+        if len(body) >= self.compress_threshold:
+            compressed = self._compressor.compress(body)
+            if len(compressed) < len(body):
+                return _ZSTD + compressed
+        return _RAW + body
+
+    def size(self, value: Any) -> int:
+        """``len(self.encode(value))``, without building the encoded value when it is small."""
+        body = self._body(value)
+        if len(body) >= self.compress_threshold:
+            return len(self.encode(value))
+        return len(body) + 1  # the header byte
+
+    def _body(self, value: Any) -> bytes:
         try:
             body: bytes = self._pack(value)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -43,11 +58,7 @@ class Codec:
                 f"cannot cache a {type(value).__name__}: use None, bool, int, float, str, bytes, "
                 f"lists and dicts of them ({exc})"
             ) from None
-        if len(body) >= self.compress_threshold:
-            compressed = self._compressor.compress(body)
-            if len(compressed) < len(body):
-                return _ZSTD + compressed
-        return _RAW + body
+        return body
 
     def decode(self, data: bytes) -> Any:
         header, body = data[:1], data[1:]
