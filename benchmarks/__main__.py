@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -64,8 +66,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         metavar="URL",
+        default=os.environ.get("TENANTRY_BENCH_DATABASE_URL") or None,
         help="server mode: admin URL of a PostgreSQL server (tenantry_bench is created on it); "
-        "default: the embedded PostgreSQL",
+        "default: $TENANTRY_BENCH_DATABASE_URL, else the embedded PostgreSQL",
     )
     parser.add_argument(
         "--only",
@@ -79,12 +82,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def collect(
     args: argparse.Namespace, plan: Plan, chosen: Sequence[Benchmark]
 ) -> tuple[dict[str, Any], list[Row]]:
-    """Run the chosen modules on a fresh bench database: (machine info, rows)."""
+    """Run the chosen modules on a fresh bench database: (machine info, rows).
+
+    The machine info adds the load average before and after, and each module's seconds; every
+    row is labelled with the PostgreSQL it ran on."""
     rows: list[Row] = []
     async with open_environment(args.database_url) as env:
         machine = await env.machine_info()
+        machine["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+        database = f"{machine['mode']} PostgreSQL {machine['postgres']}"
+        seconds: dict[str, float] = {}
         for benchmark in chosen:
-            rows.extend(await benchmark.run(env, plan))
+            started = time.perf_counter()
+            found = await benchmark.run(env, plan)
+            rows += [dataclasses.replace(row, database=database) for row in found]
+            seconds[benchmark.name] = round(time.perf_counter() - started, 1)
+            print(f"{benchmark.name}: {len(found)} rows in {seconds[benchmark.name]} s", flush=True)
+        machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        machine["module_seconds"] = seconds
     return machine, rows
 
 
@@ -101,8 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"tenantry benchmarks: {machine['mode']} PostgreSQL {machine['postgres']}, "
-        f"Python {machine['python']}, {machine['cpu_count']} CPUs, "
-        f"{plan.iterations} iterations per operation{' (quick)' if args.quick else ''}"
+        f"Python {machine['python']}, {machine['cpu_count']} CPUs, load average "
+        f"{machine['load_average_before'][0]:.2f} -> {machine['load_average_after'][0]:.2f}, "
+        f"up to {plan.iterations} iterations or {plan.seconds:g} s of calls per operation"
+        f"{' (quick)' if args.quick else ''}"
     )
     print(format_table(rows))
     report: dict[str, Any] = {
@@ -113,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup": plan.warmup,
             "rounds": plan.rounds,
             "memory_iterations": plan.memory_iterations,
+            "seconds_per_operation": plan.seconds,
+            "min_iterations": plan.min_iterations,
             "only": args.only,
             "seconds": round(elapsed, 1),
         },

@@ -1,5 +1,11 @@
 """The audit log: append throughput with 8 concurrent writers, and proofs on a 1,000,000-leaf tree.
 
+Concurrent appends of one tenant are group-committed (they share one transaction,
+``tenantry.audit.batch``), so each append row has two plain peers doing the same inserts: the
+same number of separate transactions (8 writers at once, ``PLAIN``/``PLAIN_MANY``: the append
+row's ratio) and one transaction of the same rows (``PLAIN_ONE``/``PLAIN_MANY_ONE``, whose ratio is
+over the append row). ``--quick`` builds a 20,000-leaf tree instead (a smoke test).
+
 Appends go through :class:`~tenantry.audit.manager.AuditLog` on one tenant (the advisory lock
 in the transaction's opening message, then per chunk one statement that checks the tree state
 and writes the entries and the nodes they complete; concurrent calls share a transaction); the
@@ -41,18 +47,23 @@ __all__ = ["BENCHMARK"]
 
 WRITERS = 8
 BATCH = 50
-BIG = 1_000_000
+ROWS = WRITERS * BATCH  # the rows of one round of append_many
+BIG, QUICK_BIG = 1_000_000, 20_000  # leaves of the proofs' tree (--quick: a smoke test)
 SEED = 20261122
 TENANT, BIG_TENANT = "bench-audit", "bench-audit-1m"
 
-APPEND = "audit append, 8 concurrent writers"
-PLAIN = "plain insert of the same row, 8 concurrent writers"
-APPEND_MANY = f"audit append_many({BATCH}), 8 concurrent writers"
-PLAIN_MANY = f"plain insert of {BATCH} rows per transaction, 8 concurrent writers"
-PROOF = "audit inclusion proof from PostgreSQL, 1M-leaf tree"
-NODE_READ = "point read of one audit node, 1M-leaf tree"
-VERIFY = "audit inclusion proof verification (pure), 1M-leaf tree"
-CONSISTENCY = "audit consistency proof from PostgreSQL, 1M-leaf tree"
+APPEND = "audit append, 8 concurrent writers (group-committed: one shared transaction)"
+PLAIN = "plain insert of the same row, 8 concurrent writers (8 separate transactions)"
+PLAIN_ONE = "plain insert of the same 8 rows in one transaction"
+APPEND_MANY = (
+    f"audit append_many({BATCH}), 8 concurrent writers (group-committed: one shared transaction)"
+)
+PLAIN_MANY = f"plain insert of {BATCH} rows, 8 concurrent writers (8 separate transactions)"
+PLAIN_MANY_ONE = f"plain insert of the same 8 x {BATCH} rows in one transaction"
+PROOF = "audit inclusion proof from PostgreSQL, big tree (1M leaves; --quick 20k)"
+NODE_READ = "point read of one audit node, big tree (1M leaves; --quick 20k)"
+VERIFY = "audit inclusion proof verification (pure), big tree (1M leaves; --quick 20k)"
+CONSISTENCY = "audit consistency proof from PostgreSQL, big tree (1M leaves; --quick 20k)"
 
 _PLAIN = f'"{SCHEMA}".bench_audit_plain'
 _INSERT = text(
@@ -92,12 +103,14 @@ async def create_plain_table(env: Environment) -> None:
         await engine.dispose()
 
 
-async def build_big_tree(env: Environment) -> list[bytes]:
-    """COPY a 1,000,000-leaf tree of ``BIG_TENANT`` (entries and nodes); returns the leaves."""
+async def build_big_tree(env: Environment, size: int) -> list[bytes]:
+    """COPY a ``size``-leaf tree of ``BIG_TENANT`` (entries and nodes); returns the leaves."""
     started = time.perf_counter()
     tree = CompactRange()
-    entries, nodes, leaves = [], [], []
-    for n in range(BIG):
+    entries: list[tuple[str, int, bytes, bytes]] = []
+    nodes: list[tuple[str, int, int, bytes]] = []
+    leaves: list[bytes] = []
+    for n in range(size):
         data = b'{"actor":"bulk","n":%d}' % n
         leaves.append(leaf_hash(data))
         entries.append((BIG_TENANT, n, leaves[-1], data))
@@ -128,7 +141,7 @@ async def build_big_tree(env: Environment) -> list[bytes]:
     finally:
         await engine.dispose()
     print(
-        f"audit: built a {BIG:,}-leaf tree ({len(nodes):,} nodes) in "
+        f"audit: built a {size:,}-leaf tree ({len(nodes):,} nodes) in "
         f"{time.perf_counter() - started:.1f} s"
     )
     return leaves
@@ -155,7 +168,7 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
     async def append_many() -> None:
         await audit.append_many(TENANT, [_entry(next(counter)) for _ in range(BATCH)])
 
-    async def plain(rows: int) -> None:
+    async def plain(rows: int) -> None:  # one transaction of ``rows`` rows
         data = [_entry(next(counter)).canonical() for _ in range(rows)]
         values = {
             "t": TENANT,
@@ -167,26 +180,27 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
             async with env.db.tenant_transaction() as conn:
                 await conn.execute(_INSERT, values)
 
-    leaves = await build_big_tree(env)
+    big = BIG if plan.iterations >= 1000 else QUICK_BIG
+    leaves = await build_big_tree(env, big)
     rng = random.Random(SEED)
     root = await audit.root(BIG_TENANT)
     proofs: list[InclusionProof] = []
     for _ in range(100):
-        proof = await audit.inclusion_proof(BIG_TENANT, rng.randrange(BIG))
-        assert verify_inclusion(leaves[proof.index], proof.index, BIG, proof.path, root)
+        proof = await audit.inclusion_proof(BIG_TENANT, rng.randrange(big))
+        assert verify_inclusion(leaves[proof.index], proof.index, big, proof.path, root)
         proofs.append(proof)
     cycle = itertools.cycle(proofs)
 
     async def prove() -> None:
-        await audit.inclusion_proof(BIG_TENANT, rng.randrange(BIG))
+        await audit.inclusion_proof(BIG_TENANT, rng.randrange(big))
 
     async def consistency() -> None:
-        await audit.consistency_proof(BIG_TENANT, rng.randrange(1, BIG), BIG)
+        await audit.consistency_proof(BIG_TENANT, rng.randrange(1, big), big)
 
     async def node_read() -> None:
         with tenant_scope(BIG_TENANT):
             async with env.db.tenant_transaction() as conn:
-                await conn.execute(_NODE, {"i": rng.randrange(BIG)})
+                await conn.execute(_NODE, {"i": rng.randrange(big)})
 
     async def verify() -> None:
         p = next(cycle)
@@ -203,6 +217,7 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
         [
             Case(APPEND, _writers(append), peer=PLAIN, batch=WRITERS),
             Case(PLAIN, _writers(lambda: plain(1)), batch=WRITERS),
+            Case(PLAIN_ONE, lambda: plain(WRITERS), peer=APPEND, batch=WRITERS),
         ],
         writes,
         module="audit",
@@ -211,6 +226,12 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
         [
             Case(APPEND_MANY, _writers(append_many), peer=PLAIN_MANY, batch=WRITERS * BATCH),
             Case(PLAIN_MANY, _writers(lambda: plain(BATCH)), batch=WRITERS * BATCH),
+            Case(
+                PLAIN_MANY_ONE,
+                lambda: plain(WRITERS * BATCH),
+                peer=APPEND_MANY,
+                batch=WRITERS * BATCH,
+            ),
         ],
         many,
         module="audit",
@@ -232,6 +253,17 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
 
 BENCHMARK = Benchmark(
     name="audit",
-    operations=(APPEND, PLAIN, APPEND_MANY, PLAIN_MANY, PROOF, NODE_READ, CONSISTENCY, VERIFY),
+    operations=(
+        APPEND,
+        PLAIN,
+        PLAIN_ONE,
+        APPEND_MANY,
+        PLAIN_MANY,
+        PLAIN_MANY_ONE,
+        PROOF,
+        NODE_READ,
+        CONSISTENCY,
+        VERIFY,
+    ),
     run=run,
 )

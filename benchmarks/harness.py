@@ -45,6 +45,7 @@ __all__ = [
     "run_cases",
     "run_metrics",
     "select_cases",
+    "warm_up",
 ]
 
 Operation = Callable[[], Awaitable[object]]
@@ -52,20 +53,52 @@ Operation = Callable[[], Awaitable[object]]
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How much to run: the same plan applies to every module."""
+    """How much to run: the same plan applies to every module.
+
+    ``iterations``, ``warmup`` and ``memory_iterations`` are upper bounds per case; ``seconds`` is
+    the time budget of a case's timed calls, which :func:`run_cases` turns into a number of
+    iterations from the warm-up's timings (never fewer than ``min_iterations``). Fast operations
+    thus run ``iterations`` times, slow ones as many times as fit in ``seconds``.
+    """
 
     iterations: int
     warmup: int
     rounds: int
     memory_iterations: int
     only: re.Pattern[str] | None = None
+    seconds: float = math.inf
+    min_iterations: int = 1
 
     @classmethod
     def create(cls, *, quick: bool, only: str | None = None) -> Plan:
         pattern = re.compile(only, re.IGNORECASE) if only else None
         if quick:
-            return cls(iterations=500, warmup=50, rounds=5, memory_iterations=100, only=pattern)
-        return cls(iterations=5000, warmup=200, rounds=10, memory_iterations=500, only=pattern)
+            return cls(
+                iterations=500,
+                warmup=50,
+                rounds=5,
+                memory_iterations=20,
+                only=pattern,
+                seconds=0.1,
+                min_iterations=10,
+            )
+        return cls(
+            iterations=5000,
+            warmup=200,
+            rounds=10,
+            memory_iterations=100,
+            only=pattern,
+            seconds=1.5,
+            min_iterations=50,
+        )
+
+    def iterations_for(self, call_ns: float) -> int:
+        """How many timed calls of ``call_ns`` each the case runs: as many as fit in ``seconds``,
+        between ``min_iterations`` and ``iterations``."""
+        if call_ns <= 0 or math.isinf(self.seconds):
+            return self.iterations
+        fit = int(self.seconds * 1e9 / call_ns)
+        return min(self.iterations, max(self.min_iterations, fit))
 
     def capped(self, *, iterations: int, warmup: int, memory_iterations: int) -> Plan:
         """This plan with at most these iterations, warm-up and memory iterations (for slow
@@ -104,6 +137,8 @@ class Row:
     batch: int = 1
     value: float | None = None
     unit: str | None = None
+    #: Which PostgreSQL the row ran on (``embedded PostgreSQL 18.4``), set by ``__main__``.
+    database: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -252,26 +287,49 @@ def select_cases(cases: Sequence[_C], plan: Plan) -> list[_C]:
     return [case for case in cases if case.name in chosen]
 
 
+async def warm_up(case: Case, plan: Plan) -> float:
+    """Run ``case`` up to ``plan.warmup`` times, stopping once a quarter of ``plan.seconds`` has
+    passed (after two calls at least); return the median call in ns (none of it is reported)."""
+    budget_ns = plan.seconds * 1e9 / 4
+    clock = time.perf_counter_ns
+    latencies: list[int] = []
+    spent = 0
+    while len(latencies) < plan.warmup and (len(latencies) < 2 or spent < budget_ns):
+        if case.prepare is not None:
+            await case.prepare()
+        before = clock()
+        await case.run()
+        latencies.append(clock() - before)
+        spent += latencies[-1]
+    return percentile(sorted(latencies), 0.5) if latencies else 0.0
+
+
 async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]:
     """Measure ``cases`` interleaved, then their memory, and return one row per case.
 
-    The iterations are split into ``plan.rounds`` blocks; each round runs one block of every case,
-    starting from a different case each round, so that machine noise falls on all of them alike.
+    Each case gets as many iterations as fit in ``plan.seconds`` (from its warm-up's median,
+    see :meth:`Plan.iterations_for`). The iterations are split into ``plan.rounds`` blocks; each
+    round runs one block of every case, starting from a different case each round, so that machine
+    noise falls on all of them alike.
     """
     cases = select_cases(cases, plan)
     if not cases:
         return []
     samples = {case.name: Sample() for case in cases}
-    for case in cases:
-        await measure(case.run, 0, warmup=plan.warmup, prepare=case.prepare)
-    per_block, extra = divmod(plan.iterations, plan.rounds)
+    call_ns = {case.name: await warm_up(case, plan) for case in cases}
+    counts = {case.name: plan.iterations_for(call_ns[case.name]) for case in cases}
     for round_no in range(plan.rounds):
-        block = per_block + (1 if round_no < extra else 0)
         shift = round_no % len(cases)
         for case in [*cases[shift:], *cases[:shift]]:
-            samples[case.name].extend(await measure(case.run, block, prepare=case.prepare))
+            per_block, extra = divmod(counts[case.name], plan.rounds)
+            block = per_block + (1 if round_no < extra else 0)
+            if block:
+                samples[case.name].extend(await measure(case.run, block, prepare=case.prepare))
+    memory = {
+        case.name: max(1, min(plan.memory_iterations, counts[case.name] // 4)) for case in cases
+    }
     peaks = {
-        case.name: await peak_memory_kib(case.run, plan.memory_iterations, case.prepare)
+        case.name: await peak_memory_kib(case.run, memory[case.name], case.prepare)
         for case in cases
     }
 
