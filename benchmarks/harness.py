@@ -88,8 +88,8 @@ class Plan:
             rounds=10,
             memory_iterations=100,
             only=pattern,
-            seconds=1.5,
-            min_iterations=50,
+            seconds=0.75,
+            min_iterations=30,
         )
 
     def iterations_for(self, call_ns: float) -> int:
@@ -325,8 +325,8 @@ async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]
             block = per_block + (1 if round_no < extra else 0)
             if block:
                 samples[case.name].extend(await measure(case.run, block, prepare=case.prepare))
-    memory = {
-        case.name: max(1, min(plan.memory_iterations, counts[case.name] // 4)) for case in cases
+    memory = {  # a tenth of the timed calls (tracing slows them several times)
+        case.name: max(1, min(plan.memory_iterations, counts[case.name] // 10)) for case in cases
     }
     peaks = {
         case.name: await peak_memory_kib(case.run, memory[case.name], case.prepare)
