@@ -252,14 +252,20 @@ async def measure(
 
 
 async def peak_memory_kib(
-    run: Operation, iterations: int, prepare: Operation | None = None
+    run: Operation,
+    iterations: int,
+    prepare: Operation | None = None,
+    max_seconds: float = math.inf,
 ) -> float:
     """Peak of traced Python allocations above the starting level while ``run`` repeats, in KiB.
 
     With ``prepare`` (run before each call), the peak of each call above the level just before
-    it, the largest of them: what ``prepare`` allocated is not counted.
+    it, the largest of them: what ``prepare`` allocated is not counted. Stops after
+    ``iterations`` calls or, after one call at least, once ``max_seconds`` have passed (tracing
+    can slow a call tenfold and more).
     """
     gc.collect()
+    deadline = time.perf_counter() + max_seconds
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
@@ -267,6 +273,8 @@ async def peak_memory_kib(
         if prepare is None:
             for _ in range(iterations):
                 await run()
+                if time.perf_counter() > deadline:
+                    break
             return max(0, tracemalloc.get_traced_memory()[1] - baseline) / 1024
         worst = 0
         for _ in range(iterations):
@@ -275,6 +283,8 @@ async def peak_memory_kib(
             tracemalloc.reset_peak()
             await run()
             worst = max(worst, tracemalloc.get_traced_memory()[1] - before)
+            if time.perf_counter() > deadline:
+                break
         return worst / 1024
     finally:
         tracemalloc.stop()
@@ -325,11 +335,13 @@ async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]
             block = per_block + (1 if round_no < extra else 0)
             if block:
                 samples[case.name].extend(await measure(case.run, block, prepare=case.prepare))
-    memory = {  # a tenth of the timed calls (tracing slows them several times)
+    memory = {  # a tenth of the timed calls, within half the budget (tracing slows them)
         case.name: max(1, min(plan.memory_iterations, counts[case.name] // 10)) for case in cases
     }
     peaks = {
-        case.name: await peak_memory_kib(case.run, memory[case.name], case.prepare)
+        case.name: await peak_memory_kib(
+            case.run, memory[case.name], case.prepare, max_seconds=plan.seconds / 2
+        )
         for case in cases
     }
 
