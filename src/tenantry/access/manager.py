@@ -217,7 +217,7 @@ class AccessControl(RecordsChanges):
     def needs_admin(self, action: str) -> bool:
         """Whether ``action`` is an admin action: one the admin role has and the editor has not.
 
-        ADMIN sessions at CRITICAL or QUANTUM level need a fresh passkey step-up for these.
+        Sessions (of any type and level) need a fresh passkey step-up for these.
         """
         return action in self.policy.actions_of("admin") - self.policy.actions_of("editor")
 

@@ -12,7 +12,8 @@ they validate, with the same :class:`~tenantry.tenants.ActiveTenants`). With a s
 API key, an ``X-Tenant-ID`` naming another tenant is a probe of another tenant: it is recorded as
 a security event and answered 404, as if the tenant did not exist.
 An authenticated principal may perform an action if the access policy allows it and, for an
-admin action of an ADMIN session at CRITICAL or QUANTUM level, after a fresh passkey step-up.
+admin action of a session (whatever its type and level: its roles decide), after a fresh passkey
+step-up.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ MEANINGS: dict[int, str] = {
     400: "The request body could not be read (it is not UTF-8 text).",
     401: (
         "No credential, or not a valid one for this route (`WWW-Authenticate: Bearer`); also "
-        "an admin action of a CRITICAL or QUANTUM admin session without a fresh passkey step-up."
+        "an admin action of a session (any type and level) without a fresh passkey step-up."
     ),
     403: "The credential is valid but may not do this, or its tenant is not active.",
     404: (
