@@ -5,32 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from tenantry.cache import CacheManager
 from tenantry.context import tenant_scope
 from tenantry.errors import InvalidInput, TenantContextError
-from tests.conftest import require_redis
 
 
 def tenant() -> str:
     return f"h-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(params=["l1", "l1+redis"])
-async def cache(request: pytest.FixtureRequest) -> AsyncIterator[CacheManager]:
-    redis = Redis.from_url(require_redis()) if request.param == "l1+redis" else None
-    manager = CacheManager(redis=redis, l1_bytes=8 * 1024 * 1024)
-    await manager.start()
-    if manager.bus is not None:  # subscribing drops the node's L1: wait until it has
-        await asyncio.wait_for(manager.bus.connected.wait(), 5)
-    yield manager
-    await manager.close()
-    if redis is not None:
-        await redis.aclose()
 
 
 async def test_hits_and_misses_are_counted_once_each(cache: CacheManager) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -18,17 +17,6 @@ from tests.conftest import require_redis
 
 def tenant() -> str:
     return f"c-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(params=["l1", "l1+redis"])
-async def cache(request: pytest.FixtureRequest) -> AsyncIterator[CacheManager]:
-    redis = Redis.from_url(require_redis()) if request.param == "l1+redis" else None
-    manager = CacheManager(redis=redis, l1_bytes=8 * 1024 * 1024)
-    await manager.start()
-    yield manager
-    await manager.close()
-    if redis is not None:
-        await redis.aclose()
 
 
 async def test_calls_need_a_tenant(cache: CacheManager) -> None:
