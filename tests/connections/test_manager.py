@@ -84,6 +84,7 @@ async def test_replicas_serve_the_reads_and_the_primary_the_writes(
         "idle": 0,
         "size": 5,
         "overflow": 0,
+        "waiting": 0,
     }  # fmt: skip  (the manager disposed the replica pools it opened)
 
 

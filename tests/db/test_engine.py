@@ -171,7 +171,7 @@ async def test_cancellation_leaves_no_transaction_on_the_pooled_connection(
             await task
         async with single.transaction() as conn:
             assert await conn.scalar(text(SETTING)) in (None, "")
-        assert single.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert single.pool.stats()["checked_out"] == 0
     finally:
         await single.dispose()
 

@@ -80,12 +80,12 @@ class _PoolCollector(Collector):
         self.database = database
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        pool = self.database.engine.pool
+        stats = self.database.pool.stats()
         gauge = GaugeMetricFamily(
             "tenantry_db_pool_connections", "Pool connections", labels=["state"]
         )
-        gauge.add_metric(["checked_out"], float(getattr(pool, "checkedout", lambda: 0)()))
-        gauge.add_metric(["idle"], float(getattr(pool, "checkedin", lambda: 0)()))
+        gauge.add_metric(["checked_out"], float(stats["checked_out"]))
+        gauge.add_metric(["idle"], float(stats["idle"]))
         yield gauge
 
 

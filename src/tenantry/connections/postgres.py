@@ -159,12 +159,8 @@ class DatabaseMember(Member):
             await conn.execute(text("select 1"))
 
     def driver_pool(self) -> dict[str, int]:
-        """SQLAlchemy's pool figures (checked out, idle, configured size, overflow)."""
-        pool = self.database.engine.pool
-        figures = {"checked_out": "checkedout", "idle": "checkedin", "size": "size"}
-        stats = {key: int(getattr(pool, method, lambda: 0)()) for key, method in figures.items()}
-        stats["overflow"] = max(0, int(getattr(pool, "overflow", lambda: 0)()))
-        return stats
+        """The database pool's figures (checked out, idle, configured size, overflow, waiting)."""
+        return self.database.pool.stats()
 
     def snapshot(self) -> dict[str, object]:
         return {

@@ -37,12 +37,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from tenantry.context import current_tenant, get_tenant, validate_tenant_id
+from tenantry.db.pool import ConnectionPool, Pooled
 from tenantry.db.rls import TENANT_SETTING
 from tenantry.errors import (
     ConfigError,
@@ -150,19 +151,23 @@ class Database:
         connect_timeout: float = 10.0,
     ) -> None:
         self.url = url
+        # The engine only connects: the pool below keeps its connections open (see db.pool).
         self.engine: AsyncEngine = create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_timeout=pool_timeout,
-            pool_recycle=int(pool_recycle),
+            poolclass=NullPool,
             isolation_level="AUTOCOMMIT",
             connect_args={
                 "server_settings": {"application_name": "tenantry"},
                 "timeout": connect_timeout,
             },
         )
-        event.listen(self.engine.sync_engine.pool, "checkin", _discard_if_in_transaction)
+        self.pool = ConnectionPool(
+            self._connect,
+            size=pool_size,
+            overflow=max_overflow,
+            timeout=pool_timeout,
+            recycle=pool_recycle,
+        )
         self._on_dispose: list[Callable[[], Awaitable[object]]] = []
         self._router: TransactionRouter | None = None
 
@@ -188,7 +193,11 @@ class Database:
         closers, self._on_dispose = self._on_dispose, []
         for close in reversed(closers):
             await close()
+        await self.pool.close()
         await self.engine.dispose()
+
+    async def _connect(self) -> AsyncConnection:
+        return await self.engine.connect()
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction without tenant context: for the global tables (the tenant registry).
@@ -231,102 +240,132 @@ class Database:
             return self._router.route(scoped=tenant_id is not None, read=read, prologue=prologue)
         return self.direct_transaction(tenant_id, prologue=prologue, read_only=read)
 
-    @asynccontextmanager
-    async def direct_transaction(
+    def direct_transaction(
         self,
         tenant_id: str | None,
         *,
         prologue: str | None = None,
         read_only: bool = False,
         open_timeout: float | None = None,
-    ) -> AsyncIterator[AsyncConnection]:
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
         """A new transaction on this server: never joined to an open one, never routed.
 
         What a :class:`TransactionRouter` opens on the server it picked; everything else calls
         :meth:`transaction` or :meth:`tenant_transaction`. It becomes the open transaction of
         this context until it ends, so the calls made inside it join it. ``open_timeout`` bounds
-        checking out (or connecting) and the opening round trip: a server that does not answer
-        is :class:`DatabaseUnavailable` in that time, not after the driver's minute. Not with a
-        ``prologue``, which may wait for a lock as long as another transaction holds it.
+        taking a connection (or connecting) and the opening round trip: a server that does not
+        answer is :class:`DatabaseUnavailable` in that time, not after the driver's minute. Not
+        with a ``prologue``, which may wait for a lock as long as another transaction holds it.
         """
         if tenant_id is not None and current_tenant() not in (None, tenant_id):
             raise TenantContextError(
                 f"tenant {tenant_id!r} requested inside another tenant's scope"
             )
         statement = begin_statement(tenant_id, prologue, read_only=read_only)
-        if open_timeout is None or prologue is not None:
-            conn, driver = await self._begin(statement)
-        else:
-            try:
-                async with asyncio.timeout(open_timeout):
-                    conn, driver = await self._begin(statement)
-            except TimeoutError as exc:
-                raise DatabaseUnavailable(
-                    f"the database did not answer within {open_timeout:g} s"
-                ) from exc
-        try:
-            token = _ambient.set(_Open(conn, tenant_id))
-            try:
-                yield conn
-            except DBAPIError as exc:
-                await asyncio.shield(_rollback(conn, driver))
-                raise translate_error(exc) from exc
-            except BaseException:
-                await asyncio.shield(_rollback(conn, driver))
-                raise
-            finally:
-                _ambient.reset(token)
-            try:
-                status = await driver.execute("COMMIT")
-            except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as exc:
-                await conn.invalidate()
-                raise DatabaseUnavailable(
-                    f"the connection was lost at COMMIT; the outcome is unknown: {exc}"
-                ) from exc
-            except asyncpg.PostgresError as exc:  # deferred constraints, serialization failures
-                raise translate_error(exc) from exc
-            if status != "COMMIT":
-                raise TransactionRolledBack(
-                    "the transaction was rolled back: a statement in it failed"
-                )
-        except BaseException:
-            await asyncio.shield(conn.close())
-            raise
-        # Committed: the check-in of a healthy connection runs to its end without suspending
-        # (no I/O: nothing to roll back), so a cancellation cannot cut it short and it needs no
-        # shield, whose task cost ~70 us a transaction. Only an overflow connection is closed on
-        # check-in; a cancellation then aborts its socket (asyncpg's close), which is its end.
-        await conn.close()
+        timeout = None if prologue is not None else open_timeout
+        return _Transaction(self, tenant_id, statement, timeout)
 
-    async def _begin(self, statement: str) -> tuple[AsyncConnection, Any]:
-        """Check out a connection and open the transaction on it.
+    async def _begin(self, statement: str) -> Pooled:
+        """Take a connection and open the transaction on it.
 
         The ``BEGIN`` doubles as the pool's pre-ping: a pooled connection the server has closed
         fails here, before anything ran on it, so it is dropped and the call retried once.
         """
+        pool = self.pool
         for attempt in (1, 2):
             try:
-                conn = await self.engine.connect()
+                pooled = await pool.acquire()
             except (OSError, DBAPIError) as exc:
                 raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
-            driver = driver_connection(conn)
             try:
-                await driver.execute(statement)
+                await pooled.driver.execute(statement)
             except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as exc:
-                await conn.invalidate()
-                await conn.close()
+                await pool.release(pooled, reuse=False)
                 if attempt == 2:
                     raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
                 continue
             except asyncpg.PostgresError as exc:  # a prologue failed (a lock timeout)
-                await asyncio.shield(_rollback(conn, driver))
-                await conn.close()
+                await asyncio.shield(_abort(pool, pooled))
                 raise translate_error(exc) from exc
-            except BaseException:
-                await conn.close()
+            except BaseException:  # cancelled mid-statement: its state is unknown
+                await pool.release(pooled, reuse=False)
                 raise
-            return conn, driver
+            return pooled
         raise AssertionError("unreachable")
+
+
+class _Transaction:
+    """One transaction on a pooled connection: what :meth:`Database.direct_transaction` returns.
+
+    A class rather than a generator-based context manager: it is the hot path of every query.
+    """
+
+    __slots__ = ("_database", "_pooled", "_statement", "_tenant_id", "_timeout", "_token")
+
+    def __init__(
+        self, database: Database, tenant_id: str | None, statement: str, timeout: float | None
+    ) -> None:
+        self._database = database
+        self._tenant_id = tenant_id
+        self._statement = statement
+        self._timeout = timeout
+
+    async def __aenter__(self) -> AsyncConnection:
+        if self._timeout is None:
+            pooled = await self._database._begin(self._statement)
+        else:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    pooled = await self._database._begin(self._statement)
+            except TimeoutError as exc:
+                raise DatabaseUnavailable(
+                    f"the database did not answer within {self._timeout:g} s"
+                ) from exc
+        self._pooled = pooled
+        self._token = _ambient.set(_Open(pooled.conn, self._tenant_id))
+        return pooled.conn
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        _ambient.reset(self._token)
+        pooled, pool = self._pooled, self._database.pool
+        if exc is not None:
+            await asyncio.shield(_abort(pool, pooled))
+            if isinstance(exc, DBAPIError):
+                raise translate_error(exc) from exc
+            return
+        try:
+            status = await pooled.driver.execute("COMMIT")
+        except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as error:
+            await pool.release(pooled, reuse=False)
+            raise DatabaseUnavailable(
+                f"the connection was lost at COMMIT; the outcome is unknown: {error}"
+            ) from error
+        except asyncpg.PostgresError as error:  # deferred constraints, serialization failures
+            await asyncio.shield(_abort(pool, pooled))
+            raise translate_error(error) from error
+        except BaseException:  # cancelled during COMMIT: the connection's state is unknown
+            await pool.release(pooled, reuse=False)
+            raise
+        # Giving back a healthy connection does no I/O, so a cancellation cannot cut it short.
+        await pool.release(pooled)
+        if status != "COMMIT":
+            raise TransactionRolledBack("the transaction was rolled back: a statement in it failed")
+
+
+async def _abort(pool: ConnectionPool, pooled: Pooled) -> None:
+    """Roll back what is open on ``pooled`` and give it back (closed if that failed)."""
+    reuse = True
+    try:
+        if pooled.driver.is_in_transaction():
+            await pooled.driver.execute("ROLLBACK")
+        sync = pooled.conn.sync_connection
+        if sync is not None:
+            sync.rollback()  # SQLAlchemy's own bookkeeping: no I/O in autocommit mode
+    except Exception:  # noqa: BLE001 - whatever broke, the connection must not be reused
+        reuse = False
+    await pool.release(pooled, reuse=reuse)
 
 
 async def _simple_query(conn: AsyncConnection, statement: str) -> None:
@@ -349,14 +388,6 @@ def driver_connection(conn: AsyncConnection) -> Any:
     if sync is None or sync.invalidated or sync.closed:
         raise DatabaseUnavailable("the transaction's database connection was lost")
     return sync.connection.driver_connection
-
-
-async def _rollback(conn: AsyncConnection, driver: Any) -> None:
-    try:
-        if driver.is_in_transaction():
-            await driver.execute("ROLLBACK")
-    except Exception:  # noqa: BLE001 - whatever broke, the connection must not be reused
-        await conn.invalidate()
 
 
 #: The foreign key every tenant table has on ``tenants.id`` ends so (``tenant_table``'s naming).
@@ -424,10 +455,3 @@ _BY_STATE: dict[str, Callable[[object], TenantryError]] = {
     "40001": lambda _: TransactionRolledBack("serialization failure, retry the transaction"),
     "40P01": lambda _: TransactionRolledBack("deadlock, retry the transaction"),
 }
-
-
-def _discard_if_in_transaction(dbapi_connection: Any, record: Any) -> None:
-    """Pool check-in guard: a connection still in a transaction is closed, never reused."""
-    driver = getattr(dbapi_connection, "_connection", None)
-    if driver is not None and not driver.is_closed() and driver.is_in_transaction():
-        record.invalidate()

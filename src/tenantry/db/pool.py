@@ -1,0 +1,193 @@
+"""The database's connection pool: open connections handed out and taken back without I/O.
+
+Each pooled connection is a SQLAlchemy :class:`AsyncConnection` that stays open (checked out of
+an engine that keeps no pool of its own) for the life of the backend connection, with its asyncpg
+connection read once. Taking one is a list ``pop`` and giving it back an ``append``: no greenlet,
+no pool events, no reset query. SQLAlchemy's own checkout and check-in cost ~60 us of CPU a
+transaction here, asyncpg's pool ~175 us (its ``release`` resets the connection with a round
+trip); measured in ``benchmarks/README.md``, the choice in ``docs/decisions.md``.
+
+What a pool must do it does:
+
+- at most ``size + overflow`` connections are open (or opening) at once; ``size`` of them stay
+  open when idle, the others are closed when given back with nobody waiting;
+- a caller finding none free waits, first come first served, at most ``timeout`` seconds
+  (then :class:`DatabaseUnavailable`); a connection given back goes straight to the first waiter;
+- the newest idle connection is handed out first (its backend is warm), and one older than
+  ``recycle`` seconds is closed instead of handed out;
+- a connection that is broken, invalidated or still inside a transaction is closed, never reused
+  (the caller says so with ``reuse=False``; the pool checks the rest).
+
+The pool does no I/O to check a connection before handing it out: the transaction's ``BEGIN``
+is the check (:meth:`Database._begin` retries once on a fresh connection when it fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenantry.errors import ConfigError, DatabaseUnavailable
+
+__all__ = ["ConnectionPool", "Pooled"]
+
+
+@dataclass(slots=True, eq=False)
+class Pooled:
+    """A pooled connection: SQLAlchemy's, its asyncpg connection, and when it was opened."""
+
+    conn: AsyncConnection
+    driver: Any  # asyncpg.Connection, read once
+    opened: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def of(cls, conn: AsyncConnection) -> Pooled:
+        sync = conn.sync_connection
+        if sync is None:
+            raise DatabaseUnavailable("the new database connection is not open")
+        return cls(conn, sync.connection.driver_connection)
+
+    def reusable(self) -> bool:
+        """Open, valid and outside any transaction: safe to hand to the next caller."""
+        sync = self.conn.sync_connection
+        return (
+            sync is not None
+            and not sync.invalidated
+            and not sync.closed
+            and not self.driver.is_closed()
+            and not self.driver.is_in_transaction()
+        )
+
+
+class ConnectionPool:
+    """Connections made by ``connect``, at most ``size + overflow`` at once (see the module)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[AsyncConnection]],
+        *,
+        size: int,
+        overflow: int,
+        timeout: float,
+        recycle: float,
+    ) -> None:
+        if size < 1 or overflow < 0 or timeout <= 0 or recycle <= 0:
+            raise ConfigError("pool: size >= 1, overflow >= 0, timeout > 0 and recycle > 0")
+        self._connect = connect
+        self.size = size
+        self.limit = size + overflow
+        self.timeout = timeout
+        self.recycle = recycle
+        self._idle: list[Pooled] = []
+        self._open = 0  # open or being opened
+        self._waiters: deque[asyncio.Future[Pooled | None]] = deque()
+        self._closed = False
+
+    def stats(self) -> dict[str, int]:
+        """Connections checked out, idle, the configured size, open beyond it, and waiters."""
+        return {
+            "checked_out": self._open - len(self._idle),
+            "idle": len(self._idle),
+            "size": self.size,
+            "overflow": max(0, self._open - self.size),
+            "waiting": len(self._waiters),
+        }
+
+    async def acquire(self) -> Pooled:
+        """A connection for one transaction; give it back with :meth:`release`."""
+        while True:
+            if self._closed:
+                raise DatabaseUnavailable("the database's pool is closed")
+            if self._idle:
+                pooled = self._idle.pop()
+            elif self._open < self.limit:
+                return await self._new()
+            else:
+                handed = await self._wait()
+                if handed is None:  # a connection was closed: its place is free
+                    continue
+                pooled = handed
+            if time.monotonic() - pooled.opened < self.recycle and pooled.reusable():
+                return pooled
+            await asyncio.shield(self._close(pooled))
+
+    async def release(self, pooled: Pooled, *, reuse: bool = True) -> None:
+        """Take ``pooled`` back: to the next waiter or the idle list when it can be reused (no
+        I/O, so a cancellation cannot cut this short), else closed."""
+        if reuse and not self._closed and pooled.reusable():
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(pooled)
+                    return
+            if self._open <= self.size:
+                self._idle.append(pooled)
+                return
+        await asyncio.shield(self._close(pooled))
+
+    async def close(self) -> None:
+        """Close the idle connections; those in use are closed when given back."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for pooled in idle:
+            await self._close(pooled)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _new(self) -> Pooled:
+        self._open += 1
+        try:
+            return Pooled.of(await self._connect())
+        except BaseException:
+            self._open -= 1
+            self._wake()
+            raise
+
+    async def _wait(self) -> Pooled | None:
+        waiter: asyncio.Future[Pooled | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
+                handed = waiter.result()
+                if handed is None:
+                    self._wake()
+                else:
+                    await self.release(handed)
+            if isinstance(exc, TimeoutError):
+                raise DatabaseUnavailable(
+                    f"no database connection was free within {self.timeout:g} s"
+                ) from exc
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+
+    async def _close(self, pooled: Pooled) -> None:
+        """Close ``pooled`` for good (its place goes to a waiter)."""
+        try:
+            await pooled.conn.invalidate()  # asyncpg's close, bounded (2 s), else its terminate
+            await pooled.conn.close()
+        except Exception:  # noqa: BLE001 - a broken connection is closed as far as it can be
+            pooled.driver.terminate()
+        finally:
+            self._open -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        """Tell the first waiter that a place is free (it opens a connection)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return

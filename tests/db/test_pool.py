@@ -1,0 +1,190 @@
+"""The database's connection pool (tenantry.db.pool) on the real PostgreSQL: limits, waiters,
+timeouts, cancellation, recycling and what is never handed out again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenantry.db.engine import Database
+from tenantry.db.pool import ConnectionPool
+from tenantry.db.runtime import DatabaseRuntime
+from tenantry.errors import ConfigError, DatabaseUnavailable
+
+PID = text("select pg_backend_pid()")
+
+
+@pytest.fixture
+async def small(runtime: DatabaseRuntime) -> AsyncIterator[Database]:
+    """One pooled connection and one of overflow, a short wait."""
+    database = Database(runtime.app_url, pool_size=1, max_overflow=1, pool_timeout=0.3)
+    yield database
+    await database.dispose()
+
+
+async def _hold(database: Database, held: asyncio.Event, release: asyncio.Event) -> int:
+    async with database.transaction() as conn:
+        pid = int(await conn.scalar(PID))
+        held.set()
+        await release.wait()
+        return pid
+
+
+async def test_at_most_size_plus_overflow_are_open_and_waiters_go_first_come(
+    small: Database,
+) -> None:
+    release = asyncio.Event()
+    first, second = asyncio.Event(), asyncio.Event()
+    holders = [
+        asyncio.create_task(_hold(small, first, release)),
+        asyncio.create_task(_hold(small, second, release)),
+    ]
+    await first.wait()
+    await second.wait()
+    assert small.pool.stats()["checked_out"] == 2
+    order: list[int] = []
+
+    async def waiter(n: int) -> None:
+        async with small.transaction() as conn:
+            await conn.scalar(PID)
+            order.append(n)
+
+    waiting = [asyncio.create_task(waiter(n)) for n in range(3)]
+    await asyncio.sleep(0.05)
+    assert small.pool.stats()["waiting"] == 3
+    assert small.pool.stats()["checked_out"] == 2  # none opened beyond the limit
+    release.set()
+    await asyncio.gather(*holders, *waiting)
+    assert order == [0, 1, 2]
+    stats = small.pool.stats()
+    assert stats["checked_out"] == 0
+    assert stats["idle"] == 1  # the overflow connection was closed when nobody waited
+    assert stats["overflow"] == 0
+
+
+async def test_a_caller_waits_at_most_the_timeout_and_nothing_leaks(small: Database) -> None:
+    release = asyncio.Event()
+    held = [asyncio.Event(), asyncio.Event()]
+    holders = [asyncio.create_task(_hold(small, event, release)) for event in held]
+    for event in held:
+        await event.wait()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(DatabaseUnavailable, match="no database connection was free"):
+        async with small.transaction():
+            pass
+    assert 0.25 < loop.time() - started < 2
+    release.set()
+    await asyncio.gather(*holders)
+    async with small.transaction() as conn:
+        assert await conn.scalar(text("select 1")) == 1
+    assert small.pool.stats() == {
+        "checked_out": 0,
+        "idle": 1,
+        "size": 1,
+        "overflow": 0,
+        "waiting": 0,
+    }
+
+
+async def test_a_cancelled_waiter_loses_no_connection(small: Database) -> None:
+    release = asyncio.Event()
+    held = [asyncio.Event(), asyncio.Event()]
+    holders = [asyncio.create_task(_hold(small, event, release)) for event in held]
+    for event in held:
+        await event.wait()
+
+    async def wait_then_run() -> None:
+        async with small.transaction():
+            pass
+
+    cancelled = asyncio.create_task(wait_then_run())
+    await asyncio.sleep(0.02)
+    release.set()  # hand-overs and the cancellation race
+    cancelled.cancel()
+    await asyncio.gather(*holders)
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    for _ in range(5):  # every place is usable again
+        async with small.transaction() as conn:
+            await conn.scalar(PID)
+    assert small.pool.stats()["checked_out"] == 0
+    assert small.pool.stats()["idle"] <= 1
+
+
+async def test_an_old_connection_is_recycled(runtime: DatabaseRuntime) -> None:
+    database = Database(runtime.app_url, pool_size=1, max_overflow=0, pool_recycle=0.2)
+    try:
+        async with database.transaction() as conn:
+            first = await conn.scalar(PID)
+        async with database.transaction() as conn:
+            assert await conn.scalar(PID) == first  # young: reused
+        await asyncio.sleep(0.3)
+        async with database.transaction() as conn:
+            assert await conn.scalar(PID) != first
+        assert database.pool.stats()["idle"] == 1
+    finally:
+        await database.dispose()
+
+
+async def test_a_connection_still_in_a_transaction_is_closed_not_reused(
+    small: Database,
+) -> None:
+    pooled = await small.pool.acquire()
+    pid = await pooled.driver.fetchval("select pg_backend_pid()")
+    await pooled.driver.execute("BEGIN")
+    await small.pool.release(pooled)
+    assert small.pool.stats()["idle"] == 0
+    assert pooled.driver.is_closed()
+    async with small.transaction() as conn:
+        assert await conn.scalar(PID) != pid
+
+
+async def test_a_failed_connect_frees_its_place(runtime: DatabaseRuntime) -> None:
+    database = Database(runtime.app_url, pool_size=1, max_overflow=0)
+    failures = [OSError("connection refused")]
+
+    async def flaky() -> AsyncConnection:
+        if failures:
+            raise failures.pop()
+        return await database.engine.connect()
+
+    pool = ConnectionPool(flaky, size=1, overflow=0, timeout=1, recycle=60)
+    try:
+        with pytest.raises(OSError, match="refused"):
+            await pool.acquire()
+        assert pool.stats()["checked_out"] == 0
+        pooled = await pool.acquire()
+        assert await pooled.driver.fetchval("select 1") == 1
+        await pool.release(pooled)
+        assert pool.stats()["idle"] == 1
+    finally:
+        await pool.close()
+        await database.dispose()
+
+
+async def test_a_closed_pool_refuses_and_closes_what_comes_back(
+    runtime: DatabaseRuntime,
+) -> None:
+    database = Database(runtime.app_url, pool_size=2, max_overflow=0)
+    pooled = await database.pool.acquire()
+    await database.dispose()
+    with pytest.raises(DatabaseUnavailable, match="closed"):
+        await database.pool.acquire()
+    await database.pool.release(pooled)
+    assert pooled.driver.is_closed()
+    assert database.pool.stats()["checked_out"] == 0
+
+
+def test_the_pool_refuses_settings_that_cannot_work() -> None:
+    async def never() -> AsyncConnection:
+        raise AssertionError
+
+    good = {"size": 1, "overflow": 0, "timeout": 1.0, "recycle": 1.0}
+    for bad in ({"size": 0}, {"overflow": -1}, {"timeout": 0}, {"recycle": 0}):
+        with pytest.raises(ConfigError, match="pool"):
+            ConnectionPool(never, **(good | bad))  # type: ignore[arg-type]
