@@ -49,9 +49,10 @@ async def test_at_most_size_plus_overflow_are_open_and_waiters_go_first_come(
     order: list[int] = []
 
     async def waiter(n: int) -> None:
-        async with small.transaction() as conn:
-            await conn.scalar(PID)
-            order.append(n)
+        pooled = await small.pool.acquire()
+        order.append(n)  # the order they got a connection in
+        await pooled.driver.fetchval("select 1")
+        await small.pool.release(pooled)
 
     waiting = [asyncio.create_task(waiter(n)) for n in range(3)]
     await asyncio.sleep(0.05)

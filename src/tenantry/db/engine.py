@@ -30,6 +30,7 @@ answered by a replica when routed: for reads that may be a moment stale.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -77,13 +78,25 @@ def begin_statement(
 
     ``prologue`` (a statement without parameters) is appended to the same message.
     """
+    if prologue is None and (known := _BEGINS.get((tenant_id, read_only))) is not None:
+        return known
     begin = "BEGIN READ ONLY" if read_only else "BEGIN"
     if tenant_id is None:
         statement = begin
     else:
         literal = "'" + validate_tenant_id(tenant_id).replace("'", "''") + "'"
         statement = f"{begin}; SET LOCAL {TENANT_SETTING} = {literal}"
-    return statement if prologue is None else f"{statement}; {prologue}"
+    if prologue is not None:
+        return f"{statement}; {prologue}"
+    if len(_BEGINS) >= _BEGINS_KEPT:
+        _BEGINS.clear()
+    _BEGINS[tenant_id, read_only] = statement
+    return statement
+
+
+#: The opening statements made so far, by (tenant, read only): only valid ids get in.
+_BEGINS: dict[tuple[str | None, bool], str] = {}
+_BEGINS_KEPT = 4096
 
 
 @dataclass(slots=True)
@@ -265,20 +278,31 @@ class Database:
         timeout = None if prologue is not None else open_timeout
         return _Transaction(self, tenant_id, statement, timeout)
 
-    async def _begin(self, statement: str) -> Pooled:
-        """Take a connection and open the transaction on it.
+    async def _begin(self, statement: str, within: float | None) -> Pooled:
+        """Take a connection and open the transaction on it, in ``within`` seconds if given
+        (asyncpg's timer on the round trip; none at all to take an idle connection).
 
         The ``BEGIN`` doubles as the pool's pre-ping: a pooled connection the server has closed
         fails here, before anything ran on it, so it is dropped and the call retried once.
         """
         pool = self.pool
+        deadline = None if within is None else time.monotonic() + within
         for attempt in (1, 2):
             try:
-                pooled = await pool.acquire()
+                pooled = await pool.acquire(_left(deadline))
+            except TimeoutError as exc:
+                raise DatabaseUnavailable(
+                    f"the database did not answer within {within:g} s"
+                ) from exc
             except (OSError, DBAPIError) as exc:
                 raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
             try:
-                await pooled.driver.execute(statement)
+                await pooled.driver.execute(statement, timeout=_left(deadline))
+            except TimeoutError as exc:  # the server did not answer: no retry, it would wait again
+                await pool.release(pooled, reuse=False)
+                raise DatabaseUnavailable(
+                    f"the database did not answer within {within:g} s"
+                ) from exc
             except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as exc:
                 await pool.release(pooled, reuse=False)
                 if attempt == 2:
@@ -292,6 +316,11 @@ class Database:
                 raise
             return pooled
         raise AssertionError("unreachable")
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (None: none); past it, asyncpg and the pool time out at once."""
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class _Transaction:
@@ -311,16 +340,7 @@ class _Transaction:
         self._timeout = timeout
 
     async def __aenter__(self) -> AsyncConnection:
-        if self._timeout is None:
-            pooled = await self._database._begin(self._statement)
-        else:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    pooled = await self._database._begin(self._statement)
-            except TimeoutError as exc:
-                raise DatabaseUnavailable(
-                    f"the database did not answer within {self._timeout:g} s"
-                ) from exc
+        pooled = await self._database._begin(self._statement, self._timeout)
         self._pooled = pooled
         self._token = _ambient.set(_Open(pooled.conn, self._tenant_id))
         return pooled.conn

@@ -99,23 +99,28 @@ class ConnectionPool:
             "waiting": len(self._waiters),
         }
 
-    async def acquire(self) -> Pooled:
-        """A connection for one transaction; give it back with :meth:`release`."""
+    async def acquire(self, within: float | None = None) -> Pooled:
+        """A connection for one transaction; give it back with :meth:`release`.
+
+        ``within`` seconds bound opening a connection and waiting for one (instead of the pool's
+        ``timeout``): :class:`TimeoutError`. Taking an idle one sets no timer, which is why this
+        is a parameter and not the caller's ``asyncio.timeout`` (~5-9 us a call).
+        """
         while True:
             if self._closed:
                 raise DatabaseUnavailable("the database's pool is closed")
             if self._idle:
                 pooled = self._idle.pop()
             elif self._open < self.limit:
-                return await self._new()
+                return await self._new(within)
             else:
-                handed = await self._wait()
+                handed = await self._wait(within)
                 if handed is None:  # a connection was closed: its place is free
                     continue
                 pooled = handed
-            if time.monotonic() - pooled.opened < self.recycle and pooled.reusable():
+            if time.monotonic() - pooled.opened < self.recycle and not pooled.driver.is_closed():
                 return pooled
-            await asyncio.shield(self._close(pooled))
+            await self._close(pooled)
 
     async def release(self, pooled: Pooled, *, reuse: bool = True) -> None:
         """Take ``pooled`` back: to the next waiter or the idle list when it can be reused (no
@@ -129,7 +134,7 @@ class ConnectionPool:
             if self._open <= self.size:
                 self._idle.append(pooled)
                 return
-        await asyncio.shield(self._close(pooled))
+        await self._close(pooled)
 
     async def close(self) -> None:
         """Close the idle connections; those in use are closed when given back."""
@@ -142,20 +147,23 @@ class ConnectionPool:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _new(self) -> Pooled:
+    async def _new(self, within: float | None) -> Pooled:
         self._open += 1
         try:
-            return Pooled.of(await self._connect())
+            if within is None:
+                return Pooled.of(await self._connect())
+            async with asyncio.timeout(within):
+                return Pooled.of(await self._connect())
         except BaseException:
             self._open -= 1
             self._wake()
             raise
 
-    async def _wait(self) -> Pooled | None:
+    async def _wait(self, within: float | None) -> Pooled | None:
         waiter: asyncio.Future[Pooled | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout if within is None else within):
                 return await waiter
         except BaseException as exc:
             if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
@@ -164,7 +172,7 @@ class ConnectionPool:
                     self._wake()
                 else:
                     await self.release(handed)
-            if isinstance(exc, TimeoutError):
+            if isinstance(exc, TimeoutError) and within is None:
                 raise DatabaseUnavailable(
                     f"no database connection was free within {self.timeout:g} s"
                 ) from exc
@@ -174,15 +182,19 @@ class ConnectionPool:
                 waiter.cancel()
 
     async def _close(self, pooled: Pooled) -> None:
-        """Close ``pooled`` for good (its place goes to a waiter)."""
+        """Close ``pooled`` for good, shielded from cancellation. Its place is free before this
+        suspends (it goes to a waiter), so what is given back meanwhile is counted right."""
+        self._open -= 1
+        self._wake()
+        await asyncio.shield(self._disconnect(pooled))
+
+    @staticmethod
+    async def _disconnect(pooled: Pooled) -> None:
         try:
             await pooled.conn.invalidate()  # asyncpg's close, bounded (2 s), else its terminate
             await pooled.conn.close()
         except Exception:  # noqa: BLE001 - a broken connection is closed as far as it can be
             pooled.driver.terminate()
-        finally:
-            self._open -= 1
-            self._wake()
 
     def _wake(self) -> None:
         """Tell the first waiter that a place is free (it opens a connection)."""
