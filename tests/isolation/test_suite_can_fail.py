@@ -138,8 +138,8 @@ async def test_an_unforced_policy_is_caught_by_the_invariant_check(
 class SessionLevelDatabase(Database):
     """A broken design: the tenant set for the session (``SET SESSION``), never reset."""
 
-    async def _begin(self, statement: str):  # type: ignore[no-untyped-def]
-        return await super()._begin(statement.replace("SET LOCAL", "SET SESSION"))
+    async def _begin(self, statement: str, within: float | None):  # type: ignore[no-untyped-def]
+        return await super()._begin(statement.replace("SET LOCAL", "SET SESSION"), within)
 
 
 async def test_a_session_level_tenant_setting_is_caught(scratch: DatabaseRuntime) -> None:

@@ -39,9 +39,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from weakref import WeakSet
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError
 
 from tenantry.audit.manager import AuditCipher, AuditLog
 from tenantry.audit.merkle import leaf_hash
@@ -49,11 +49,13 @@ from tenantry.audit.models import audit_pending
 from tenantry.audit.schemas import AuditEntry
 from tenantry.context import PLATFORM_TENANT, current_tenant, tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
+from tenantry.db.repository import DriverQuery, Repository
 from tenantry.errors import (
     AuditUnavailable,
     AuditVerificationError,
     DecryptionError,
     InvalidInput,
+    TenantryError,
 )
 from tenantry.logging import get_logger
 
@@ -61,10 +63,12 @@ __all__ = ["RETRIES", "AuditOutbox"]
 
 _log = get_logger(__name__)
 _T = f'"{audit_pending.schema}"."{audit_pending.name}"'
-_INSERT = text(
+_INSERT = DriverQuery.of(
     f"INSERT INTO {_T} (tenant_id, id, leaf_hash, entry) VALUES (:t, :id, :leaf, :entry)"
 )
-_QUEUE_PLATFORM = text(f'SELECT "{audit_pending.schema}".queue_platform_entry(:id, :leaf, :entry)')
+_QUEUE_PLATFORM = DriverQuery.of(
+    f'SELECT "{audit_pending.schema}".queue_platform_entry(:id, :leaf, :entry)'
+)
 _TAKE = text(
     f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} ORDER BY queued_at, id LIMIT :limit)"
     " RETURNING id, leaf_hash, entry, queued_at"
@@ -77,11 +81,12 @@ def _record_id(pending_id: str) -> str:
     return f"audit_pending/{pending_id}"
 
 
-def _not_written(tenant_id: str, exc: DBAPIError) -> AuditUnavailable:
+def _not_written(tenant_id: str, exc: Exception) -> AuditUnavailable:
     """The error of an entry the database refused (the server's text goes to the log only)."""
-    state = str(getattr(exc.orig, "sqlstate", "") or "")
+    orig = exc if isinstance(exc, asyncpg.PostgresError) else exc.__cause__
+    state = str(getattr(orig, "sqlstate", "") or "")
     _log.warning("audit entry not written", tenant=tenant_id, sqlstate=state)
-    _log.debug("audit entry not written", tenant=tenant_id, error=str(exc.orig))
+    _log.debug("audit entry not written", tenant=tenant_id, error=str(orig))
     return AuditUnavailable(
         f"the audit log of tenant {tenant_id!r} could not take the change's entry, so the "
         "change was not made"
@@ -134,8 +139,8 @@ class AuditOutbox:
         with tenant_scope(scope):
             async with db.tenant_transaction() as conn:
                 try:
-                    await conn.execute(statement, params)
-                except DBAPIError as exc:
+                    await Repository(conn).execute_driver(statement, params)
+                except (TenantryError, asyncpg.PostgresError) as exc:  # the database refused it
                     raise _not_written(tenant_id, exc) from exc
         self._schedule(tenant_id)
         return pending_id

@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from tenantry.audit.models import audit_checkpoints, audit_entries, audit_nodes
 from tenantry.context import validate_tenant_id
-from tenantry.db.engine import translate_error
+from tenantry.db.engine import driver_connection, translate_error
 from tenantry.db.repository import TenantRepository
 from tenantry.errors import NotFound
 
@@ -139,7 +139,7 @@ class AuditRepository(TenantRepository):
         of the audit log): under the tenant's lock, nothing can change the state in between.
         """
         if self._driver is None:
-            self._driver = (await self.conn.get_raw_connection()).driver_connection
+            self._driver = driver_connection(self.conn)
         size, frontier = batch.base
         try:
             row = await self._driver.fetchrow(

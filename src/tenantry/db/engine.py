@@ -352,8 +352,12 @@ class _Transaction:
         pooled, pool = self._pooled, self._database.pool
         if exc is not None:
             await asyncio.shield(_abort(pool, pooled))
-            if isinstance(exc, DBAPIError):
-                raise translate_error(exc) from exc
+            if isinstance(exc, DBAPIError | asyncpg.PostgresError):
+                translated = translate_error(exc)
+                if translated is not exc:
+                    raise translated from exc
+            elif isinstance(exc, asyncpg.InterfaceError):  # the driver's, used directly
+                raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
             return
         try:
             status = await pooled.driver.execute("COMMIT")

@@ -107,10 +107,10 @@ class SessionManager(SessionStepUp, SessionReports):
             lock = creation_lock(tenant_id, user_id)
             async with db.tenant_transaction(prologue=lock) as conn:
                 repo = SessionsRepository(conn)
-                live = await repo.live_for_user(user_id, now)
+                live = await repo.live_ids(user_id, now)
                 excess = len(live) + 1 - self.policy.max_sessions_per_user
                 if excess > 0:
-                    oldest = [row.session_id for row in live[:excess]]
+                    oldest = live[:excess]
                     evicted = await repo.revoke(oldest, "session limit: oldest evicted", now)
                 await repo.insert(
                     session_id=session_id,
@@ -202,8 +202,8 @@ class SessionManager(SessionStepUp, SessionReports):
         db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
-                live = await SessionsRepository(conn).live_for_user(user_id, now)
-        ids = [row.session_id for row in live if row.session_id != except_session]
+                live = await SessionsRepository(conn).live_ids(user_id, now)
+        ids = [session_id for session_id in live if session_id != except_session]
         reason = "revoked with the user's others"
         return len(await self._revoke_ids(tenant_id, ids, reason, now, actor))
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import RowMapping
 
-from tenantry.db.repository import TenantRepository
+from tenantry.db.repository import DriverQuery, TenantRepository
 from tenantry.sessions.models import (
     api_keys,
     behaviour_models,
@@ -41,6 +41,33 @@ CREATION_LOCK = 0x73657373  # "sess"
 
 _PUBLIC = [c for c in sessions.c if c.name not in ("tenant_id", "token_hash")]
 
+# The statements of a session's creation and of a touch, compiled once and sent straight to
+# asyncpg (``DriverQuery``): SQLAlchemy's execution cost more than each statement here.
+_INSERTED = (
+    *("tenant_id", "session_id", "user_id", "session_type", "security_level", "token_hash"),
+    *("created_at", "last_seen_at", "idle_expires_at", "absolute_expires_at"),
+    *("ip", "user_agent", "device_id", "step_up_at", "cap"),
+)
+_INSERT = DriverQuery.compiled(
+    insert(sessions).values({c: bindparam(c) for c in _INSERTED}).inline()
+)
+_LIVE_IDS = DriverQuery.compiled(
+    select(sessions.c.session_id)
+    .where(
+        sessions.c.user_id == bindparam("user_id"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.idle_expires_at > bindparam("now"),
+        sessions.c.absolute_expires_at > bindparam("now"),
+    )
+    .order_by(sessions.c.created_at)
+)
+_ACTIVITY = ("tenant_id", "session_id", "user_id", "occurred_at", "kind", "ip", "user_agent")
+_RECORD_ACTIVITY = DriverQuery.compiled(
+    insert(session_activity)
+    .values({c: bindparam(c) for c in (*_ACTIVITY, "device_id", "requests")})
+    .inline()  # no RETURNING of the new id
+)
+
 
 def creation_lock(tenant_id: str, user_id: str) -> str:
     """The statement that serializes creations of ``user_id``'s sessions in ``tenant_id``.
@@ -56,11 +83,9 @@ def creation_lock(tenant_id: str, user_id: str) -> str:
 
 
 class SessionsRepository(TenantRepository):
-    async def insert(self, **values: Any) -> RowMapping:
-        statement = (
-            insert(sessions).values(tenant_id=self.tenant_id, **values).returning(*sessions.c)
-        )
-        return (await self.conn.execute(statement)).mappings().one()
+    async def insert(self, **values: Any) -> None:
+        """A new session row: every column of ``_INSERTED`` but ``tenant_id`` by name."""
+        await self.execute_driver(_INSERT, {"tenant_id": self.tenant_id, **values})
 
     async def by_token(self, digest: bytes) -> RowMapping | None:
         query = select(sessions).where(sessions.c.token_hash == digest)
@@ -69,6 +94,11 @@ class SessionsRepository(TenantRepository):
     async def by_id(self, session_id: str) -> RowMapping | None:
         query = select(sessions).where(sessions.c.session_id == session_id)
         return (await self.conn.execute(query)).mappings().first()
+
+    async def live_ids(self, user_id: str, now: datetime) -> list[str]:
+        """The ids of the user's sessions that are neither revoked nor expired, oldest first."""
+        rows = await self.fetch_driver(_LIVE_IDS, {"user_id": user_id, "now": now})
+        return [row[0] for row in rows]
 
     async def live_for_user(self, user_id: str, now: datetime) -> Sequence[RowMapping]:
         """The user's sessions that are neither revoked nor expired, oldest first."""
@@ -113,8 +143,30 @@ class SessionsRepository(TenantRepository):
             update(sessions).where(sessions.c.session_id == session_id).values(step_up_at=at)
         )
 
-    async def record_activity(self, **values: Any) -> None:
-        await self.conn.execute(insert(session_activity).values(tenant_id=self.tenant_id, **values))
+    async def record_activity(
+        self,
+        *,
+        session_id: str,
+        user_id: str,
+        occurred_at: datetime,
+        kind: str,
+        ip: str | None,
+        user_agent: str | None,
+        device_id: str | None,
+        requests: int = 1,
+    ) -> None:
+        values = {
+            "tenant_id": self.tenant_id,
+            "session_id": session_id,
+            "user_id": user_id,
+            "occurred_at": occurred_at,
+            "kind": kind,
+            "ip": ip,
+            "user_agent": user_agent,
+            "device_id": device_id,
+            "requests": requests,
+        }
+        await self.execute_driver(_RECORD_ACTIVITY, values)
 
     async def activity(
         self,
