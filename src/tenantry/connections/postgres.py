@@ -48,6 +48,8 @@ def database_failure(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         state = str(getattr(exc.orig, "sqlstate", "") or "")
         return exc.connection_invalidated or state.startswith(_SERVER_STATES)
+    if isinstance(exc, asyncpg.PostgresError):  # from a statement sent straight to the driver
+        return str(exc.sqlstate or "").startswith(_SERVER_STATES)
     return False
 
 
