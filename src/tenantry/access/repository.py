@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tenantry.access.models import role_assignments
-from tenantry.db.repository import TenantRepository
+from tenantry.db.repository import DriverQuery, TenantRepository
 
 __all__ = ["RoleAssignmentsRepository"]
+
+_ROLES_OF = DriverQuery.compiled(
+    select(role_assignments.c.role).where(role_assignments.c.principal_id == bindparam("principal"))
+)
 
 
 class RoleAssignmentsRepository(TenantRepository):
@@ -32,7 +36,5 @@ class RoleAssignmentsRepository(TenantRepository):
         return bool((await self.conn.execute(statement)).rowcount)
 
     async def roles_of(self, principal_id: str) -> Sequence[str]:
-        query = select(role_assignments.c.role).where(
-            role_assignments.c.principal_id == principal_id
-        )
-        return list((await self.conn.execute(query)).scalars().all())
+        """The roles assigned to ``principal_id`` (read on every session load: the driver's)."""
+        return [row[0] for row in await self.fetch_driver(_ROLES_OF, {"principal": principal_id})]

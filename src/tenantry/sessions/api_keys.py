@@ -147,16 +147,17 @@ class ApiKeys(RecordsChanges):
                 async with db.tenant_transaction() as conn:
                     repo = ApiKeysRepository(conn)
                     row = await repo.by_hash(parsed.digest)
-                    if row is None or not parsed.matches(bytes(row.key_hash)):
+                    if row is None or not parsed.matches(bytes(row["key_hash"])):
                         raise AuthenticationError("invalid API key")
-                    if row.revoked_at is not None:
+                    if row["revoked_at"] is not None:
                         raise AuthenticationError("the API key was revoked")
-                    await repo.mark_used(row.key_id)
+                    await repo.mark_used(row["key_id"])
+                expires = row["expires_at"]
                 cached = {
-                    "id": row.key_id,
-                    "account": row.service_account,
-                    "scopes": list(row.scopes),
-                    "expires": row.expires_at.timestamp() if row.expires_at else None,
+                    "id": row["key_id"],
+                    "account": row["service_account"],
+                    "scopes": list(row["scopes"]),
+                    "expires": expires.timestamp() if expires else None,
                 }
                 await self.cache.set(_key(parsed.digest), cached, ttl=self.cache_ttl)
             await active.check(parsed.tenant_id)  # a genuine key of a tenant that is not active

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import RowMapping
@@ -61,6 +62,20 @@ _LIVE_IDS = DriverQuery.compiled(
     )
     .order_by(sessions.c.created_at)
 )
+_BY_TOKEN = DriverQuery.compiled(
+    select(sessions).where(sessions.c.token_hash == bindparam("digest"))
+)
+_TOUCH = DriverQuery.compiled(
+    update(sessions)
+    .where(sessions.c.session_id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("now"), idle_expires_at=bindparam("idle"))
+)
+_KEY_BY_HASH = DriverQuery.compiled(
+    select(api_keys).where(api_keys.c.key_hash == bindparam("digest"))
+)
+_KEY_USED = DriverQuery.compiled(
+    update(api_keys).where(api_keys.c.key_id == bindparam("key_id")).values(last_used_at=func.now())
+)
 _ACTIVITY = ("tenant_id", "session_id", "user_id", "occurred_at", "kind", "ip", "user_agent")
 _RECORD_ACTIVITY = DriverQuery.compiled(
     insert(session_activity)
@@ -87,9 +102,10 @@ class SessionsRepository(TenantRepository):
         """A new session row: every column of ``_INSERTED`` but ``tenant_id`` by name."""
         await self.execute_driver(_INSERT, {"tenant_id": self.tenant_id, **values})
 
-    async def by_token(self, digest: bytes) -> RowMapping | None:
-        query = select(sessions).where(sessions.c.token_hash == digest)
-        return (await self.conn.execute(query)).mappings().first()
+    async def by_token(self, digest: bytes) -> asyncpg.Record | None:
+        """The session row of a token's hash (a validation's cache miss: straight to asyncpg)."""
+        rows = await self.fetch_driver(_BY_TOKEN, {"digest": digest})
+        return rows[0] if rows else None
 
     async def by_id(self, session_id: str) -> RowMapping | None:
         query = select(sessions).where(sessions.c.session_id == session_id)
@@ -127,11 +143,8 @@ class SessionsRepository(TenantRepository):
         return [row.token_hash for row in await self.conn.execute(statement)]
 
     async def touch(self, session_id: str, now: datetime, idle_expires_at: datetime) -> None:
-        await self.conn.execute(
-            update(sessions)
-            .where(sessions.c.session_id == session_id)
-            .values(last_seen_at=now, idle_expires_at=idle_expires_at)
-        )
+        values = {"session_id": session_id, "now": now, "idle": idle_expires_at}
+        await self.execute_driver(_TOUCH, values)
 
     async def rotate(self, session_id: str, digest: bytes) -> None:
         await self.conn.execute(
@@ -209,9 +222,10 @@ class ApiKeysRepository(TenantRepository):
         )
         return (await self.conn.execute(statement)).mappings().one()
 
-    async def by_hash(self, digest: bytes) -> RowMapping | None:
-        query = select(api_keys).where(api_keys.c.key_hash == digest)
-        return (await self.conn.execute(query)).mappings().first()
+    async def by_hash(self, digest: bytes) -> asyncpg.Record | None:
+        """The key's row by its hash (a key check's cache miss: straight to asyncpg)."""
+        rows = await self.fetch_driver(_KEY_BY_HASH, {"digest": digest})
+        return rows[0] if rows else None
 
     async def list(self) -> Sequence[RowMapping]:
         query = select(*_KEY_PUBLIC).order_by(api_keys.c.created_at)
@@ -228,9 +242,7 @@ class ApiKeysRepository(TenantRepository):
         return None if row is None else bytes(row.key_hash)
 
     async def mark_used(self, key_id: str) -> None:
-        await self.conn.execute(
-            update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=func.now())
-        )
+        await self.execute_driver(_KEY_USED, {"key_id": key_id})
 
 
 _samples, _models = behaviour_samples, behaviour_models

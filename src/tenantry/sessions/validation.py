@@ -104,32 +104,34 @@ class SessionValidation(SessionParts):
         db = await self._db()
         async with db.tenant_transaction() as conn:
             row = await SessionsRepository(conn).by_token(digest)
-        if row is None or hash_token(token) != bytes(row.token_hash):
+        if row is None or hash_token(token) != bytes(row["token_hash"]):
             await self._failed(tenant_id, client)
             raise AuthenticationError("invalid session token")
-        if row.revoked_at is not None:
+        session_id, user_id = row["session_id"], row["user_id"]
+        if row["revoked_at"] is not None:
             await self._event(
                 tenant_id,
                 "revoked_token_use",
                 Severity.MEDIUM,
-                session={"id": row.session_id, "user": row.user_id},
+                session={"id": session_id, "user": user_id},
                 client=client,
-                detail={"reason": row.revoke_reason},
+                detail={"reason": row["revoke_reason"]},
             )
             raise AuthenticationError("the session was revoked")
-        roles = await self._roles(tenant_id, row.user_id)
+        roles = await self._roles(tenant_id, user_id)
+        step_up, cap = row["step_up_at"], row["cap"]
         return {
-            "id": row.session_id,
-            "user": row.user_id,
-            "type": row.session_type,
-            "level": row.security_level,
+            "id": session_id,
+            "user": user_id,
+            "type": row["session_type"],
+            "level": row["security_level"],
             "roles": sorted(roles),
-            "idle": row.idle_expires_at.timestamp(),
-            "absolute": row.absolute_expires_at.timestamp(),
-            "touched": row.last_seen_at.timestamp(),
-            "device": row.device_id,
-            "step_up": row.step_up_at.timestamp() if row.step_up_at else None,
-            "cap": None if row.cap is None else list(row.cap),
+            "idle": row["idle_expires_at"].timestamp(),
+            "absolute": row["absolute_expires_at"].timestamp(),
+            "touched": row["last_seen_at"].timestamp(),
+            "device": row["device_id"],
+            "step_up": step_up.timestamp() if step_up else None,
+            "cap": None if cap is None else list(cap),
         }
 
     async def _keep(self, key: str, cached: dict[str, Any]) -> None:

@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+import asyncpg
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 
-from tenantry.db.repository import Repository, TenantRepository
+from tenantry.db.repository import DriverQuery, Repository, TenantRepository
 from tenantry.tenants.models import tenant_settings, tenants
 
 __all__ = ["SettingsRepository", "TenantsRepository"]
+
+_GET_SETTING = DriverQuery.compiled(
+    select(tenant_settings.c.key, tenant_settings.c.value, tenant_settings.c.updated_at).where(
+        tenant_settings.c.key == bindparam("key")
+    )
+)
 
 
 class TenantsRepository(Repository):
@@ -55,11 +62,11 @@ class TenantsRepository(Repository):
 
 
 class SettingsRepository(TenantRepository):
-    async def get(self, key: str) -> RowMapping | None:
-        query = select(tenant_settings.c.key, tenant_settings.c.value, tenant_settings.c.updated_at)
-        return (
-            (await self.conn.execute(query.where(tenant_settings.c.key == key))).mappings().first()
-        )
+    async def get(self, key: str) -> asyncpg.Record | None:
+        """The setting (key, value, updated_at), a hot point read: straight to asyncpg (whose
+        connection decodes ``jsonb`` as SQLAlchemy set it up to)."""
+        rows = await self.fetch_driver(_GET_SETTING, {"key": key})
+        return rows[0] if rows else None
 
     async def list(self) -> Sequence[RowMapping]:
         query = select(
