@@ -129,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "iterations": plan.iterations,
             "warmup": plan.warmup,
             "rounds": plan.rounds,
+            "block": plan.block,
             "memory_iterations": plan.memory_iterations,
             "seconds_per_operation": plan.seconds,
             "min_iterations": plan.min_iterations,

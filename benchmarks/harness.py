@@ -68,6 +68,7 @@ class Plan:
     only: re.Pattern[str] | None = None
     seconds: float = math.inf
     min_iterations: int = 1
+    block: int = 20
 
     @classmethod
     def create(cls, *, quick: bool, only: str | None = None) -> Plan:
@@ -226,18 +227,26 @@ def percentile(sorted_values: Sequence[int], q: float) -> float:
 
 
 async def measure(
-    run: Operation, iterations: int, warmup: int = 0, prepare: Operation | None = None
+    run: Operation,
+    iterations: int,
+    warmup: int = 0,
+    prepare: Operation | None = None,
+    *,
+    collect: bool = True,
 ) -> Sample:
     """Call ``run`` ``warmup`` times untimed, then ``iterations`` times timed, one at a time.
 
     With ``prepare``, each call of ``run`` follows an untimed ``await prepare()``, and the
-    sample's elapsed time is the sum of the timed calls.
+    sample's elapsed time is the sum of the timed calls. ``collect``: a full garbage collection
+    first (:func:`run_cases`, which measures in many small blocks, collects once per round of
+    blocks instead: a collection costs more than a block of fast calls).
     """
     for _ in range(warmup):
         if prepare is not None:
             await prepare()
         await run()
-    gc.collect()
+    if collect:
+        gc.collect()
     clock = time.perf_counter_ns
     latencies = [0] * iterations
     started = clock()
@@ -314,13 +323,18 @@ async def warm_up(case: Case, plan: Plan) -> float:
     return percentile(sorted(latencies), 0.5) if latencies else 0.0
 
 
+#: Rounds of blocks between two full garbage collections in :func:`run_cases`.
+_COLLECT_EVERY = 25
+
+
 async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]:
     """Measure ``cases`` interleaved, then their memory, and return one row per case.
 
     Each case gets as many iterations as fit in ``plan.seconds`` (from its warm-up's median,
-    see :meth:`Plan.iterations_for`). The iterations are split into ``plan.rounds`` blocks; each
-    round runs one block of every case, starting from a different case each round, so that machine
-    noise falls on all of them alike.
+    see :meth:`Plan.iterations_for`). The iterations are split into rounds, at least
+    ``plan.rounds`` and enough that no block is longer than ``plan.block`` calls; each round runs
+    one block of every case (a case's calls spread evenly over the rounds), starting from a
+    different case each round, so that a drift of the machine falls on all of them alike.
     """
     cases = select_cases(cases, plan)
     if not cases:
@@ -328,13 +342,17 @@ async def run_cases(cases: Sequence[Case], plan: Plan, module: str) -> list[Row]
     samples = {case.name: Sample() for case in cases}
     call_ns = {case.name: await warm_up(case, plan) for case in cases}
     counts = {case.name: plan.iterations_for(call_ns[case.name]) for case in cases}
-    for round_no in range(plan.rounds):
+    rounds = max(plan.rounds, math.ceil(max(counts.values()) / plan.block))
+    for round_no in range(rounds):
+        if round_no % _COLLECT_EVERY == 0:
+            gc.collect()
         shift = round_no % len(cases)
         for case in [*cases[shift:], *cases[:shift]]:
-            per_block, extra = divmod(counts[case.name], plan.rounds)
-            block = per_block + (1 if round_no < extra else 0)
+            count = counts[case.name]  # spread evenly over the rounds
+            block = (round_no + 1) * count // rounds - round_no * count // rounds
             if block:
-                samples[case.name].extend(await measure(case.run, block, prepare=case.prepare))
+                sample = await measure(case.run, block, prepare=case.prepare, collect=False)
+                samples[case.name].extend(sample)
     memory = {  # a tenth of the timed calls, within half the budget (tracing slows them)
         case.name: max(1, min(plan.memory_iterations, counts[case.name] // 10)) for case in cases
     }
