@@ -97,3 +97,22 @@ async def test_a_stale_entry_is_a_hit_for_get_and_get_many_but_not_served(
         assert await cache.get_many(["plays"]) == {}
         stats = cache.stats()
         assert (stats.l1_hits, stats.misses) == (2, 1)  # the miss is get_or_set's first lookup
+
+
+async def test_the_inlined_hit_counts_every_read_exactly_and_never_serves_an_expired_entry(
+    cache: CacheManager,
+) -> None:
+    reads = 3 * 256 + 5  # the read buffer drains three times and holds five
+    with tenant_scope(tenant()):
+        await cache.set("k", "value")
+        await cache.set("brief", "value", ttl=0.05)
+        for _ in range(reads):
+            assert await cache.get("k") == "value"
+        assert (cache.stats().hits, cache.stats().misses) == (reads, 0)
+        assert await cache.get("brief") == "value"
+        await asyncio.sleep(0.06)
+        assert await cache.get("brief", "gone") == "gone"  # expired on the L1's clock
+        stats = cache.stats()
+        assert (stats.hits, stats.misses, stats.entries) == (reads + 1, 1, 1)
+    with pytest.raises(TenantContextError):
+        await cache.get("k")  # no tenant, no segment: the general path refuses

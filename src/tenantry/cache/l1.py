@@ -277,6 +277,17 @@ class TenantL1(Generic[V]):
         return self._capacity
 
     @property
+    def read_buffer(self) -> int:
+        """How many reads a segment buffers before it drains them."""
+        return self._read_buffer
+
+    @property
+    def segments(self) -> dict[str, TenantSegment[V]]:
+        """The tenants' segments, by tenant: for an owner that inlines :meth:`get_entry`'s hit
+        (the cache manager's hot path). Read-only: everything else goes through the methods."""
+        return self._segments
+
+    @property
     def total_bytes(self) -> int:
         """The bytes of every cached entry (expired ones count until they are removed)."""
         return self._total
