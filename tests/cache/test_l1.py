@@ -195,6 +195,47 @@ def test_the_expiry_heap_stays_bounded_under_overwrites() -> None:
     assert len(cache._expiry) <= 2 * 10 + 64
 
 
+def test_an_update_that_expires_later_takes_over_the_timer_and_still_expires() -> None:
+    clock = Clock()
+    cache: TenantL1[int] = TenantL1(1_000_000, clock=clock)
+    cache.set("a", "k", 1, 10, expires_at=clock.now + 5)
+    cache.set("a", "k", 2, 10, expires_at=clock.now + 50)  # later: the same timer, re-armed
+    assert len(cache._expiry) == 1
+    assert cache.expire(clock.now + 5) == 0  # the old time passes: nothing expired
+    assert cache.get("a", "k") == 2
+    cache.set("a", "k", 3, 10, expires_at=clock.now + 20)  # earlier: a timer of its own
+    assert cache.expire(clock.now + 19.9) == 0
+    assert cache.expire(clock.now + 20) == 1
+    assert cache.get("a", "k") is MISSING
+    assert (cache.stats("a").expirations, cache.total_bytes) == (1, 0)
+
+
+def test_expire_removes_exactly_the_expired_entries_whatever_the_updates() -> None:
+    clock = Clock()
+    cache: TenantL1[int] = TenantL1(10_000_000, clock=clock)
+    rng = random.Random(3)
+    expiries: dict[str, float] = {}
+    for step in range(20_000):
+        key = f"k{rng.randrange(300)}"
+        roll = rng.random()
+        if roll < 0.8:
+            expires_at = clock.now + rng.choice([0.5, 1.0, 5.0, 30.0])
+            assert cache.set("a", key, step, 10, expires_at=expires_at)
+            expiries[key] = expires_at
+        elif roll < 0.9:
+            cache.delete("a", key)
+            expiries.pop(key, None)
+        else:
+            clock.now += rng.random() * 2
+            due = sorted(k for k, at in expiries.items() if at <= clock.now)
+            assert cache.expire() == len(due)
+            for k in due:
+                del expiries[k]
+            assert sorted(cache.keys("a")) == sorted(expiries)
+            assert len(cache._expiry) <= 2 * len(expiries) + 64
+    check_structure(cache)
+
+
 # -- counters and buffers -------------------------------------------------------------------
 
 

@@ -24,7 +24,8 @@ also a hard cap on the tenant.
 
 **Expiry.** ``expires_at`` is on the cache's clock (``time.monotonic`` by default). An expired
 entry is a miss and is removed when met; :meth:`TenantL1.expire` sweeps the expired entries from a
-heap in ``O(expired * log n)``, and writes sweep first when something has expired.
+heap of timers (:mod:`~tenantry.cache.l1_expiry`: an update that expires no earlier takes over its
+key's timer instead of pushing one), and writes sweep first when something may have expired.
 
 **Threads.** Not thread-safe, and needs no lock under asyncio: no method awaits, so each call
 runs to completion on the event loop. Use an instance from one thread only.
@@ -199,11 +200,22 @@ class TenantL1(Generic[V]):
             self._total -= old.size
             if expires_at is None and old.expires_at is not None:
                 expiry.discard(old)  # else push() below notes it
-            segment.limit = self._shares.limit(segment, size - old.size)
+            # TenantShares.limit(segment, size - old.size), inline: the segment holds entries.
+            share = self._shares.unit * segment.weight
+            if budget is not None and budget < share:
+                share = budget
+            used = segment.bytes + size - old.size
+            segment.limit = share if share > used else used
             segment.replace(old, entry)
         self._total += size
         if expires_at is not None:
-            expiry.push(entry, old)
+            previous = None if old is None else old.expires_at
+            if previous is not None and expires_at >= previous:
+                holder = old._timer  # type: ignore[union-attr] # old is set when previous is
+                holder[0] = entry  # type: ignore[index] # a cached entry with an expiry has one
+                entry._timer = holder  # ExpiryQueue.extend, inline
+            else:
+                expiry.push(entry, old)
         if self._total > self._capacity or segment.budget is not None:
             self._enforce(segment)
         if segment.candidates:

@@ -1,9 +1,20 @@
-"""The L1 cache's expiry times, soonest first: a heap with lazy deletion.
+"""The L1 cache's expiry times, soonest first: a heap of timers with lazy deletion.
 
-An entry that leaves the cache early (replaced, deleted, evicted) stays in the heap until it
-reaches the top or the heap is compacted: compaction happens when the heap holds more than twice
-the live entries (plus a small slack), so the heap stays ``O(live)`` and a push stays
-``O(log n)`` amortized. :meth:`ExpiryQueue.pop_expired` costs ``O(log n)`` per entry it returns.
+Each cached entry with an ``expires_at`` is covered by one **timer**, a heap item ``(time, seq,
+holder)`` whose ``holder`` (a one-item list, also the entry's ``_timer``) names the entry. When a
+key is written again with an expiry no earlier than its old one (the common update: the same TTL
+from a later instant), the new entry takes over the old entry's timer (:meth:`ExpiryQueue.extend`:
+two stores, no heap push). A timer then fires at or before its entry's expiry: :meth:`pop_expired`
+returns the entry if it has expired, else pushes the timer again at the entry's own time. So the
+heap may hold times earlier than an entry's (``soonest`` too: a sweep then finds nothing to
+remove and re-arms the timer, once per timer per expiry period), never later ones, and no entry
+outlives its expiry in the heap.
+
+A timer whose entry left the cache (replaced with an earlier expiry, deleted, evicted) stays in
+the heap until it reaches the top or the heap is compacted: compaction happens when the heap holds
+more than twice the live entries (plus a small slack), so the heap stays ``O(live)`` and a push
+stays ``O(log n)`` amortized. :meth:`ExpiryQueue.pop_expired` costs ``O(log n)`` per timer it
+pops.
 """
 
 from __future__ import annotations
@@ -23,15 +34,15 @@ _SLACK = 64
 
 
 class ExpiryQueue(Generic[V]):
-    """The cached entries that carry an ``expires_at``, ordered by it."""
+    """The cached entries that carry an ``expires_at``, ordered by (a time not after) it."""
 
     __slots__ = ("_heap", "_live", "_sequence", "soonest")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Entry[V]]] = []
-        self._sequence = itertools.count()  # ties never compare entries
+        self._heap: list[tuple[float, int, list[Entry[V]]]] = []
+        self._sequence = itertools.count()  # ties never compare holders
         self._live = 0
-        #: The earliest expiry in the heap (perhaps of an entry already gone); ``inf`` if none.
+        #: The earliest time in the heap (perhaps of an entry gone or extended); ``inf`` if none.
         self.soonest = math.inf
 
     def __len__(self) -> int:
@@ -46,13 +57,27 @@ class ExpiryQueue(Generic[V]):
             raise ValueError("the entry has no expiry")
         if replaced is not None and replaced.expires_at is not None:
             self._live -= 1
+        holder = [entry]
+        entry._timer = holder
         heap = self._heap
-        heapq.heappush(heap, (expires_at, next(self._sequence), entry))
+        heapq.heappush(heap, (expires_at, next(self._sequence), holder))
         self._live += 1
         if len(heap) > 2 * self._live + _SLACK:
-            heap = self._heap = [item for item in heap if item[2]._queue is not None]  # cached
+            heap = self._heap = [item for item in heap if _covers(item[2])]
             heapq.heapify(heap)
         self.soonest = heap[0][0] if heap else math.inf
+
+    def extend(self, replaced: Entry[V], entry: Entry[V]) -> None:
+        """``entry`` replaces ``replaced`` in the cache, expiring no earlier: it takes over
+        ``replaced``'s timer. (The cache inlines this on its write path.)"""
+        expires_at, previous = entry.expires_at, replaced.expires_at
+        if expires_at is None or previous is None or expires_at < previous:
+            raise ValueError("extend needs two expiries, the new one no earlier")
+        holder = replaced._timer
+        if holder is None:
+            raise ValueError("the replaced entry has no timer")
+        holder[0] = entry
+        entry._timer = holder
 
     def discard(self, entry: Entry[V]) -> None:
         """Note that a tracked entry left the cache (its heap item goes lazily)."""
@@ -63,8 +88,19 @@ class ExpiryQueue(Generic[V]):
         """Remove and return the still-cached entries whose expiry is at or before ``now``."""
         heap, expired = self._heap, []
         while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)[2]
-            if entry.cached:
-                expired.append(entry)
+            holder = heapq.heappop(heap)[2]
+            if _covers(holder):
+                entry = holder[0]
+                expires_at = entry.expires_at
+                if expires_at is None or expires_at <= now:
+                    expired.append(entry)
+                else:  # extended since: re-arm at the entry's own time
+                    heapq.heappush(heap, (expires_at, next(self._sequence), holder))
         self.soonest = heap[0][0] if heap else math.inf
         return expired
+
+
+def _covers(holder: list[Entry[V]]) -> bool:
+    """Whether the timer ``holder`` is the live timer of a cached entry."""
+    entry = holder[0]
+    return entry._queue is not None and entry._timer is holder

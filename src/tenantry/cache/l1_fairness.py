@@ -28,13 +28,13 @@ V = TypeVar("V")
 class TenantShares(Generic[V]):
     """The tenants holding entries, their weights, and the payer rule."""
 
-    __slots__ = ("_active", "_unit", "_weight", "capacity")
+    __slots__ = ("_active", "_weight", "capacity", "unit")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._active: dict[str, TenantSegment[V]] = {}
         self._weight = 0.0  # of the tenants holding entries
-        self._unit = 0.0  # bytes of share per unit of weight: capacity / _weight
+        self.unit = 0.0  # bytes of share per unit of weight: capacity / _weight
 
     def tenants(self) -> list[str]:
         """The tenants holding entries, in the order they joined."""
@@ -61,12 +61,12 @@ class TenantShares(Generic[V]):
 
     def _reweigh(self, change: float) -> None:
         self._weight = self._weight + change if self._active else 0.0  # no drift when empty
-        self._unit = self.capacity / self._weight if self._active else 0.0
+        self.unit = self.capacity / self._weight if self._active else 0.0
 
     def share(self, segment: TenantSegment[V]) -> float:
         """The tenant's fair share in bytes (as if it held entries, when it holds none)."""
         if segment.tenant in self._active:
-            share = self._unit * segment.weight
+            share = self.unit * segment.weight
         else:
             share = self.capacity * segment.weight / (self._weight + segment.weight)
         budget = segment.budget
@@ -79,7 +79,7 @@ class TenantShares(Generic[V]):
     def limit(self, segment: TenantSegment[V], growth: int = 0) -> float:
         """What the tenant's queues are sized for: its share, or more while it borrows space."""
         if segment.tenant in self._active:  # share(), inline: this runs on every write
-            share = self._unit * segment.weight
+            share = self.unit * segment.weight
             budget = segment.budget
             if budget is not None and budget < share:
                 share = budget
@@ -92,7 +92,7 @@ class TenantShares(Generic[V]):
         """The tenant that evicts next while the cache is over capacity after ``writer`` wrote."""
         if writer.data and writer.bytes > self.share(writer):
             return writer
-        unit = self._unit
+        unit = self.unit
         best, best_excess = None, 0.0
         for segment in self._active.values():
             share = unit * segment.weight

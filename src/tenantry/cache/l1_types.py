@@ -28,6 +28,7 @@ class Entry(Generic[V]):
         "_cells",
         "_queue",
         "_reads",
+        "_timer",
         "expires_at",
         "key",
         "meta",
@@ -54,6 +55,7 @@ class Entry(Generic[V]):
         self._queue: OrderedDict[str, Entry[V]] | None = None  # None: not (or no longer) cached
         self._cells = _NO_CELLS
         self._reads = 0  # reads not yet in the sketch; > 0: read since the policy last looked
+        self._timer: list[Entry[V]] | None = None  # the expiry heap's holder covering the entry
 
     @property
     def cached(self) -> bool:

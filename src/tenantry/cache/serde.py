@@ -45,10 +45,14 @@ class Codec:
 
     def size(self, value: Any) -> int:
         """``len(self.encode(value))``, without building the encoded value when it is small."""
-        body = self._body(value)
-        if len(body) >= self.compress_threshold:
+        try:  # _body, inline: this runs on every set
+            size = len(self._pack(value))
+        except (TypeError, ValueError, OverflowError):
+            self._body(value)  # raises InvalidInput (the packer reset itself)
+            raise
+        if size >= self.compress_threshold:
             return len(self.encode(value))
-        return len(body) + 1  # the header byte
+        return size + 1  # the header byte
 
     def _body(self, value: Any) -> bytes:
         try:
