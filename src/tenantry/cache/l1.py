@@ -154,7 +154,7 @@ class TenantL1(Generic[V]):
 
     # -- writing -------------------------------------------------------------------------
 
-    def set(  # noqa: PLR0912 - the write path, inline: each helper call is a cost on every write
+    def set(  # noqa: PLR0912, PLR0915 - the write path, inline: a helper call costs every write
         self,
         tenant: str,
         key: str,
@@ -184,39 +184,42 @@ class TenantL1(Generic[V]):
                 self.delete(tenant, key)
                 return False
         old = segment.data.get(key)
-        budget = segment.budget
-        if size > self._capacity or (budget is not None and size > budget):
+        budget, capacity = segment.budget, self._capacity
+        if size > capacity or (budget is not None and size > budget):
             if old is not None:
                 self._discard(segment, old)
             segment.rejections += 1
             return False
         entry = Entry(tenant, key, value, size, expires_at, meta)
-        if old is None:
+        if old is not None:  # an update: the new entry takes the old one's place
+            growth = size - old.size
+            self._total += growth
+            # TenantShares.limit(segment, growth), inline: the segment holds entries.
+            share = self._shares.unit * segment.weight
+            if budget is not None and budget < share:
+                share = budget
+            used = segment.bytes + growth
+            segment.limit = share if share > used else used
+            segment.replace(old, entry)
+            previous = old.expires_at
+            if expires_at is None:
+                if previous is not None:
+                    expiry.discard(old)
+            elif previous is not None and expires_at >= previous:
+                holder = old._timer  # ExpiryQueue.extend, inline: no heap push
+                holder[0] = entry  # type: ignore[index] # a cached entry with an expiry has one
+                entry._timer = holder
+            else:
+                expiry.push(entry, old)
+        else:
             if not segment.data:
                 self._shares.join(segment)
             segment.limit = self._shares.limit(segment, size)
             segment.insert(entry)
-        else:
-            self._total -= old.size
-            if expires_at is None and old.expires_at is not None:
-                expiry.discard(old)  # else push() below notes it
-            # TenantShares.limit(segment, size - old.size), inline: the segment holds entries.
-            share = self._shares.unit * segment.weight
-            if budget is not None and budget < share:
-                share = budget
-            used = segment.bytes + size - old.size
-            segment.limit = share if share > used else used
-            segment.replace(old, entry)
-        self._total += size
-        if expires_at is not None:
-            previous = None if old is None else old.expires_at
-            if previous is not None and expires_at >= previous:
-                holder = old._timer  # type: ignore[union-attr] # old is set when previous is
-                holder[0] = entry  # type: ignore[index] # a cached entry with an expiry has one
-                entry._timer = holder  # ExpiryQueue.extend, inline
-            else:
-                expiry.push(entry, old)
-        if self._total > self._capacity or segment.budget is not None:
+            self._total += size
+            if expires_at is not None:
+                expiry.push(entry)
+        if self._total > capacity or budget is not None:
             self._enforce(segment)
         if segment.candidates:
             segment.settle()

@@ -226,7 +226,9 @@ class TenantSegment(Generic[V]):
         self.data[key] = new
         new._queue, new._cells, old._queue = queue, old._cells, None
         new._reads = old._reads + 1
-        if self.sketch.tick():
+        sketch = self.sketch
+        sketch.additions += 1  # sketch.tick(), inline
+        if sketch.additions >= sketch.sample_size:
             self._age()
         self.bytes += delta
         if queue is self.window:

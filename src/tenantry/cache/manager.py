@@ -46,7 +46,7 @@ _MISSING: Final = object()
 Loader = Callable[[], Awaitable[Any]]
 _KEY_OVERHEAD = 64  # bytes charged per entry beyond its value, for the key and bookkeeping
 _READ_BUFFER = 256  # the L1's read buffer, a constant for get's inlined hit
-_monotonic = time.monotonic  # the L1's clock (TenantL1's default), read by get's inlined hit
+_monotonic = time.monotonic  # the L1's clock (TenantL1's default), read on the hot paths
 
 
 @dataclass(slots=True)
@@ -281,7 +281,7 @@ class CacheManager:
         size = self.codec.size(value) + len(key) + _KEY_OVERHEAD  # refuses what cannot be cached
         # No stale window, no load time: the shared metadata, and the TTL on L1's clock alone.
         if self.l1.set(
-            tenant, key, value, size, expires_at=time.monotonic() + ttl, meta=_HELD_IS_FRESH
+            tenant, key, value, size, expires_at=_monotonic() + ttl, meta=_HELD_IS_FRESH
         ):
             state = self._tenants[tenant]  # also makes the tenant known to tenants()
             for tag in tags:

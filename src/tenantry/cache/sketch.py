@@ -50,17 +50,31 @@ def _power_of_two_at_least(value: int) -> int:
 class FrequencySketch:
     """Approximate access counts (0-15) of an unbounded key space in a fixed table."""
 
-    __slots__ = ("_additions", "_capacity", "_mask", "_max_capacity", "_table", "_width")
+    __slots__ = (
+        "_capacity",
+        "_mask",
+        "_max_capacity",
+        "_table",
+        "_width",
+        "additions",
+        "sample_size",
+    )
 
     def __init__(self, capacity: int = 16, *, max_capacity: int = 1 << 20) -> None:
         if capacity < 1 or max_capacity < 1:
             raise ValueError("capacity and max_capacity must be positive")
         self._max_capacity = _power_of_two_at_least(max_capacity)
-        self._additions = 0
+        #: Accesses recorded since the last halving (reduced by a halving, as in Caffeine). A
+        #: caller may count one itself (``additions += 1``, then compare with ``sample_size``):
+        #: :meth:`tick`, inline.
+        self.additions = 0
+        #: Recorded accesses between two halvings: ten per entry of capacity.
+        self.sample_size = 0
         self._resize(min(_power_of_two_at_least(capacity), self._max_capacity))
 
     def _resize(self, capacity: int) -> None:
         self._capacity = capacity
+        self.sample_size = capacity * _SAMPLE_FACTOR
         self._width = capacity * _COUNTERS_PER_ENTRY
         self._mask = self._width - 1
         self._table = bytearray(self._width * DEPTH)
@@ -74,16 +88,6 @@ class FrequencySketch:
     def width(self) -> int:
         """Counters per row."""
         return self._width
-
-    @property
-    def sample_size(self) -> int:
-        """Recorded accesses between two halvings: ten per entry of capacity."""
-        return self._capacity * _SAMPLE_FACTOR
-
-    @property
-    def additions(self) -> int:
-        """Accesses recorded since the last halving (reduced by a halving, as in Caffeine)."""
-        return self._additions
 
     def cells(self, key: Hashable) -> Cells:
         """The key's counter positions; valid until the next :meth:`ensure_capacity` growth."""
@@ -118,8 +122,9 @@ class FrequencySketch:
 
     def tick(self, count: int = 1) -> bool:
         """Count ``count`` recorded accesses; ``True`` when :meth:`reset` is due."""
-        self._additions += count
-        return self._additions >= self._capacity * _SAMPLE_FACTOR
+        additions = self.additions + count
+        self.additions = additions
+        return additions >= self.sample_size
 
     def increment(self, key: Hashable) -> None:
         """Record one access of ``key`` (and age the sketch when the sample is full)."""
@@ -135,7 +140,7 @@ class FrequencySketch:
         """Age the sketch: halve every counter and the addition count."""
         odd = self._table.translate(_ODD).count(1)
         self._table = self._table.translate(_HALVE)
-        self._additions = max(0, (self._additions - odd // DEPTH) // 2)
+        self.additions = max(0, (self.additions - odd // DEPTH) // 2)
 
     def ensure_capacity(self, entries: int) -> bool:
         """Grow to hold ``entries`` keys, keeping estimates; ``True`` if the cells changed."""
@@ -152,5 +157,5 @@ class FrequencySketch:
 
     def clear(self, capacity: int = 16) -> None:
         """Forget everything and shrink back to ``capacity``."""
-        self._additions = 0
+        self.additions = 0
         self._resize(min(_power_of_two_at_least(capacity), self._max_capacity))
