@@ -156,16 +156,18 @@ class CacheManager:
         # which does it all again through the L1's methods. A key of a bad length is never
         # cached, so it is checked on the miss path only; ``None`` (no tenant) has no segment.
         segment = self._segments.get(tenant)  # type: ignore[arg-type]
-        if segment is not None and type(key) is str:
-            entry = segment.data.get(key)
+        if segment is not None:
+            try:
+                entry = segment.data.get(key)
+            except TypeError:  # an unhashable key: refused below (a try costs nothing here)
+                entry = None
             if entry is not None:
                 meta: _Meta = entry.meta  # type: ignore[assignment] # written by _store_l1 only
                 expires_at = entry.expires_at
                 if (
                     expires_at is not None
                     and expires_at > _monotonic()
-                    and not meta.prefetched
-                    and not meta.stale_window
+                    and (meta is _HELD_IS_FRESH or not (meta.prefetched or meta.stale_window))
                 ):
                     reads = segment.reads
                     reads.append(entry)
