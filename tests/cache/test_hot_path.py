@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tenantry.cache import CacheManager
+from tenantry.cache.serde import Codec
 from tenantry.context import tenant_scope
 from tenantry.errors import InvalidInput, TenantContextError
 
@@ -116,3 +117,23 @@ async def test_the_inlined_hit_counts_every_read_exactly_and_never_serves_an_exp
         assert (stats.hits, stats.misses, stats.entries) == (reads + 1, 1, 1)
     with pytest.raises(TenantContextError):
         await cache.get("k")  # no tenant, no segment: the general path refuses
+
+
+@pytest.mark.parametrize("threshold", [16, 300, 1024, 70_000])
+def test_the_size_of_a_value_is_its_encoded_length(threshold: int) -> None:
+    codec = Codec(compress_threshold=threshold)
+    lengths = [0, 1, 30, 31, 32, 33, 254, 255, 256, 257, 1022, 1023, 1024, 65534, 65535, 65536]
+    values: list[object] = [
+        *("a" * n for n in lengths),
+        *("é" * n for n in lengths[:8]),
+        "a\x00b",
+        "\U0001f3b5 tracks",
+        b"bytes",
+        None,
+        12,
+        ["a", 1],
+        {"k": "v" * 40},
+    ]
+    for value in values:
+        assert codec.size(value) == len(codec.encode(value)), repr(value)[:40]
+        assert codec.decode(codec.encode(value)) == value

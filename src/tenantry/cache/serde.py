@@ -44,7 +44,14 @@ class Codec:
         return _RAW + body
 
     def size(self, value: Any) -> int:
-        """``len(self.encode(value))``, without building the encoded value when it is small."""
+        """``len(self.encode(value))``, without building the encoded value when it is small (nor
+        packing an ASCII string: its size is its length and msgpack's header's)."""
+        if type(value) is str and value.isascii():  # msgpack's str: a header, then the bytes
+            n = len(value)
+            size = n + (1 if n < 32 else 2 if n < 256 else 3 if n < 65536 else 5)
+            if size < self.compress_threshold:
+                return size + 1  # the header byte
+            return len(self.encode(value))
         try:  # _body, inline: this runs on every set
             size = len(self._pack(value))
         except (TypeError, ValueError, OverflowError):
