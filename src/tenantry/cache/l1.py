@@ -206,7 +206,7 @@ class TenantL1(Generic[V]):
                 if previous is not None:
                     expiry.discard(old)
             elif previous is not None and expires_at >= previous:
-                holder = old._timer  # ExpiryQueue.extend, inline: no heap push
+                holder = old._timer  # the old entry's timer covers the new one: no heap push
                 holder[0] = entry  # type: ignore[index] # a cached entry with an expiry has one
                 entry._timer = holder
             else:

@@ -3,12 +3,13 @@
 Each cached entry with an ``expires_at`` is covered by one **timer**, a heap item ``(time, seq,
 holder)`` whose ``holder`` (a one-item list, also the entry's ``_timer``) names the entry. When a
 key is written again with an expiry no earlier than its old one (the common update: the same TTL
-from a later instant), the new entry takes over the old entry's timer (:meth:`ExpiryQueue.extend`:
-two stores, no heap push). A timer then fires at or before its entry's expiry: :meth:`pop_expired`
-returns the entry if it has expired, else pushes the timer again at the entry's own time. So the
-heap may hold times earlier than an entry's (``soonest`` too: a sweep then finds nothing to
-remove and re-arms the timer, once per timer per expiry period), never later ones, and no entry
-outlives its expiry in the heap.
+from a later instant), the new entry takes over the old entry's timer: ``TenantL1.set`` points
+the holder at the new entry and the new entry at the holder (two stores, no heap push). A timer
+then fires at or before its entry's expiry: :meth:`ExpiryQueue.pop_expired` returns the entry if
+it has expired, else pushes the timer again at the entry's own time. So the heap may hold times
+earlier than an entry's (``soonest`` too: a sweep then finds nothing to remove and re-arms the
+timer, once per timer per expiry period), never later ones, and no entry outlives its expiry in
+the heap.
 
 A timer whose entry left the cache (replaced with an earlier expiry, deleted, evicted) stays in
 the heap until it reaches the top or the heap is compacted: compaction happens when the heap holds
@@ -66,18 +67,6 @@ class ExpiryQueue(Generic[V]):
             heap = self._heap = [item for item in heap if _covers(item[2])]
             heapq.heapify(heap)
         self.soonest = heap[0][0] if heap else math.inf
-
-    def extend(self, replaced: Entry[V], entry: Entry[V]) -> None:
-        """``entry`` replaces ``replaced`` in the cache, expiring no earlier: it takes over
-        ``replaced``'s timer. (The cache inlines this on its write path.)"""
-        expires_at, previous = entry.expires_at, replaced.expires_at
-        if expires_at is None or previous is None or expires_at < previous:
-            raise ValueError("extend needs two expiries, the new one no earlier")
-        holder = replaced._timer
-        if holder is None:
-            raise ValueError("the replaced entry has no timer")
-        holder[0] = entry
-        entry._timer = holder
 
     def discard(self, entry: Entry[V]) -> None:
         """Note that a tracked entry left the cache (its heap item goes lazily)."""
