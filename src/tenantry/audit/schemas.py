@@ -73,20 +73,42 @@ class AuditEntry(BaseModel):
         return cls.model_validate(obj)
 
 
-def _check_json(value: Any) -> None:
+#: The integers JCS can write (RFC 8785: I-JSON's, those a double holds exactly).
+_INT_MIN, _INT_MAX = -(2**53) + 1, 2**53 - 1
+
+
+def _check_json(value: Any) -> bool:
+    """Refuse what has no canonical form (a float, an integer beyond +-2**53); True when every
+    key is in the BMP, where ordering by code point is ordering by UTF-16 code units."""
     if isinstance(value, float):
         raise ValueError("audit detail values cannot be floats (not canonical): use strings")
+    if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+        raise ValueError("the entry has no canonical JSON form: an integer beyond +-2**53")
     if isinstance(value, dict):
-        for item in value.values():
-            _check_json(item)
-    elif isinstance(value, list):
+        bmp = True
+        for key, item in value.items():
+            if bmp and not key.isascii() and max(key) > "\uffff":
+                bmp = False
+            bmp = _check_json(item) and bmp
+        return bmp
+    if isinstance(value, list):
+        bmp = True
         for item in value:
-            _check_json(item)
+            bmp = _check_json(item) and bmp
+        return bmp
+    return True
 
 
 def canonical_bytes(entry: AuditEntry) -> bytes:
-    """The RFC 8785 (JCS) bytes of ``entry`` (plus ``"v": 1``); ValueError when it has none."""
-    _check_json(entry.detail)
+    """The RFC 8785 (JCS) bytes of ``entry`` (plus ``"v": 1``); ValueError when it has none.
+
+    Written by the standard library's C encoder when every key of ``detail`` is in the BMP
+    (sorted keys, no whitespace, JSON's minimal escapes with lowercase ``\\u00xx``, UTF-8: what
+    JCS writes for strings, integers, booleans and null, the only values an entry holds), by the
+    ``rfc8785`` package otherwise, whose key order differs there. The C encoder is ~10x faster;
+    a property test holds the two to the same bytes.
+    """
+    bmp = _check_json(entry.detail)
     obj: dict[str, Any] = {
         "v": VERSION,
         "actor": entry.actor,
@@ -100,9 +122,16 @@ def canonical_bytes(entry: AuditEntry) -> bytes:
         "detail": entry.detail,
     }
     try:
+        if bmp:
+            return _JCS_BMP.encode(obj).encode("utf-8")  # a lone surrogate: UnicodeEncodeError
         return rfc8785.dumps(obj)
-    except rfc8785.CanonicalizationError as exc:  # an integer beyond +-2**53, a lone surrogate
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
         raise ValueError(f"the entry has no canonical JSON form: {exc}") from None
+
+
+_JCS_BMP = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
 
 
 @dataclass(frozen=True, slots=True)
