@@ -23,6 +23,7 @@ from benchmarks import (
     bench_crypto,
     bench_http_noisy_tenant,
     bench_isolation,
+    bench_load,
     bench_noisy_tenant,
     bench_prefetch,
     bench_propagation,
@@ -48,6 +49,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_anomaly.BENCHMARK,
     bench_threats.BENCHMARK,
     bench_audit.BENCHMARK,
+    bench_load.BENCHMARK,
 )
 
 

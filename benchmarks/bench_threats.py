@@ -64,7 +64,7 @@ _SEVERITY = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 def _events(
-    rng: random.Random, start: datetime, span: timedelta, n: int
+    rng: random.Random, start: datetime, span: timedelta, n: int, tenant: str = TENANT
 ) -> list[dict[str, object]]:
     kinds = [k for k, _ in KINDS]
     weights = [w for _, w in KINDS]
@@ -73,7 +73,7 @@ def _events(
         kind = rng.choices(kinds, weights)[0]
         rows.append(
             {
-                "tenant_id": TENANT,
+                "tenant_id": tenant,
                 "occurred_at": start + span * rng.random(),
                 "kind": kind,
                 "principal_id": f"user-{rng.randrange(USERS):03d}",
@@ -84,14 +84,14 @@ def _events(
     return rows
 
 
-def _bursts(start: datetime) -> list[dict[str, object]]:
+def _bursts(start: datetime, tenant: str = TENANT) -> list[dict[str, object]]:
     """Five users with 40 failed validations in two minutes; one IP probing 30 times."""
     rows: list[dict[str, object]] = []
     for user in range(5):
         at = start + timedelta(minutes=10 * user + 3)
         rows += [
             {
-                "tenant_id": TENANT,
+                "tenant_id": tenant,
                 "occurred_at": at + timedelta(seconds=3 * i),
                 "kind": "failed_validation",
                 "principal_id": f"user-{user:03d}",
@@ -103,7 +103,7 @@ def _bursts(start: datetime) -> list[dict[str, object]]:
     probe = start + timedelta(minutes=30)
     rows += [
         {
-            "tenant_id": TENANT,
+            "tenant_id": tenant,
             "occurred_at": probe + timedelta(seconds=i),
             "kind": "foreign_tenant_probe",
             "principal_id": None,
@@ -115,16 +115,16 @@ def _bursts(start: datetime) -> list[dict[str, object]]:
     return rows
 
 
-async def fill(env: Environment, now: datetime) -> None:
+async def fill(env: Environment, now: datetime, tenant: str = TENANT) -> None:
     """Register the tenant and insert the window's events and the baseline's."""
-    await TenantRegistry(env.db).create(TENANT, "Threats bench")
+    await TenantRegistry(env.db).create(tenant, "Threats bench")
     rng = random.Random(SEED)
     start = now - WINDOW
-    burst_rows = _bursts(start)
-    rows = _events(rng, start, WINDOW, WINDOW_EVENTS - len(burst_rows)) + burst_rows
+    burst_rows = _bursts(start, tenant)
+    rows = _events(rng, start, WINDOW, WINDOW_EVENTS - len(burst_rows), tenant) + burst_rows
     for hour in range(1, 25):
-        rows += _events(rng, start - WINDOW * hour, WINDOW, BASELINE_PER_HOUR)
-    with tenant_scope(TENANT):
+        rows += _events(rng, start - WINDOW * hour, WINDOW, BASELINE_PER_HOUR, tenant)
+    with tenant_scope(tenant):
         async with env.db.tenant_transaction() as conn:
             for offset in range(0, len(rows), 5000):
                 await conn.execute(insert(security_events), rows[offset : offset + 5000])

@@ -140,6 +140,13 @@ class Row:
     unit: str | None = None
     #: Which PostgreSQL the row ran on (``embedded PostgreSQL 18.4``), set by ``__main__``.
     database: str = ""
+    #: Load rows (``benchmarks/load.py``): ``value`` is the throughput at saturation, p50/p95
+    #: and ops/s are those at ``offered_per_s`` (``load`` of it), with ``concurrency``
+    #: coroutines in each of ``processes`` processes.
+    offered_per_s: float | None = None
+    load: float | None = None
+    concurrency: int | None = None
+    processes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,409 @@
+"""Throughput under concurrency: the load driver of the ``load:`` rows (``bench_load.py``).
+
+A :class:`Target` names an operation by the function that opens it (``"module:function"``, so
+that a worker process can import it), which yields a :class:`Load`: the operation and, optionally,
+a ``settle`` coroutine awaited after each phase inside its time (work the operation leaves to a
+background task, such as moving queued audit entries into the tree, is then paid for).
+
+Two ways to drive it:
+
+- :func:`closed_loop`: ``concurrency`` coroutines each call the operation again as soon as it
+  returns, for ``seconds``: the throughput at saturation (completed calls over the phase's wall
+  time, ``settle`` included).
+- :func:`open_loop`: arrivals on a fixed schedule (one every ``1 / rate`` seconds, from the
+  phase's start), served by ``concurrency`` coroutines, each taking the next arrival in turn; a
+  latency is measured from the arrival's *scheduled* time, so the time an arrival waits for a
+  free coroutine (or for the event loop) counts. The coroutines sleep until an arrival is due, and
+  asyncio's timers wake up to a millisecond late (epoll's timeout is in milliseconds), which these
+  latencies include.
+
+Where: :class:`InProcess` runs the targets on the current event loop; :class:`Processes` starts
+``processes`` worker processes (``spawn``), each with its own event loop and its own instance of
+every target (its own pool, caches, managers) on the same database, and runs each phase in all
+of them at once (a start time a little ahead, on the wall clock): throughputs add up, latencies
+are pooled. :func:`measure_load` runs a group of peers on either: saturation phases then open-loop
+phases at ``fraction`` of each one's saturation, interleaved in ``rounds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import itertools
+import math
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from benchmarks.harness import Operation, percentile
+
+__all__ = [
+    "Group",
+    "InProcess",
+    "Load",
+    "LoadPlan",
+    "LoadResult",
+    "Processes",
+    "Run",
+    "Target",
+    "TargetContext",
+    "closed_loop",
+    "cpus",
+    "measure_load",
+    "open_loop",
+    "run_in",
+]
+
+#: Seconds between sending a phase to the worker processes and its start.
+START_MARGIN = 0.25
+
+
+def cpus() -> int:
+    """The cores this process may run on (its affinity; ``os.cpu_count()`` where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """How long each phase runs: ``saturate`` and ``offered`` seconds per target (split into
+    ``rounds``), after ``warmup`` seconds of untimed calls; ``fraction`` of the saturation rate is
+    the open loop's offered rate."""
+
+    saturate: float
+    offered: float
+    warmup: float
+    rounds: int
+    fraction: float = 0.8
+    processes: int = field(default_factory=cpus)
+
+    @classmethod
+    def create(cls, *, quick: bool) -> LoadPlan:
+        if quick:
+            return cls(saturate=0.3, offered=0.3, warmup=0.1, rounds=1)
+        return cls(saturate=2.0, offered=2.0, warmup=0.3, rounds=2)
+
+
+@dataclass(slots=True)
+class Run:
+    """One phase's result: calls completed, the phase's wall time, each call's latency."""
+
+    completed: int = 0
+    elapsed_ns: int = 0
+    latencies_ns: list[int] = field(default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return self.completed / (self.elapsed_ns / 1e9) if self.elapsed_ns else 0.0
+
+    def after(self, other: Run) -> Run:
+        """This run and ``other`` one after the other (rounds of one phase)."""
+        return Run(
+            self.completed + other.completed,
+            self.elapsed_ns + other.elapsed_ns,
+            self.latencies_ns + other.latencies_ns,
+        )
+
+    @staticmethod
+    def alongside(runs: Sequence[Run]) -> Run:
+        """Runs at the same time (one per process): calls add up over the longest wall time."""
+        return Run(
+            sum(r.completed for r in runs),
+            max((r.elapsed_ns for r in runs), default=0),
+            [ns for r in runs for ns in r.latencies_ns],
+        )
+
+    def percentile_us(self, q: float) -> float:
+        return percentile(sorted(self.latencies_ns), q) / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """An opened target: the operation, and what to await after a phase (inside its time)."""
+
+    op: Operation
+    settle: Operation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetContext:
+    """What every process gets to open targets with: the bench database as the application role
+    (a URL with its password) and the ``Database`` pool's size."""
+
+    database_url: str
+    pool_size: int
+    max_overflow: int
+
+
+class Opener(Protocol):
+    def __call__(self, context: TargetContext, *args: Any) -> AbstractAsyncContextManager[Load]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An operation of a row: ``opener`` is ``"module:function"``, called with the context and
+    ``args`` (picklable) in every process that runs it; ``batch`` calls per operation."""
+
+    name: str
+    opener: str
+    args: tuple[Any, ...] = ()
+    batch: int = 1
+
+    def open(self, context: TargetContext) -> AbstractAsyncContextManager[Load]:
+        module, _, function = self.opener.partition(":")
+        opener: Opener = getattr(importlib.import_module(module), function)
+        return opener(context, *self.args)
+
+
+def _wait_until(start_at: float | None) -> Awaitable[None]:
+    delay = 0.0 if start_at is None else start_at - time.time()
+    return asyncio.sleep(max(0.0, delay))
+
+
+async def closed_loop(
+    load: Load, concurrency: int, seconds: float, start_at: float | None = None
+) -> Run:
+    """``concurrency`` coroutines calling ``load.op`` back to back for ``seconds`` (calls started
+    before the end all count, and so does ``load.settle``'s time)."""
+    await _wait_until(start_at)
+    clock = time.perf_counter_ns
+    started = clock()
+    deadline = started + int(seconds * 1e9)
+    latencies: list[int] = []
+
+    async def caller() -> None:
+        while (before := clock()) < deadline:
+            await load.op()
+            latencies.append(clock() - before)
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    if load.settle is not None:
+        await load.settle()
+    return Run(len(latencies), clock() - started, latencies)
+
+
+async def open_loop(
+    load: Load, rate: float, seconds: float, concurrency: int, start_at: float | None = None
+) -> Run:
+    """Arrivals every ``1 / rate`` s for ``seconds``, served by ``concurrency`` coroutines; each
+    latency runs from the arrival's scheduled time to the end of its call."""
+    if rate <= 0 or not math.isfinite(rate):
+        raise ValueError(f"the offered rate must be a positive number, not {rate!r}")
+    await _wait_until(start_at)
+    clock = time.perf_counter_ns
+    interval = 1e9 / rate
+    arrivals = max(1, int(rate * seconds))
+    slots = itertools.count()
+    latencies: list[int] = []
+    started = clock()
+
+    async def server() -> None:
+        while (i := next(slots)) < arrivals:
+            due = started + int(i * interval)
+            if (wait := due - clock()) > 0:
+                await asyncio.sleep(wait / 1e9)
+            await load.op()
+            latencies.append(clock() - due)
+
+    await asyncio.gather(*(server() for _ in range(concurrency)))
+    if load.settle is not None:
+        await load.settle()
+    return Run(len(latencies), clock() - started, latencies)
+
+
+class Group(Protocol):
+    """Where targets run: :class:`InProcess` or :class:`Processes`."""
+
+    processes: int
+
+    async def closed(self, name: str, concurrency: int, seconds: float) -> Run: ...
+
+    async def open(self, name: str, rate: float, seconds: float, concurrency: int) -> Run: ...
+
+
+class InProcess:
+    """The targets opened on this event loop (one process)."""
+
+    processes = 1
+
+    def __init__(self, loads: dict[str, Load]) -> None:
+        self.loads = loads
+
+    @classmethod
+    async def start(
+        cls, stack: AsyncExitStack, targets: Sequence[Target], context: TargetContext
+    ) -> InProcess:
+        return cls({t.name: await stack.enter_async_context(t.open(context)) for t in targets})
+
+    async def closed(self, name: str, concurrency: int, seconds: float) -> Run:
+        return await closed_loop(self.loads[name], concurrency, seconds)
+
+    async def open(self, name: str, rate: float, seconds: float, concurrency: int) -> Run:
+        return await open_loop(self.loads[name], rate, seconds, concurrency)
+
+
+def _worker(conn: Connection, targets: Sequence[Target], context: TargetContext) -> None:
+    """A worker process: open the targets, then run the phases it is sent until ``stop``."""
+    try:
+        asyncio.run(_serve(conn, targets, context))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+async def _serve(conn: Connection, targets: Sequence[Target], context: TargetContext) -> None:
+    async with AsyncExitStack() as stack:
+        group = await InProcess.start(stack, targets, context)
+        conn.send(("ready", None))
+        while True:
+            message = await asyncio.to_thread(conn.recv)
+            if message[0] == "stop":
+                break
+            kind, name, args, start_at = message
+            if kind == "closed":
+                concurrency, seconds = args
+                run = await closed_loop(group.loads[name], concurrency, seconds, start_at)
+            else:
+                rate, seconds, concurrency = args
+                run = await open_loop(group.loads[name], rate, seconds, concurrency, start_at)
+            conn.send(("run", run))
+    conn.send(("stopped", None))
+
+
+class Processes:
+    """``processes`` worker processes, each with every target opened; a phase runs in all at
+    once and their runs are combined (:meth:`Run.alongside`)."""
+
+    def __init__(self, pipes: list[Connection], workers: list[Any]) -> None:
+        self.pipes = pipes
+        self.workers = workers
+        self.processes = len(workers)
+
+    @classmethod
+    async def start(
+        cls,
+        stack: AsyncExitStack,
+        targets: Sequence[Target],
+        context: TargetContext,
+        processes: int,
+    ) -> Processes:
+        spawn = multiprocessing.get_context("spawn")
+        pipes, workers = [], []
+        for _ in range(processes):
+            parent, child = spawn.Pipe()
+            worker = spawn.Process(target=_worker, args=(child, list(targets), context))
+            worker.start()
+            child.close()
+            pipes.append(parent)
+            workers.append(worker)
+        group = cls(pipes, workers)
+        stack.push_async_callback(group.stop)
+        await group._gather("ready")
+        return group
+
+    async def _gather(self, expected: str) -> list[Any]:
+        async def receive(pipe: Connection) -> Any:
+            try:
+                kind, payload = await asyncio.to_thread(pipe.recv)
+            except EOFError:
+                raise RuntimeError("a load worker process exited without a word") from None
+            if kind == "error":
+                raise RuntimeError(f"a load worker process failed:\n{payload}")
+            if kind != expected:
+                raise RuntimeError(f"a load worker process sent {kind!r}, not {expected!r}")
+            return payload
+
+        return list(await asyncio.gather(*(receive(pipe) for pipe in self.pipes)))
+
+    async def _phase(self, kind: str, name: str, args: tuple[Any, ...]) -> Run:
+        start_at = time.time() + START_MARGIN
+        for pipe in self.pipes:
+            pipe.send((kind, name, args, start_at))
+        return Run.alongside(await self._gather("run"))
+
+    async def closed(self, name: str, concurrency: int, seconds: float) -> Run:
+        return await self._phase("closed", name, (concurrency, seconds))
+
+    async def open(self, name: str, rate: float, seconds: float, concurrency: int) -> Run:
+        return await self._phase("open", name, (rate / self.processes, seconds, concurrency))
+
+    async def stop(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):  # already gone (it failed and said so)
+                pipe.send(("stop", None, None, None))
+        for worker in self.workers:
+            await asyncio.to_thread(worker.join, 30)
+            if worker.is_alive():
+                worker.kill()
+        for pipe in self.pipes:
+            pipe.close()
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """A target's saturation run and its open-loop run at ``offered`` calls/s."""
+
+    saturation: Run
+    offered_rate: float
+    offered: Run
+
+
+async def measure_load(
+    group: Group,
+    names: Sequence[str],
+    plan: LoadPlan,
+    concurrency: int,
+    fraction: float | None = None,
+) -> dict[str, LoadResult]:
+    """Saturate each of ``names`` (closed loop, ``concurrency`` coroutines per process), then
+    offer each ``fraction`` (default: the plan's) of its saturation rate (open loop, as many
+    coroutines). Peers alternate, in ``plan.rounds`` blocks of each phase, starting from another
+    each round; a short untimed closed loop warms each up first."""
+    share = plan.fraction if fraction is None else fraction
+    for name in names:
+        await group.closed(name, concurrency, plan.warmup)
+    saturation = {name: Run() for name in names}
+    for name in _interleaved(names, plan.rounds):
+        run = await group.closed(name, concurrency, plan.saturate / plan.rounds)
+        saturation[name] = saturation[name].after(run)
+    rates = {name: share * saturation[name].per_s for name in names}
+    offered = {name: Run() for name in names}
+    for name in _interleaved(names, plan.rounds):
+        run = await group.open(name, rates[name], plan.offered / plan.rounds, concurrency)
+        offered[name] = offered[name].after(run)
+    return {name: LoadResult(saturation[name], rates[name], offered[name]) for name in names}
+
+
+def _interleaved(names: Sequence[str], rounds: int) -> list[str]:
+    """Each name once per round, starting from the next one each round."""
+    order: list[str] = []
+    for round_no in range(rounds):
+        shift = round_no % len(names)
+        order += [*names[shift:], *names[:shift]]
+    return order
+
+
+async def run_in(
+    targets: Sequence[Target],
+    context: TargetContext,
+    processes: int,
+    body: Callable[[Group], Awaitable[Any]],
+) -> Any:
+    """Open ``targets`` in this process (``processes`` 1) or in that many worker processes, run
+    ``body`` on the group, then close them."""
+    async with AsyncExitStack() as stack:
+        if processes == 1:
+            group: Group = await InProcess.start(stack, targets, context)
+        else:
+            group = await Processes.start(stack, targets, context, processes)
+        return await body(group)
