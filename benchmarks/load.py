@@ -11,11 +11,9 @@ Two ways to drive it:
   returns, for ``seconds``: the throughput at saturation (completed calls over the phase's wall
   time, ``settle`` included).
 - :func:`open_loop`: arrivals on a fixed schedule (one every ``1 / rate`` seconds, from the
-  phase's start), served by ``concurrency`` coroutines, each taking the next arrival in turn; a
-  latency is measured from the arrival's *scheduled* time, so the time an arrival waits for a
-  free coroutine (or for the event loop) counts. The coroutines sleep until an arrival is due, and
-  asyncio's timers wake up to a millisecond late (epoll's timeout is in milliseconds), which these
-  latencies include.
+  phase's start), released by a ticker thread when due and served by ``concurrency`` coroutines,
+  each taking the next arrival in turn; a latency is measured from the arrival's *scheduled*
+  time, so the time an arrival waits for a free coroutine (or for the event loop) counts.
 
 Where: :class:`InProcess` runs the targets on the current event loop; :class:`Processes` starts
 ``processes`` worker processes (``spawn``), each with its own event loop and its own instance of
@@ -30,10 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import itertools
 import math
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -195,26 +193,52 @@ async def open_loop(
     load: Load, rate: float, seconds: float, concurrency: int, start_at: float | None = None
 ) -> Run:
     """Arrivals every ``1 / rate`` s for ``seconds``, served by ``concurrency`` coroutines; each
-    latency runs from the arrival's scheduled time to the end of its call."""
+    latency runs from the arrival's scheduled time to the end of its call.
+
+    A ticker thread releases the arrivals when they are due (``time.sleep`` wakes within tens of
+    microseconds, asyncio's timers only to the millisecond, which would leave the loop idle while
+    arrivals are due); the coroutines take them in order from a queue.
+    """
     if rate <= 0 or not math.isfinite(rate):
         raise ValueError(f"the offered rate must be a positive number, not {rate!r}")
     await _wait_until(start_at)
+    loop = asyncio.get_running_loop()
     clock = time.perf_counter_ns
     interval = 1e9 / rate
     arrivals = max(1, int(rate * seconds))
-    slots = itertools.count()
+    due: asyncio.Queue[int | None] = asyncio.Queue()
     latencies: list[int] = []
+    stopped = threading.Event()
     started = clock()
 
-    async def server() -> None:
-        while (i := next(slots)) < arrivals:
-            due = started + int(i * interval)
-            if (wait := due - clock()) > 0:
-                await asyncio.sleep(wait / 1e9)
-            await load.op()
-            latencies.append(clock() - due)
+    def release(slots: Sequence[int | None]) -> None:
+        for slot in slots:
+            due.put_nowait(slot)
 
-    await asyncio.gather(*(server() for _ in range(concurrency)))
+    def ticker() -> None:
+        i = 0
+        with contextlib.suppress(RuntimeError):  # the loop closed (the phase failed)
+            while i < arrivals and not stopped.is_set():
+                if (wait := started + int(i * interval) - clock()) > 0:
+                    time.sleep(wait / 1e9)
+                now, first = clock(), i
+                while i < arrivals and started + int(i * interval) <= now:
+                    i += 1
+                loop.call_soon_threadsafe(release, range(first, i))
+            loop.call_soon_threadsafe(release, [None] * concurrency)
+
+    async def server() -> None:
+        while (i := await due.get()) is not None:
+            await load.op()
+            latencies.append(clock() - (started + int(i * interval)))
+
+    thread = threading.Thread(target=ticker, name="load-ticker", daemon=True)
+    thread.start()
+    try:
+        await asyncio.gather(*(server() for _ in range(concurrency)))
+    finally:
+        stopped.set()
+        await asyncio.to_thread(thread.join)
     if load.settle is not None:
         await load.settle()
     return Run(len(latencies), clock() - started, latencies)
@@ -365,32 +389,37 @@ async def measure_load(
     concurrency: int,
     fraction: float | None = None,
 ) -> dict[str, LoadResult]:
-    """Saturate each of ``names`` (closed loop, ``concurrency`` coroutines per process), then
+    """Saturate each of ``names`` (closed loop, ``concurrency`` coroutines per process), and
     offer each ``fraction`` (default: the plan's) of its saturation rate (open loop, as many
-    coroutines). Peers alternate, in ``plan.rounds`` blocks of each phase, starting from another
-    each round; a short untimed closed loop warms each up first."""
+    coroutines), in ``plan.rounds`` rounds: each round saturates every name, then offers each
+    the fraction of its saturation so far, so that the open loop follows the machine's drift.
+    Peers alternate, starting from another each round; a short untimed closed loop warms each
+    up first. The result's ``offered_rate`` is the mean rate offered over the rounds."""
     share = plan.fraction if fraction is None else fraction
     for name in names:
         await group.closed(name, concurrency, plan.warmup)
     saturation = {name: Run() for name in names}
-    for name in _interleaved(names, plan.rounds):
-        run = await group.closed(name, concurrency, plan.saturate / plan.rounds)
-        saturation[name] = saturation[name].after(run)
-    rates = {name: share * saturation[name].per_s for name in names}
     offered = {name: Run() for name in names}
-    for name in _interleaved(names, plan.rounds):
-        run = await group.open(name, rates[name], plan.offered / plan.rounds, concurrency)
-        offered[name] = offered[name].after(run)
-    return {name: LoadResult(saturation[name], rates[name], offered[name]) for name in names}
+    arrivals = dict.fromkeys(names, 0.0)
+    for round_no in range(plan.rounds):
+        order = _rotated(names, round_no)
+        for name in order:
+            run = await group.closed(name, concurrency, plan.saturate / plan.rounds)
+            saturation[name] = saturation[name].after(run)
+        for name in order:
+            rate, seconds = share * saturation[name].per_s, plan.offered / plan.rounds
+            offered[name] = offered[name].after(await group.open(name, rate, seconds, concurrency))
+            arrivals[name] += rate * seconds
+    return {
+        name: LoadResult(saturation[name], arrivals[name] / plan.offered, offered[name])
+        for name in names
+    }
 
 
-def _interleaved(names: Sequence[str], rounds: int) -> list[str]:
-    """Each name once per round, starting from the next one each round."""
-    order: list[str] = []
-    for round_no in range(rounds):
-        shift = round_no % len(names)
-        order += [*names[shift:], *names[:shift]]
-    return order
+def _rotated(names: Sequence[str], round_no: int) -> list[str]:
+    """``names`` starting from another one each round."""
+    shift = round_no % len(names)
+    return [*names[shift:], *names[:shift]]
 
 
 async def run_in(

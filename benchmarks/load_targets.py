@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Calls per operation of the microsecond operations (timed as one arrival of the open loop).
-VALIDATE_BATCH, CACHE_BATCH = 20, 100
+VALIDATE_BATCH, CACHE_BATCH = 100, 1000
 CACHE_KEYS = [f"key-{i}" for i in range(1_000)]
 VALUE = "v" * 200
 

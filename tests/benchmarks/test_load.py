@@ -100,11 +100,19 @@ async def test_open_loop_refuses_a_rate_that_is_not_a_positive_number(rate: floa
 
 async def test_measure_load_offers_the_fraction_of_each_saturation() -> None:
     group = InProcess({"fast": sleeping(2), "slow": sleeping(10)})
-    plan = LoadPlan(saturate=0.1, offered=0.1, warmup=0.02, rounds=2, fraction=0.5)
+    plan = LoadPlan(saturate=0.1, offered=0.1, warmup=0.02, rounds=1, fraction=0.5)
     results = await measure_load(group, ["fast", "slow"], plan, concurrency=2)
     for result in results.values():
         assert result.offered_rate == pytest.approx(0.5 * result.saturation.per_s)
-        assert result.offered.completed == 2 * max(1, int(result.offered_rate * 0.05))
+        assert result.offered.completed == max(1, int(result.offered_rate * 0.1))
+
+
+async def test_measure_load_runs_every_round_of_both_phases() -> None:
+    group = InProcess({"op": sleeping(2)})
+    plan = LoadPlan(saturate=0.1, offered=0.1, warmup=0.02, rounds=2, fraction=0.5)
+    result = (await measure_load(group, ["op"], plan, concurrency=2))["op"]
+    assert result.saturation.elapsed_ns >= 100 * MS  # two rounds of 50 ms
+    assert result.offered.completed >= 2  # at least one arrival in each round
 
 
 async def test_worker_processes_run_each_phase_and_add_up() -> None:
