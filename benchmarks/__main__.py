@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"tenantry benchmarks: {machine['mode']} PostgreSQL {machine['postgres']}, "
-        f"Python {machine['python']}, {machine['cpu_count']} CPUs, load average "
+        f"Python {machine['python']}, {machine['cpu_count']} CPUs "
+        f"({machine['cpus_usable']} usable), load average "
         f"{machine['load_average_before'][0]:.2f} -> {machine['load_average_after'][0]:.2f}, "
         f"up to {plan.iterations} iterations or {plan.seconds:g} s of calls per operation"
         f"{' (quick)' if args.quick else ''}"

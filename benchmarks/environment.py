@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from benchmarks.load import cpus
 from tenantry.config import load_settings
 from tenantry.db.bootstrap import quote_ident
 from tenantry.db.engine import Database
@@ -62,6 +63,7 @@ class Environment:
         return {
             "mode": self.mode,
             "cpu_count": os.cpu_count(),
+            "cpus_usable": cpus(),  # this process's affinity: the load rows' process count
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
             "platform": platform.platform(),
