@@ -13,6 +13,8 @@ throughputs add up, their latencies are pooled.
   the queued audit entry) in one transaction each, through an asyncpg pool of the ``Database``'s
   size; 8 callers, and 32 coroutines per process. The ratio is the manager's sessions/s over raw
   asyncpg's (goal: at least 0.5 with 8 callers).
+- ``session validate`` of cache misses (a new node per call: hash, two reads, caching), 32
+  coroutines per process.
 - ``session validate`` of L1 hits, ``cache get``/``cache set`` (``CacheManager``, L1 alone), both
   in batches (one arrival: ``VALIDATE_BATCH`` or ``CACHE_BATCH`` calls), and ``analyze_threats``
   on ``bench_threats``' window of 10,000 events. Their ``x N processes`` rows' peer is the
@@ -82,6 +84,7 @@ class Spec:
 
 CREATE, RAW = "create_session", "raw asyncpg, create_session's INSERTs"
 VALIDATE = f"session validate, L1 hit (batches of {VALIDATE_BATCH})"
+MISS = "session validate, cache miss (a new node per call)"
 CACHE_GET = f"cache get, L1 hit, CacheManager (batches of {CACHE_BATCH})"
 CACHE_SET = f"cache set, CacheManager (batches of {CACHE_BATCH})"
 ANALYZE = "threats analyze_threats(), 10,000 events"
@@ -101,6 +104,7 @@ def _specs() -> list[Spec]:
         ]
         for what, c in (
             (VALIDATE, CPU_CONCURRENCY),
+            (MISS, DB_CONCURRENCY),
             (CACHE_GET, CPU_CONCURRENCY),
             (CACHE_SET, CPU_CONCURRENCY),
             (ANALYZE, CPU_CONCURRENCY),
@@ -143,18 +147,20 @@ async def _targets(env: Environment, chosen: Sequence[Spec], quick: bool) -> lis
     kinds = {spec.target for spec in chosen}
     registry = TenantRegistry(env.db)
     targets: list[Target] = []
-    if kinds & {CREATE, RAW, VALIDATE}:
+    if kinds & {CREATE, RAW, VALIDATE, MISS}:
         await registry.create(SESSIONS, "Load bench")
     if CREATE in kinds:
         targets.append(Target(CREATE, "benchmarks.load_targets:session_create", (SESSIONS,)))
     if RAW in kinds:
         await registry.create(RAW_SESSIONS, "Load bench, raw asyncpg")
         targets.append(Target(RAW, "benchmarks.load_targets:raw_session_create", (RAW_SESSIONS,)))
+    tokens = await _tokens(env, 128 if quick else 1024) if kinds & {VALIDATE, MISS} else []
     if VALIDATE in kinds:
-        tokens = await _tokens(env, 128 if quick else 1024)
-        args = (tokens, TOKEN_HOURS)
         opener = "benchmarks.load_targets:session_validate"
-        targets.append(Target(VALIDATE, opener, args, VALIDATE_BATCH))
+        targets.append(Target(VALIDATE, opener, (tokens, TOKEN_HOURS), VALIDATE_BATCH))
+    if MISS in kinds:
+        opener = "benchmarks.load_targets:session_validate_miss"
+        targets.append(Target(MISS, opener, (SESSIONS, tokens)))
     if CACHE_GET in kinds:
         targets.append(
             Target(CACHE_GET, "benchmarks.load_targets:cache_get", (CACHE,), CACHE_BATCH)

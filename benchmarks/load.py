@@ -87,7 +87,7 @@ class LoadPlan:
     @classmethod
     def create(cls, *, quick: bool) -> LoadPlan:
         if quick:
-            return cls(saturate=0.3, offered=0.3, warmup=0.1, rounds=1)
+            return cls(saturate=0.2, offered=0.2, warmup=0.05, rounds=1)
         return cls(saturate=2.0, offered=2.0, warmup=0.3, rounds=2)
 
 

@@ -20,6 +20,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from benchmarks.load import Load, TargetContext
+from tenantry.access.manager import AccessControl
 from tenantry.audit.models import audit_pending
 from tenantry.audit.trail import trail_for
 from tenantry.cache import CacheManager
@@ -30,6 +31,8 @@ from tenantry.sessions import SessionPolicy
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.models import session_activity, sessions
 from tenantry.sessions.tokens import hash_token, make_id, make_token
+from tenantry.tenants import ActiveTenants, TenantRegistry
+from tenantry.threats.events import SecurityEvents
 from tenantry.threats.manager import ThreatAnalyzer
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "raw_session_create",
     "session_create",
     "session_validate",
+    "session_validate_miss",
     "threat_analysis",
 ]
 
@@ -202,6 +206,37 @@ async def session_validate(
             yield Load(validate)
         finally:
             await manager.cache.close()
+
+
+@asynccontextmanager
+async def session_validate_miss(
+    context: TargetContext, tenant: str, tokens: list[str]
+) -> AsyncIterator[Load]:
+    """``validate(token)`` on a node that has never seen the token: a new ``SessionManager`` with
+    an empty cache and memo per call (about 130 us of it), sharing what a node shares between
+    requests (tenant status, access control, events), as ``bench_sessions``' miss row does."""
+    cycle = itertools.cycle(tokens)
+    async with _database(context) as db:
+        access, events = AccessControl(db), SecurityEvents(db)
+        status = CacheManager()
+        active = ActiveTenants(TenantRegistry(db), status)
+
+        async def validate() -> object:
+            node = SessionManager(
+                db,
+                cache=CacheManager(l1_bytes=1 << 20),
+                access=access,
+                events=events,
+                active=active,
+            )
+            return await node.validate(next(cycle))
+
+        try:
+            with tenant_scope(tenant):
+                await active.check(tenant)  # the tenant's status cached, as on a warm node
+            yield Load(validate)
+        finally:
+            await status.close()
 
 
 @asynccontextmanager
