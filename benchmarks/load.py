@@ -19,7 +19,8 @@ Where: :class:`InProcess` runs the targets on the current event loop; :class:`Pr
 ``processes`` worker processes (``spawn``), each with its own event loop and its own instance of
 every target (its own pool, caches, managers) on the same database, and runs each phase in all
 of them at once (a start time a little ahead, on the wall clock): throughputs add up, latencies
-are pooled. :func:`measure_load` runs a group of peers on either: saturation phases then open-loop
+are pooled. :func:`run_in`, which the rows use, always runs them in worker processes (one
+process too). :func:`measure_load` runs a group of peers on either: saturation phases then open-loop
 phases at ``fraction`` of each one's saturation, interleaved in ``rounds``.
 """
 
@@ -428,11 +429,11 @@ async def run_in(
     processes: int,
     body: Callable[[Group], Awaitable[Any]],
 ) -> Any:
-    """Open ``targets`` in this process (``processes`` 1) or in that many worker processes, run
-    ``body`` on the group, then close them."""
+    """Open ``targets`` in ``processes`` worker processes, run ``body`` on them, then close them.
+
+    One process is a worker process too: a fresh interpreter, as a node of the service starts,
+    rather than the benchmark process, whose heap holds what the modules before made (its
+    garbage collections then cost more)."""
     async with AsyncExitStack() as stack:
-        if processes == 1:
-            group: Group = await InProcess.start(stack, targets, context)
-        else:
-            group = await Processes.start(stack, targets, context, processes)
+        group = await Processes.start(stack, targets, context, processes)
         return await body(group)
