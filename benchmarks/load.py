@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: Seconds between sending a phase to the worker processes and its start.
-START_MARGIN = 0.25
+START_MARGIN = 0.05
 
 
 def cpus() -> int:
