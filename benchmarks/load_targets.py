@@ -59,14 +59,14 @@ _SESSION_COLUMNS = (
     "tenant_id, session_id, user_id, session_type, security_level, token_hash, created_at, "
     "last_seen_at, idle_expires_at, absolute_expires_at, ip, user_agent, device_id, step_up_at, cap"
 )
-#: create_session's three INSERTs (its ``SessionsRepository.insert`` returns every column).
+#: create_session's three INSERTs, as it sends them to asyncpg (no RETURNING).
 INSERT_SESSION = (
     f"INSERT INTO {_name(sessions)} ({_SESSION_COLUMNS}) VALUES "
-    f"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *"
+    f"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 )
 INSERT_ACTIVITY = (
     f"INSERT INTO {_name(session_activity)} (tenant_id, session_id, user_id, occurred_at, kind, "
-    "ip, user_agent, device_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    "ip, user_agent, device_id, requests) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)"
 )
 INSERT_PENDING = (
     f"INSERT INTO {_name(audit_pending)} (tenant_id, id, leaf_hash, entry) VALUES ($1, $2, $3, $4)"
@@ -147,7 +147,7 @@ async def raw_session_create(context: TargetContext, tenant: str) -> AsyncIterat
         async with pool.acquire() as conn:
             await conn.execute(begin)
             try:
-                row = await conn.fetchrow(
+                await conn.execute(
                     INSERT_SESSION,
                     tenant,
                     session_id,
@@ -174,7 +174,7 @@ async def raw_session_create(context: TargetContext, tenant: str) -> AsyncIterat
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-        return row
+        return session_id, token
 
     try:
         yield Load(create)
