@@ -426,6 +426,11 @@ def run_metrics(metrics: Sequence[Metric], plan: Plan, module: str) -> list[Row]
     return rows
 
 
+def _figure(value: float) -> str:
+    """A metric's value: a ratio to four places, a rate in whole units with separators."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
 def _cell(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -451,7 +456,8 @@ def format_table(rows: Sequence[Row]) -> str:
             _cell(row.peak_kib, ",.1f"),
         )
         if with_values:
-            cells += ("-" if row.value is None else f"{row.value:.4f} {row.unit or ''}".rstrip(),)
+            value = "-" if row.value is None else f"{_figure(row.value)} {row.unit or ''}"
+            cells += (value.rstrip(),)
         cells += (
             row.peer or ("(baseline)" if row.operation in peers else "-"),
             "-" if row.ratio is None else f"{row.ratio:.2f}x",
