@@ -27,7 +27,6 @@ from tenantry.cache import CacheManager
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.rls import TENANT_SETTING
-from tenantry.errors import TransactionRolledBack
 from tenantry.sessions import SessionPolicy
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.models import session_activity, sessions
@@ -72,8 +71,6 @@ INSERT_ACTIVITY = (
 INSERT_PENDING = (
     f"INSERT INTO {_name(audit_pending)} (tenant_id, id, leaf_hash, entry) VALUES ($1, $2, $3, $4)"
 )
-#: How often a phase's final integration of the audit queue is tried (see ``session_create``).
-SETTLE_TRIES = 5
 #: The size of a sealed ``session.create`` entry (canonical entry, header, nonce, tag), as found
 #: in the bench database after a run.
 SEALED_ENTRY_BYTES = 356
@@ -119,15 +116,7 @@ async def session_create(context: TargetContext, tenant: str) -> AsyncIterator[L
             return await manager.create_session(tenant, f"{prefix}-{next(users)}")
 
         async def settle() -> object:
-            # Another process integrating the same tenant's queue at once can deadlock with
-            # this one (PostgreSQL then rolls one back): retried, as the outbox's own task does.
-            for attempt in range(SETTLE_TRIES):
-                try:
-                    return await outbox.integrate(tenant)
-                except TransactionRolledBack:
-                    if attempt + 1 == SETTLE_TRIES:
-                        raise
-            return None
+            return await outbox.integrate(tenant)
 
         try:
             await manager.initialize()

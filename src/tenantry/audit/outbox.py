@@ -46,6 +46,7 @@ from sqlalchemy.engine import Row
 from tenantry.audit.manager import AuditCipher, AuditLog
 from tenantry.audit.merkle import leaf_hash
 from tenantry.audit.models import audit_pending
+from tenantry.audit.repository import lock_statement
 from tenantry.audit.schemas import AuditEntry
 from tenantry.context import PLATFORM_TENANT, current_tenant, tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
@@ -166,7 +167,10 @@ class AuditOutbox:
             await self.prepare(tenant_id)
         db = await self.audit_log._db()
         with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
+            # The tree's lock first (the append below takes it again, a no-op): integrations of
+            # one tenant take turns, so two never take the queue's rows at once, which could
+            # deadlock on them (each DELETE locking the rows in its own order).
+            async with db.tenant_transaction(prologue=lock_statement(tenant_id)) as conn:
                 taken = (await conn.execute(_TAKE, {"limit": self.batch})).all()
                 if not taken:
                     return 0
