@@ -156,7 +156,7 @@ async def _validation_cases(
             async with env.db.tenant_transaction() as conn:
                 row = await SessionsRepository(conn).by_token(digest)
         assert row is not None
-        await access.effective_roles(TENANT, row.user_id)
+        await access.effective_roles(TENANT, row["user_id"])
 
     return [
         Case(VALIDATE, validate, peer=JWT, batch=BATCH),
