@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -252,18 +252,23 @@ async def _cache(tenant: str) -> AsyncIterator[CacheManager]:
         await cache.close()
 
 
+def _key_batches() -> Iterator[list[str]]:
+    """``CACHE_BATCH`` keys of ``CACHE_KEYS`` at a time, round and round."""
+    for start in itertools.cycle(range(0, len(CACHE_KEYS), CACHE_BATCH)):
+        yield CACHE_KEYS[start : start + CACHE_BATCH]
+
+
 @asynccontextmanager
 async def cache_get(context: TargetContext, tenant: str) -> AsyncIterator[Load]:
     """``await cache.get(key)`` of an L1 hit (CacheManager, L1 alone), ``CACHE_BATCH`` keys of
     1,000 per operation, in the tenant's scope."""
     del context
     async with _cache(tenant) as cache:
-        turn = itertools.cycle(range(0, len(CACHE_KEYS), CACHE_BATCH))
+        batches = _key_batches()
 
         async def gets() -> None:
-            start = next(turn)
             with tenant_scope(tenant):
-                for key in CACHE_KEYS[start : start + CACHE_BATCH]:
+                for key in next(batches):
                     if await cache.get(key) is None:
                         raise AssertionError(f"cache miss of {key}")
 
@@ -276,12 +281,11 @@ async def cache_set(context: TargetContext, tenant: str) -> AsyncIterator[Load]:
     ``CACHE_BATCH`` of 1,000 keys in turn per operation."""
     del context
     async with _cache(tenant) as cache:
-        turn = itertools.cycle(range(0, len(CACHE_KEYS), CACHE_BATCH))
+        batches = _key_batches()
 
         async def sets() -> None:
-            start = next(turn)
             with tenant_scope(tenant):
-                for key in CACHE_KEYS[start : start + CACHE_BATCH]:
+                for key in next(batches):
                     await cache.set(key, VALUE)
 
         yield Load(sets)
