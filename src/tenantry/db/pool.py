@@ -120,7 +120,11 @@ class ConnectionPool:
                 pooled = handed
             if time.monotonic() - pooled.opened < self.recycle and not pooled.driver.is_closed():
                 return pooled
-            await self._close(pooled)
+            try:
+                await self._close(pooled, wake=False)  # its place is this caller's next try
+            except BaseException:  # cancelled meanwhile: the place goes to a waiter after all
+                self._wake()
+                raise
 
     async def release(self, pooled: Pooled, *, reuse: bool = True) -> None:
         """Take ``pooled`` back: to the next waiter or the idle list when it can be reused (no
@@ -181,11 +185,13 @@ class ConnectionPool:
             if not waiter.done():
                 waiter.cancel()
 
-    async def _close(self, pooled: Pooled) -> None:
+    async def _close(self, pooled: Pooled, *, wake: bool = True) -> None:
         """Close ``pooled`` for good, shielded from cancellation. Its place is free before this
-        suspends (it goes to a waiter), so what is given back meanwhile is counted right."""
+        suspends (``wake``: it goes to the first waiter), so what is given back meanwhile is
+        counted right."""
         self._open -= 1
-        self._wake()
+        if wake:
+            self._wake()
         await asyncio.shield(self._disconnect(pooled))
 
     @staticmethod
