@@ -49,6 +49,7 @@ _INSERTED = (
     *("created_at", "last_seen_at", "idle_expires_at", "absolute_expires_at"),
     *("ip", "user_agent", "device_id", "step_up_at", "cap"),
 )
+_INSERTED_GIVEN = frozenset(_INSERTED) - {"tenant_id"}
 _INSERT = DriverQuery.compiled(
     insert(sessions).values({c: bindparam(c) for c in _INSERTED}).inline()
 )
@@ -99,7 +100,9 @@ def creation_lock(tenant_id: str, user_id: str) -> str:
 
 class SessionsRepository(TenantRepository):
     async def insert(self, **values: Any) -> None:
-        """A new session row: every column of ``_INSERTED`` but ``tenant_id`` by name."""
+        """A new session row: every column of ``_INSERTED`` but ``tenant_id``, by name."""
+        if values.keys() != _INSERTED_GIVEN:
+            raise TypeError(f"a session row takes exactly {sorted(_INSERTED_GIVEN)}")
         await self.execute_driver(_INSERT, {"tenant_id": self.tenant_id, **values})
 
     async def by_token(self, digest: bytes) -> asyncpg.Record | None:
