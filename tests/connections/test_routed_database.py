@@ -20,7 +20,7 @@ from tenantry.connections import ConnectionManager, PoolLimits
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.errors import ConfigError
+from tenantry.errors import ConfigError, TenantContextError
 from tests.conftest import NewTenant
 
 SETTING = "select current_setting('tenantry.tenant_id', true)"
@@ -179,3 +179,25 @@ async def test_one_router_at_a_time(settings: Settings, own_db: Database) -> Non
         own_db.route_through(second)
         own_db.route_through(None)
         assert own_db.router is None
+
+
+async def test_a_transaction_refused_on_opening_gives_its_slots_back(
+    settings: Settings, own_db: Database, new_tenant: NewTenant
+) -> None:
+    """A member opens its transaction inside its guard (lane, breakers, pool gate): a refusal
+    of the transaction itself (another tenant's scope) releases the guard like any failure."""
+    tenant, other = (await new_tenant()).id, (await new_tenant()).id
+    manager = manager_for(settings, own_db)
+    async with manager:
+        member = manager.primary_member
+        assert member is not None
+        for _ in range(3):
+            with tenant_scope(other), pytest.raises(TenantContextError):
+                await member.open(tenant, scoped=True)
+        assert member.pool.gate.in_use == 0
+        assert member.pool.bulkhead.snapshot()["in_use"] == 0
+        with tenant_scope(tenant):
+            opened = await member.open(tenant, scoped=True)
+            async with opened as conn:
+                assert await conn.scalar(text(SETTING)) == tenant
+        assert member.pool.gate.in_use == 0

@@ -270,13 +270,8 @@ class Database:
         answer is :class:`DatabaseUnavailable` in that time, not after the driver's minute. Not
         with a ``prologue``, which may wait for a lock as long as another transaction holds it.
         """
-        if tenant_id is not None and current_tenant() not in (None, tenant_id):
-            raise TenantContextError(
-                f"tenant {tenant_id!r} requested inside another tenant's scope"
-            )
-        statement = begin_statement(tenant_id, prologue, read_only=read_only)
         timeout = None if prologue is not None else open_timeout
-        return _Transaction(self, tenant_id, statement, timeout)
+        return _Transaction(self, tenant_id, prologue, read_only, timeout)
 
     async def _begin(self, statement: str, within: float | None) -> Pooled:
         """Take a connection and open the transaction on it, in ``within`` seconds if given
@@ -329,18 +324,40 @@ class _Transaction:
     A class rather than a generator-based context manager: it is the hot path of every query.
     """
 
-    __slots__ = ("_database", "_pooled", "_statement", "_tenant_id", "_timeout", "_token")
+    __slots__ = (
+        "_database",
+        "_pooled",
+        "_prologue",
+        "_read_only",
+        "_tenant_id",
+        "_timeout",
+        "_token",
+    )
 
     def __init__(
-        self, database: Database, tenant_id: str | None, statement: str, timeout: float | None
+        self,
+        database: Database,
+        tenant_id: str | None,
+        prologue: str | None,
+        read_only: bool,
+        timeout: float | None,
     ) -> None:
         self._database = database
         self._tenant_id = tenant_id
-        self._statement = statement
+        self._prologue = prologue
+        self._read_only = read_only
         self._timeout = timeout
 
     async def __aenter__(self) -> AsyncConnection:
-        pooled = await self._database._begin(self._statement, self._timeout)
+        # Checked on entering, not on making: whoever enters it (a guard around it) handles the
+        # refusal as any failure to open.
+        tenant_id = self._tenant_id
+        if tenant_id is not None and current_tenant() not in (None, tenant_id):
+            raise TenantContextError(
+                f"tenant {tenant_id!r} requested inside another tenant's scope"
+            )
+        statement = begin_statement(tenant_id, self._prologue, read_only=self._read_only)
+        pooled = await self._database._begin(statement, self._timeout)
         self._pooled = pooled
         self._token = _ambient.set(_Open(pooled.conn, self._tenant_id))
         return pooled.conn
