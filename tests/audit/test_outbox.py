@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
+from structlog.testing import capture_logs
 
 from tenantry.access.manager import AccessControl
 from tenantry.audit.models import audit_entries, audit_pending
@@ -18,6 +19,8 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import (
     AuditUnavailable,
     AuditVerificationError,
+    BulkheadFull,
+    DatabaseUnavailable,
     IsolationViolation,
     SettingNotFound,
     TenantContextError,
@@ -230,3 +233,38 @@ async def test_a_tenant_transaction_reaches_platform_rows_only_through_the_funct
             visible = await conn.execute(text("select count(*) from tenantry.audit_pending"))
             assert visible.scalar_one() == 0
             raise _RollBack
+
+
+async def test_a_busy_database_defers_the_integration_with_a_warning_not_a_traceback(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """A full lane, an open breaker or a lost connection is the database being busy or away:
+    the background integration says so in one line and tries again; a reader still gets it."""
+    tenant = (await new_tenant()).id
+    trail = trail_for(db)
+    outbox = trail.outbox
+    original = outbox.prepare
+    refusals = [DatabaseUnavailable("busy"), BulkheadFull("full lane", retry_after=0.1)]
+
+    async def busy_first(tenant_id: str) -> None:
+        if tenant_id == tenant and refusals:
+            raise refusals.pop(0)
+        if original is not None:
+            await original(tenant_id)
+
+    outbox.prepare = busy_first
+    try:
+        with capture_logs() as logs:
+            await queue(db, tenant, "n:busy")
+            for _ in range(200):  # retried 10 ms, then 50 ms after the commit
+                if await count(db, tenant, audit_entries) == 1:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        outbox.prepare = original
+    assert await count(db, tenant, audit_entries) == 1
+    mine = [e for e in logs if e.get("tenant") == tenant]
+    deferred = [e for e in mine if e["event"] == "audit queue integration deferred"]
+    assert [e["reason"] for e in deferred] == ["DatabaseUnavailable", "BulkheadFull"]
+    assert all(e["log_level"] == "warning" and "exc_info" not in e for e in deferred)
+    assert not [e for e in mine if e["event"] == "audit queue integration failed"]

@@ -54,9 +54,12 @@ from tenantry.db.repository import DriverQuery, Repository
 from tenantry.errors import (
     AuditUnavailable,
     AuditVerificationError,
+    BackendUnavailable,
+    DatabaseUnavailable,
     DecryptionError,
     InvalidInput,
     TenantryError,
+    TransactionRolledBack,
 )
 from tenantry.logging import get_logger
 
@@ -76,6 +79,10 @@ _TAKE = text(
 )
 #: Seconds after a queued entry at which its process tries to integrate the tenant's queue.
 RETRIES = (0.01, 0.05, 0.25, 1.0, 4.0)
+#: Failures of an integration that say the database is busy or away for now (a full bulkhead
+#: lane, an open breaker, a lost connection, a rolled-back transaction): a warning each, not a
+#: traceback at every retry; anything else is logged with its traceback.
+_PASSING = (BackendUnavailable, DatabaseUnavailable, TransactionRolledBack)
 
 
 def _record_id(pending_id: str) -> str:
@@ -221,6 +228,13 @@ class AuditOutbox:
                     continue
                 try:
                     await self.integrate(tenant_id)
+                except _PASSING as exc:  # a busy or unreachable database: retried, no traceback
+                    _log.warning(
+                        "audit queue integration deferred",
+                        tenant=tenant_id,
+                        reason=type(exc).__name__,
+                        retry=tries + 1 < len(RETRIES),
+                    )
                 except Exception:  # noqa: BLE001 - retried; a reader integrates anyway
                     _log.exception("audit queue integration failed", tenant=tenant_id)
                 if self._due.get(tenant_id) != (at, tries):
