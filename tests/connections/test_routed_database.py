@@ -20,7 +20,7 @@ from tenantry.connections import ConnectionManager, PoolLimits
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.errors import ConfigError, TenantContextError
+from tenantry.errors import ConfigError, TenantContextError, TransactionRolledBack
 from tests.conftest import NewTenant
 
 SETTING = "select current_setting('tenantry.tenant_id', true)"
@@ -201,3 +201,48 @@ async def test_a_transaction_refused_on_opening_gives_its_slots_back(
             async with opened as conn:
                 assert await conn.scalar(text(SETTING)) == tenant
         assert member.pool.gate.in_use == 0
+
+
+@pytest.mark.parametrize("routed", [False, True])
+async def test_a_prologue_waits_for_its_lock_at_most_the_lock_wait(
+    settings: Settings, runtime: DatabaseRuntime, new_tenant: NewTenant, routed: bool
+) -> None:
+    """A lock held past ``lock_wait`` ends the waiting transaction (the server gives up on the
+    lock: :class:`TransactionRolledBack`, not counted against the breaker), so a routed opening
+    with a prologue is bounded too; the connection goes on serving."""
+    tenant = (await new_tenant()).id
+    waiter = Database(runtime.app_url, pool_size=1, max_overflow=0, lock_wait=0.2)
+    other = runtime.open_database()
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with other.transaction() as conn:
+            await conn.execute(text(LOCK))
+            held.set()
+            await release.wait()
+
+    manager = manager_for(settings, waiter, open_timeout=0.05)
+    try:
+        async with manager:
+            if routed:
+                waiter.route_through(manager)
+            holder = asyncio.create_task(hold())
+            await held.wait()
+            started = asyncio.get_running_loop().time()
+            with tenant_scope(tenant), pytest.raises(TransactionRolledBack, match="lock"):
+                async with waiter.tenant_transaction(prologue=LOCK):
+                    pass
+            assert 0.15 < asyncio.get_running_loop().time() - started < 5
+            release.set()
+            await holder
+            with tenant_scope(tenant):
+                async with waiter.tenant_transaction(prologue=LOCK) as conn:
+                    assert await conn.scalar(text(SETTING)) == tenant
+                    assert await conn.scalar(text("show lock_timeout")) == "0"  # reset after it
+            assert waiter.pool.stats()["checked_out"] == 0
+            if routed:
+                assert manager.member("postgres").stats.failures == 0
+    finally:
+        release.set()
+        await other.dispose()
+        await waiter.dispose()

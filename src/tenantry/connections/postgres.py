@@ -137,9 +137,9 @@ class DatabaseMember(Member):
         either way), guarded; leaving the returned :class:`OpenTransaction` ends it.
 
         A failure while opening has already been recorded when it propagates, and nothing is
-        left open: the caller may try another member. ``open_timeout`` bounds the opening,
-        except with a ``prologue``: that may wait for a lock as long as another transaction
-        holds it, which is neither a failure of the server nor a reason to retry.
+        left open: the caller may try another member. ``open_timeout`` bounds the opening; with
+        a ``prologue``, which may wait for a lock another transaction holds (neither a failure
+        of the server nor a reason to retry), the database's ``lock_wait`` is added to it.
         """
         guard = guarded(self, self.pool, tenant, database_failure)
         await guard.__aenter__()
@@ -147,7 +147,7 @@ class DatabaseMember(Member):
             tenant if scoped else None,
             prologue=prologue,
             read_only=read_only,
-            open_timeout=self.open_timeout,  # not applied with a prologue
+            open_timeout=self.open_timeout,  # plus the lock wait with a prologue
         )
         try:
             conn = await opening.__aenter__()

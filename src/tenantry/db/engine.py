@@ -71,12 +71,24 @@ __all__ = [
 _log = get_logger("tenantry.db")
 
 
+#: The longest a transaction's prologue waits for its lock (seconds): past it the server
+#: refuses (``lock_timeout``, 55P03), which is :class:`TransactionRolledBack`. A routed opening
+#: with a prologue is bounded by this plus the open timeout, so a server that stops answering is
+#: noticed there too. Transaction-scoped locks of tenantry's are held for milliseconds.
+LOCK_WAIT = 10.0
+
+
 def begin_statement(
-    tenant_id: str | None, prologue: str | None = None, *, read_only: bool = False
+    tenant_id: str | None,
+    prologue: str | None = None,
+    *,
+    read_only: bool = False,
+    lock_wait: float = LOCK_WAIT,
 ) -> str:
     """The statement that opens a transaction, with the tenant context when there is one.
 
-    ``prologue`` (a statement without parameters) is appended to the same message.
+    ``prologue`` (a statement without parameters) is appended to the same message, waiting at
+    most ``lock_wait`` seconds for a lock (``lock_timeout`` for the prologue alone).
     """
     if prologue is None and (known := _BEGINS.get((tenant_id, read_only))) is not None:
         return known
@@ -87,7 +99,8 @@ def begin_statement(
         literal = "'" + validate_tenant_id(tenant_id).replace("'", "''") + "'"
         statement = f"{begin}; SET LOCAL {TENANT_SETTING} = {literal}"
     if prologue is not None:
-        return f"{statement}; {prologue}"
+        wait = f"SET LOCAL lock_timeout = {max(1, round(lock_wait * 1000))}"
+        return f"{statement}; {wait}; {prologue}; SET LOCAL lock_timeout TO DEFAULT"
     if len(_BEGINS) >= _BEGINS_KEPT:
         _BEGINS.clear()
     _BEGINS[tenant_id, read_only] = statement
@@ -162,8 +175,11 @@ class Database:
         pool_timeout: float = 30.0,
         pool_recycle: float = 1800.0,
         connect_timeout: float = 10.0,
+        lock_wait: float = LOCK_WAIT,
     ) -> None:
         self.url = url
+        #: The longest a prologue waits for its lock (see :data:`LOCK_WAIT`).
+        self.lock_wait = lock_wait
         # The engine only connects: the pool below keeps its connections open (see db.pool).
         self.engine: AsyncEngine = create_async_engine(
             url,
@@ -267,11 +283,13 @@ class Database:
         :meth:`transaction` or :meth:`tenant_transaction`. It becomes the open transaction of
         this context until it ends, so the calls made inside it join it. ``open_timeout`` bounds
         taking a connection (or connecting) and the opening round trip: a server that does not
-        answer is :class:`DatabaseUnavailable` in that time, not after the driver's minute. Not
-        with a ``prologue``, which may wait for a lock as long as another transaction holds it.
+        answer is :class:`DatabaseUnavailable` in that time, not after the driver's minute. With a
+        ``prologue``, which may wait for its lock, the bound is ``open_timeout`` plus
+        :attr:`lock_wait`, after which the server has given up on the lock itself.
         """
-        timeout = None if prologue is not None else open_timeout
-        return _Transaction(self, tenant_id, prologue, read_only, timeout)
+        if prologue is not None and open_timeout is not None:
+            open_timeout += self.lock_wait  # the server gives up on the lock first
+        return _Transaction(self, tenant_id, prologue, read_only, open_timeout)
 
     async def _begin(self, statement: str, within: float | None) -> Pooled:
         """Take a connection and open the transaction on it, in ``within`` seconds if given
@@ -356,7 +374,9 @@ class _Transaction:
             raise TenantContextError(
                 f"tenant {tenant_id!r} requested inside another tenant's scope"
             )
-        statement = begin_statement(tenant_id, self._prologue, read_only=self._read_only)
+        statement = begin_statement(
+            tenant_id, self._prologue, read_only=self._read_only, lock_wait=self._database.lock_wait
+        )
         pooled = await self._database._begin(statement, self._timeout)
         self._pooled = pooled
         self._token = _ambient.set(_Open(pooled.conn, self._tenant_id))
@@ -494,5 +514,6 @@ _BY_STATE: dict[str, Callable[[object], TenantryError]] = {
     ),
     "23505": lambda _: Conflict("a row with the same key exists already"),
     "40001": lambda _: TransactionRolledBack("serialization failure, retry the transaction"),
+    "55P03": lambda _: TransactionRolledBack("a lock was held too long, retry the transaction"),
     "40P01": lambda _: TransactionRolledBack("deadlock, retry the transaction"),
 }
