@@ -9,7 +9,7 @@ its own, never the worker's shared one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from sqlalchemy import text
@@ -33,6 +33,21 @@ async def own_db(runtime: DatabaseRuntime) -> AsyncIterator[Database]:
     database = runtime.open_database()
     yield database
     await database.dispose()
+
+
+def _lock_holder(
+    db: Database, held: asyncio.Event, release: asyncio.Event
+) -> Callable[[], Awaitable[None]]:
+    """A coroutine function that takes ``LOCK`` in a transaction of ``db`` and holds it (``held``
+    set) until ``release`` is."""
+
+    async def hold() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(text(LOCK))
+            held.set()
+            await release.wait()
+
+    return hold
 
 
 def manager_for(settings: Settings, db: Database, **options: object) -> ConnectionManager:
@@ -118,12 +133,7 @@ async def test_a_prologue_may_wait_for_its_lock_longer_than_the_open_timeout(
     tenant = (await new_tenant()).id
     other = runtime.open_database()  # holds the lock, and watches the waiter
     held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold() -> None:
-        async with other.transaction() as conn:
-            await conn.execute(text(LOCK))
-            held.set()
-            await release.wait()
+    hold = _lock_holder(other, held, release)
 
     async def waiting() -> int:
         async with other.transaction() as conn:
@@ -214,12 +224,7 @@ async def test_a_prologue_waits_for_its_lock_at_most_the_lock_wait(
     waiter = Database(runtime.app_url, pool_size=1, max_overflow=0, lock_wait=0.2)
     other = runtime.open_database()
     held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold() -> None:
-        async with other.transaction() as conn:
-            await conn.execute(text(LOCK))
-            held.set()
-            await release.wait()
+    hold = _lock_holder(other, held, release)
 
     manager = manager_for(settings, waiter, open_timeout=0.05)
     try:
