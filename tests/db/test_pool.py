@@ -189,3 +189,31 @@ def test_the_pool_refuses_settings_that_cannot_work() -> None:
     for bad in ({"size": 0}, {"overflow": -1}, {"timeout": 0}, {"recycle": 0}):
         with pytest.raises(ConfigError, match="pool"):
             ConnectionPool(never, **(good | bad))  # type: ignore[arg-type]
+
+
+async def test_a_server_that_never_answers_is_unavailable_within_the_connect_timeout(
+    runtime: DatabaseRuntime,
+) -> None:
+    """A listener that accepts and then says nothing: the driver's connect timeout ends the
+    wait, and the caller gets DatabaseUnavailable (no transaction was opened, nothing is held)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = runtime.app_url.set(host="127.0.0.1", port=port, query={})  # TCP, not a socket dir
+    database = Database(url, pool_size=1, connect_timeout=0.3)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with database.transaction():
+                pass
+        assert database.pool.stats()["checked_out"] == 0
+        assert accepted  # it did reach the listener
+    finally:
+        await database.dispose()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

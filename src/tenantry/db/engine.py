@@ -303,19 +303,15 @@ class Database:
         for attempt in (1, 2):
             try:
                 pooled = await pool.acquire(_left(deadline))
-            except TimeoutError as exc:
-                raise DatabaseUnavailable(
-                    f"the database did not answer within {within:g} s"
-                ) from exc
+            except TimeoutError as exc:  # ``within``, or the driver's own connect timeout
+                raise DatabaseUnavailable(_no_answer(within)) from exc
             except (OSError, DBAPIError) as exc:
                 raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
             try:
                 await pooled.driver.execute(statement, timeout=_left(deadline))
             except TimeoutError as exc:  # the server did not answer: no retry, it would wait again
                 await pool.release(pooled, reuse=False)
-                raise DatabaseUnavailable(
-                    f"the database did not answer within {within:g} s"
-                ) from exc
+                raise DatabaseUnavailable(_no_answer(within)) from exc
             except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as exc:
                 await pool.release(pooled, reuse=False)
                 if attempt == 2:
@@ -329,6 +325,12 @@ class Database:
                 raise
             return pooled
         raise AssertionError("unreachable")
+
+
+def _no_answer(within: float | None) -> str:
+    if within is None:
+        return "the database did not answer in time"
+    return f"the database did not answer within {within:g} s"
 
 
 def _left(deadline: float | None) -> float | None:
