@@ -24,7 +24,8 @@ from sqlalchemy import text
 
 from tenantry.audit.models import audit_checkpoints, audit_entries, audit_nodes
 from tenantry.context import validate_tenant_id
-from tenantry.db.engine import driver_connection, translate_error
+from tenantry.db.engine import translate_error
+from tenantry.db.pool import driver_connection
 from tenantry.db.repository import TenantRepository
 from tenantry.errors import NotFound
 

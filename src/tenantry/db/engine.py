@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
 from sqlalchemy.engine import URL
@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from tenantry.context import current_tenant, get_tenant, validate_tenant_id
-from tenantry.db.pool import ConnectionPool, Pooled
+from tenantry.db.pool import ConnectionPool, Pooled, driver_connection
 from tenantry.db.rls import TENANT_SETTING
 from tenantry.errors import (
     ConfigError,
@@ -63,7 +63,6 @@ __all__ = [
     "Database",
     "TransactionRouter",
     "begin_statement",
-    "driver_connection",
     "joined",
     "translate_error",
 ]
@@ -437,20 +436,6 @@ async def _simple_query(conn: AsyncConnection, statement: str) -> None:
         await driver_connection(conn).execute(statement)
     except asyncpg.PostgresError as exc:
         raise translate_error(exc) from exc
-
-
-def driver_connection(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, a connection of an open transaction.
-
-    Read synchronously: ``await conn.get_raw_connection()`` reads the same attribute in a greenlet
-    of its own, which cost ~90 us a transaction in a tight loop. That attribute would reconnect an
-    invalidated connection, a new one outside the transaction: :class:`DatabaseUnavailable`
-    instead.
-    """
-    sync = conn.sync_connection
-    if sync is None or sync.invalidated or sync.closed:
-        raise DatabaseUnavailable("the transaction's database connection was lost")
-    return sync.connection.driver_connection
 
 
 #: The foreign key every tenant table has on ``tenants.id`` ends so (``tenant_table``'s naming).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -21,7 +22,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
 from tenantry.context import get_tenant
-from tenantry.db.engine import driver_connection, translate_error
+from tenantry.db.engine import translate_error
+from tenantry.db.pool import driver_connection
 
 __all__ = ["DriverQuery", "Repository", "TenantRepository"]
 
@@ -101,25 +103,27 @@ class Repository:
         self, query: DriverQuery, params: Mapping[str, object]
     ) -> list[asyncpg.Record]:
         """Rows of ``query`` straight from asyncpg, on this transaction's connection: for hot
-        reads of many rows, where SQLAlchemy's row processing costs more than the query."""
-        driver = driver_connection(self.conn)
-        try:
-            rows: list[asyncpg.Record] = await driver.fetch(
-                query.sql, *(params[name] for name in query.names)
-            )
-        except asyncpg.PostgresError as exc:
-            raise translate_error(exc) from exc
+        reads, where SQLAlchemy's execution and row processing cost more than the query."""
+        rows: list[asyncpg.Record] = await self._on_driver(query, params, rows=True)
         return rows
 
     async def execute_driver(self, query: DriverQuery, params: Mapping[str, object]) -> str:
         """Run ``query`` (a write) straight on asyncpg; its status (``INSERT 0 1``): for the
         hot writes, where SQLAlchemy's execution costs more than the statement."""
+        status: str = await self._on_driver(query, params, rows=False)
+        return status
+
+    async def _on_driver(
+        self, query: DriverQuery, params: Mapping[str, object], *, rows: bool
+    ) -> Any:
+        """``query`` on the transaction's asyncpg connection (its rows, or its status), the
+        driver's errors in tenantry's words."""
         driver = driver_connection(self.conn)
+        run = driver.fetch if rows else driver.execute
         try:
-            status: str = await driver.execute(query.sql, *(params[name] for name in query.names))
+            return await run(query.sql, *(params[name] for name in query.names))
         except asyncpg.PostgresError as exc:
             raise translate_error(exc) from exc
-        return status
 
 
 class TenantRepository(Repository):
