@@ -25,6 +25,7 @@ PACKAGES = [
     "tenantry.db",
     "tenantry.http",
     "tenantry.keys",
+    "tenantry.metadata",
     "tenantry.passkeys",
     "tenantry.security",
     "tenantry.sessions",
