@@ -55,6 +55,7 @@ __version__ = "0.1.0"
 from tenantry.access import models as _access_models  # noqa: F401
 from tenantry.audit import models as _audit_models  # noqa: F401
 from tenantry.keys import models as _keys_models  # noqa: F401
+from tenantry.metadata import models as _metadata_models  # noqa: F401
 from tenantry.passkeys import models as _passkeys_models  # noqa: F401
 from tenantry.sessions import models as _sessions_models  # noqa: F401
 from tenantry.threats import models as _threats_models  # noqa: F401

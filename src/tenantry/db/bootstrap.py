@@ -75,6 +75,21 @@ async def ensure_roles_and_schema(
         await conn.execute(text("select pg_advisory_unlock(hashtext('tenantry.migrate'))"))
 
 
+async def _ensure_pgvector(conn: AsyncConnection) -> None:
+    """Create pgvector where the server has it (only a superuser may: it is not trusted).
+
+    Metadata search stores its vectors in it with an HNSW index; without it (PostgreSQL built
+    without the extension, or a bootstrap by a user who is no superuser) the migration gives
+    the column another type and search is exact. A later ``tenantry migrate`` does not change
+    an existing column's type.
+    """
+    available = await conn.scalar(
+        text("select 1 from pg_available_extensions where name = 'vector'")
+    )
+    if available is not None:
+        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+
+
 async def _ensure_roles_and_schema(
     conn: AsyncConnection, *, owner: str, app: str, app_password: str | None
 ) -> None:
@@ -100,6 +115,8 @@ async def _ensure_roles_and_schema(
         ) from exc
     o, a, s = quote_ident(owner), quote_ident(app), quote_ident(SCHEMA)
     await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {o}"))
+    if is_super:
+        await _ensure_pgvector(conn)
     await conn.execute(text(f"GRANT USAGE ON SCHEMA {s} TO {a}"))
     await conn.execute(
         text(
