@@ -14,10 +14,14 @@ __all__ = [
     "API_KEYS_MANAGE",
     "CACHE_READ",
     "CONNECTIONS_ADMIN",
+    "METADATA_READ",
+    "METADATA_WRITE",
     "METRICS_READ",
     "PASSKEYS_AUTHENTICATE",
     "PASSKEYS_REGISTER",
     "ROLES_MANAGE",
+    "SCHEMAS_READ",
+    "SCHEMAS_WRITE",
     "SECURITY_READ",
     "SESSIONS_ANALYTICS",
     "SESSIONS_CREATE",
@@ -44,6 +48,10 @@ PASSKEYS_REGISTER = "passkeys:register"
 PASSKEYS_AUTHENTICATE = "passkeys:authenticate"
 SECURITY_READ = "security:read"
 ROLES_MANAGE = "roles:manage"
+METADATA_READ = "metadata:read"
+METADATA_WRITE = "metadata:write"
+SCHEMAS_READ = "schemas:read"
+SCHEMAS_WRITE = "schemas:write"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -63,6 +71,10 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         PASSKEYS_AUTHENTICATE: "authenticate (or step up) with a passkey",
         SECURITY_READ: "read the tenant's security events and threat level",
         ROLES_MANAGE: "grant and revoke roles within the tenant",
+        METADATA_READ: "read, list and search the tenant's metadata records and their versions",
+        METADATA_WRITE: "create, update, roll back and delete the tenant's metadata records",
+        SCHEMAS_READ: "read the tenant's registered schemas and check a schema's compatibility",
+        SCHEMAS_WRITE: "register schema versions and set a schema's compatibility mode",
     }
 )
 

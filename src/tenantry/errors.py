@@ -7,13 +7,18 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     ├── ConfigError                 a setting is missing or invalid
     ├── InvalidInput                the caller passed something malformed; nothing was changed
     │   ├── InvalidTenantId
-    │   └── ContentTooLarge         a request body or a stored value is larger than allowed
+    │   ├── ContentTooLarge         a request body or a stored value is larger than allowed
+    │   └── SchemaViolation         content does not match its schema (every violation listed)
     ├── NotFound                    the thing does not exist (or belongs to another tenant)
     │   ├── TenantNotFound
-    │   └── SettingNotFound
+    │   ├── SettingNotFound
+    │   ├── MetadataNotFound
+    │   └── SchemaNotFound
     ├── Conflict                    the thing exists already, or the state forbids the change
     │   ├── TenantExists
-    │   └── TenantNotActive
+    │   ├── TenantNotActive
+    │   ├── VersionConflict         an update names a version that is no longer the current one
+    │   └── IncompatibleSchema      a schema version breaks its subject's compatibility mode
     ├── AuthenticationError         no or wrong credentials
     │   └── StepUpRequired          the action needs a fresh passkey assertion
     ├── PermissionDenied            authenticated, but the policy does not allow the action
@@ -36,6 +41,9 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 __all__ = [
     "AuditUnavailable",
     "AuditVerificationError",
@@ -49,15 +57,20 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "DecryptionError",
+    "IncompatibleSchema",
     "InvalidInput",
     "InvalidTenantId",
     "IsolationViolation",
+    "Issue",
     "KeysDestroyed",
     "KeysNotLoaded",
+    "MetadataNotFound",
     "NotFound",
     "PermissionDenied",
     "ReferenceMissing",
     "RetryBudgetExhausted",
+    "SchemaNotFound",
+    "SchemaViolation",
     "SettingNotFound",
     "StepUpRequired",
     "TenantContextError",
@@ -66,10 +79,20 @@ __all__ = [
     "TenantNotFound",
     "TenantryError",
     "TransactionRolledBack",
+    "VersionConflict",
 ]
 
 #: How many characters of a caller's value an error message quotes (:meth:`TenantryError.excerpt`).
 _EXCERPT_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One thing wrong with an input: where (``loc``: names and indexes), what, and its kind."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
 
 
 class TenantryError(Exception):
@@ -78,9 +101,11 @@ class TenantryError(Exception):
     #: A short, stable, human title (the problem+json ``title``).
     title = "tenantry error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, issues: Sequence[Issue] = ()) -> None:
         super().__init__(detail)
         self.detail = detail
+        #: Each thing that is wrong, when there are several (an answer's ``errors``).
+        self.issues: tuple[Issue, ...] = tuple(issues)
 
     @staticmethod
     def excerpt(value: object, limit: int = _EXCERPT_CHARS) -> str:
@@ -121,8 +146,28 @@ class SettingNotFound(NotFound):
     title = "setting not found"
 
 
+class MetadataNotFound(NotFound):
+    title = "metadata not found"
+
+
+class SchemaNotFound(NotFound):
+    title = "schema not found"
+
+
+class SchemaViolation(InvalidInput):
+    title = "content does not match its schema"
+
+
 class Conflict(TenantryError):
     title = "conflict"
+
+
+class VersionConflict(Conflict):
+    title = "stale version"
+
+
+class IncompatibleSchema(Conflict):
+    title = "incompatible schema"
 
 
 class TenantExists(Conflict):

@@ -91,7 +91,8 @@ def problem_for(error: errors.TenantryError, request: Request) -> JSONResponse:
         _log.error("request failed", error=type(error).__name__, detail=error.detail)
         detail = "the service could not complete the request"
         return problem(status, error.title, detail, request, headers=headers)
-    return problem(status, error.title, error.detail, request, headers=headers)
+    issues = [Issue(loc=list(i.loc), msg=i.msg, type=i.type) for i in error.issues] or None
+    return problem(status, error.title, error.detail, request, errors=issues, headers=headers)
 
 
 async def _tenantry_error(request: Request, exc: Exception) -> JSONResponse:
