@@ -97,6 +97,8 @@ def test_every_error_is_a_tenantry_error() -> None:
     from tenantry import errors  # noqa: PLC0415
 
     for name in errors.__all__:
+        if name == "Issue":  # what an error lists, not an error
+            continue
         assert issubclass(getattr(errors, name), errors.TenantryError)
 
 
