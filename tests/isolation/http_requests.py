@@ -141,6 +141,7 @@ def kind_of(name: str) -> IdKind | None:
         ("user_id", "user"),
         ("principal_id", "user"),
         ("challenge_id", "challenge"),
+        ("record_id", "metadata"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import uuid
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 #: The kinds of ids a request can name; ``http_requests.kind_of`` reads them from names.
-IdKind = Literal["tenant", "user", "session", "key", "setting", "challenge"]
+IdKind = Literal["tenant", "user", "session", "key", "setting", "challenge", "metadata"]
 
 
 def _hex() -> str:
@@ -145,6 +146,10 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     markers |= {b64url(credential_id) for credential_id in auth.credentials}
     challenge = (await _challenge(client, tenant, admin))["challenge_id"]
     markers.add(challenge)
+    title, secret = f"title-{_hex()}", f"iban-{_hex()}"
+    body = {"metadata_type": "business", "content": {"title": title, "iban": secret}}
+    record = await _post(client, tenant, "/metadata/create", body | {"sensitive_fields": ["iban"]})
+    markers |= {title, secret, record["id"]}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -159,6 +164,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "key": key["key_id"],
         "setting": settings[0],
         "challenge": challenge,
+        "metadata": record["id"],
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -178,6 +184,7 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "key": f"key_{tenant}.{secrets.token_urlsafe(16)}",
         "setting": again(ids["setting"]),
         "challenge": secrets.token_urlsafe(24),
+        "metadata": f"md_{tenant}.{secrets.token_urlsafe(16)}",
     }
 
 
@@ -255,6 +262,9 @@ async def fresh(
         _ok(put, "write a setting")
     if "challenge" in kinds:
         ids["challenge"] = (await _challenge(client, tenant, user))["challenge_id"]
+    if "metadata" in kinds:
+        body = {"metadata_type": "business", "content": {"title": f"own-{_hex()}"}}
+        ids["metadata"] = (await _post(client, tenant, "/metadata/create", body))["id"]
     return ids
 
 
@@ -290,6 +300,10 @@ class Watch:
             },
             "api_keys": sorted(
                 (k["key_id"], k["revoked_at"] or "", k["scopes"]) for k in await get("/api-keys")
+            ),
+            "metadata": sorted(
+                (r["id"], r["version"], json.dumps(r["content"], sort_keys=True))
+                for r in (await get("/metadata?limit=100"))["items"]
             ),
             "audit_size": (await get("/audit/entries?limit=1"))["tree_size"],
         }

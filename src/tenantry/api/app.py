@@ -31,11 +31,14 @@ from tenantry.cache.stats import CacheCollector
 from tenantry.config import Settings, load_settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.router import router as connections_router
+from tenantry.db.changes import ChangeLog
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
 from tenantry.logging import get_logger
+from tenantry.metadata.manager import MetadataManager
+from tenantry.metadata.router import router as metadata_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
 from tenantry.security.manager import SecurityManager
@@ -109,6 +112,16 @@ async def _learn_behaviour(stack: AsyncExitStack, sessions: SessionManager) -> B
     await learner.start()
     stack.push_async_callback(learner.close)
     return learner
+
+
+async def _metadata(
+    stack: AsyncExitStack, database: Database, trail: ChangeLog, keyring: Keyring
+) -> MetadataManager:
+    """The metadata manager, embedding new and changed records in the background."""
+    metadata = MetadataManager(database, audit=trail, keyring=keyring)
+    await metadata.initialize()
+    stack.push_async_callback(metadata.close)
+    return metadata
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -193,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 active=active,
             )
             learner = await _learn_behaviour(stack, sessions)
+            metadata = await _metadata(stack, database, trail, keyring)
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
@@ -225,6 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 tenants=TenantRegistry(database, audit=trail, on_status_change=status_changed),
                 gate=gate,
                 threat_watch=watch,
+                metadata=metadata,
             )
             _log.info(
                 "started",
@@ -253,6 +268,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         passkeys_router,
         audit_router,
         threats_router,
+        metadata_router,
     ):
         app.include_router(router)
     document(app)  # every route's errors and credentials in /openapi.json

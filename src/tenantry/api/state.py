@@ -16,6 +16,7 @@ from tenantry.config import Settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.metadata.manager import MetadataManager
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.security.manager import SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
@@ -46,6 +47,7 @@ class AppState:
     tenants: TenantRegistry
     gate: TenantGate
     threat_watch: ThreatWatch
+    metadata: MetadataManager
 
     @property
     def audit(self) -> AuditLog:

@@ -1,3 +1,22 @@
 """Metadata: typed records with versions, a schema registry with evolution, hybrid search."""
 
-__all__: list[str] = []
+from tenantry.metadata.manager import MetadataManager, MetadataManagerFactory
+from tenantry.metadata.schemas import (
+    MetadataPage,
+    MetadataRecord,
+    MetadataSearch,
+    MetadataType,
+    MetadataVersion,
+    SearchHit,
+)
+
+__all__ = [
+    "MetadataManager",
+    "MetadataManagerFactory",
+    "MetadataPage",
+    "MetadataRecord",
+    "MetadataSearch",
+    "MetadataType",
+    "MetadataVersion",
+    "SearchHit",
+]

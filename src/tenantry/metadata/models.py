@@ -22,7 +22,6 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     Text,
-    Uuid,
     func,
     text,
 )
@@ -58,7 +57,7 @@ _MODES = ", ".join(f"'{m}'" for m in COMPATIBILITY_MODES)
 
 metadata_records = tenant_table(
     "metadata_records",
-    Column("id", Uuid, primary_key=True),
+    Column("id", Text, primary_key=True),
     Column("metadata_type", Text, nullable=False),
     Column("schema_name", Text, nullable=True),
     Column("schema_version", Integer, nullable=True),
@@ -110,7 +109,7 @@ metadata_records = tenant_table(
 
 metadata_versions = tenant_table(
     "metadata_versions",
-    Column("record_id", Uuid, primary_key=True),
+    Column("record_id", Text, primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("metadata_type", Text, nullable=False),
     Column("schema_name", Text, nullable=True),

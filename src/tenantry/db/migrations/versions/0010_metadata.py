@@ -70,7 +70,7 @@ def upgrade() -> None:
     )
     create_tenant_table(
         "metadata_records",
-        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("id", sa.Text, nullable=False),
         sa.Column("metadata_type", sa.Text, nullable=False),
         sa.Column("schema_name", sa.Text, nullable=True),
         sa.Column("schema_version", sa.Integer, nullable=True),
@@ -168,7 +168,7 @@ def upgrade() -> None:
         )
     create_tenant_table(
         "metadata_versions",
-        sa.Column("record_id", sa.Uuid, nullable=False),
+        sa.Column("record_id", sa.Text, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("metadata_type", sa.Text, nullable=False),
         sa.Column("schema_name", sa.Text, nullable=True),

@@ -1,0 +1,235 @@
+"""Search statements: full-text and vector candidates, and their fusion by reciprocal rank.
+
+Both run in the caller's tenant transaction, so row-level security scopes them. The vector side
+has two forms, chosen by the embedding column's type (``VectorStore.detect``): with pgvector an
+HNSW index scan, iterative (``hnsw.iterative_scan``) so that the tenant filter cannot leave it
+with too few rows; without it an exact scan of the tenant's vectors, computed by the server.
+The embedding queue's statements are here too: they are the only others that touch the column.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenantry.db.repository import DriverQuery, TenantRepository
+from tenantry.metadata.encoder import Encoder
+from tenantry.metadata.language import text_config
+from tenantry.metadata.repository import MetadataRepository
+from tenantry.metadata.schemas import MetadataSearch
+
+__all__ = ["RRF_K", "Candidates", "Filters", "Found", "VectorStore", "fuse", "run_search"]
+
+#: Reciprocal rank fusion's constant (Cormack et al.): a hit's score is sum(1 / (k + rank)).
+RRF_K: Final = 60
+_TABLE = "tenantry.metadata_records"
+#: The query's words, each alone enough to match (OR), in the query's language and as written.
+_TSQUERY = (
+    "(replace(plainto_tsquery(coalesce((SELECT oid::regconfig FROM pg_ts_config WHERE "
+    "cfgname = :config), 'simple'::regconfig), :query)"
+    "::text, ' & ', ' | ')::tsquery || replace(plainto_tsquery('simple'::regconfig, :query)"
+    "::text, ' & ', ' | ')::tsquery)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a search keeps: a record type, a schema, and top-level field values."""
+
+    metadata_type: str | None = None
+    schema_name: str | None = None
+    fields: Mapping[str, Any] | None = None
+
+    def sql(self) -> str:
+        clauses = []
+        if self.metadata_type is not None:
+            clauses.append(" AND metadata_type = :metadata_type")
+        if self.schema_name is not None:
+            clauses.append(" AND schema_name = :schema_name")
+        if self.fields:
+            clauses.append(" AND fields @> :fields::jsonb")
+        return "".join(clauses)
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.metadata_type is not None:
+            params["metadata_type"] = self.metadata_type
+        if self.schema_name is not None:
+            params["schema_name"] = self.schema_name
+        if self.fields:
+            params["fields"] = dict(self.fields)
+        return params
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """One ranking: record ids best first, and a score per id (text rank or cosine)."""
+
+    ids: list[str]
+    scores: dict[str, float]
+
+
+class VectorStore:
+    """The statements of one embedding column type: ``vector`` (pgvector) or ``real[]``."""
+
+    def __init__(self, pgvector: bool) -> None:
+        self.pgvector = pgvector
+        self._cast = "::text::vector" if pgvector else "::text::real[]"
+        self._queries: dict[tuple[str, str], DriverQuery] = {}
+
+    @classmethod
+    async def detect(cls, conn: AsyncConnection) -> VectorStore:
+        kind = await conn.scalar(
+            text(
+                "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
+                "'tenantry.metadata_records'::regclass and attname = 'embedding'"
+            )
+        )
+        return cls(str(kind).startswith("vector"))
+
+    def literal(self, vector: np.ndarray[Any, Any]) -> str:
+        """``vector`` as the column type's text form."""
+        body = ",".join(f"{x:.7g}" for x in vector.tolist())
+        return f"[{body}]" if self.pgvector else f"{{{body}}}"
+
+    def _query(self, name: str, filters: str, build: str) -> DriverQuery:
+        key = (name, filters)
+        query = self._queries.get(key)
+        if query is None:
+            query = self._queries[key] = DriverQuery.of(build)
+        return query
+
+    async def text_candidates(
+        self, repo: TenantRepository, query: str, config: str, filters: Filters, limit: int
+    ) -> Candidates:
+        where = filters.sql()
+        sql = (
+            f"SELECT id, ts_rank_cd(search_tsv, query.q) AS rank "
+            f"FROM {_TABLE}, (SELECT {_TSQUERY} AS q) AS query "
+            f"WHERE search_tsv @@ query.q{where} ORDER BY rank DESC, id LIMIT :limit"
+        )
+        params = {"query": query, "config": config, "limit": limit} | filters.params()
+        rows = await repo.fetch_driver(self._query("text", where, sql), params)
+        return Candidates([r["id"] for r in rows], {r["id"]: float(r["rank"]) for r in rows})
+
+    async def vector_candidates(
+        self,
+        repo: TenantRepository,
+        vector: np.ndarray[Any, Any],
+        filters: Filters,
+        limit: int,
+    ) -> Candidates:
+        """The ``limit`` records nearest ``vector`` (cosine), among current embeddings."""
+        where = filters.sql()
+        live = "embedding IS NOT NULL AND embedded_version = version"
+        if self.pgvector:
+            await repo.conn.exec_driver_sql(
+                "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                f"set_config('hnsw.ef_search', '{max(40, min(limit * 2, 1000))}', true)"
+            )
+            sql = (
+                f"SELECT id, 1 - (embedding <=> :v{self._cast}) AS cos FROM {_TABLE} "
+                f"WHERE {live}{where} ORDER BY embedding <=> :v{self._cast} LIMIT :limit"
+            )
+        else:
+            sql = (
+                f"SELECT id, (SELECT sum(a * b) FROM unnest(embedding, :v{self._cast}) "
+                f"AS t(a, b)) AS cos FROM {_TABLE} WHERE {live}{where} "
+                "ORDER BY cos DESC, id LIMIT :limit"
+            )
+        params = {"v": self.literal(vector), "limit": limit} | filters.params()
+        rows = await repo.fetch_driver(self._query("vector", where, sql), params)
+        scores = {r["id"]: float(r["cos"]) for r in rows}
+        # relaxed_order may return near neighbours slightly out of order: sort them here
+        return Candidates(sorted(scores, key=lambda i: (-scores[i], i)), scores)
+
+    async def due(self, repo: TenantRepository, limit: int) -> list[tuple[str, int, str]]:
+        """Records whose current version has no embedding yet: (id, version, text), oldest first."""
+        sql = (
+            f"SELECT id, version, search_text FROM {_TABLE} "
+            "WHERE embedded_version IS DISTINCT FROM version ORDER BY updated_at LIMIT :limit"
+        )
+        rows = await repo.fetch_driver(self._query("due", "", sql), {"limit": limit})
+        return [(r["id"], r["version"], r["search_text"]) for r in rows]
+
+    async def store(
+        self,
+        repo: TenantRepository,
+        items: Sequence[tuple[str, int, np.ndarray[Any, Any] | None]],
+        model: str,
+    ) -> int:
+        """Store embeddings of (id, version); a record changed since is left for the next round."""
+        sql = (
+            f"UPDATE {_TABLE} AS r SET embedding = u.vec{self._cast}, embedding_model = :model, "
+            "embedded_version = u.ver FROM unnest(:ids::text[], :vers::int[], :vecs::text[]) "
+            "AS u(id, ver, vec) WHERE r.id = u.id AND r.version = u.ver"
+        )
+        params = {
+            "ids": [i for i, _, _ in items],
+            "vers": [v for _, v, _ in items],
+            "vecs": [None if e is None else self.literal(e) for _, _, e in items],
+            "model": model,
+        }
+        status = await repo.execute_driver(self._query("store", "", sql), params)
+        return int(status.rsplit(" ", 1)[-1])
+
+
+def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: ids by the sum of 1 / (k + rank) over the rankings they are in."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A search's result: the rows of the hits with their fused scores, best first, and the
+    evidence per id (calibrated similarity, place in the text ranking)."""
+
+    hits: list[tuple[RowMapping, float]]
+    similarity: dict[str, float]
+    text_rank: dict[str, int]
+
+
+async def run_search(
+    repo: MetadataRepository,
+    store: VectorStore,
+    encoder: Encoder | None,
+    search: MetadataSearch,
+    filters: Filters,
+) -> Found:
+    """``search`` in the tenant transaction of ``repo``: each side's candidates (three times
+    ``limit``, at least 30), vector candidates below the threshold dropped, fused by RRF."""
+    pool = max(search.limit * 3, 30)
+    rankings: list[list[str]] = []
+    text_rank: dict[str, int] = {}
+    if search.text_search or encoder is None:
+        config = text_config(search.language)
+        texts = await store.text_candidates(repo, search.query, config, filters, pool)
+        rankings.append(texts.ids)
+        text_rank = {i: n for n, i in enumerate(texts.ids, start=1)}
+    similarity: dict[str, float] = {}
+    if encoder is not None:
+        # the query's encoding (~10 ms) runs off the event loop
+        vector = (await asyncio.to_thread(encoder.encode_queries, [search.query]))[0]
+        near = await store.vector_candidates(repo, vector, filters, pool)
+        if near.ids:
+            calibrated = encoder.calibrate(np.array([near.scores[i] for i in near.ids]))
+            similarity = {
+                i: float(score)
+                for i, score in zip(near.ids, calibrated, strict=True)
+                if score >= search.similarity_threshold
+            }
+        rankings.append([i for i in near.ids if i in similarity])
+    fused = fuse(rankings)[: search.limit]
+    rows = {r["id"]: r for r in await repo.get_many([i for i, _ in fused])}
+    return Found([(rows[i], score) for i, score in fused if i in rows], similarity, text_rank)
