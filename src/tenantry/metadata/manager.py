@@ -11,10 +11,7 @@ tenant's record is recognised as a probe by the HTTP layer before any lookup.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from tenantry.context import tenant_scope, validate_tenant_id
@@ -24,6 +21,14 @@ from tenantry.errors import InvalidInput, MetadataNotFound, VersionConflict
 from tenantry.keys import Keyring
 from tenantry.metadata.embedding import Embedder
 from tenantry.metadata.encoder import Encoder, default_encoder
+from tenantry.metadata.inputs import (
+    MAX_LIMIT,
+    check_fields,
+    check_search,
+    decode_cursor,
+    encode_cursor,
+    version_number,
+)
 from tenantry.metadata.repository import MetadataRepository
 from tenantry.metadata.schemas import (
     MetadataPage,
@@ -41,8 +46,6 @@ from tenantry.validation import parse_enum
 __all__ = ["ID_PREFIX", "MetadataManager", "MetadataManagerFactory"]
 
 ID_PREFIX = "md"
-_MAX_QUERY = 1000
-_MAX_LIMIT = 100
 _MAX_HISTORY = 1000
 
 
@@ -192,7 +195,7 @@ class MetadataManager(RecordsChanges):
         that names a schema may move to a later ``schema_version``.
         """
         self._check_id(tenant_id, metadata_id)
-        expected = _version_number(expected_version, "expected_version")
+        expected = version_number(expected_version, "expected_version")
         keyring, trail, db = (
             await self._keys(tenant_id),
             await self._trail(tenant_id),
@@ -246,7 +249,7 @@ class MetadataManager(RecordsChanges):
         """Write a new version equal to ``to_version`` (its content, type and schema); the
         record's current sensitive fields stay sealed."""
         self._check_id(tenant_id, metadata_id)
-        target = _version_number(to_version, "to_version")
+        target = version_number(to_version, "to_version")
         keyring, trail, db = (
             await self._keys(tenant_id),
             await self._trail(tenant_id),
@@ -328,7 +331,7 @@ class MetadataManager(RecordsChanges):
     async def get_version(self, tenant_id: str, metadata_id: str, version: int) -> MetadataVersion:
         """The record as it was at ``version``."""
         self._check_id(tenant_id, metadata_id)
-        number = _version_number(version, "version")
+        number = version_number(version, "version")
         db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
@@ -350,35 +353,35 @@ class MetadataManager(RecordsChanges):
     ) -> MetadataPage:
         """Records newest first, filtered by type, schema and top-level field values."""
         validate_tenant_id(tenant_id)
-        if not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT:
-            raise InvalidInput(f"limit must be between 1 and {_MAX_LIMIT}")
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
         kind = None if metadata_type is None else parse_enum(MetadataType, metadata_type).value
-        after = None if cursor is None else _decode_cursor(cursor)
+        after = None if cursor is None else decode_cursor(cursor)
         db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 rows = await MetadataRepository(conn).page(
                     metadata_type=kind,
                     schema_name=schema_name,
-                    fields=_check_fields(fields),
+                    fields=check_fields(fields),
                     after=after,
                     limit=limit + 1,
                 )
         items = [await self._record_of(tenant_id, row) for row in rows[:limit]]
         more = len(rows) > limit
-        return MetadataPage(items, _encode_cursor(items[-1]) if more and items else None)
+        return MetadataPage(items, encode_cursor(items[-1]) if more and items else None)
 
     # -- search -----------------------------------------------------------------------------------
 
     async def search_metadata(self, tenant_id: str, search: MetadataSearch) -> list[SearchHit]:
         """Records matching ``search``, best first (see :class:`MetadataSearch`)."""
         validate_tenant_id(tenant_id)
-        _check_search(search)
+        check_search(search)
         kind = search.metadata_type
         filters = Filters(
             None if kind is None else parse_enum(MetadataType, kind).value,
             search.schema_name,
-            _check_fields(search.fields),
+            check_fields(search.fields),
         )
         encoder = await self.encoder() if search.semantic_search else None
         store, db = await self.vector_store(), await self._db()
@@ -489,54 +492,3 @@ class MetadataManagerFactory:
     @staticmethod
     def create_development_manager(database: Database | None = None) -> MetadataManager:
         return MetadataManager(database)
-
-
-def _version_number(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**31 - 1:
-        raise InvalidInput(f"{name} must be a positive version number")
-    return value
-
-
-def _check_fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not fields:
-        return {}
-    if len(fields) > 20:
-        raise InvalidInput("filter on at most 20 fields")
-    for key, value in fields.items():
-        if not isinstance(key, str) or not 0 < len(key) <= 100:
-            raise InvalidInput("field names must be 1-100 characters")
-        if not isinstance(value, str | int | float | bool) or (
-            isinstance(value, str) and len(value) > 200
-        ):
-            raise InvalidInput(f"field {key!r}: compare with a string (<= 200 chars) or a number")
-    return dict(fields)
-
-
-def _check_search(search: MetadataSearch) -> None:
-    if not isinstance(search, MetadataSearch):
-        raise InvalidInput("search must be a MetadataSearch")
-    if not isinstance(search.query, str) or not 0 < len(search.query.strip()) <= _MAX_QUERY:
-        raise InvalidInput(f"query must be 1-{_MAX_QUERY} characters")
-    if not isinstance(search.limit, int) or not 1 <= search.limit <= _MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {_MAX_LIMIT}")
-    threshold = search.similarity_threshold
-    if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
-        raise InvalidInput("similarity_threshold must be between 0 and 1")
-    if not search.semantic_search and not search.text_search:
-        raise InvalidInput("search by text, by meaning, or both")
-
-
-def _encode_cursor(record: MetadataRecord) -> str:
-    raw = json.dumps([record.created_at.isoformat(), record.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        if not isinstance(cursor, str) or len(cursor) > 400:
-            raise ValueError
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, record_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), str(record_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("invalid cursor: pass next_cursor from the previous page") from None
