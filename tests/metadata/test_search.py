@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.errors import InvalidInput
+from tenantry.errors import BulkheadFull, InvalidInput
 from tenantry.metadata import MetadataManager, MetadataSearch
 from tenantry.tenants import TenantRegistry
 
@@ -186,3 +190,45 @@ async def test_a_tenant_searches_its_own_records_only(backend_db: Backend) -> No
 async def test_bad_searches_are_refused(db: Database, search: MetadataSearch, match: str) -> None:
     with pytest.raises(InvalidInput, match=match):
         await MetadataManager(db).search_metadata("ms-bad-input", search)
+
+
+class _Gated:
+    """The default encoder, whose query encodings wait for a gate (to hold searches in flight)."""
+
+    def __init__(self) -> None:
+        from tenantry.metadata.encoder import default_encoder  # noqa: PLC0415
+
+        self.inner = default_encoder()
+        self.gate, self.entered = threading.Event(), threading.Event()
+        self.name, self.dimension = self.inner.name, self.inner.dimension
+
+    def encode_queries(self, texts: Sequence[str]) -> Any:
+        self.entered.set()
+        self.gate.wait(10)
+        return self.inner.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> Any:
+        return self.inner.encode_passages(texts)
+
+    def calibrate(self, cosines: Any) -> Any:
+        return self.inner.calibrate(cosines)
+
+
+async def test_one_tenant_cannot_queue_the_encoder_for_the_others(db: Database) -> None:
+    gated = _Gated()
+    manager = MetadataManager(db, encoder=gated, max_encodings=1)  # type: ignore[arg-type]
+    a, b = await _tenant(db), await _tenant(db)
+    search = MetadataSearch("royalty statement", similarity_threshold=0.0)
+    first = asyncio.create_task(manager.search_metadata(a, search))
+    assert await asyncio.to_thread(gated.entered.wait, 10)
+    with pytest.raises(BulkheadFull) as refused:
+        await manager.search_metadata(a, search)
+    assert refused.value.retry_after is not None
+    other = asyncio.create_task(manager.search_metadata(b, search))  # not refused
+    await asyncio.sleep(0.05)
+    assert not other.done()
+    gated.gate.set()
+    assert await first == []
+    assert await other == []
+    assert manager._encodings == {}
+    assert await manager.search_metadata(a, search) == []  # the slot is free again

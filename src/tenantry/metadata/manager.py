@@ -17,7 +17,7 @@ from typing import Any
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
-from tenantry.errors import InvalidInput, MetadataNotFound, VersionConflict
+from tenantry.errors import BulkheadFull, InvalidInput, MetadataNotFound, VersionConflict
 from tenantry.keys import Keyring
 from tenantry.metadata.embedding import Embedder
 from tenantry.metadata.encoder import Encoder, default_encoder
@@ -38,7 +38,7 @@ from tenantry.metadata.schemas import (
     MetadataVersion,
     SearchHit,
 )
-from tenantry.metadata.search import Filters, VectorStore, run_search
+from tenantry.metadata.search import Filters, Query, VectorStore, run_search
 from tenantry.metadata.versions import check_sensitive, compose, open_content
 from tenantry.sessions.tokens import make_id, tenant_of_id
 from tenantry.validation import parse_enum
@@ -65,6 +65,7 @@ class MetadataManager(RecordsChanges):
         keyring: Keyring | None = None,
         encoder: Encoder | None = None,
         embed_interval: float = 0.2,
+        max_encodings: int = 4,
     ) -> None:
         self._database = database
         self._audit = audit
@@ -72,6 +73,9 @@ class MetadataManager(RecordsChanges):
         self._encoder = encoder
         self._store: VectorStore | None = None
         self._store_lock = asyncio.Lock()
+        self._encodings: dict[str, int] = {}
+        #: Searches by meaning one tenant may have waiting for the (shared) encoder at once.
+        self.max_encodings = max_encodings
         self.embedder = Embedder(
             database, encoder=self.encoder, store=self.vector_store, interval=embed_interval
         )
@@ -322,11 +326,11 @@ class MetadataManager(RecordsChanges):
         db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
-                rows = await MetadataRepository(conn).versions(metadata_id)
+                rows = await MetadataRepository(conn).versions(metadata_id, _MAX_HISTORY)
         if not rows:
             raise MetadataNotFound(f"metadata {metadata_id!r} does not exist")
         keyring = await self._keys(tenant_id) if any(r["sealed"] for r in rows) else None
-        return [await self._version_of(tenant_id, row, keyring) for row in rows[-_MAX_HISTORY:]]
+        return [await self._version_of(tenant_id, row, keyring) for row in rows]
 
     async def get_version(self, tenant_id: str, metadata_id: str, version: int) -> MetadataVersion:
         """The record as it was at ``version``."""
@@ -383,11 +387,15 @@ class MetadataManager(RecordsChanges):
             search.schema_name,
             check_fields(search.fields),
         )
-        encoder = await self.encoder() if search.semantic_search else None
+        query = Query(search, filters)
+        if search.semantic_search:
+            encoder = await self.encoder()
+            vector = await self._encode_query(tenant_id, encoder, search.query)
+            query = Query(search, filters, vector, encoder)
         store, db = await self.vector_store(), await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
-                found = await run_search(MetadataRepository(conn), store, encoder, search, filters)
+                found = await run_search(MetadataRepository(conn), store, query)
         return [
             SearchHit(
                 record=await self._record_of(tenant_id, row),
@@ -397,6 +405,28 @@ class MetadataManager(RecordsChanges):
             )
             for row, score in found.hits
         ]
+
+    async def _encode_query(self, tenant_id: str, encoder: Encoder, text: str) -> Any:
+        """The query's vector, encoded off the event loop. The encoder is shared by every
+        tenant, so a tenant may have at most ``max_encodings`` queries waiting for it at once:
+        one more is refused (429), and a flood of one tenant's searches cannot queue the
+        others' behind it."""
+        waiting = self._encodings.get(tenant_id, 0)
+        if waiting >= self.max_encodings:
+            raise BulkheadFull(
+                f"tenant {tenant_id!r} has {waiting} searches by meaning in progress; "
+                "retry when one has finished",
+                retry_after=0.05,
+            )
+        self._encodings[tenant_id] = waiting + 1
+        try:
+            return (await asyncio.to_thread(encoder.encode_queries, [text]))[0]
+        finally:
+            left = self._encodings[tenant_id] - 1
+            if left:
+                self._encodings[tenant_id] = left
+            else:
+                del self._encodings[tenant_id]
 
     # -- helpers ----------------------------------------------------------------------------------
 

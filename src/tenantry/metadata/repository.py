@@ -180,9 +180,12 @@ class MetadataRepository(TenantRepository):
         query = select(_V).where(_V.c.record_id == record_id, _V.c.version == version)
         return (await self.conn.execute(query)).mappings().first()
 
-    async def versions(self, record_id: str) -> Sequence[RowMapping]:
-        query = select(_V).where(_V.c.record_id == record_id).order_by(_V.c.version)
-        return (await self.conn.execute(query)).mappings().all()
+    async def versions(self, record_id: str, limit: int) -> Sequence[RowMapping]:
+        """The latest ``limit`` versions, oldest first."""
+        query = (
+            select(_V).where(_V.c.record_id == record_id).order_by(_V.c.version.desc()).limit(limit)
+        )
+        return list(reversed((await self.conn.execute(query)).mappings().all()))
 
     async def delete(self, record_id: str) -> None:
         await self.conn.execute(delete(_R).where(_R.c.id == record_id))

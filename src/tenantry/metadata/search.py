@@ -9,7 +9,6 @@ The embedding queue's statements are here too: they are the only others that tou
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,7 +24,16 @@ from tenantry.metadata.language import text_config
 from tenantry.metadata.repository import MetadataRepository
 from tenantry.metadata.schemas import MetadataSearch
 
-__all__ = ["RRF_K", "Candidates", "Filters", "Found", "VectorStore", "fuse", "run_search"]
+__all__ = [
+    "RRF_K",
+    "Candidates",
+    "Filters",
+    "Found",
+    "Query",
+    "VectorStore",
+    "fuse",
+    "run_search",
+]
 
 #: Reciprocal rank fusion's constant (Cormack et al.): a hit's score is sum(1 / (k + rank)).
 RRF_K: Final = 60
@@ -200,28 +208,33 @@ class Found:
     text_rank: dict[str, int]
 
 
-async def run_search(
-    repo: MetadataRepository,
-    store: VectorStore,
-    encoder: Encoder | None,
-    search: MetadataSearch,
-    filters: Filters,
-) -> Found:
-    """``search`` in the tenant transaction of ``repo``: each side's candidates (three times
-    ``limit``, at least 30), vector candidates below the threshold dropped, fused by RRF."""
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A search as the statements take it: the search, its filters, and, when it searches by
+    meaning, the query's vector and the encoder that made it (which calibrates similarities)."""
+
+    search: MetadataSearch
+    filters: Filters
+    vector: np.ndarray[Any, Any] | None = None
+    encoder: Encoder | None = None
+
+
+async def run_search(repo: MetadataRepository, store: VectorStore, query: Query) -> Found:
+    """``query`` in the tenant transaction of ``repo``: each side's candidates (three times
+    ``limit``, at least 30), vector candidates below the threshold dropped, fused by RRF. The
+    query's vector is made before (encoding holds no connection)."""
+    search, filters, encoder = query.search, query.filters, query.encoder
     pool = max(search.limit * 3, 30)
     rankings: list[list[str]] = []
     text_rank: dict[str, int] = {}
-    if search.text_search or encoder is None:
+    if search.text_search or query.vector is None:
         config = text_config(search.language)
         texts = await store.text_candidates(repo, search.query, config, filters, pool)
         rankings.append(texts.ids)
         text_rank = {i: n for n, i in enumerate(texts.ids, start=1)}
     similarity: dict[str, float] = {}
-    if encoder is not None:
-        # the query's encoding (~10 ms) runs off the event loop
-        vector = (await asyncio.to_thread(encoder.encode_queries, [search.query]))[0]
-        near = await store.vector_candidates(repo, vector, filters, pool)
+    if query.vector is not None and encoder is not None:
+        near = await store.vector_candidates(repo, query.vector, filters, pool)
         if near.ids:
             calibrated = encoder.calibrate(np.array([near.scores[i] for i in near.ids]))
             similarity = {
