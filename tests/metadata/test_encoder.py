@@ -162,9 +162,10 @@ def test_use_calibration_constants_match_the_labelled_set(use: Encoder) -> None:
 
 def test_e5_finds_records_across_languages(e5_cosines: NDArray[np.float32]) -> None:
     """Vector search alone, no full text: floors a little under the measured figures (nDCG@10
-    0.62 over all queries, 0.51 for German, 0.60-0.70 for Swedish, Czech and Greek)."""
+    0.62 over all queries, 0.52 for German, 0.62-0.72 for Swedish, Czech and Greek; recall@10
+    0.75 over all)."""
     result = evaluate(e5_cosines, load_records(), load_queries())
     assert result.ndcg["all"] > 0.58
-    assert result.recall["all"] > 0.68
+    assert result.recall["all"] > 0.70
     assert result.ndcg["de"] > 0.45
-    assert min(result.ndcg[lang] for lang in ("sv", "cs", "el")) > 0.5
+    assert min(result.ndcg[lang] for lang in ("sv", "cs", "el")) > 0.55

@@ -1,6 +1,6 @@
 """Write the labelled metadata catalogue: ``records.json`` and ``queries.json`` beside this file.
 
-``python -m tests.metadata.catalogue.generate`` (deterministic: the same files every run).
+``python tests/metadata/catalogue/generate.py`` (deterministic: the same files every run).
 
 The catalogue is a music label's: tracks, albums, artists and contracts made from the lists
 below, and royalty schemas, user-data schemas and technical pipelines written out by hand. Every
@@ -981,7 +981,7 @@ PIPELINES: list[Hand] = [
         "Splits a stereo mix into vocals, drums, bass and other instruments with a source "
         "separation model, for remix contests and karaoke versions.",
         ["model: demucs", "input: stereo master", "output: four stems"],
-        {"stems"},
+        {"stems", "separation"},
     ),
     (
         "en",
@@ -1263,7 +1263,7 @@ ASIA = {"Japan", "Southeast Asia"}
 QUERIES: list[tuple[str, str, Predicate]] = [
     # tracks
     (
-        "menacing, gloomy club music for late-night DJ sets",
+        "gloomy, menacing warehouse rave music",
         "en",
         track(genre="techno", mood="dark"),
     ),
@@ -1292,7 +1292,7 @@ QUERIES: list[tuple[str, str, Predicate]] = [
     ),
     ("songs with French lyrics", "en", track(lyrics="fr")),
     ("düstere Synthwave-Nummern", "de", track(genre="synthwave", mood="dark")),
-    ("hopeful pop songs with singing", "en", track(genre="pop", mood="uplifting")),
+    ("hopeful pop songs with singing", "en", track(genre={"pop", "indie pop"}, mood="uplifting")),
     (
         "verträumte Ambient-Flächen von deutschen Künstlern",
         "de",
@@ -1326,7 +1326,7 @@ QUERIES: list[tuple[str, str, Predicate]] = [
     ("heavy metal bands", "en", of("artist", genre="metal")),
     # contracts
     (
-        "Vertriebsverträge für den asiatischen Markt",
+        "Vertriebsverträge, die nur für asiatische Märkte gelten",
         "de",
         of("contract", type="distribution", region=ASIA),
     ),
@@ -1341,10 +1341,10 @@ QUERIES: list[tuple[str, str, Predicate]] = [
         "de",
         of("contract", type="recording", status="in negotiation"),
     ),
-    ("agreements covering Germany, Austria and Switzerland", "en", of("contract", region="DACH")),
+    ("agreements limited to Germany, Austria and Switzerland", "en", of("contract", region="DACH")),
     ("contrats de remix en vigueur", "fr", of("contract", type="remix", status="active")),
     (
-        "acuerdos de distribución en Latinoamérica",
+        "acuerdos de distribución solo para Latinoamérica",
         "es",
         of("contract", type="distribution", region="Latin America"),
     ),
@@ -1360,7 +1360,7 @@ QUERIES: list[tuple[str, str, Predicate]] = [
         "de",
         of("contract", type="sync licence", status="terminated"),
     ),
-    ("deals for the Nordic countries", "en", of("contract", region="Nordics")),
+    ("deals restricted to the Nordic countries", "en", of("contract", region="Nordics")),
     # royalty schemas
     (
         "Aufteilung der Streaming-Erlöse zwischen Künstler und Label",
@@ -1372,9 +1372,13 @@ QUERIES: list[tuple[str, str, Predicate]] = [
     ("paying back the advance from earnings", "en", tagged("royalty", "recoupment")),
     ("income when fans use our songs in their own videos", "en", tagged("royalty", "ugc")),
     ("partage des revenus de synchronisation", "fr", tagged("royalty", "sync_split")),
-    ("Beteiligung der Produzenten an den Aufnahmen", "de", tagged("royalty", "producer_points")),
     (
-        "Meldungen an Verwertungsgesellschaften über aufgeführte Musik",
+        "Abrechnungsschema für Produzentenpunkte je Aufnahme",
+        "de",
+        tagged("royalty", "producer_points"),
+    ),
+    (
+        "Meldungen der aufgeführten Werke an die Verwertungsgesellschaften der Urheber",
         "de",
         tagged("royalty", "performance"),
     ),
@@ -1392,8 +1396,8 @@ QUERIES: list[tuple[str, str, Predicate]] = [
         tagged("userdata", "access_request"),
     ),
     # pipelines
-    ("Lautheitsnormalisierung der Master", "de", tagged("pipeline", "loudness")),
-    ("splitting a mix into separate instrument tracks", "en", tagged("pipeline", "stems")),
+    ("Lautheitsprüfung der Master", "de", tagged("pipeline", "loudness")),
+    ("splitting a mix into separate instrument tracks", "en", tagged("pipeline", "separation")),
     ("Auslieferung an Streamingdienste im DDEX-Format", "de", tagged("pipeline", "ddex")),
     ("nightly import of store sales reports into analytics", "en", tagged("pipeline", "etl_sales")),
     ("detecting duplicate recordings by their audio", "en", tagged("pipeline", "fingerprint")),
@@ -1402,7 +1406,7 @@ QUERIES: list[tuple[str, str, Predicate]] = [
     ("Währungsumrechnung für Abrechnungen", "de", tagged({"pipeline", "royalty"}, "currency")),
     ("synchronisation des paroles ligne par ligne", "fr", tagged("pipeline", "lyrics_sync")),
     ("immersive spatial audio mixes", "en", tagged("pipeline", "atmos")),
-    ("Prüfung der ISRC-Codes vor der Veröffentlichung", "de", tagged("pipeline", "isrc")),
+    ("Vergabe und Prüfung der ISRC-Codes", "de", tagged("pipeline", "isrc")),
     ("Sicherung der Rohaufnahmen aus dem Studio", "de", tagged("pipeline", "backup")),
 ]
 
@@ -1428,9 +1432,9 @@ SIX_INTENTS: list[tuple[Predicate, dict[str, str]]] = [
     (
         of("contract", type="distribution", region=ASIA),
         {
-            "sv": "distributionsavtal för den asiatiska marknaden",
-            "cs": "distribuční smlouvy pro asijský trh",
-            "el": "συμβόλαια διανομής για την ασιατική αγορά",  # noqa: RUF001 (Greek)
+            "sv": "distributionsavtal enbart för asiatiska marknader",
+            "cs": "distribuční smlouvy jen pro asijské trhy",
+            "el": "συμβόλαια διανομής μόνο για τις ασιατικές αγορές",  # noqa: RUF001 (Greek)
         },
     ),
     (
@@ -1444,9 +1448,9 @@ SIX_INTENTS: list[tuple[Predicate, dict[str, str]]] = [
     (
         tagged("pipeline", "loudness"),
         {
-            "sv": "normalisering av ljudstyrkan i masterfilerna",
-            "cs": "normalizace hlasitosti masterů",
-            "el": "κανονικοποίηση της έντασης του ήχου στα master",
+            "sv": "kontroll av ljudstyrkan i masterfilerna",
+            "cs": "kontrola hlasitosti masterů",
+            "el": "έλεγχος της έντασης του ήχου στα master",
         },
     ),
     (
