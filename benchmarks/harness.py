@@ -404,8 +404,9 @@ def run_metrics(metrics: Sequence[Metric], plan: Plan, module: str) -> list[Row]
     peers = {metric.peer for metric in metrics if metric.peer}
     rows = []
     for metric in metrics:
-        if metric.peer is not None:
-            ratio: float | None = values[metric.name] / values[metric.peer]
+        if metric.peer is not None:  # no ratio over a peer of zero (a recall of nothing)
+            peer_value = values[metric.peer]
+            ratio: float | None = values[metric.name] / peer_value if peer_value else None
         else:
             ratio = 1.0 if metric.name in peers else None
         rows.append(
