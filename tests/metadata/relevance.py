@@ -81,12 +81,21 @@ class Evaluation:
 
 
 def evaluate(
-    cosines: NDArray[Any], records: Sequence[Record], queries: Sequence[Query], k: int = 10
+    cosines: NDArray[Any],
+    records: Sequence[Record],
+    queries: Sequence[Query],
+    k: int = 10,
+    admitted: NDArray[np.bool_] | None = None,
 ) -> Evaluation:
+    """Rank each query's records by cosine; with ``admitted`` (a mask shaped like ``cosines``),
+    only the admitted records of a query are ranked (a threshold on the calibrated score)."""
     keys = [r.key for r in records]
     per_language: dict[str, list[tuple[float, float]]] = {}
-    for query, row in zip(queries, cosines, strict=True):
-        ranked = [keys[i] for i in np.argsort(-row, kind="stable")[:k]]
+    for q, (query, row) in enumerate(zip(queries, cosines, strict=True)):
+        order = np.argsort(-row, kind="stable")
+        if admitted is not None:
+            order = order[admitted[q][order]]
+        ranked = [keys[i] for i in order[:k]]
         scores = (ndcg_at_k(ranked, query.relevant, k), recall_at_k(ranked, query.relevant, k))
         per_language.setdefault(query.language, []).append(scores)
         per_language.setdefault("all", []).append(scores)
@@ -95,6 +104,10 @@ def evaluate(
         recall={lang: float(np.mean([s[1] for s in v])) for lang, v in per_language.items()},
         queries={lang: len(v) for lang, v in per_language.items()},
     )
+
+
+#: Thresholds on the calibrated score that ``main`` reports the effect of.
+THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8)
 
 
 def main() -> None:
@@ -117,6 +130,15 @@ def main() -> None:
             print(
                 f"  {lang:>3} ({result.queries[lang]:2d} queries): nDCG@10 "
                 f"{result.ndcg[lang]:.3f}, recall@10 {result.recall[lang]:.3f}"
+            )
+        scores = encoder.calibrate(cosines)
+        for threshold in THRESHOLDS:
+            admitted = scores >= threshold
+            kept = evaluate(cosines, records, queries, admitted=admitted)
+            print(
+                f"  calibrated score >= {threshold}: nDCG@10 {kept.ndcg['all']:.3f}, recall@10 "
+                f"{kept.recall['all']:.3f}, {int((~admitted.any(axis=1)).sum())} queries with "
+                "no record left"
             )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from tests.metadata.relevance import ndcg_at_k, recall_at_k
+from tests.metadata.catalogue import Query, Record
+from tests.metadata.relevance import evaluate, ndcg_at_k, recall_at_k
 
 
 def test_ndcg_is_one_for_an_ideal_ranking() -> None:
@@ -47,3 +49,26 @@ def test_a_query_without_relevant_records_is_refused() -> None:
         ndcg_at_k(["a"], frozenset())
     with pytest.raises(ValueError, match="relevant"):
         recall_at_k(["a"], frozenset())
+
+
+def test_evaluate_ranks_by_cosine_per_language_and_admits_by_mask() -> None:
+    records = [Record(key, "BUSINESS", "track", "en", {}) for key in ("a", "b", "c")]
+    queries = [
+        Query("first", "en", frozenset({"b"})),
+        Query("zweite", "de", frozenset({"a", "c"})),
+    ]
+    cosines = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, 0.6]])
+    result = evaluate(cosines, records, queries, k=2)
+    # en: ranking a, b: b at rank 2. de: ranking b, c: c at rank 2, a not in the top 2.
+    assert result.ndcg["en"] == pytest.approx(1 / math.log2(3))
+    assert result.ndcg["de"] == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)))
+    assert result.recall == {"en": 1.0, "de": 0.5, "all": 0.75}
+    assert result.queries == {"en": 1, "de": 1, "all": 2}
+    # Admitting only cosines above 0.5 leaves en's ranking a, b and de's b, c.
+    admitted = evaluate(cosines, records, queries, k=3, admitted=cosines > 0.5)
+    assert admitted.recall == {"en": 1.0, "de": 0.5, "all": 0.75}
+    # Admitting nothing for en leaves it no record.
+    mask = np.array([[False, False, False], [True, True, True]])
+    nothing = evaluate(cosines, records, queries, k=3, admitted=mask)
+    assert nothing.ndcg["en"] == 0.0
+    assert nothing.recall["de"] == 1.0
