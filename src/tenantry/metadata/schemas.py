@@ -96,7 +96,7 @@ class MetadataSearch:
 
     query: str
     semantic_search: bool = True
-    similarity_threshold: float = 0.5
+    similarity_threshold: float = 0.01
     text_search: bool = True
     metadata_type: MetadataType | None = None
     schema_name: str | None = None
@@ -167,7 +167,7 @@ class MetadataSearchBody(BaseModel):
     tenant_id: str | None = Field(default=None, max_length=63)
     query: str = Field(min_length=1, max_length=1000)
     semantic_search: bool = True
-    similarity_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    similarity_threshold: float = Field(default=0.01, ge=0.0, le=1.0)
     text_search: bool = True
     metadata_type: MetadataType | None = None
     schema_name: SchemaName | None = None
