@@ -1,4 +1,5 @@
-"""Input and output shapes of the metadata domain: records, versions, searches and their hits."""
+"""Input and output shapes of the metadata domain: records, versions, searches and their hits;
+the schema registry's subjects, versions, compatibility modes and reports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "SCHEMA_NAME_PATTERN",
+    "CompatibilityCheck",
+    "CompatibilityMode",
+    "CompatibilityReport",
+    "CompatibilityUpdate",
     "FieldValue",
     "MetadataCreate",
     "MetadataPage",
@@ -20,6 +26,9 @@ __all__ = [
     "MetadataType",
     "MetadataUpdate",
     "MetadataVersion",
+    "SchemaRegistration",
+    "SchemaSubject",
+    "SchemaVersion",
     "SearchHit",
 ]
 
@@ -174,3 +183,103 @@ class MetadataSearchBody(BaseModel):
     fields: dict[FieldName, FieldValue] = Field(default_factory=dict, max_length=20)
     language: Language | None = None
     limit: int = Field(default=10, ge=1, le=100)
+
+
+# -- the schema registry -----------------------------------------------------------------------
+
+#: A schema's name (its subject): 1-100 characters of letters, digits, ``_``, ``.`` and ``-``.
+SCHEMA_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
+
+
+class CompatibilityMode(StrEnum):
+    """Which earlier versions a new version of a schema must be compatible with, and how
+    (Confluent Schema Registry's modes). BACKWARD: the new schema reads data written with the
+    old; FORWARD: the old reads data written with the new; FULL: both. Plain modes compare with
+    the latest version, ``_TRANSITIVE`` ones with every earlier version; NONE checks nothing."""
+
+    BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+    FORWARD = "FORWARD"
+    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
+    FULL = "FULL"
+    FULL_TRANSITIVE = "FULL_TRANSITIVE"
+    NONE = "NONE"
+
+    @property
+    def transitive(self) -> bool:
+        return self.value.endswith("_TRANSITIVE")
+
+    @property
+    def backward(self) -> bool:
+        """Whether the new version must read data written with the earlier ones."""
+        return self.value.startswith(("BACKWARD", "FULL"))
+
+    @property
+    def forward(self) -> bool:
+        """Whether the earlier versions must read data written with the new one."""
+        return self.value.startswith(("FORWARD", "FULL"))
+
+
+@dataclass(frozen=True, slots=True)
+class CompatibilityReport:
+    """Whether a schema is compatible with the versions its mode compares it with, and why not:
+    each reason a sentence naming the property path and the rule it breaks."""
+
+    compatible: bool
+    mode: CompatibilityMode
+    reasons: tuple[str, ...] = ()
+
+
+class SchemaSubject(BaseModel):
+    """A named schema of a tenant: its compatibility mode and latest version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    compatibility: CompatibilityMode
+    latest: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SchemaVersion(BaseModel):
+    """One immutable version of a named schema."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: int
+    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    compatibility: CompatibilityMode
+    created_at: datetime
+    created_by: str | None = None
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The JSON Schema itself."""
+        return self.schema_
+
+
+class SchemaRegistration(BaseModel):
+    """``POST /schemas/{name}``: a new version, and optionally the subject's mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: dict[str, Any] = Field(alias="schema")
+    compatibility: CompatibilityMode | None = None
+
+
+class CompatibilityCheck(BaseModel):
+    """``POST /schemas/{name}/compatibility``: the schema to check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class CompatibilityUpdate(BaseModel):
+    """``PUT /schemas/{name}/config``: the subject's new mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    compatibility: CompatibilityMode
