@@ -38,7 +38,9 @@ from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
 from tenantry.logging import get_logger
 from tenantry.metadata.manager import MetadataManager
+from tenantry.metadata.registry import SchemaRegistry
 from tenantry.metadata.router import router as metadata_router
+from tenantry.metadata.schema_router import router as schemas_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
 from tenantry.security.manager import SecurityManager
@@ -237,6 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 passkeys=passkeys,
                 security=security,
                 tenants=TenantRegistry(database, audit=trail, on_status_change=status_changed),
+                schemas=SchemaRegistry(database, audit=trail),
                 gate=gate,
                 threat_watch=watch,
                 metadata=metadata,
@@ -269,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         threats_router,
         metadata_router,
+        schemas_router,
     ):
         app.include_router(router)
     document(app)  # every route's errors and credentials in /openapi.json

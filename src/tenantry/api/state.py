@@ -17,6 +17,7 @@ from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.metadata.manager import MetadataManager
+from tenantry.metadata.registry import SchemaRegistry
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.security.manager import SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
@@ -45,6 +46,7 @@ class AppState:
     passkeys: PasskeyManager
     security: SecurityManager
     tenants: TenantRegistry
+    schemas: SchemaRegistry
     gate: TenantGate
     threat_watch: ThreatWatch
     metadata: MetadataManager
