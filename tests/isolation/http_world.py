@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: The kinds of ids a request can name; ``http_requests.kind_of`` reads them from names.
-IdKind = Literal["tenant", "user", "session", "key", "setting", "challenge", "metadata"]
+IdKind = Literal["tenant", "user", "session", "key", "setting", "challenge", "metadata", "schema"]
 
 
 def _hex() -> str:
@@ -150,6 +150,10 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     body = {"metadata_type": "business", "content": {"title": title, "iban": secret}}
     record = await _post(client, tenant, "/metadata/create", body | {"sensitive_fields": ["iban"]})
     markers |= {title, secret, record["id"]}
+    schema_name, described = f"{prefix}-schema-{_hex()}", f"described-{_hex()}"
+    schema = {"type": "object", "description": described, "additionalProperties": False}
+    await _post(client, tenant, f"/schemas/{schema_name}", {"schema": schema})
+    markers |= {schema_name, described}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -165,6 +169,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "setting": settings[0],
         "challenge": challenge,
         "metadata": record["id"],
+        "schema": schema_name,
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -185,6 +190,7 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "setting": again(ids["setting"]),
         "challenge": secrets.token_urlsafe(24),
         "metadata": f"md_{tenant}.{secrets.token_urlsafe(16)}",
+        "schema": again(ids["schema"]),
     }
 
 
@@ -265,6 +271,9 @@ async def fresh(
     if "metadata" in kinds:
         body = {"metadata_type": "business", "content": {"title": f"own-{_hex()}"}}
         ids["metadata"] = (await _post(client, tenant, "/metadata/create", body))["id"]
+    if "schema" in kinds:
+        ids["schema"] = f"own-{_hex()}"
+        await _post(client, tenant, f"/schemas/{ids['schema']}", {"schema": {"type": "object"}})
     return ids
 
 
@@ -304,6 +313,9 @@ class Watch:
             "metadata": sorted(
                 (r["id"], r["version"], json.dumps(r["content"], sort_keys=True))
                 for r in (await get("/metadata?limit=100"))["items"]
+            ),
+            "schemas": sorted(
+                (s["name"], s["latest"], s["compatibility"]) for s in await get("/schemas")
             ),
             "audit_size": (await get("/audit/entries?limit=1"))["tree_size"],
         }
