@@ -28,6 +28,7 @@ from benchmarks import (
     bench_noisy_tenant,
     bench_prefetch,
     bench_propagation,
+    bench_schema_validation,
     bench_sessions,
     bench_threats,
 )
@@ -42,6 +43,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_propagation.BENCHMARK,
     bench_prefetch.BENCHMARK,
     bench_breaker.BENCHMARK,
+    bench_schema_validation.BENCHMARK,
     bench_noisy_tenant.BENCHMARK,
     bench_http_noisy_tenant.BENCHMARK,
     bench_access.BENCHMARK,
