@@ -160,3 +160,19 @@ async def test_tenant_b_neither_sees_nor_changes_tenant_a_schemas(
     assert (await client.get("/schemas/track/versions/latest", headers=as_a)).json()[
         "schema"
     ] == TRACK
+
+
+async def test_a_deeply_nested_schema_is_refused_not_a_crash(
+    client: httpx.AsyncClient, new_tenant: NewTenant
+) -> None:
+    backend = {**TOKEN, "X-Tenant-ID": (await new_tenant("sr")).id}
+    headers = {**backend, "Content-Type": "application/json"}
+
+    def body(depth: int) -> str:
+        return '{"schema":' + '{"items":' * depth + "{}" + "}" * depth + "}"
+
+    nested = problem(await client.post("/schemas/deep", content=body(40), headers=headers), 422)
+    assert nested["detail"] == "the schema nests more than 32 levels deep (objects and arrays)"
+    # deeper than the JSON parser goes: the body is refused before it reaches the registry
+    problem(await client.post("/schemas/deep", content=body(5_000), headers=headers), 400)
+    assert (await client.get("/schemas", headers=backend)).json() == []

@@ -203,7 +203,7 @@ def check_schema(schema: object) -> dict[str, Any]:
     depth, issues = _depth_and_refs(schema)
     if depth > MAX_SCHEMA_DEPTH:
         raise InvalidInput(
-            f"the schema nests {depth} levels deep; at most {MAX_SCHEMA_DEPTH} are allowed"
+            f"the schema nests more than {MAX_SCHEMA_DEPTH} levels deep (objects and arrays)"
         )
     declared = schema.get("$schema", DRAFT_2020_12)
     if declared != DRAFT_2020_12:
