@@ -6,9 +6,12 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from tenantry.metadata import compare, upgrade, validate
 from tests.metadata.cases import CASES, Case, obj
+from tests.metadata.test_compatibility import schemas
 
 S = {"type": "string"}
 
@@ -99,3 +102,67 @@ def test_upgrade_is_idempotent_and_valid_where_backward_compatible(case: Case) -
 def test_every_backward_case_has_a_document() -> None:
     missing: list[Any] = [c.id for c in CASES if c.backward and not c.documents]
     assert missing == []
+
+
+# -- the property over generated schemas ----------------------------------------------------------
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=3))
+
+
+def documents(schema: Any) -> st.SearchStrategy[Any]:
+    """Documents valid against ``schema``, one of those ``tests.metadata.test_compatibility``
+    generates (types with ``maxLength``/``minimum``, enums, defaults, objects, arrays, anyOf)."""
+    if "anyOf" in schema:
+        return st.one_of(*(documents(option) for option in schema["anyOf"]))
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "object":
+        return _objects(schema)
+    if kind == "array":
+        return st.lists(documents(schema["items"]), max_size=3)
+    low = schema.get("minimum", -10)
+    strategies: dict[Any, st.SearchStrategy[Any]] = {
+        "string": st.text(max_size=schema.get("maxLength", 5)),
+        "integer": st.integers(low, low + 20),
+        "number": st.one_of(st.integers(low, low + 20), st.floats(low, low + 20)),
+        "boolean": st.booleans(),
+        "null": st.none(),
+        None: _ANY,
+    }
+    return strategies[kind]
+
+
+def _objects(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    props: dict[str, Any] = schema["properties"]
+    required = set(schema.get("required", ()))
+    extra = schema.get("additionalProperties", True)
+    fixed = {name: documents(sub) for name, sub in props.items() if name in required}
+    optional = {name: documents(sub) for name, sub in props.items() if name not in required}
+    base = st.fixed_dictionaries(fixed, optional=optional)
+    if extra is False:
+        return base
+    values = _ANY if extra is True else documents(extra)
+    more = st.dictionaries(st.sampled_from(["x", "y", "zz"]), values, max_size=2)
+    return st.builds(lambda declared, others: {**others, **declared}, base, more)
+
+
+@settings(max_examples=300, deadline=None)
+@given(schemas, schemas, st.data())
+def test_upgraded_documents_validate_wherever_the_versions_are_compatible(
+    old: dict[str, Any], new: dict[str, Any], data: st.DataObject
+) -> None:
+    """BACKWARD compatible: an old document, upgraded, is valid against the new schema; FORWARD
+    compatible: a new document, upgraded downwards, is valid against the old one."""
+    if compare(old, new, "BACKWARD").compatible:
+        event(f"backward compatible, {'equal' if old == new else 'different'} schemas")
+        document = data.draw(documents(old), label="old document")
+        validate(document, old)
+        upgraded = upgrade(document, old, new) if isinstance(document, dict) else document
+        validate(upgraded, new)
+        assert upgrade(upgraded, old, new) == upgraded
+    if compare(old, new, "FORWARD").compatible:
+        document = data.draw(documents(new), label="new document")
+        validate(document, new)
+        downgraded = upgrade(document, new, old) if isinstance(document, dict) else document
+        validate(downgraded, old)
