@@ -120,19 +120,26 @@ class _Comparison:
     def _branches(
         self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str, depth: int
     ) -> bool:
-        """``anyOf``/``oneOf``: every branch of the writer is read by a branch of the reader."""
-        r_branches = reader.get("anyOf", reader.get("oneOf"))
-        w_branches = writer.get("anyOf", writer.get("oneOf"))
+        """``anyOf``/``oneOf``: every alternative of the writer is read by one of the reader's
+        (each alternative with the keywords beside it). A reader's ``oneOf`` (exactly one) is
+        compared only for equality; a writer's is read like ``anyOf``, which accepts more."""
+        if "oneOf" in reader:
+            if reader["oneOf"] != writer.get("oneOf"):
+                self.fail(path, "'oneOf' differs and cannot be compared")
+                return True
+            reader = {k: v for k, v in reader.items() if k != "oneOf"}
+            writer = {k: v for k, v in writer.items() if k != "oneOf"}
+        r_branches, w_branches = _alternatives(reader, "anyOf"), _alternatives(writer, "anyOf")
+        if w_branches is None:
+            w_branches = _alternatives(writer, "oneOf")
         if r_branches is None and w_branches is None:
             return False
-        if w_branches is None:
-            w_branches = [{k: v for k, v in writer.items()}]
-        if r_branches is None:
-            r_branches = [reader]
-        for index, branch in enumerate(w_branches):
-            if not any(self._quietly(r, branch, depth) for r in r_branches):
+        w_options = w_branches or [writer]
+        r_options = r_branches or [reader]
+        for index, branch in enumerate(w_options):
+            if not any(self._quietly(r, branch, depth) for r in r_options):
                 self.fail(
-                    f"{path}.anyOf.{index}" if len(w_branches) > 1 else path,
+                    f"{path}.anyOf.{index}" if len(w_options) > 1 else path,
                     f"no alternative of the {self.reader_name} schema reads what the "
                     f"{self.writer_name} schema accepts here",
                 )
@@ -293,6 +300,17 @@ class _Comparison:
             self.read(r_item, w_item, f"{prefix}prefixItems.{index}", depth + 1)
         if "items" in reader or "items" in writer:
             self.read(r_items, w_items, f"{prefix}items", depth + 1)
+
+
+def _alternatives(schema: Mapping[str, Any], keyword: str) -> list[Schema] | None:
+    """The alternatives of ``schema``'s ``keyword``, each with the keywords beside it."""
+    options = schema.get(keyword)
+    if not isinstance(options, list):
+        return None
+    siblings = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}
+    if not siblings:
+        return list(options)
+    return [{**siblings, **o} if isinstance(o, Mapping) else o for o in options]
 
 
 def _limit_above(limit: Any, written: Any) -> bool:
