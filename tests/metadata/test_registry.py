@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tenantry.audit.trail import trail_for
+from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import (
     ContentTooLarge,
@@ -17,6 +18,7 @@ from tenantry.errors import (
     SchemaViolation,
 )
 from tenantry.metadata import CompatibilityMode, SchemaRegistry
+from tenantry.metadata.models import metadata_schemas
 from tenantry.metadata.validation import MAX_SCHEMA_BYTES
 from tests.conftest import NewTenant
 
@@ -191,3 +193,24 @@ async def test_validate_content_lists_every_violation_and_caches(
     )
     with pytest.raises(SchemaNotFound):
         await registry.validate_content(tenant, "track", 2, {"title": "x"})
+
+
+async def test_validate_content_joins_the_callers_transaction(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """As a record's write calls it: inside the caller's tenant transaction, whose connection
+    the read of the version joins (it sees what that transaction wrote)."""
+    tenant = (await new_tenant("sch")).id
+    await SchemaRegistry(db).register(tenant, "track", TRACK)
+    registry = SchemaRegistry(db)  # an empty validator cache: the version is read
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            await conn.execute(
+                metadata_schemas.update()
+                .where(metadata_schemas.c.name == "track")
+                .values(schema={**TRACK, "required": ["title", "duration_s"]})
+            )  # never done for real (versions are immutable): shows which read it was
+            with pytest.raises(SchemaViolation) as caught:
+                await registry.validate_content(tenant, "track", 1, {"title": "Intro"})
+            assert [i.loc for i in caught.value.issues] == [("duration_s",)]
+            await conn.rollback()
