@@ -142,7 +142,7 @@ def kind_of(name: str) -> IdKind | None:
         ("principal_id", "user"),
         ("challenge_id", "challenge"),
         ("record_id", "metadata"),
-        ("schema_name", "schema"),
+        ("subject", "schema"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

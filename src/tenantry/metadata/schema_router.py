@@ -1,10 +1,10 @@
 """HTTP routes of the schema registry, for the caller's tenant.
 
-``POST /schemas/{schema_name}`` registers a version (``schemas:write``; 409 with the reasons
-when it is incompatible), ``GET /schemas`` lists the subjects, ``GET /schemas/{schema_name}/
+``POST /schemas/{subject}`` registers a version (``schemas:write``; 409 with the reasons
+when it is incompatible), ``GET /schemas`` lists the subjects, ``GET /schemas/{subject}/
 versions`` and ``.../versions/{version}`` (a number or ``latest``) read them (``schemas:read``),
-``POST /schemas/{schema_name}/compatibility`` checks a schema without registering it
-(``schemas:read``), and ``PUT /schemas/{schema_name}/config`` sets the subject's compatibility
+``POST /schemas/{subject}/compatibility`` checks a schema without registering it
+(``schemas:read``), and ``PUT /schemas/{subject}/config`` sets the subject's compatibility
 mode (``schemas:write``). Bodies are bounded by the app's body limit and a schema by
 ``MAX_SCHEMA_BYTES``.
 """
@@ -42,15 +42,15 @@ SchemaName = Annotated[str, Path(pattern=SCHEMA_NAME_PATTERN, examples=["track"]
 VersionRef = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$", examples=["1", "latest"])]
 
 
-@router.post("/{schema_name}", responses=problems(409))
+@router.post("/{subject}", responses=problems(409))
 async def register_schema(
-    schema_name: SchemaName, body: SchemaRegistration, caller: Write, registry: Registry
+    subject: SchemaName, body: SchemaRegistration, caller: Write, registry: Registry
 ) -> SchemaVersion:
-    """Register ``schema`` as the next version of ``schema_name`` (an identical schema answers its
+    """Register ``schema`` as the next version of ``subject`` (an identical schema answers its
     existing version); ``compatibility`` also sets the subject's mode."""
     return await registry.register(
         caller.tenant_id,
-        schema_name,
+        subject,
         body.schema_,
         compatibility=body.compatibility,
         actor=caller.actor,
@@ -62,34 +62,34 @@ async def list_schemas(caller: Read, registry: Registry) -> list[SchemaSubject]:
     return await registry.subjects(caller.tenant_id)
 
 
-@router.get("/{schema_name}/versions", responses=problems(404))
+@router.get("/{subject}/versions", responses=problems(404))
 async def list_schema_versions(
-    schema_name: SchemaName, caller: Read, registry: Registry
+    subject: SchemaName, caller: Read, registry: Registry
 ) -> list[SchemaVersion]:
-    return await registry.versions(caller.tenant_id, schema_name)
+    return await registry.versions(caller.tenant_id, subject)
 
 
-@router.get("/{schema_name}/versions/{version}", responses=problems(404))
+@router.get("/{subject}/versions/{version}", responses=problems(404))
 async def get_schema_version(
-    schema_name: SchemaName, version: VersionRef, caller: Read, registry: Registry
+    subject: SchemaName, version: VersionRef, caller: Read, registry: Registry
 ) -> SchemaVersion:
     number = None if version == "latest" else int(version)
-    return await registry.get(caller.tenant_id, schema_name, number)
+    return await registry.get(caller.tenant_id, subject, number)
 
 
-@router.post("/{schema_name}/compatibility")
+@router.post("/{subject}/compatibility")
 async def check_schema_compatibility(
-    schema_name: SchemaName, body: CompatibilityCheck, caller: Read, registry: Registry
+    subject: SchemaName, body: CompatibilityCheck, caller: Read, registry: Registry
 ) -> CompatibilityReport:
-    """Whether ``schema`` could be registered as the next version of ``schema_name``; writes
+    """Whether ``schema`` could be registered as the next version of ``subject``; writes
     nothing."""
-    return await registry.check(caller.tenant_id, schema_name, body.schema_)
+    return await registry.check(caller.tenant_id, subject, body.schema_)
 
 
-@router.put("/{schema_name}/config", responses=problems(404))
+@router.put("/{subject}/config", responses=problems(404))
 async def set_schema_compatibility(
-    schema_name: SchemaName, body: CompatibilityUpdate, caller: Write, registry: Registry
+    subject: SchemaName, body: CompatibilityUpdate, caller: Write, registry: Registry
 ) -> SchemaSubject:
     return await registry.set_compatibility(
-        caller.tenant_id, schema_name, body.compatibility, actor=caller.actor
+        caller.tenant_id, subject, body.compatibility, actor=caller.actor
     )
