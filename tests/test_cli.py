@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -18,8 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tenantry.cli import app
+from tenantry.cli.support import migrated_database
 from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.migrate import head_revision
+from tenantry.metadata import MetadataManager, SchemaRegistry
 from tests.conftest import TEST_DATA_DIR, cli_environment, database_name
 
 
@@ -178,3 +181,41 @@ def test_key_commands_on_an_unknown_tenant_say_so(cli_env: dict[str, str]) -> No
         assert "error: tenant 'ghost' does not exist" in out.splitlines()
         assert "foreign key" not in out
         assert "purpose" not in out  # no (empty) table
+
+
+def test_metadata_upgrade_moves_records_to_the_latest_schema(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "TENANTRY_DATA_DIR": str(TEST_DATA_DIR)}
+    tenant_id = f"cli-meta-{uuid.uuid4().hex[:6]}"
+    assert invoke(env, "tenants", "create", tenant_id, "--name", "Meta")[0] == 0
+    v1 = {"type": "object", "properties": {"title": {"type": "string"}}}
+    v2 = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "genre": {"type": "string", "default": "unknown"},
+        },
+    }
+
+    async def prepare() -> None:
+        async with migrated_database() as database:
+            registry = SchemaRegistry(database)
+            manager = MetadataManager(database, registry=registry)
+            await registry.register(tenant_id, "track", v1, compatibility="NONE")
+            for n in range(5):
+                await manager.create_metadata(tenant_id, "technical", {"title": f"t{n}"}, "track")
+            await registry.register(tenant_id, "track", v2, compatibility="NONE")
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        asyncio.run(prepare())
+    upgrade = ("metadata", "upgrade", "--tenant", tenant_id, "--schema")
+    code, out = invoke(env, *upgrade, "track", "--batch", "2")
+    assert code == 0, out
+    assert "upgraded 5 records of schema 'track'" in out
+    code, out = invoke(env, *upgrade, "track")
+    assert code == 0, out
+    assert "upgraded 0 records" in out  # resumable: nothing is behind any more
+    code, out = invoke(env, *upgrade, "nope")
+    assert code == 1
+    assert out.startswith("error: ")

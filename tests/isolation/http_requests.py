@@ -143,6 +143,7 @@ def kind_of(name: str) -> IdKind | None:
         ("challenge_id", "challenge"),
         ("record_id", "metadata"),
         ("subject", "schema"),
+        ("schema_name", "schema"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

@@ -206,11 +206,23 @@ async def test_validate_content_joins_the_callers_transaction(
     with tenant_scope(tenant):
         async with db.tenant_transaction() as conn:
             await conn.execute(
-                metadata_schemas.update()
-                .where(metadata_schemas.c.name == "track")
-                .values(schema={**TRACK, "required": ["title", "duration_s"]})
-            )  # never done for real (versions are immutable): shows which read it was
+                metadata_schemas.insert().values(
+                    tenant_id=tenant,
+                    name="track",
+                    version=2,
+                    schema={**TRACK, "required": ["title", "duration_s"]},
+                    compatibility="NONE",
+                )
+            )  # a version only this transaction sees: the read must join it to find it
             with pytest.raises(SchemaViolation) as caught:
-                await registry.validate_content(tenant, "track", 1, {"title": "Intro"})
+                await registry.validate_content(tenant, "track", 2, {"title": "Intro"})
             assert [i.loc for i in caught.value.issues] == [("duration_s",)]
             await conn.rollback()
+
+
+async def test_a_registered_version_cannot_be_changed(db: Database, new_tenant: NewTenant) -> None:
+    tenant = (await new_tenant("sch")).id
+    await SchemaRegistry(db).register(tenant, "track", TRACK)
+    with tenant_scope(tenant), pytest.raises(Exception, match="immutable"):
+        async with db.tenant_transaction() as conn:
+            await conn.execute(metadata_schemas.update().values(schema={"type": "object"}))

@@ -119,8 +119,10 @@ async def _learn_behaviour(stack: AsyncExitStack, sessions: SessionManager) -> B
 async def _metadata(
     stack: AsyncExitStack, database: Database, trail: ChangeLog, keyring: Keyring
 ) -> MetadataManager:
-    """The metadata manager, embedding new and changed records in the background."""
-    metadata = MetadataManager(database, audit=trail, keyring=keyring)
+    """The metadata manager (with its schema registry, ``.schemas.registry``), embedding new
+    and changed records in the background."""
+    schemas = SchemaRegistry(database, audit=trail)
+    metadata = MetadataManager(database, audit=trail, keyring=keyring, registry=schemas)
     await metadata.initialize()
     stack.push_async_callback(metadata.close)
     return metadata
@@ -239,7 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 passkeys=passkeys,
                 security=security,
                 tenants=TenantRegistry(database, audit=trail, on_status_change=status_changed),
-                schemas=SchemaRegistry(database, audit=trail),
+                schemas=metadata.schemas.registry,
                 gate=gate,
                 threat_watch=watch,
                 metadata=metadata,

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tenantry.cli.audit import audit_app
 from tenantry.cli.keys import keys_app
+from tenantry.cli.metadata import metadata_app
 from tenantry.cli.support import migrated_database, run_command
 from tenantry.config import Settings, load_settings
 from tenantry.db.doctor import run_doctor
@@ -30,6 +31,7 @@ app = typer.Typer(
 tenants_app = typer.Typer(help="Create, list and show tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(metadata_app, name="metadata")
 app.add_typer(audit_app, name="audit")
 console = Console()
 _T = TypeVar("_T")

@@ -11,14 +11,16 @@ tenant's record is recognised as a probe by the HTTP layer before any lookup.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
-from tenantry.errors import BulkheadFull, InvalidInput, MetadataNotFound, VersionConflict
+from tenantry.errors import BulkheadFull, InvalidInput, MetadataNotFound, SchemaViolation
 from tenantry.keys import Keyring
+from tenantry.metadata.conformance import Conformance
 from tenantry.metadata.embedding import Embedder
 from tenantry.metadata.encoder import Encoder, default_encoder
 from tenantry.metadata.inputs import (
@@ -29,6 +31,7 @@ from tenantry.metadata.inputs import (
     encode_cursor,
     version_number,
 )
+from tenantry.metadata.registry import SchemaRegistry
 from tenantry.metadata.repository import MetadataRepository
 from tenantry.metadata.schemas import (
     MetadataPage,
@@ -37,9 +40,12 @@ from tenantry.metadata.schemas import (
     MetadataType,
     MetadataVersion,
     SearchHit,
+    UpgradeStep,
 )
 from tenantry.metadata.search import Filters, Query, VectorStore, run_search
-from tenantry.metadata.versions import check_sensitive, compose, open_content
+from tenantry.metadata.versions import check_sensitive, open_content
+from tenantry.metadata.views import record_of, version_of
+from tenantry.metadata.writes import Header, Writes
 from tenantry.sessions.tokens import make_id, tenant_of_id
 from tenantry.validation import parse_enum
 
@@ -63,6 +69,7 @@ class MetadataManager(RecordsChanges):
         *,
         audit: ChangeLog | None = None,
         keyring: Keyring | None = None,
+        registry: SchemaRegistry | None = None,
         encoder: Encoder | None = None,
         embed_interval: float = 0.2,
         max_encodings: int = 4,
@@ -71,6 +78,8 @@ class MetadataManager(RecordsChanges):
         self._audit = audit
         self._keyring = keyring
         self._encoder = encoder
+        #: The schema registry records are validated against and upgraded through.
+        self.schemas = Conformance(registry or SchemaRegistry(database, audit=audit))
         self._store: VectorStore | None = None
         self._store_lock = asyncio.Lock()
         self._encodings: dict[str, int] = {}
@@ -132,45 +141,27 @@ class MetadataManager(RecordsChanges):
         sensitive_fields: Sequence[str] = (),
         actor: str | None = None,
     ) -> str:
-        """Store a new record (version 1); its id."""
+        """Store a new record (version 1); its id. A record naming a schema is validated
+        against ``schema_version`` of it (default: the latest)."""
         validate_tenant_id(tenant_id)
         kind = parse_enum(MetadataType, metadata_type)
         hidden = check_sensitive(sensitive, sensitive_fields)
+        header = Header(kind.value, None, None, language, hidden)
+        if schema_name is not None:
+            schema = await self.schemas.for_write(tenant_id, schema_name, schema_version, content)
+            hidden = Conformance.sensitive(schema, hidden)
+            header = Header(kind.value, schema_name, schema.version, language, hidden)
+        elif schema_version is not None:
+            raise InvalidInput("schema_version needs a schema_name")
         record_id = make_id(ID_PREFIX, tenant_id)
-        keyring, trail, db = (
-            await self._keys(tenant_id),
-            await self._trail(tenant_id),
-            await self._db(),
-        )
-        new = compose(
-            keyring,
-            tenant_id,
-            record_id,
-            1,
-            content,
-            metadata_type=kind.value,
-            schema_name=schema_name,
-            schema_version=schema_version,
-            language=language,
-            sensitive_fields=hidden,
-        )
-        with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
-                await MetadataRepository(conn).create(record_id, new, actor)
-                await self._record(
-                    trail,
-                    tenant_id=tenant_id,
-                    action="metadata.create",
-                    record_id=record_id,
-                    version=1,
-                    new=new,
-                    actor=actor,
-                )
+        async with self._writes(tenant_id, actor) as writes:
+            await writes.put(record_id, 1, content, header, "create")
         self.embedder.notice(tenant_id)
         return record_id
 
     async def get_metadata(self, tenant_id: str, metadata_id: str) -> MetadataRecord:
-        """The record at its current version."""
+        """The record at its current version (its content as its schema's latest version reads
+        it)."""
         self._check_id(tenant_id, metadata_id)
         db = await self._db()
         with tenant_scope(tenant_id):
@@ -196,47 +187,36 @@ class MetadataManager(RecordsChanges):
         """Write ``content`` as the next version of a record read at ``expected_version``.
 
         The record keeps its type, schema, language and sensitive fields unless given; a record
-        that names a schema may move to a later ``schema_version``.
+        that names a schema is validated against the version it names (or ``schema_version``,
+        which may only move forward).
         """
         self._check_id(tenant_id, metadata_id)
         expected = version_number(expected_version, "expected_version")
-        keyring, trail, db = (
-            await self._keys(tenant_id),
-            await self._trail(tenant_id),
-            await self._db(),
-        )
-        with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
-                repo = MetadataRepository(conn)
-                current = await self._locked(repo, metadata_id, expected)
-                hidden = (
-                    list(current["sensitive_fields"])
-                    if sensitive is None and sensitive_fields is None
-                    else check_sensitive(bool(sensitive), sensitive_fields or ())
+        async with self._writes(tenant_id, actor) as writes:
+            current = await writes.locked(metadata_id, expected)
+            hidden = (
+                list(current["sensitive_fields"])
+                if sensitive is None and sensitive_fields is None
+                else check_sensitive(bool(sensitive), sensitive_fields or ())
+            )
+            changes: dict[str, Any] = {"sensitive_fields": hidden}
+            if language is not None:
+                changes["language"] = language
+            name, written = current["schema_name"], current["schema_version"]
+            if name is not None:
+                schema = await self.schemas.for_write(
+                    tenant_id, name, schema_version or written, content, at_least=written
                 )
-                new = compose(
-                    keyring,
-                    tenant_id,
-                    metadata_id,
-                    expected + 1,
-                    content,
-                    metadata_type=current["metadata_type"],
-                    schema_name=current["schema_name"],
-                    schema_version=schema_version or current["schema_version"],
-                    language=language if language is not None else current["language"],
-                    sensitive_fields=hidden,
-                )
-                await repo.write(metadata_id, expected + 1, new, "update", actor)
-                await self._record(
-                    trail,
-                    tenant_id=tenant_id,
-                    action="metadata.update",
-                    record_id=metadata_id,
-                    version=expected + 1,
-                    new=new,
-                    actor=actor,
-                )
-                row = await repo.get(metadata_id)
+                changes |= {
+                    "schema_version": schema.version,
+                    "sensitive_fields": Conformance.sensitive(schema, hidden),
+                }
+            elif schema_version is not None:
+                raise InvalidInput("the record names no schema: schema_version does not apply")
+            await writes.put(
+                metadata_id, expected + 1, content, Header.of(current, **changes), "update"
+            )
+            row = await writes.repo.get(metadata_id)
         self.embedder.notice(tenant_id)
         assert row is not None  # noqa: S101 - written above, in this transaction
         return await self._record_of(tenant_id, row)
@@ -254,44 +234,23 @@ class MetadataManager(RecordsChanges):
         record's current sensitive fields stay sealed."""
         self._check_id(tenant_id, metadata_id)
         target = version_number(to_version, "to_version")
-        keyring, trail, db = (
-            await self._keys(tenant_id),
-            await self._trail(tenant_id),
-            await self._db(),
-        )
-        with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
-                repo = MetadataRepository(conn)
-                current = await self._locked(repo, metadata_id, expected_version)
-                old = await repo.version(metadata_id, target)
-                if old is None:
-                    raise MetadataNotFound(f"metadata {metadata_id!r} has no version {target}")
-                content = await open_content(keyring, tenant_id, metadata_id, old)
-                version = current["version"] + 1
-                new = compose(
-                    keyring,
-                    tenant_id,
-                    metadata_id,
-                    version,
-                    content,
-                    metadata_type=old["metadata_type"],
-                    schema_name=old["schema_name"],
-                    schema_version=old["schema_version"],
-                    language=current["language"],
-                    sensitive_fields=list(current["sensitive_fields"]),
-                )
-                await repo.write(metadata_id, version, new, "rollback", actor)
-                await self._record(
-                    trail,
-                    tenant_id=tenant_id,
-                    action="metadata.rollback",
-                    record_id=metadata_id,
-                    version=version,
-                    new=new,
-                    actor=actor,
-                    rolled_back_to=target,
-                )
-                row = await repo.get(metadata_id)
+        async with self._writes(tenant_id, actor) as writes:
+            current = await writes.locked(metadata_id, expected_version)
+            old = await writes.repo.version(metadata_id, target)
+            if old is None:
+                raise MetadataNotFound(f"metadata {metadata_id!r} has no version {target}")
+            content = await open_content(writes.keyring, tenant_id, metadata_id, old)
+            header = Header.of(
+                current,
+                metadata_type=old["metadata_type"],
+                schema_name=old["schema_name"],
+                schema_version=old["schema_version"],
+            )
+            version = current["version"] + 1
+            await writes.put(
+                metadata_id, version, content, header, "rollback", rolled_back_to=target
+            )
+            row = await writes.repo.get(metadata_id)
         self.embedder.notice(tenant_id)
         assert row is not None  # noqa: S101 - written above, in this transaction
         return await self._record_of(tenant_id, row)
@@ -306,19 +265,76 @@ class MetadataManager(RecordsChanges):
     ) -> None:
         """Delete a record and its versions (optionally only if still at ``expected_version``)."""
         self._check_id(tenant_id, metadata_id)
-        trail, db = await self._trail(tenant_id), await self._db()
+        async with self._writes(tenant_id, actor) as writes:
+            current = await writes.locked(metadata_id, expected_version)
+            await writes.repo.delete(metadata_id)
+            await writes.trail.record(
+                tenant_id,
+                "metadata.delete",
+                f"metadata:{metadata_id}",
+                actor=actor,
+                detail={"version": current["version"]},
+            )
+
+    async def upgrade_records(
+        self,
+        tenant_id: str,
+        schema_name: str,
+        *,
+        to_version: int | None = None,
+        batch: int = 100,
+        after: str | None = None,
+        actor: str | None = None,
+    ) -> UpgradeStep:
+        """Write, as a new version (``change = "upgrade"``), the content of up to ``batch``
+        records of ``schema_name`` written with an older version, as ``to_version`` (default:
+        the latest) reads it, in id order after ``after``. A record whose upgraded content does
+        not validate is left as it is, and named in the step. Call again with the step's
+        ``last`` until ``more`` is False (``tenantry metadata upgrade`` does); stopped midway,
+        it resumes where it was, since an upgraded record is no longer behind."""
+        validate_tenant_id(tenant_id)
+        if not isinstance(batch, int) or not 1 <= batch <= 1000:
+            raise InvalidInput("batch must be between 1 and 1000")
+        target = (
+            await self.schemas.latest(tenant_id, schema_name)
+            if to_version is None
+            else await self.schemas.version(tenant_id, schema_name, to_version)
+        )
+        upgraded, failed = 0, []
+        async with self._writes(tenant_id, actor) as writes:
+            ids = await writes.repo.stale(schema_name, target.version, after, batch)
+            for record_id in ids:
+                row = await writes.locked(record_id, None)
+                written = await open_content(writes.keyring, tenant_id, record_id, row)
+                content, _ = await self.schemas.upgraded(
+                    tenant_id, schema_name, row["schema_version"], written, to=target
+                )
+                try:
+                    await self.schemas.registry.validate_content(
+                        tenant_id, schema_name, target.version, content
+                    )
+                except SchemaViolation:
+                    failed.append(record_id)
+                    continue
+                header = Header.of(row, schema_version=target.version)
+                await writes.put(record_id, row["version"] + 1, content, header, "upgrade")
+                upgraded += 1
+        if upgraded:
+            self.embedder.notice(tenant_id)
+        last = ids[-1] if ids else after
+        return UpgradeStep(upgraded, tuple(failed), last, len(ids) == batch)
+
+    async def count_behind(
+        self, tenant_id: str, schema_name: str, to_version: int | None = None
+    ) -> int:
+        """How many records of ``schema_name`` are written with a version before ``to_version``
+        (default: the latest)."""
+        validate_tenant_id(tenant_id)
+        target = to_version or (await self.schemas.latest(tenant_id, schema_name)).version
+        db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
-                repo = MetadataRepository(conn)
-                current = await self._locked(repo, metadata_id, expected_version)
-                await repo.delete(metadata_id)
-                await trail.record(
-                    tenant_id,
-                    "metadata.delete",
-                    f"metadata:{metadata_id}",
-                    actor=actor,
-                    detail={"version": current["version"]},
-                )
+                return await MetadataRepository(conn).count_stale(schema_name, target)
 
     async def versions(self, tenant_id: str, metadata_id: str) -> list[MetadataVersion]:
         """The record's history, oldest first (at most the latest 1,000 versions)."""
@@ -330,10 +346,10 @@ class MetadataManager(RecordsChanges):
         if not rows:
             raise MetadataNotFound(f"metadata {metadata_id!r} does not exist")
         keyring = await self._keys(tenant_id) if any(r["sealed"] for r in rows) else None
-        return [await self._version_of(tenant_id, row, keyring) for row in rows]
+        return [await version_of(tenant_id, row, keyring) for row in rows]
 
     async def get_version(self, tenant_id: str, metadata_id: str, version: int) -> MetadataVersion:
-        """The record as it was at ``version``."""
+        """The record as it was written at ``version``."""
         self._check_id(tenant_id, metadata_id)
         number = version_number(version, "version")
         db = await self._db()
@@ -343,7 +359,7 @@ class MetadataManager(RecordsChanges):
         if row is None:
             raise MetadataNotFound(f"metadata {metadata_id!r} has no version {number}")
         keyring = await self._keys(tenant_id) if row["sealed"] else None
-        return await self._version_of(tenant_id, row, keyring)
+        return await version_of(tenant_id, row, keyring)
 
     async def list_metadata(
         self,
@@ -437,77 +453,19 @@ class MetadataManager(RecordsChanges):
             shown = InvalidInput.excerpt(metadata_id, 120)
             raise MetadataNotFound(f"metadata {shown} does not exist")
 
-    @staticmethod
-    async def _locked(
-        repo: MetadataRepository, metadata_id: str, expected: int | None
-    ) -> Mapping[Any, Any]:
-        row = await repo.get(metadata_id, lock=True)
-        if row is None:
-            raise MetadataNotFound(f"metadata {metadata_id!r} does not exist")
-        if expected is not None and row["version"] != expected:
-            raise VersionConflict(
-                f"metadata {metadata_id!r} is at version {row['version']}, not {expected}: "
-                "read it again and apply the change to that version"
-            )
-        return row
-
-    @staticmethod
-    async def _record(
-        trail: ChangeLog,
-        *,
-        tenant_id: str,
-        action: str,
-        record_id: str,
-        version: int,
-        new: Any,
-        actor: str | None,
-        **extra: Any,
-    ) -> None:
-        detail = {
-            "version": version,
-            "metadata_type": new.metadata_type,
-            "schema_name": new.schema_name,
-            "schema_version": new.schema_version,
-            "sealed": new.sealed is not None,
-            **extra,
-        }
-        await trail.record(tenant_id, action, f"metadata:{record_id}", actor=actor, detail=detail)
+    @asynccontextmanager
+    async def _writes(self, tenant_id: str, actor: str | None) -> AsyncIterator[Writes]:
+        """A tenant transaction for changes, its keys loaded and its audit trail ready (both
+        before it opens, so that sealing and recording inside do no I/O)."""
+        keyring, trail = await self._keys(tenant_id), await self._trail(tenant_id)
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                yield Writes(MetadataRepository(conn), keyring, trail, tenant_id, actor)
 
     async def _record_of(self, tenant_id: str, row: Mapping[Any, Any]) -> MetadataRecord:
         keyring = await self._keys(tenant_id) if row["sealed"] is not None else None
-        content = await open_content(keyring, tenant_id, row["id"], row)
-        return MetadataRecord(
-            id=row["id"],
-            tenant_id=tenant_id,
-            metadata_type=MetadataType(row["metadata_type"]),
-            version=row["version"],
-            content=content,
-            schema_name=row["schema_name"],
-            schema_version=row["schema_version"],
-            language=row["language"],
-            sensitive_fields=tuple(row["sensitive_fields"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            created_by=row["created_by"],
-            updated_by=row["updated_by"],
-            embedded=bool(row["embedded"]),
-        )
-
-    async def _version_of(
-        self, tenant_id: str, row: Mapping[Any, Any], keyring: Keyring | None
-    ) -> MetadataVersion:
-        content = await open_content(keyring, tenant_id, row["record_id"], row)
-        return MetadataVersion(
-            record_id=row["record_id"],
-            version=row["version"],
-            change=row["change"],
-            metadata_type=MetadataType(row["metadata_type"]),
-            content=content,
-            schema_name=row["schema_name"],
-            schema_version=row["schema_version"],
-            created_at=row["created_at"],
-            created_by=row["created_by"],
-        )
+        return await record_of(tenant_id, row, keyring, self.schemas)
 
 
 class MetadataManagerFactory:

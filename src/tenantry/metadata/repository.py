@@ -229,3 +229,10 @@ class MetadataRepository(TenantRepository):
         if after is not None:
             query = query.where(_R.c.id > after)
         return list((await self.conn.scalars(query)).all())
+
+    async def count_stale(self, schema_name: str, below: int) -> int:
+        """How many records of ``schema_name`` are written with a version below ``below``."""
+        query = select(func.count()).where(
+            _R.c.schema_name == schema_name, _R.c.schema_version < below
+        )
+        return int(await self.conn.scalar(query) or 0)

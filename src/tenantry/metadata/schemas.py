@@ -30,6 +30,7 @@ __all__ = [
     "SchemaSubject",
     "SchemaVersion",
     "SearchHit",
+    "UpgradeStep",
 ]
 
 #: A value a list filter compares a top-level content field with.
@@ -112,6 +113,17 @@ class MetadataSearch:
     fields: dict[str, FieldValue] = field(default_factory=dict)
     language: str | None = None
     limit: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeStep:
+    """One batch of a schema upgrade: how many records were upgraded, those whose upgraded
+    content does not validate (left as written), the last id taken, and whether more remain."""
+
+    upgraded: int
+    failed: tuple[str, ...]
+    last: str | None
+    more: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,16 +204,18 @@ def upgrade() -> None:
         LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
         AS $$
         BEGIN
-            RAISE EXCEPTION 'metadata versions are immutable'
+            RAISE EXCEPTION '% rows are immutable', TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';
         END
         $$
         """
     )
-    op.execute(
-        f'CREATE TRIGGER metadata_versions_immutable BEFORE UPDATE ON "{SCHEMA}".metadata_versions '
-        f'FOR EACH ROW EXECUTE FUNCTION "{SCHEMA}".metadata_versions_immutable()'
-    )
+    # So is a registered schema version (a record validated against it must stay valid).
+    for table in ("metadata_versions", "metadata_schemas"):
+        op.execute(
+            f'CREATE TRIGGER {table}_immutable BEFORE UPDATE ON "{SCHEMA}".{table} '
+            f'FOR EACH ROW EXECUTE FUNCTION "{SCHEMA}".metadata_versions_immutable()'
+        )
 
 
 def _has_pgvector() -> bool:
@@ -223,7 +225,7 @@ def _has_pgvector() -> bool:
 
 def downgrade() -> None:
     op.drop_table("metadata_versions", schema=SCHEMA)
-    op.execute(f'DROP FUNCTION "{SCHEMA}".metadata_versions_immutable()')
     op.drop_table("metadata_records", schema=SCHEMA)
     op.drop_table("metadata_schemas", schema=SCHEMA)
+    op.execute(f'DROP FUNCTION "{SCHEMA}".metadata_versions_immutable()')
     op.drop_table("metadata_schema_subjects", schema=SCHEMA)
