@@ -184,6 +184,7 @@ async def test_a_tenant_searches_its_own_records_only(backend_db: Backend) -> No
         (MetadataSearch("x", semantic_search=False, text_search=False), "text, by meaning"),
         (MetadataSearch("x", language="!!"), "language"),
         (MetadataSearch("x", fields={"a": [1]}), "field"),  # type: ignore[dict-item]
+        (MetadataSearch("x", fields={"a": float("nan")}), "finite"),
         (MetadataSearch("x", metadata_type="poem"), "MetadataType"),  # type: ignore[arg-type]
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -43,11 +44,20 @@ def check_fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, value in fields.items():
         if not isinstance(key, str) or not 0 < len(key) <= 100:
             raise InvalidInput("field names must be 1-100 characters")
-        if not isinstance(value, str | int | float | bool) or (
-            isinstance(value, str) and len(value) > 200
-        ):
-            raise InvalidInput(f"field {key!r}: compare with a string (<= 200 chars) or a number")
+        if not _comparable(value):
+            shown = InvalidInput.excerpt(key, 100)
+            raise InvalidInput(
+                f"field {shown}: compare with a string (<= 200 chars), a finite number or a bool"
+            )
     return dict(fields)
+
+
+def _comparable(value: object) -> bool:
+    if isinstance(value, str):
+        return len(value) <= 200
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int | bool)
 
 
 def check_search(search: MetadataSearch) -> None:
