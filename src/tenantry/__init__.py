@@ -20,6 +20,13 @@ from tenantry.db.doctor import run_doctor as _run_doctor
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime as _DatabaseRuntime
 from tenantry.errors import TenantryError
+from tenantry.metadata import (
+    MetadataManager,
+    MetadataManagerFactory,
+    MetadataSearch,
+    MetadataType,
+    SchemaRegistry,
+)
 from tenantry.security import ComplianceManager, SecurityManager
 from tenantry.sessions import SecurityLevel, SessionManager, SessionManagerFactory, SessionType
 from tenantry.tenants import Tenant, TenantRegistry, TenantSettings, TenantStatus, TenantTier
@@ -29,6 +36,11 @@ __all__ = [
     "ComplianceManager",
     "ConnectionManager",
     "Database",
+    "MetadataManager",
+    "MetadataManagerFactory",
+    "MetadataSearch",
+    "MetadataType",
+    "SchemaRegistry",
     "SecurityLevel",
     "SecurityManager",
     "SessionManager",
