@@ -20,14 +20,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
+from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.db.repository import TenantRepository
 from tenantry.metadata.encoder import Encoder
 from tenantry.metadata.search import VectorStore
 from tenantry.rounds import TenantRounds
-from tenantry.tenants import TenantRegistry, TenantStatus
+from tenantry.tenants import TenantRegistry
 
 __all__ = ["EmbedStep", "Embedder"]
 
@@ -66,14 +66,10 @@ class Embedder(UsesDatabase, TenantRounds[EmbedStep]):
 
     async def sweep(self) -> int:
         """Notice every active tenant; how many."""
-        registry, after, count = TenantRegistry(await self._db()), None, 0
-        while page := await registry.list(status=TenantStatus.ACTIVE, after=after, limit=1000):
-            for tenant in page:
-                if tenant.id not in RESERVED_TENANTS:
-                    self.notice(tenant.id)
-                    count += 1
-            after = page[-1].id
-        return count
+        tenants = await TenantRegistry(await self._db()).active_ids()
+        for tenant_id in tenants:
+            self.notice(tenant_id)
+        return len(tenants)
 
     async def before_round(self, number: int) -> None:
         if number == 1 or number % self.sweep_every == 0:

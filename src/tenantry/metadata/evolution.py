@@ -42,18 +42,62 @@ def upgrade(
     return result if isinstance(result, dict) else content
 
 
+def _options(
+    schema: Schema, value: dict[str, Any] | list[Any], root: Schema, depth: int = 0
+) -> list[Schema]:
+    """For a schema with ``anyOf`` and no structure of its own, its options for the kind of
+    ``value`` (an object's, an array's), resolved, nested ``anyOf`` flattened; else none."""
+    if not isinstance(schema, Mapping) or depth > _MAX_DEPTH:
+        return []
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or "properties" in schema or "items" in schema:
+        return []
+    kind, part = ("object", "properties") if isinstance(value, dict) else ("array", "items")
+    found: list[Schema] = []
+    for option in options:
+        resolved = resolve_local(option, root)
+        if isinstance(resolved, Mapping) and (resolved.get("type") == kind or part in resolved):
+            found.append(resolved)
+        else:
+            found += _options(resolved, value, root, depth + 1)
+    return found
+
+
+def _through_options(
+    value: Any, writer: Schema, options: list[Schema], roots: _Roots, depth: int
+) -> Any:
+    """``value`` upgraded through the first option whose required properties it then has (the
+    branch it can satisfy), or through the first option."""
+    results = [_upgrade(value, writer, option, roots, depth + 1) for option in options]
+    for option, result in zip(options, results, strict=True):
+        required = option.get("required", ()) if isinstance(option, Mapping) else ()
+        if not isinstance(result, dict) or set(required) <= result.keys():
+            return result
+    return results[0]
+
+
 def _upgrade(value: Any, writer: Schema, reader: Schema, roots: _Roots, depth: int) -> Any:
     writer, reader = resolve_local(writer, roots.writer), resolve_local(reader, roots.reader)
-    if depth > _MAX_DEPTH or not isinstance(reader, Mapping):
+    if depth > _MAX_DEPTH or not isinstance(reader, Mapping) or not isinstance(value, dict | list):
         return value
+    if options := _options(reader, value, roots.reader):
+        return _through_options(value, writer, options, roots, depth)
     w_map: Mapping[str, Any] = writer if isinstance(writer, Mapping) else {}
     if isinstance(value, list):
         r_items, w_items = reader.get("items"), w_map.get("items", True)
         if not isinstance(r_items, Mapping):
             return value
         return [_upgrade(v, w_items, r_items, roots, depth + 1) for v in value]
-    if not isinstance(value, dict):
-        return value
+    return _upgrade_object(value, w_map, reader, roots, depth)
+
+
+def _upgrade_object(
+    value: dict[str, Any],
+    w_map: Mapping[str, Any],
+    reader: Mapping[str, Any],
+    roots: _Roots,
+    depth: int,
+) -> dict[str, Any]:
     r_props: Mapping[str, Any] = reader.get("properties", {})
     w_props: Mapping[str, Any] = w_map.get("properties", {})
     if not r_props:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,49 +40,21 @@ _CURRENT = and_(
 )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewVersion:
     """A version to write: the record's header and its encoded content."""
 
-    __slots__ = (
-        "encoding",
-        "fields",
-        "language",
-        "metadata_type",
-        "payload",
-        "schema_name",
-        "schema_version",
-        "sealed",
-        "search_text",
-        "sensitive_fields",
-        "text_config",
-    )
-
-    def __init__(
-        self,
-        *,
-        metadata_type: str,
-        schema_name: str | None,
-        schema_version: int | None,
-        language: str | None,
-        text_config: str,
-        fields: Mapping[str, Any],
-        search_text: str,
-        sensitive_fields: Sequence[str],
-        encoding: int,
-        payload: bytes,
-        sealed: bytes | None,
-    ) -> None:
-        self.metadata_type = metadata_type
-        self.schema_name = schema_name
-        self.schema_version = schema_version
-        self.language = language
-        self.text_config = text_config
-        self.fields = fields
-        self.search_text = search_text
-        self.sensitive_fields = list(sensitive_fields)
-        self.encoding = encoding
-        self.payload = payload
-        self.sealed = sealed
+    metadata_type: str
+    schema_name: str | None
+    schema_version: int | None
+    language: str | None
+    text_config: str
+    fields: Mapping[str, Any]
+    search_text: str
+    sensitive_fields: Sequence[str]
+    encoding: int
+    payload: bytes
+    sealed: bytes | None
 
 
 def _regconfig(name: str) -> Any:
@@ -136,7 +109,7 @@ class MetadataRepository(TenantRepository):
             "text_config": _regconfig(new.text_config),
             "fields": literal(dict(new.fields), JSONB),
             "search_text": new.search_text,
-            "sensitive_fields": new.sensitive_fields,
+            "sensitive_fields": list(new.sensitive_fields),
         }
 
     async def _version(

@@ -131,14 +131,10 @@ class BehaviourLearner(UsesDatabase, TenantRounds[BehaviourStep]):
 
     async def sweep(self) -> int:
         """Notice every active tenant (their sessions may have expired); how many."""
-        registry, after, count = TenantRegistry(await self._db()), None, 0
-        while page := await registry.list(status=TenantStatus.ACTIVE, after=after, limit=1000):
-            for tenant in page:
-                if tenant.id not in RESERVED_TENANTS:
-                    self.notice(tenant.id)
-                    count += 1
-            after = page[-1].id
-        return count
+        tenants = await TenantRegistry(await self._db()).active_ids()
+        for tenant_id in tenants:
+            self.notice(tenant_id)
+        return len(tenants)
 
     async def before_round(self, number: int) -> None:
         if number % self.sweep_every == 0:

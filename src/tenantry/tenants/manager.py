@@ -144,6 +144,15 @@ class TenantRegistry(_UsesDatabase):
             rows = await TenantsRepository(conn).list(status=status_value, after=after, limit=limit)
         return [Tenant.model_validate(dict(r)) for r in rows]
 
+    async def active_ids(self) -> tuple[str, ...]:
+        """The ids of every active tenant but the reserved ones (for background sweeps)."""
+        found: tuple[str, ...] = ()
+        after: str | None = None
+        while page := await self.list(status=TenantStatus.ACTIVE, after=after, limit=1000):
+            found += tuple(t.id for t in page if t.id not in RESERVED_TENANTS)
+            after = page[-1].id
+        return found
+
     async def update_status(
         self, tenant_id: str, status: TenantStatus | str, *, actor: str | None = None
     ) -> Tenant:
