@@ -38,12 +38,13 @@ __all__ = [
 #: Reciprocal rank fusion's constant (Cormack et al.): a hit's score is sum(1 / (k + rank)).
 RRF_K: Final = 60
 _TABLE = "tenantry.metadata_records"
-#: The query's words, each alone enough to match (OR), in the query's language and as written.
+#: All of the query's words (web search syntax: "a phrase", -word, or), stemmed in the query's
+#: language, or all of them as written. All, not any: with any word enough, a common word
+#: ("music", "for") matched half of a 100,000-record tenant, and ranking those took 1-4 s.
 _TSQUERY = (
-    "(replace(plainto_tsquery(coalesce((SELECT oid::regconfig FROM pg_ts_config WHERE "
-    "cfgname = :config), 'simple'::regconfig), :query)"
-    "::text, ' & ', ' | ')::tsquery || replace(plainto_tsquery('simple'::regconfig, :query)"
-    "::text, ' & ', ' | ')::tsquery)"
+    "(websearch_to_tsquery(coalesce((SELECT oid::regconfig FROM pg_ts_config WHERE "
+    "cfgname = :config), 'simple'::regconfig), :query) || "
+    "websearch_to_tsquery('simple'::regconfig, :query))"
 )
 
 
