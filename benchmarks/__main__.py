@@ -25,6 +25,9 @@ from benchmarks import (
     bench_http_noisy_tenant,
     bench_isolation,
     bench_load,
+    bench_metadata,
+    bench_metadata_relevance,
+    bench_metadata_write,
     bench_noisy_tenant,
     bench_prefetch,
     bench_propagation,
@@ -53,6 +56,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_anomaly.BENCHMARK,
     bench_threats.BENCHMARK,
     bench_audit.BENCHMARK,
+    bench_metadata.BENCHMARK,
+    bench_metadata_write.BENCHMARK,
+    bench_metadata_relevance.BENCHMARK,
     bench_load.BENCHMARK,
 )
 

@@ -135,9 +135,16 @@ class VectorStore:
         filters: Filters,
         limit: int,
     ) -> Candidates:
-        """The ``limit`` records nearest ``vector`` (cosine), among current embeddings."""
+        """The ``limit`` records nearest ``vector`` (cosine), among current embeddings.
+
+        A stored embedding is always its record's current version's (a write clears it in the
+        same transaction; :meth:`store` sets it only for the current version), so the statement
+        needs no ``embedded_version = version`` condition: with one, PostgreSQL estimates that
+        column-to-column equality keeps 0.5% of the rows and prefers reading and sorting every
+        row of the tenant to the HNSW index (0.7 s instead of a few ms at 100,000 records).
+        """
         where = filters.sql()
-        live = "embedding IS NOT NULL AND embedded_version = version"
+        live = "embedding IS NOT NULL"
         if self.pgvector:
             await repo.conn.exec_driver_sql(
                 "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
