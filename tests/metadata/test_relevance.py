@@ -1,0 +1,75 @@
+"""Relevance of ``search_metadata`` on the labelled catalogue, on the embedded PostgreSQL (HNSW).
+
+The whole catalogue (306 records, 90 queries) is created, embedded and searched in the three
+ways of ``tests/metadata/search_evaluation.MODES``: about 30 s on 2 cores (most of it the
+embedding of the records).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tenantry.db.engine import Database
+from tenantry.metadata import MetadataManager
+from tenantry.metadata.encoder import default_encoder
+from tenantry.tenants import TenantRegistry
+from tests.metadata.catalogue import load_queries
+from tests.metadata.search_evaluation import (
+    Evaluation,
+    cross_language,
+    evaluate_modes,
+    load_catalogue,
+)
+
+
+@pytest.fixture(scope="module")
+async def evaluations(db: Database) -> dict[str, Evaluation]:
+    tenant = f"rel-{uuid.uuid4().hex[:12]}"
+    await TenantRegistry(db).create(tenant, tenant)
+    manager = MetadataManager(db, encoder=default_encoder())
+    try:
+        keys = await load_catalogue(manager, db, tenant)
+        return await evaluate_modes(manager, tenant, keys)
+    finally:
+        await manager.close()
+
+
+def _missed(evaluation: Evaluation) -> list[str]:
+    """The cross-language queries with no relevant record in their top 10."""
+    crossing = [q for q in load_queries() if cross_language(q)]
+    assert len(crossing) >= 40  # German queries for English records, Greek, Czech, Swedish...
+    return [q.text for q in crossing if not q.relevant.intersection(evaluation.found[q.text])]
+
+
+def test_most_cross_language_queries_find_their_records_by_meaning(
+    evaluations: dict[str, Evaluation],
+) -> None:
+    # Measured: 34 of the 41 find one (vector-only); 7 German and Greek ones miss.
+    assert len(_missed(evaluations["vector-only"])) <= 8
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (benchmarks/README.md, metadata relevance): the default calibrated "
+    "threshold 0.5 drops the candidates by meaning of most cross-language queries",
+)
+def test_every_cross_language_query_finds_its_records(
+    evaluations: dict[str, Evaluation],
+) -> None:
+    assert _missed(evaluations["hybrid"]) == []
+
+
+def test_hybrid_beats_text_only(evaluations: dict[str, Evaluation]) -> None:
+    assert evaluations["hybrid"].ndcg["all"] > evaluations["text-only"].ndcg["all"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (benchmarks/README.md, metadata relevance): the OR full-text side ranks "
+    "paraphrased and cross-language queries poorly, and the default threshold 0.5 drops most "
+    "candidates by meaning, so RRF lowers nDCG@10 below vector-only",
+)
+def test_hybrid_beats_vector_only(evaluations: dict[str, Evaluation]) -> None:
+    assert evaluations["hybrid"].ndcg["all"] > evaluations["vector-only"].ndcg["all"]
