@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tenantry.errors import InvalidInput
 from tenantry.metadata.compatibility import Schema, match_properties, resolve_local
+from tenantry.metadata.validation import compile_schema
 
 __all__ = ["upgrade"]
 
@@ -66,14 +68,29 @@ def _options(
 def _through_options(
     value: Any, writer: Schema, options: list[Schema], roots: _Roots, depth: int
 ) -> Any:
-    """``value`` upgraded through the first option whose required properties it then has (the
-    branch it can satisfy), or through the first option."""
+    """``value`` upgraded through the first option it then satisfies (the branch it belongs
+    to, as the compatibility check assumes), or through the first option."""
     results = [_upgrade(value, writer, option, roots, depth + 1) for option in options]
     for option, result in zip(options, results, strict=True):
-        required = option.get("required", ()) if isinstance(option, Mapping) else ()
-        if not isinstance(result, dict) or set(required) <= result.keys():
+        if _satisfies(result, option, roots.reader):
             return result
     return results[0]
+
+
+def _satisfies(value: Any, option: Schema, root: Schema) -> bool:
+    """Whether ``value`` is valid against ``option``, a part of ``root`` (whose definitions its
+    local references may name)."""
+    if not isinstance(option, Mapping):
+        return bool(option)
+    whole = dict(option)
+    if isinstance(root, Mapping):
+        for key in ("$defs", "definitions"):
+            if key in root and key not in whole:
+                whole[key] = root[key]
+    try:
+        return compile_schema(whole).is_valid(value)
+    except InvalidInput:  # a part that does not compile alone: take the branch's word for it
+        return True
 
 
 def _upgrade(value: Any, writer: Schema, reader: Schema, roots: _Roots, depth: int) -> Any:
