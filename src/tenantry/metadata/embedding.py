@@ -21,13 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tenantry.context import tenant_scope, validate_tenant_id
-from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.db.repository import TenantRepository
 from tenantry.metadata.encoder import Encoder
 from tenantry.metadata.search import VectorStore
-from tenantry.rounds import TenantRounds
-from tenantry.tenants import TenantRegistry
+from tenantry.tenants.rounds import ActiveTenantRounds
 
 __all__ = ["EmbedStep", "Embedder"]
 
@@ -42,7 +40,7 @@ class EmbedStep:
     more: bool = False
 
 
-class Embedder(UsesDatabase, TenantRounds[EmbedStep]):
+class Embedder(ActiveTenantRounds[EmbedStep]):
     """Embeds due records, tenant by tenant; see the module docstring."""
 
     work = "metadata embedding"
@@ -63,13 +61,6 @@ class Embedder(UsesDatabase, TenantRounds[EmbedStep]):
         self._encoder, self._store = encoder, store
         super().__init__(interval=interval)
         self.batch, self.sweep_every = batch, sweep_every
-
-    async def sweep(self) -> int:
-        """Notice every active tenant; how many."""
-        tenants = await TenantRegistry(await self._db()).active_ids()
-        for tenant_id in tenants:
-            self.notice(tenant_id)
-        return len(tenants)
 
     async def before_round(self, number: int) -> None:
         if number == 1 or number % self.sweep_every == 0:

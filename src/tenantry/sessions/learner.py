@@ -36,13 +36,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
-from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.logging import get_logger
-from tenantry.rounds import TenantRounds
 from tenantry.sessions.repository import BehaviourRepository, SessionsRepository
 from tenantry.sessions.schemas import BehaviourStep
 from tenantry.tenants.manager import TenantRegistry
+from tenantry.tenants.rounds import ActiveTenantRounds
 from tenantry.tenants.schemas import TenantStatus
 
 if TYPE_CHECKING:  # numpy and scikit-learn, loaded when a tenant has sessions to learn from
@@ -93,7 +92,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class BehaviourLearner(UsesDatabase, TenantRounds[BehaviourStep]):
+class BehaviourLearner(ActiveTenantRounds[BehaviourStep]):
     """Learns each tenant's behaviour model from its sessions; see the module docstring.
 
     ``analytics`` gives the node's :class:`~tenantry.sessions.analytics.SessionAnalytics` (its
@@ -128,13 +127,6 @@ class BehaviourLearner(UsesDatabase, TenantRounds[BehaviourStep]):
         self.clock = clock
 
     # -- scheduling (the rounds: tenantry.rounds) -----------------------------------------------
-
-    async def sweep(self) -> int:
-        """Notice every active tenant (their sessions may have expired); how many."""
-        tenants = await TenantRegistry(await self._db()).active_ids()
-        for tenant_id in tenants:
-            self.notice(tenant_id)
-        return len(tenants)
 
     async def before_round(self, number: int) -> None:
         if number % self.sweep_every == 0:
