@@ -1471,6 +1471,30 @@ QUERIES += [
 MAX_RELEVANT = 10
 
 
+def mentions(value: str) -> Callable[[Draft], bool]:
+    """A record that names ``value`` in its content (a title in a tracklist counts)."""
+    return lambda d: value in json.dumps(d.content, ensure_ascii=False)
+
+
+#: Known-item queries: what a label's staff types when they know the thing by name (an artist,
+#: a title, a contract's number). Names have no language; they are tagged en and de in turn,
+#: as English- and German-speaking staff would type them. Relevant: every record naming it.
+KNOWN_ITEMS: list[tuple[str, str, Callable[[Draft], bool]]] = [
+    ("Zanele Dube", "en", mentions("Zanele Dube")),
+    ("Grid Theory", "de", mentions("Grid Theory")),
+    ("Kern & Klang", "en", mentions("Kern & Klang")),
+    ("Ada Okafor", "de", mentions("Ada Okafor")),
+    ("Stille Wasser", "en", mentions("Stille Wasser")),
+    ("K-Dot Weiss", "de", mentions("K-Dot Weiss")),
+    ("Hollow Mirror", "en", mentions("Hollow Mirror")),
+    ("Leise Brücke", "de", mentions("Leise Brücke")),
+    ("Distant Frequency", "en", mentions("Distant Frequency")),
+    ("Neon Mirror", "de", mentions("Neon Mirror")),
+    ("CTR-2015-0000", "en", mentions("CTR-2015-0000")),
+    ("CTR-2017-0002", "de", mentions("CTR-2017-0002")),
+]
+
+
 def build() -> tuple[list[Draft], list[dict[str, Any]]]:
     rng = random.Random(14)
     track_drafts = tracks(rng)
@@ -1481,6 +1505,11 @@ def build() -> tuple[list[Draft], list[dict[str, Any]]]:
     queries = []
     for text, language, predicate in QUERIES:
         relevant = sorted(d.key for d in drafts if predicate(d.facets))
+        if not 1 <= len(relevant) <= MAX_RELEVANT:
+            raise ValueError(f"query {text!r} has {len(relevant)} relevant records")
+        queries.append({"text": text, "language": language, "relevant": relevant})
+    for text, language, names in KNOWN_ITEMS:
+        relevant = sorted(d.key for d in drafts if names(d))
         if not 1 <= len(relevant) <= MAX_RELEVANT:
             raise ValueError(f"query {text!r} has {len(relevant)} relevant records")
         queries.append({"text": text, "language": language, "relevant": relevant})
