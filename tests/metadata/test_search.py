@@ -233,3 +233,25 @@ async def test_one_tenant_cannot_queue_the_encoder_for_the_others(db: Database) 
     assert await other == []
     assert manager._encodings == {}
     assert await manager.search_metadata(a, search) == []  # the slot is free again
+
+
+async def test_the_background_embedder_embeds_noticed_and_swept_records(db: Database) -> None:
+    swept, noticed = await _tenant(db), await _tenant(db)
+    # written by a manager whose embedder does not run: only the sweep finds it
+    elsewhere = await MetadataManager(db).create_metadata(swept, "business", {"title": "a"})
+    manager = MetadataManager(db, embed_interval=0.05)
+    await manager.initialize()  # its first round sweeps every active tenant
+    try:
+        here = await manager.create_metadata(noticed, "business", {"title": "b"})
+        for _ in range(400):
+            records = [
+                await manager.get_metadata(swept, elsewhere),
+                await manager.get_metadata(noticed, here),
+            ]
+            if all(r.embedded for r in records):
+                break
+            await asyncio.sleep(0.05)
+        assert [r.embedded for r in records] == [True, True]
+    finally:
+        await manager.close()
+    assert not manager.embedder.running

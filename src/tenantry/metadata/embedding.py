@@ -10,7 +10,7 @@ open, and stores the vectors of those whose version has not moved on in another.
 
 So a record is found by text as soon as its write commits, and by meaning one round later
 (``interval``, 0.2 s by default, plus the encoding of its batch) when this process wrote it, or
-within ``interval * sweep_every`` (30 s by default) when another process did and does not run
+within ``interval * sweep_every`` (5 minutes by default) when another process did and does not run
 an embedder.
 """
 
@@ -53,7 +53,7 @@ class Embedder(ActiveTenantRounds[EmbedStep]):
         store: Callable[[], Awaitable[VectorStore]],
         interval: float = 0.2,
         batch: int = 64,
-        sweep_every: int = 150,
+        sweep_every: int = 1500,
     ) -> None:
         if batch < 1 or sweep_every < 1:
             raise ValueError("batch and sweep_every must be >= 1")
