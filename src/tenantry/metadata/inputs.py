@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from tenantry.errors import InvalidInput
+from tenantry.metadata.codec import MAX_FIELD_CHARS
 from tenantry.metadata.schemas import MetadataRecord, MetadataSearch
 
 __all__ = [
@@ -47,14 +48,15 @@ def check_fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
         if not _comparable(value):
             shown = InvalidInput.excerpt(key, 100)
             raise InvalidInput(
-                f"field {shown}: compare with a string (<= 200 chars), a finite number or a bool"
+                f"field {shown}: compare with a string (<= {MAX_FIELD_CHARS} chars), a finite "
+                "number or a bool"
             )
     return dict(fields)
 
 
 def _comparable(value: object) -> bool:
     if isinstance(value, str):
-        return len(value) <= 200
+        return len(value) <= MAX_FIELD_CHARS
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, int | bool)

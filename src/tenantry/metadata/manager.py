@@ -122,8 +122,6 @@ class MetadataManager(RecordsChanges):
 
     async def embed_pending(self, tenant_id: str) -> int:
         """Embed every record of ``tenant_id`` that is not searchable by meaning yet, now."""
-        if self.embedder._database is None:  # share the manager's database
-            self.embedder._database = await self._db()
         return await self.embedder.embed_all(tenant_id)
 
     # -- records ----------------------------------------------------------------------------------
@@ -475,8 +473,4 @@ class MetadataManagerFactory:
     def create_production_manager(database: Database | None = None) -> MetadataManager:
         """A manager on ``database`` (default: the process's), embedding in the background once
         :meth:`MetadataManager.initialize` ran."""
-        return MetadataManager(database)
-
-    @staticmethod
-    def create_development_manager(database: Database | None = None) -> MetadataManager:
         return MetadataManager(database)

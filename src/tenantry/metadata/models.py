@@ -4,9 +4,9 @@ A record's current state is a row of ``metadata_records``; its content lives in 
 ``metadata_versions`` (a trigger refuses any UPDATE of a version), so the history, a read at a
 version and a rollback all read one table. ``fields`` is the filterable projection of a record's
 content (its top-level scalar fields that are not sensitive); ``search_text`` is what full-text
-search and the embedding see (never a sensitive field). ``embedding`` is not declared here: its
-type depends on the server (``vector(384)`` with pgvector, ``real[]`` without, chosen by the
-migration), so the search statements in ``search.py`` are the only ones that address it.
+search and the embedding see (never a sensitive field). ``embedding``'s type depends on the
+server (``vector(384)`` with pgvector, ``real[]`` without, chosen by the migration), so it is
+declared untyped: a write may clear it, and only the statements in ``search.py`` read or set it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCONFIG, TSVECTOR
+from sqlalchemy.types import NullType
 
 from tenantry.db.rls import tenant_table
 
@@ -76,6 +77,7 @@ metadata_records = tenant_table(
         ),
     ),
     Column("sensitive_fields", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("embedding", NullType(), nullable=True),
     Column("embedding_model", Text, nullable=True),
     Column("embedded_version", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -93,21 +93,15 @@ class MetadataRepository(TenantRepository):
     ) -> None:
         """Make ``version`` (the one after the locked current one) the record's current one."""
         await self._version(record_id, version, new, change, actor)
+        # The old version's vector goes with it: a stored embedding is always the current
+        # version's, so the search can leave the index scan unfiltered (see ``search.py``).
         values = self._header(new) | {
             "version": version,
+            "embedding": None,
             "updated_at": func.now(),
             "updated_by": actor,
         }
         await self.conn.execute(update(_R).where(_R.c.id == record_id).values(**values))
-        # The old version's vector goes with it: a stored embedding is always the current
-        # version's, so the search can leave the index scan unfiltered (see ``search.py``).
-        await self.conn.execute(
-            text(
-                "UPDATE tenantry.metadata_records SET embedding = NULL "
-                "WHERE id = :id AND embedding IS NOT NULL"
-            ),
-            {"id": record_id},
-        )
 
     def _header(self, new: NewVersion) -> dict[str, Any]:
         return {
