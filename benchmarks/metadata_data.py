@@ -21,8 +21,9 @@ data is made this way (``benchmarks/README.md`` says the same):
   statement, as the owner): the record row (its ``search_text`` from ``searchable_text``, so
   ``search_tsv`` is the real generated column), and its version row (the content as
   ``codec.compress(codec.dump(...))``, as ``create_metadata`` writes it), with the embedding
-  stored as current (``embedded_version = 1``). No audit entries. With pgvector the HNSW index is
-  dropped before the load and built again after it, as the migration defines it.
+  stored as current (``embedded_version = 1``). No audit entries. Then every tenant with at
+  least ``MIN_RECORDS`` records gets its own search indexes, built by
+  :meth:`~tenantry.metadata.SearchIndexes.ensure` as the service's keeper builds them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.environment import RESULTS_DIR, Environment
-from tenantry.metadata import codec
+from tenantry.metadata import SearchIndexes, codec
 from tenantry.metadata.encoder import Encoder
 from tenantry.metadata.language import text_config
 from tenantry.metadata.manager import ID_PREFIX
@@ -54,10 +55,6 @@ NOISE = 0.1
 MIX = 0.75
 CHUNK = 5_000
 _RECORDS = "tenantry.metadata_records"
-_HNSW = (
-    f"CREATE INDEX ix_metadata_records_embedding ON {_RECORDS} "
-    "USING hnsw (embedding vector_cosine_ops)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +235,6 @@ async def load_tenants(
     started = time.perf_counter()
     conn = await asyncpg.connect(admin_dsn(env))
     try:
-        if pgvector:
-            await conn.execute("DROP INDEX IF EXISTS tenantry.ix_metadata_records_embedding")
         for number, (tenant, count) in enumerate(zip(tenants, counts, strict=True)):
             await _register_schemas(conn, tenant, schemas)
             ids[tenant], stored[tenant] = [], np.empty((count, vectors.shape[1]), np.float32)
@@ -254,9 +249,10 @@ async def load_tenants(
                     ids[tenant] += await _insert(conn, tenant, rows, pgvector, encoder.name)
         seconds["insert"] = time.perf_counter() - started
         started = time.perf_counter()
-        if pgvector:
-            await conn.execute("SET maintenance_work_mem = '1GB'")
-            await conn.execute(_HNSW)
+        indexes = SearchIndexes(env.db, runtime=env.runtime, maintenance_work_mem="1GB")
+        for tenant, count in zip(tenants, counts, strict=True):
+            if count >= indexes.min_records:
+                await indexes.ensure(tenant)
         await conn.execute(f"VACUUM ANALYZE {_RECORDS}")
         await conn.execute("VACUUM ANALYZE tenantry.metadata_versions")
         seconds["index"] = time.perf_counter() - started

@@ -37,6 +37,7 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
 from tenantry.logging import get_logger
+from tenantry.metadata.indexes import SearchIndexes
 from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.metadata.router import router as metadata_router
@@ -117,12 +118,23 @@ async def _learn_behaviour(stack: AsyncExitStack, sessions: SessionManager) -> B
 
 
 async def _metadata(
-    stack: AsyncExitStack, database: Database, trail: ChangeLog, keyring: Keyring
+    stack: AsyncExitStack,
+    runtime: DatabaseRuntime,
+    database: Database,
+    trail: ChangeLog,
+    keyring: Keyring,
 ) -> MetadataManager:
     """The metadata manager (with its schema registry, ``.schemas.registry``), embedding new
-    and changed records in the background."""
+    and changed records in the background and building large tenants' search indexes with the
+    admin URL the service migrates with."""
     schemas = SchemaRegistry(database, audit=trail)
-    metadata = MetadataManager(database, audit=trail, keyring=keyring, registry=schemas)
+    metadata = MetadataManager(
+        database,
+        audit=trail,
+        keyring=keyring,
+        registry=schemas,
+        indexes=SearchIndexes(database, runtime=runtime),
+    )
     await metadata.initialize()
     stack.push_async_callback(metadata.close)
     return metadata
@@ -210,7 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 active=active,
             )
             learner = await _learn_behaviour(stack, sessions)
-            metadata = await _metadata(stack, database, trail, keyring)
+            metadata = await _metadata(stack, runtime, database, trail, keyring)
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)

@@ -14,7 +14,7 @@ from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 
-__all__ = ["UsesDatabase", "default_database"]
+__all__ = ["UsesDatabase", "default_database", "default_runtime"]
 
 _databases: dict[asyncio.AbstractEventLoop, Database] = {}
 _runtime: DatabaseRuntime | None = None
@@ -39,6 +39,13 @@ async def default_database() -> Database:
             _runtime = runtime
         db = _databases[loop] = _runtime.open_database()
         return db
+
+
+async def default_runtime() -> DatabaseRuntime:
+    """The runtime behind :func:`default_database` (its admin URL builds what the owner must)."""
+    await default_database()
+    assert _runtime is not None  # noqa: S101 - default_database() set it
+    return _runtime
 
 
 class UsesDatabase:

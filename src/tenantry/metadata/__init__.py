@@ -2,6 +2,7 @@
 
 from tenantry.metadata.compatibility import check_compatibility, compare
 from tenantry.metadata.evolution import upgrade
+from tenantry.metadata.indexes import SearchIndexes
 from tenantry.metadata.manager import MetadataManager, MetadataManagerFactory
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.metadata.schemas import (
@@ -33,6 +34,7 @@ __all__ = [
     "SchemaSubject",
     "SchemaVersion",
     "SearchHit",
+    "SearchIndexes",
     "check_compatibility",
     "check_schema",
     "compare",

@@ -23,6 +23,7 @@ from tenantry.keys import Keyring
 from tenantry.metadata.conformance import Conformance
 from tenantry.metadata.embedding import Embedder
 from tenantry.metadata.encoder import Encoder, default_encoder
+from tenantry.metadata.indexes import SearchIndexes
 from tenantry.metadata.inputs import (
     MAX_LIMIT,
     check_fields,
@@ -73,6 +74,7 @@ class MetadataManager(RecordsChanges):
         encoder: Encoder | None = None,
         embed_interval: float = 0.2,
         max_encodings: int = 4,
+        indexes: SearchIndexes | None = None,
     ) -> None:
         self._database = database
         self._audit = audit
@@ -88,6 +90,9 @@ class MetadataManager(RecordsChanges):
         self.embedder = Embedder(
             database, encoder=self.encoder, store=self.vector_store, interval=embed_interval
         )
+        #: Builds large tenants' own search indexes (with the process's default database, or
+        #: when given one made with the database's runtime; else searches read tenants' rows).
+        self.indexes = indexes or SearchIndexes(database)
 
     # -- resources --------------------------------------------------------------------------------
 
@@ -116,9 +121,16 @@ class MetadataManager(RecordsChanges):
         """Open the database and start embedding in the background (the documents' call)."""
         await self.vector_store()
         await self.embedder.start()
+        await self.indexes.start()
 
     async def close(self) -> None:
         await self.embedder.close()
+        await self.indexes.close()
+
+    def _changed(self, tenant_id: str) -> None:
+        """A write committed: embed the tenant's due records, and see whether it is large."""
+        self.embedder.notice(tenant_id)
+        self.indexes.notice(tenant_id)
 
     async def embed_pending(self, tenant_id: str) -> int:
         """Embed every record of ``tenant_id`` that is not searchable by meaning yet, now."""
@@ -154,7 +166,7 @@ class MetadataManager(RecordsChanges):
         record_id = make_id(ID_PREFIX, tenant_id)
         async with self._writes(tenant_id, actor) as writes:
             await writes.put(record_id, 1, content, header, "create")
-        self.embedder.notice(tenant_id)
+        self._changed(tenant_id)
         return record_id
 
     async def get_metadata(self, tenant_id: str, metadata_id: str) -> MetadataRecord:
@@ -215,7 +227,7 @@ class MetadataManager(RecordsChanges):
                 metadata_id, expected + 1, content, Header.of(current, **changes), "update"
             )
             row = await writes.repo.get(metadata_id)
-        self.embedder.notice(tenant_id)
+        self._changed(tenant_id)
         assert row is not None  # noqa: S101 - written above, in this transaction
         return await self._record_of(tenant_id, row)
 
@@ -249,7 +261,7 @@ class MetadataManager(RecordsChanges):
                 metadata_id, version, content, header, "rollback", rolled_back_to=target
             )
             row = await writes.repo.get(metadata_id)
-        self.embedder.notice(tenant_id)
+        self._changed(tenant_id)
         assert row is not None  # noqa: S101 - written above, in this transaction
         return await self._record_of(tenant_id, row)
 
@@ -318,7 +330,7 @@ class MetadataManager(RecordsChanges):
                 await writes.put(record_id, row["version"] + 1, content, header, "upgrade")
                 upgraded += 1
         if upgraded:
-            self.embedder.notice(tenant_id)
+            self._changed(tenant_id)
         last = ids[-1] if ids else after
         return UpgradeStep(upgraded, tuple(failed), last, len(ids) == batch)
 

@@ -98,8 +98,8 @@ metadata_records = tenant_table(
     ),
     Index("ix_metadata_records_created", "tenant_id", "created_at", "id"),
     Index("ix_metadata_records_schema", "tenant_id", "schema_name"),
-    Index("ix_metadata_records_fields", "fields", postgresql_using="gin"),
-    Index("ix_metadata_records_search_tsv", "search_tsv", postgresql_using="gin"),
+    # No index shared by all tenants on fields, search_tsv or embedding (migration 0011): large
+    # tenants get partial indexes of their own (tenantry.metadata.indexes).
     Index(
         "ix_metadata_records_embedding_due",
         "tenant_id",

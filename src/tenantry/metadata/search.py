@@ -1,9 +1,13 @@
 """Search statements: full-text and vector candidates, and their fusion by reciprocal rank.
 
-Both run in the caller's tenant transaction, so row-level security scopes them. The vector side
-has two forms, chosen by the embedding column's type (``VectorStore.detect``): with pgvector an
-HNSW index scan, iterative (``hnsw.iterative_scan``) so that the tenant filter cannot leave it
-with too few rows; without it an exact scan of the tenant's vectors, computed by the server.
+Both run in the caller's tenant transaction, so row-level security scopes them, and both name
+the tenant and are planned with its value (:meth:`VectorStore.plan`), so that PostgreSQL uses
+the tenant's own partial indexes where it has them (:mod:`tenantry.metadata.indexes`) and reads
+its rows by the primary key where it has none; no statement can read an index that holds other
+tenants' rows. The vector side has two forms, chosen by the embedding column's type
+(``VectorStore.detect``): with pgvector an HNSW scan of the tenant's index where it has one
+(iterative, ``hnsw.iterative_scan``, so that the other filters cannot leave it with too few
+rows), else an exact ranking of the tenant's vectors; without pgvector always the exact one.
 The embedding queue's statements are here too: they are the only others that touch the column.
 """
 
@@ -119,28 +123,53 @@ class VectorStore:
             query = self._queries[key] = DriverQuery.of(build)
         return query
 
-    async def text_candidates(
-        self, repo: TenantRepository, query: str, config: str, filters: Filters, limit: int
-    ) -> Candidates:
+    async def plan(self, repo: TenantRepository, vector_limit: int | None) -> None:
+        """Settings of the search's transaction: statements planned with their values (a
+        prepared statement's generic plan cannot prove which tenant's partial index applies),
+        and, for a vector search of ``vector_limit`` candidates on pgvector, the HNSW scan's.
+
+        A tenant's HNSW index is taken over ranking every one of its vectors (``enable_sort``
+        off: every plan of the other statements sorts, so only the vector side's choice
+        changes): PostgreSQL prices a distance like an addition and, at a few thousand rows,
+        prefers the exact ranking, which reads each vector out of line (10 ms at 2,000 records,
+        against 1 ms by the index; benchmarks/README.md)."""
+        settings = ["set_config('plan_cache_mode', 'force_custom_plan', true)"]
+        if self.pgvector and vector_limit is not None:
+            # ef_search 200 (not 60 for 30 candidates): on 100,000 clustered records of one
+            # tenant among ten, recall@10 0.49 -> 0.77 for +0.3 ms p50 (benchmarks/README.md)
+            ef_search = max(200, min(vector_limit * 2, 1000))
+            settings += [
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                f"set_config('hnsw.ef_search', '{ef_search}', true)",
+                "set_config('enable_sort', 'off', true)",
+            ]
+        await repo.conn.exec_driver_sql("SELECT " + ", ".join(settings))
+
+    def text_statement(self, filters: Filters) -> DriverQuery:
+        """The full-text candidates' statement (parameters ``tenant``, ``query``, ``config``,
+        ``limit`` and the filters')."""
         where = filters.sql()
         sql = (
             f"SELECT id, ts_rank_cd(search_tsv, {_TSQUERY}) AS rank "
-            f"FROM {_TABLE} "
-            f"WHERE search_tsv @@ {_TSQUERY}{where} ORDER BY rank DESC, id LIMIT :limit"
+            f"FROM {_TABLE} WHERE tenant_id = :tenant "
+            f"AND search_tsv @@ {_TSQUERY}{where} ORDER BY rank DESC, id LIMIT :limit"
         )
+        return self._query("text", where, sql)
+
+    async def text_candidates(
+        self, repo: TenantRepository, query: str, config: str, filters: Filters, limit: int
+    ) -> Candidates:
+        """The ``limit`` records whose text matches ``query`` best (in a transaction
+        :meth:`plan` prepared)."""
         config = config if config in self.configs else "simple"
-        params = {"query": query, "config": config, "limit": limit} | filters.params()
-        rows = await repo.fetch_driver(self._query("text", where, sql), params)
+        params = {"tenant": repo.tenant_id, "query": query, "config": config, "limit": limit}
+        params |= filters.params()
+        rows = await repo.fetch_driver(self.text_statement(filters), params)
         return Candidates([r["id"] for r in rows], {r["id"]: float(r["rank"]) for r in rows})
 
-    async def vector_candidates(
-        self,
-        repo: TenantRepository,
-        vector: np.ndarray[Any, Any],
-        filters: Filters,
-        limit: int,
-    ) -> Candidates:
-        """The ``limit`` records nearest ``vector`` (cosine), among current embeddings.
+    def vector_statement(self, filters: Filters) -> DriverQuery:
+        """The vector candidates' statement (parameters ``tenant``, ``v``, ``limit`` and the
+        filters').
 
         A stored embedding is always its record's current version's (a write clears it in the
         same transaction; :meth:`store` sets it only for the current version), so the statement
@@ -149,14 +178,8 @@ class VectorStore:
         row of the tenant to the HNSW index (0.7 s instead of a few ms at 100,000 records).
         """
         where = filters.sql()
-        live = "embedding IS NOT NULL"
+        live = "tenant_id = :tenant AND embedding IS NOT NULL"
         if self.pgvector:
-            # ef_search 200 (not 60 for 30 candidates): on 100,000 clustered records of one
-            # tenant among ten, recall@10 0.49 -> 0.77 for +0.3 ms p50 (benchmarks/README.md)
-            await repo.conn.exec_driver_sql(
-                "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                f"set_config('hnsw.ef_search', '{max(200, min(limit * 2, 1000))}', true)"
-            )
             sql = (
                 f"SELECT id, 1 - (embedding <=> :v{self._cast}) AS cos FROM {_TABLE} "
                 f"WHERE {live}{where} ORDER BY embedding <=> :v{self._cast} LIMIT :limit"
@@ -167,8 +190,20 @@ class VectorStore:
                 f"AS t(a, b)) AS cos FROM {_TABLE} WHERE {live}{where} "
                 "ORDER BY cos DESC, id LIMIT :limit"
             )
-        params = {"v": self.literal(vector), "limit": limit} | filters.params()
-        rows = await repo.fetch_driver(self._query("vector", where, sql), params)
+        return self._query("vector", where, sql)
+
+    async def vector_candidates(
+        self,
+        repo: TenantRepository,
+        vector: np.ndarray[Any, Any],
+        filters: Filters,
+        limit: int,
+    ) -> Candidates:
+        """The ``limit`` records nearest ``vector`` (cosine), among current embeddings (in a
+        transaction :meth:`plan` prepared)."""
+        params = {"tenant": repo.tenant_id, "v": self.literal(vector), "limit": limit}
+        params |= filters.params()
+        rows = await repo.fetch_driver(self.vector_statement(filters), params)
         scores = {r["id"]: float(r["cos"]) for r in rows}
         # relaxed_order may return near neighbours slightly out of order: sort them here
         return Candidates(sorted(scores, key=lambda i: (-scores[i], i)), scores)
@@ -240,6 +275,7 @@ async def run_search(repo: MetadataRepository, store: VectorStore, query: Query)
     query's vector is made before (encoding holds no connection)."""
     search, filters, encoder = query.search, query.filters, query.encoder
     pool = max(search.limit * 3, 30)
+    await store.plan(repo, pool if query.vector is not None else None)
     rankings: list[list[str]] = []
     text_rank: dict[str, int] = {}
     if search.text_search or query.vector is None:
