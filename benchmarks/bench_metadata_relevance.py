@@ -1,10 +1,10 @@
 """Metadata search relevance on the labelled catalogue (``tests/metadata/catalogue``).
 
 The 306 records are created in a tenant with ``create_metadata`` and embedded by the embedder
-(``embed_pending``); each of the 90 queries is searched with ``search_metadata`` in three ways
+(``embed_pending``); each of the 102 queries is searched with ``search_metadata`` in three ways
 (``tests/metadata/search_evaluation.MODES``): text only (``semantic_search=False``), vector only
 (``text_search=False, similarity_threshold=0``) and hybrid (the defaults: RRF of both, calibrated
-threshold 0.5), without a query language (``MetadataSearch.language``), as a caller that does
+threshold 0.01), without a query language (``MetadataSearch.language``), as a caller that does
 not know it would. The value column: mean nDCG@10 and recall@10 (binary relevance) overall and
 per query language; the hybrid rows' peer is the vector-only row of the same figure (their ratio
 says whether hybrid beats it). ``cross-language queries found``: the share of the queries none

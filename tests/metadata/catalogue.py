@@ -3,10 +3,11 @@
 The data is in ``catalogue/records.json`` and ``catalogue/queries.json``, written by
 ``python tests/metadata/catalogue/generate.py`` (deterministic; it documents how each query's
 relevant set is decided). 306 records (tracks, albums, artists, contracts, royalty schemas,
-user-data schemas, technical pipelines; mostly English, some German, French and Spanish) and 90
-queries: 30 English, 33 German, 5 French, 4 Spanish, and six intents asked again in Swedish, Czech
+user-data schemas, technical pipelines; mostly English, some German, French and Spanish) and 102
+queries: 36 English, 39 German, 5 French, 4 Spanish, and six intents asked again in Swedish, Czech
 and Greek (languages some encoders were not trained on); most are paraphrases of, or in another
-language than, the records they must find.
+language than, the records they must find, and 12 are known items (an artist's name, a track's
+title, a contract number).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: The three ways to search, as ``MetadataSearch`` arguments: text alone, meaning alone (every
-#: candidate kept), and the default hybrid search (RRF of both, calibrated threshold 0.5).
+#: candidate kept), and the default hybrid search (RRF of both, calibrated threshold 0.01).
 MODES: Mapping[str, MetadataSearch] = {
     "text-only": MetadataSearch("", semantic_search=False),
     "vector-only": MetadataSearch("", text_search=False, similarity_threshold=0.0),
