@@ -44,6 +44,7 @@ from tenantry.metadata import SearchIndexes, codec
 from tenantry.metadata.encoder import Encoder
 from tenantry.metadata.language import text_config
 from tenantry.metadata.manager import ID_PREFIX
+from tenantry.metadata.models import EMBEDDING_PARTS
 from tenantry.metadata.text import searchable_text
 from tenantry.sessions.tokens import make_id
 from tenantry.tenants import TenantRegistry
@@ -120,15 +121,19 @@ def real_vectors(encoder: Encoder, bases: Sequence[Generated]) -> NDArray[np.flo
 def derived(
     vectors: NDArray[np.float32], base: int, rng: np.random.Generator
 ) -> NDArray[np.float32]:
+    """A row near ``vectors[base]``: in each encoder's part (``EMBEDDING_PARTS``), MIX of the
+    base's part, the rest another base's, plus noise of norm NOISE, made unit length again."""
     other = vectors[int(rng.integers(len(vectors)))]
-    noise = rng.standard_normal(vectors.shape[1]).astype(np.float32)
-    vector = (
-        MIX * vectors[base]
-        + (1 - MIX) * other
-        + noise * np.float32(NOISE / float(np.linalg.norm(noise)))
-    )
-    unit: NDArray[np.float32] = (vector / np.linalg.norm(vector)).astype(np.float32)
-    return unit
+    row = np.empty(vectors.shape[1], np.float32)
+    for start, stop in EMBEDDING_PARTS:
+        noise = rng.standard_normal(stop - start).astype(np.float32)
+        part = (
+            MIX * vectors[base, start:stop]
+            + (1 - MIX) * other[start:stop]
+            + noise * np.float32(NOISE / float(np.linalg.norm(noise)))
+        )
+        row[start:stop] = part / np.linalg.norm(part)
+    return row
 
 
 @dataclass(slots=True)
@@ -141,9 +146,13 @@ class Corpus:
     vectors: dict[str, NDArray[np.float32]]
     seconds: dict[str, float]
 
-    def exact(self, tenant: str, query: NDArray[np.float32], k: int = 10) -> list[str]:
-        """The ids of ``tenant``'s ``k`` records nearest ``query`` (cosine: unit vectors)."""
-        cosines = self.vectors[tenant] @ query
+    def exact(
+        self, tenant: str, query: NDArray[np.float32], part: int = 0, k: int = 10
+    ) -> list[str]:
+        """The ids of ``tenant``'s ``k`` records whose ``part`` is nearest ``query`` (that
+        part of a query row; cosine: each part is a unit vector)."""
+        start, stop = EMBEDDING_PARTS[part]
+        cosines = self.vectors[tenant][:, start:stop] @ query
         top = np.argsort(-cosines, kind="stable")[:k]
         return [self.ids[tenant][i] for i in top]
 

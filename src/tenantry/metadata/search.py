@@ -4,10 +4,12 @@ Both run in the caller's tenant transaction, so row-level security scopes them, 
 the tenant and are planned with its value (:meth:`VectorStore.plan`), so that PostgreSQL uses
 the tenant's own partial indexes where it has them (:mod:`tenantry.metadata.indexes`) and reads
 its rows by the primary key where it has none; no statement can read an index that holds other
-tenants' rows. The vector side has two forms, chosen by the embedding column's type
-(``VectorStore.detect``): with pgvector an HNSW scan of the tenant's index where it has one
-(iterative, ``hnsw.iterative_scan``, so that the other filters cannot leave it with too few
-rows), else an exact ranking of the tenant's vectors; without pgvector always the exact one.
+tenants' rows. The vector side ranks by each encoder's part of the stored rows
+(``EMBEDDING_PARTS``, :func:`part_expression`), one ranking per encoder, and has two forms,
+chosen by the embedding column's type (``VectorStore.detect``): with pgvector an HNSW scan of
+the tenant's index where it has one (iterative, ``hnsw.iterative_scan``, so that the other
+filters cannot leave it with too few rows), else an exact ranking of the tenant's vectors;
+without pgvector always the exact one.
 The embedding queue's statements are here too: they are the only others that touch the column.
 """
 
@@ -23,8 +25,9 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.db.repository import DriverQuery, TenantRepository
-from tenantry.metadata.encoder import Encoder
+from tenantry.metadata.encoder import Encoder, knows, parts
 from tenantry.metadata.language import text_config
+from tenantry.metadata.models import EMBEDDING_PARTS
 from tenantry.metadata.repository import MetadataRepository
 from tenantry.metadata.schemas import MetadataSearch
 
@@ -36,6 +39,7 @@ __all__ = [
     "Query",
     "VectorStore",
     "fuse",
+    "part_expression",
     "run_search",
 ]
 
@@ -135,9 +139,9 @@ class VectorStore:
         against 1 ms by the index; benchmarks/README.md)."""
         settings = ["set_config('plan_cache_mode', 'force_custom_plan', true)"]
         if self.pgvector and vector_limit is not None:
-            # ef_search 200 (not 60 for 30 candidates): on 100,000 clustered records of one
-            # tenant among ten, recall@10 0.49 -> 0.77 for +0.3 ms p50 (benchmarks/README.md)
-            ef_search = max(200, min(vector_limit * 2, 1000))
+            # ef_search 400 (not 60 for 30 candidates): on a tenant of 100,000 clustered
+            # records, recall@10 0.93 at 200, 0.96 at 400 (benchmarks/README.md, Metadata)
+            ef_search = max(400, min(vector_limit * 4, 1000))
             settings += [
                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
                 f"set_config('hnsw.ef_search', '{ef_search}', true)",
@@ -167,9 +171,9 @@ class VectorStore:
         rows = await repo.fetch_driver(self.text_statement(filters), params)
         return Candidates([r["id"] for r in rows], {r["id"]: float(r["rank"]) for r in rows})
 
-    def vector_statement(self, filters: Filters) -> DriverQuery:
-        """The vector candidates' statement (parameters ``tenant``, ``v``, ``limit`` and the
-        filters').
+    def vector_statement(self, filters: Filters, part: int = 0) -> DriverQuery:
+        """The vector candidates' statement for one part of the stored rows (``EMBEDDING_PARTS``;
+        parameters ``tenant``, ``v`` (the query's part), ``limit`` and the filters').
 
         A stored embedding is always its record's current version's (a write clears it in the
         same transaction; :meth:`store` sets it only for the current version), so the statement
@@ -179,18 +183,21 @@ class VectorStore:
         """
         where = filters.sql()
         live = "tenant_id = :tenant AND embedding IS NOT NULL"
+        column = part_expression(part, self.pgvector)
         if self.pgvector:
+            width = EMBEDDING_PARTS[part][1] - EMBEDDING_PARTS[part][0]
+            v = f":v::text::vector({width})"
             sql = (
-                f"SELECT id, 1 - (embedding <=> :v{self._cast}) AS cos FROM {_TABLE} "
-                f"WHERE {live}{where} ORDER BY embedding <=> :v{self._cast} LIMIT :limit"
+                f"SELECT id, 1 - ({column} <=> {v}) AS cos FROM {_TABLE} "
+                f"WHERE {live}{where} ORDER BY {column} <=> {v} LIMIT :limit"
             )
         else:
             sql = (
-                f"SELECT id, (SELECT sum(a * b) FROM unnest(embedding, :v{self._cast}) "
+                f"SELECT id, (SELECT sum(a * b) FROM unnest({column}, :v{self._cast}) "
                 f"AS t(a, b)) AS cos FROM {_TABLE} WHERE {live}{where} "
                 "ORDER BY cos DESC, id LIMIT :limit"
             )
-        return self._query("vector", where, sql)
+        return self._query(f"vector{part}", where, sql)
 
     async def vector_candidates(
         self,
@@ -198,12 +205,13 @@ class VectorStore:
         vector: np.ndarray[Any, Any],
         filters: Filters,
         limit: int,
+        part: int = 0,
     ) -> Candidates:
-        """The ``limit`` records nearest ``vector`` (cosine), among current embeddings (in a
-        transaction :meth:`plan` prepared)."""
+        """The ``limit`` records whose ``part`` is nearest ``vector`` (cosine; ``vector`` is the
+        query's part), among current embeddings (in a transaction :meth:`plan` prepared)."""
         params = {"tenant": repo.tenant_id, "v": self.literal(vector), "limit": limit}
         params |= filters.params()
-        rows = await repo.fetch_driver(self.vector_statement(filters), params)
+        rows = await repo.fetch_driver(self.vector_statement(filters, part), params)
         scores = {r["id"]: float(r["cos"]) for r in rows}
         # relaxed_order may return near neighbours slightly out of order: sort them here
         return Candidates(sorted(scores, key=lambda i: (-scores[i], i)), scores)
@@ -239,6 +247,15 @@ class VectorStore:
         return int(status.rsplit(" ", 1)[-1])
 
 
+def part_expression(part: int, pgvector: bool) -> str:
+    """Part ``part`` of the stored rows as SQL: the expression the statements rank by and a
+    tenant's vector index is built on (they must be the same text for the index to serve)."""
+    start, stop = EMBEDDING_PARTS[part]
+    if pgvector:
+        return f"(subvector(embedding, {start + 1}, {stop - start})::vector({stop - start}))"
+    return f"embedding[{start + 1}:{stop}]"
+
+
 def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: ids by the sum of 1 / (k + rank) over the rankings they are in."""
     scores: dict[str, float] = {}
@@ -270,9 +287,11 @@ class Query:
 
 
 async def run_search(repo: MetadataRepository, store: VectorStore, query: Query) -> Found:
-    """``query`` in the tenant transaction of ``repo``: each side's candidates (three times
-    ``limit``, at least 30), vector candidates below the threshold dropped, fused by RRF. The
-    query's vector is made before (encoding holds no connection)."""
+    """``query`` in the tenant transaction of ``repo``: the text candidates and each encoder's
+    vector candidates (three times ``limit``, at least 30; an encoder that does not know the
+    query's declared language is left out), vector candidates below the threshold on their
+    encoder's calibration dropped, all fused by RRF; a hit's similarity is its best encoder's.
+    The query's vector is made before (encoding holds no connection)."""
     search, filters, encoder = query.search, query.filters, query.encoder
     pool = max(search.limit * 3, 30)
     await store.plan(repo, pool if query.vector is not None else None)
@@ -285,15 +304,23 @@ async def run_search(repo: MetadataRepository, store: VectorStore, query: Query)
         text_rank = {i: n for n, i in enumerate(texts.ids, start=1)}
     similarity: dict[str, float] = {}
     if query.vector is not None and encoder is not None:
-        near = await store.vector_candidates(repo, query.vector, filters, pool)
-        if near.ids:
-            calibrated = encoder.calibrate(np.array([near.scores[i] for i in near.ids]))
-            similarity = {
-                i: float(score)
-                for i, score in zip(near.ids, calibrated, strict=True)
-                if score >= search.similarity_threshold
-            }
-        rankings.append([i for i in near.ids if i in similarity])
+        for number, part in enumerate(parts(encoder)):
+            if not knows(part.encoder, search.language):
+                continue  # an encoder that never saw the query's language ranks at random
+            near = await store.vector_candidates(
+                repo, query.vector[part.start : part.stop], filters, pool, number
+            )
+            kept: dict[str, float] = {}
+            if near.ids:
+                calibrated = part.encoder.calibrate(np.array([near.scores[i] for i in near.ids]))
+                kept = {
+                    i: float(score)
+                    for i, score in zip(near.ids, calibrated, strict=True)
+                    if score >= search.similarity_threshold
+                }
+            for i, score in kept.items():
+                similarity[i] = max(score, similarity.get(i, 0.0))
+            rankings.append([i for i in near.ids if i in kept])
     fused = fuse(rankings)[: search.limit]
     rows = {r["id"]: r for r in await repo.get_many([i for i, _ in fused])}
     return Found([(rows[i], score) for i, score in fused if i in rows], similarity, text_rank)
