@@ -46,6 +46,10 @@ __all__ = [
 #: Reciprocal rank fusion's constant (Cormack et al.): a hit's score is sum(1 / (k + rank)).
 RRF_K: Final = 60
 _TABLE = "tenantry.metadata_records"
+#: HNSW's ``ef_search`` per part of the vectors (E5, USE), not pgvector's 40: on a tenant of
+#: 100,000 clustered records recall@10 of E5's index is 0.93 at 200 and 0.97 at 400, of USE's
+#: 0.91 at 400 and 0.95 at 1,000, each step costing a few milliseconds (benchmarks/README.md).
+EF_SEARCH: Final = (400, 1000)
 #: All of the query's words (web search syntax: "a phrase", -word, or), stemmed in the query's
 #: language, or all of them as written. All, not any: with any word enough, a common word
 #: ("music", "for") matched half of a 100,000-record tenant, and ranking those took 1-4 s.
@@ -139,12 +143,8 @@ class VectorStore:
         against 1 ms by the index; benchmarks/README.md)."""
         settings = ["set_config('plan_cache_mode', 'force_custom_plan', true)"]
         if self.pgvector and vector_limit is not None:
-            # ef_search 400 (not 60 for 30 candidates): on a tenant of 100,000 clustered
-            # records, recall@10 0.93 at 200, 0.96 at 400 (benchmarks/README.md, Metadata)
-            ef_search = max(400, min(vector_limit * 4, 1000))
             settings += [
                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                f"set_config('hnsw.ef_search', '{ef_search}', true)",
                 "set_config('enable_sort', 'off', true)",
             ]
         await repo.conn.exec_driver_sql("SELECT " + ", ".join(settings))
@@ -209,6 +209,11 @@ class VectorStore:
     ) -> Candidates:
         """The ``limit`` records whose ``part`` is nearest ``vector`` (cosine; ``vector`` is the
         query's part), among current embeddings (in a transaction :meth:`plan` prepared)."""
+        if self.pgvector:
+            ef_search = max(EF_SEARCH[part], min(limit * 4, 1000))
+            await repo.conn.exec_driver_sql(
+                f"SELECT set_config('hnsw.ef_search', '{ef_search}', true)"
+            )
         params = {"tenant": repo.tenant_id, "v": self.literal(vector), "limit": limit}
         params |= filters.params()
         rows = await repo.fetch_driver(self.vector_statement(filters, part), params)

@@ -43,7 +43,11 @@ def _replace(dimension: int) -> None:
             f"ALTER TABLE {RECORDS} ADD CONSTRAINT ck_metadata_records_embedding "
             f"CHECK (embedding is null or cardinality(embedding) = {dimension})"
         )
+    # Migrations run as the owner, which the policy binds too (FORCE): lifted for this statement
+    # only, inside the migration's transaction, so that every tenant's records are due again.
+    op.execute(f"ALTER TABLE {RECORDS} NO FORCE ROW LEVEL SECURITY")
     op.execute(f"UPDATE {RECORDS} SET embedded_version = NULL, embedding_model = NULL")
+    op.execute(f"ALTER TABLE {RECORDS} FORCE ROW LEVEL SECURITY")
 
 
 def upgrade() -> None:
