@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 PACKAGES = [
     "tenantry",
     "tenantry.access",
+    "tenantry.alerts",
     "tenantry.api",
     "tenantry.audit",
     "tenantry.cache",
@@ -26,6 +27,7 @@ PACKAGES = [
     "tenantry.http",
     "tenantry.keys",
     "tenantry.metadata",
+    "tenantry.monitoring",
     "tenantry.passkeys",
     "tenantry.security",
     "tenantry.sessions",
