@@ -28,6 +28,7 @@ from benchmarks import (
     bench_metadata,
     bench_metadata_relevance,
     bench_metadata_write,
+    bench_monitoring,
     bench_noisy_tenant,
     bench_prefetch,
     bench_propagation,
@@ -59,6 +60,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_metadata.BENCHMARK,
     bench_metadata_write.BENCHMARK,
     bench_metadata_relevance.BENCHMARK,
+    bench_monitoring.BENCHMARK,
     bench_load.BENCHMARK,
 )
 

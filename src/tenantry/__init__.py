@@ -27,6 +27,7 @@ from tenantry.metadata import (
     MetadataType,
     SchemaRegistry,
 )
+from tenantry.monitoring import MetricsCollector, MonitoringManager
 from tenantry.security import ComplianceManager, SecurityManager
 from tenantry.sessions import SecurityLevel, SessionManager, SessionManagerFactory, SessionType
 from tenantry.tenants import Tenant, TenantRegistry, TenantSettings, TenantStatus, TenantTier
@@ -40,6 +41,8 @@ __all__ = [
     "MetadataManagerFactory",
     "MetadataSearch",
     "MetadataType",
+    "MetricsCollector",
+    "MonitoringManager",
     "SchemaRegistry",
     "SecurityLevel",
     "SecurityManager",
@@ -68,6 +71,7 @@ from tenantry.access import models as _access_models  # noqa: F401
 from tenantry.audit import models as _audit_models  # noqa: F401
 from tenantry.keys import models as _keys_models  # noqa: F401
 from tenantry.metadata import models as _metadata_models  # noqa: F401
+from tenantry.monitoring import models as _monitoring_models  # noqa: F401
 from tenantry.passkeys import models as _passkeys_models  # noqa: F401
 from tenantry.sessions import models as _sessions_models  # noqa: F401
 from tenantry.threats import models as _threats_models  # noqa: F401

@@ -17,6 +17,7 @@ __all__ = [
     "METADATA_READ",
     "METADATA_WRITE",
     "METRICS_READ",
+    "MONITORING_READ",
     "PASSKEYS_AUTHENTICATE",
     "PASSKEYS_REGISTER",
     "ROLES_MANAGE",
@@ -52,6 +53,7 @@ METADATA_READ = "metadata:read"
 METADATA_WRITE = "metadata:write"
 SCHEMAS_READ = "schemas:read"
 SCHEMAS_WRITE = "schemas:write"
+MONITORING_READ = "monitoring:read"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -75,6 +77,7 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         METADATA_WRITE: "create, update, roll back and delete the tenant's metadata records",
         SCHEMAS_READ: "read the tenant's registered schemas and check a schema's compatibility",
         SCHEMAS_WRITE: "register schema versions and set a schema's compatibility mode",
+        MONITORING_READ: "query the tenant's metric series",
     }
 )
 

@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from tenantry.db.bootstrap import ensure_roles_and_schema, quote_ident
 from tenantry.db.embedded import EmbeddedPostgres
-from tenantry.db.migrate import alembic_config, upgrade
+from tenantry.db.migrate import alembic_config, head_revision, upgrade
 from tests.conftest import embedded_settings
 
 TENANTS = ("mig-a", "mig-b")
@@ -48,7 +48,7 @@ async def test_0012_makes_every_tenants_records_due_again(
                     ),
                     {"t": tenant, "id": f"md_{tenant}.1"},
                 )
-        assert await upgrade(admin, owner=owner, app=app, app_password=None) == "0012"
+        assert await upgrade(admin, owner=owner, app=app, app_password=None) == head_revision()
         async with engine.begin() as conn:
             rows = (
                 await conn.execute(

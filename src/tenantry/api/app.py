@@ -42,6 +42,8 @@ from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.metadata.router import router as metadata_router
 from tenantry.metadata.schema_router import router as schemas_router
+from tenantry.monitoring.manager import MonitoringManager
+from tenantry.monitoring.router import router as monitoring_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
 from tenantry.security.manager import SecurityManager
@@ -140,6 +142,50 @@ async def _metadata(
     return metadata
 
 
+async def _monitoring(stack: AsyncExitStack, database: Database) -> MonitoringManager:
+    """Metrics recorded in this process, flushed to the tenants' series every 10 s; on stop, what
+    is left is written (before the database is disposed: the stack unwinds in reverse)."""
+    monitoring = MonitoringManager(database)
+    await monitoring.start_collection()
+    stack.push_async_callback(monitoring.close)
+    return monitoring
+
+
+def _register_collectors(
+    stack: AsyncExitStack,
+    registry: CollectorRegistry,
+    database: Database,
+    cache: CacheManager,
+    settings: Settings,
+) -> None:
+    """The pools' and the cache's Prometheus collectors, unregistered when the app stops."""
+    for collector in (
+        _PoolCollector(database),
+        CacheCollector(cache.tenants, cache.stats, max_tenants=settings.metrics_max_tenants),
+    ):
+        registry.register(collector)
+        stack.callback(registry.unregister, collector)
+
+
+def _include_routers(app: FastAPI) -> None:
+    """Every domain's routes."""
+    for router in (
+        health_router,
+        tenants_router,
+        cache_router,
+        connections_router,
+        sessions_router,
+        access_router,
+        passkeys_router,
+        audit_router,
+        threats_router,
+        metadata_router,
+        schemas_router,
+        monitoring_router,
+    ):
+        app.include_router(router)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The tenantry service. ``settings`` defaults to the environment's."""
     settings = settings or load_settings()
@@ -172,14 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             await cache.start()
             stack.push_async_callback(cache.close)
-            for collector in (
-                _PoolCollector(database),
-                CacheCollector(
-                    cache.tenants, cache.stats, max_tenants=settings.metrics_max_tenants
-                ),
-            ):
-                registry.register(collector)
-                stack.callback(registry.unregister, collector)
+            _register_collectors(stack, registry, database, cache, settings)
             events = SecurityEvents(database)
             keyring = Keyring(database, provider_from_environment(settings), settings=settings)
             await keyring.start()  # follows other processes' key destructions and rotations
@@ -223,6 +262,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             learner = await _learn_behaviour(stack, sessions)
             metadata = await _metadata(stack, runtime, database, trail, keyring)
+            monitoring = await _monitoring(stack, database)
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
@@ -257,6 +297,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 gate=gate,
                 threat_watch=watch,
                 metadata=metadata,
+                monitoring=monitoring,
             )
             _log.info(
                 "started",
@@ -275,20 +316,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True},  # /docs keeps what Authorize got
     )
     install_error_handlers(app)
-    for router in (
-        health_router,
-        tenants_router,
-        cache_router,
-        connections_router,
-        sessions_router,
-        access_router,
-        passkeys_router,
-        audit_router,
-        threats_router,
-        metadata_router,
-        schemas_router,
-    ):
-        app.include_router(router)
+    _include_routers(app)
     document(app)  # every route's errors and credentials in /openapi.json
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside the request id
     app.add_middleware(RequestContextMiddleware, metrics=http_metrics)

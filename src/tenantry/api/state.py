@@ -18,6 +18,7 @@ from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
+from tenantry.monitoring.manager import MonitoringManager
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.security.manager import SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
@@ -50,6 +51,7 @@ class AppState:
     gate: TenantGate
     threat_watch: ThreatWatch
     metadata: MetadataManager
+    monitoring: MonitoringManager
 
     @property
     def audit(self) -> AuditLog:

@@ -1,4 +1,7 @@
 """Monitoring: metrics recorded cheaply in process, flushed to a tenant-scoped time series,
-queried per tenant and exposed to Prometheus."""
+queried per tenant."""
 
-__all__: list[str] = []
+from tenantry.monitoring.manager import MetricsCollector, MonitoringManager
+from tenantry.monitoring.schemas import Aggregation, MetricPoint, MetricSeries
+
+__all__ = ["Aggregation", "MetricPoint", "MetricSeries", "MetricsCollector", "MonitoringManager"]
