@@ -1,0 +1,29 @@
+"""Fixtures of the alerts tests: a Slack-like server on loopback, and a port nobody listens on."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.slack_server import SlackServer
+
+#: The bot token and channels the loopback Slack knows.
+BOT_TOKEN = "xoxb-1111-2222-loopbacksecret"
+CHANNELS = {"C0ALERTS", "C0OPS"}
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    with SlackServer(tokens={BOT_TOKEN}, channels=CHANNELS) as server:
+        yield server
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that is bound (so nothing else takes it) but not listening: a connection
+    to it is refused, as to a Slack that is down."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])

@@ -1,0 +1,1 @@
+"""Test doubles that are real servers (never mock objects), shared by tests and benchmarks."""
