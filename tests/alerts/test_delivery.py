@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -260,3 +262,32 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         assert all(ceiling / 2 <= w <= ceiling for w in waits)
         assert len(set(waits)) > 1  # jittered
     assert backoff(10_000, cap=300.0) <= 300.0
+
+
+async def test_a_retry_after_given_as_an_http_date_is_read(
+    slack: SlackServer, sender: SlackSender
+) -> None:
+    slack.script(Behaviour(status=429, retry_after=formatdate(time.time() + 30, usegmt=True)))
+    result = await sender.send(bot(), MESSAGE)
+    assert isinstance(result, RetryAfter)
+    assert 20 <= result.seconds <= 31
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (Behaviour(status=502, body="<html>502 Bad Gateway</html>"), "http_502"),
+        (
+            Behaviour(status=200, body="{broken", content_type="application/json"),
+            "unreadable_answer",
+        ),
+        (Behaviour(status=200, body="ok", content_type="text/plain"), "unreadable_answer"),
+    ],
+)
+async def test_what_a_proxy_or_broken_front_end_answers_is_retryable(
+    slack: SlackServer, sender: SlackSender, answer: Behaviour, reason: str
+) -> None:
+    slack.script(answer)
+    result = await sender.send(bot(), MESSAGE)
+    assert isinstance(result, Retryable)
+    assert result.reason == reason

@@ -53,7 +53,9 @@ class Behaviour:
     """What one scripted request meets instead of (or before) the normal answer."""
 
     status: int | None = None  #: answer this status (with a Slack-like body) instead
-    retry_after: int | None = None  #: the ``Retry-After`` header of that answer
+    retry_after: int | str | None = None  #: the ``Retry-After`` header of that answer
+    body: str | None = None  #: that answer's body, as is, instead of Slack's error
+    content_type: str = "text/html"  #: of ``body``
     delay: float = 0.0  #: seconds to wait before answering
     drop: bool = False  #: close the connection without answering
 
@@ -199,6 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
         assert b.status is not None
         extra = {"Retry-After": str(b.retry_after)} if b.retry_after is not None else {}
         api = self.path.startswith("/api/")
+        if b.body is not None:  # what a proxy or a broken front end might answer
+            return self._send(b.status, b.body.encode(), b.content_type, extra)
         if b.status == 429:
             error = "ratelimited" if api else "rate_limited"
         else:

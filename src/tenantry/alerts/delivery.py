@@ -8,8 +8,9 @@ Slack or the network did; the answer says what to do next:
 
     Delivered     posted (the Web API also names the channel and the message's ``ts``)
     RetryAfter    HTTP 429: Slack's ``Retry-After`` in seconds (bounded)
-    Retryable     5xx, a timeout, a refused or dropped connection, Slack's ``internal_error``:
-                  try again after ``backoff`` (exponential in the attempt number, with jitter,
+    Retryable     5xx, a timeout, a refused or dropped connection, Slack's ``internal_error``,
+                  a Web API answer that cannot be read (a duplicate beats a lost alert): try
+                  again after ``backoff`` (exponential in the attempt number, with jitter,
                   capped)
     Permanent     Slack refused the message or the credentials (``invalid_auth``,
                   ``channel_not_found``, ``invalid_payload``, ``msg_too_long``...): retrying
@@ -300,6 +301,8 @@ class SlackSender:
                     blocks=blocks,
                     thread_ts=message.thread_ts,
                 )
+        except AttributeError:  # slack-sdk's validate() on a 200 text/plain body: str.get
+            return self._retryable("unreadable_answer", None, attempt, started)
         except SlackApiError as exc:
             answer = exc.response  # an AsyncSlackResponse, or aiohttp's when the body was no JSON
             status = int(getattr(answer, "status_code", getattr(answer, "status", 0)))
@@ -327,6 +330,8 @@ class SlackSender:
                     attempt, base=self.backoff_base, cap=self.backoff_cap, rng=self._rng
                 )
             return RetryAfter(seconds, status, time.monotonic() - started)
+        if 200 <= status < 300 and code == f"http_{status}":  # unreadable: was it posted?
+            return self._retryable("unreadable_answer", status, attempt, started)
         if status >= 500 or status == 408 or code in _TRANSIENT:
             return self._retryable(code, status, attempt, started)
         return Permanent(code, status, time.monotonic() - started)
