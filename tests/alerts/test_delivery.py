@@ -192,6 +192,15 @@ async def test_a_closed_port_is_retryable(closed_port: int, via: str) -> None:
     assert 1.0 <= result.backoff <= 2.0
 
 
+async def test_the_connect_timeout_bounds_a_connection_nobody_takes(unanswered_port: int) -> None:
+    base = f"http://127.0.0.1:{unanswered_port}/api/"
+    async with SlackSender(api_base_url=base, timeout=30.0, connect_timeout=0.3) as sender:
+        result = await sender.send(bot(), MESSAGE)
+    assert isinstance(result, Retryable)
+    assert result.reason == "connect_timeout"
+    assert result.elapsed < 10.0  # well before the 30 s a whole request may take
+
+
 @pytest.mark.parametrize(
     ("target", "message", "error"),
     [

@@ -8,10 +8,10 @@ Slack or the network did; the answer says what to do next:
 
     Delivered     posted (the Web API also names the channel and the message's ``ts``)
     RetryAfter    HTTP 429: Slack's ``Retry-After`` in seconds (bounded)
-    Retryable     5xx, a timeout, a refused or dropped connection, Slack's ``internal_error``,
-                  a Web API answer that cannot be read (a duplicate beats a lost alert): try
-                  again after ``backoff`` (exponential in the attempt number, with jitter,
-                  capped)
+    Retryable     5xx, a timeout (of the connection or the whole request), a refused or
+                  dropped connection, Slack's ``internal_error``, a Web API answer that
+                  cannot be read (a duplicate beats a lost alert): try again after
+                  ``backoff`` (exponential in the attempt number, with jitter, capped)
     Permanent     Slack refused the message or the credentials (``invalid_auth``,
                   ``channel_not_found``, ``invalid_payload``, ``msg_too_long``...): retrying
                   cannot help
@@ -249,7 +249,9 @@ class SlackSender:
                 result = await self._webhook(target, message, attempt, started)
             else:
                 result = await self._web(target, message, attempt, started)
-        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors
+        except aiohttp.ConnectionTimeoutError:  # connect_timeout: nobody took the connection
+            result = self._retryable("connect_timeout", None, attempt, started)
+        except TimeoutError:  # aiohttp's other timeouts are TimeoutErrors too
             result = self._retryable("timeout", None, attempt, started)
         except aiohttp.ClientConnectorError as exc:
             refused = isinstance(exc.os_error, ConnectionRefusedError)
