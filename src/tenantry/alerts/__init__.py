@@ -1,8 +1,7 @@
 """Alerts: rules over the metric series, routing as in Alertmanager, and localized Slack
 alert templates delivered to each tenant's own Slack."""
 
-from tenantry.alerts.delivery import (
-    SLACK_API_URL,
+from tenantry.alerts.attempts import (
     Attempt,
     BotTarget,
     Delivered,
@@ -10,11 +9,11 @@ from tenantry.alerts.delivery import (
     Retryable,
     RetryAfter,
     SlackMessage,
-    SlackSender,
     Target,
     WebhookTarget,
     backoff,
 )
+from tenantry.alerts.delivery import SLACK_API_URL, SlackSender
 
 __all__ = [
     "SLACK_API_URL",

@@ -40,14 +40,12 @@ Every attempt (outcome, status, elapsed time) is recorded by the outbox; this mo
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,23 +54,22 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from tenantry.alerts.attempts import (
+    Attempt,
+    BotTarget,
+    Delivered,
+    Permanent,
+    Retryable,
+    RetryAfter,
+    SlackMessage,
+    Target,
+    WebhookTarget,
+    backoff,
+)
 from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
 
-__all__ = [
-    "SLACK_API_URL",
-    "Attempt",
-    "BotTarget",
-    "Delivered",
-    "Permanent",
-    "RetryAfter",
-    "Retryable",
-    "SlackMessage",
-    "SlackSender",
-    "Target",
-    "WebhookTarget",
-    "backoff",
-]
+__all__ = ["SLACK_API_URL", "SlackSender"]
 
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -91,92 +88,6 @@ _TRANSIENT = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "timeout"}
 )
 _RATE_LIMITED = frozenset({"ratelimited", "rate_limited"})
-
-_RNG = random.Random()  # noqa: S311  jitter spreads retries; it guards no secret
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookTarget:
-    """An incoming webhook; its URL is its credential, kept out of ``repr``."""
-
-    url: str = field(repr=False)
-
-    @property
-    def key(self) -> str:
-        """Names the target in logs and in the outbox's per-target ``not_before``."""
-        return f"webhook:{_digest(self.url)}"
-
-
-@dataclass(frozen=True, slots=True)
-class BotTarget:
-    """A channel posted to with a bot token (kept out of ``repr``)."""
-
-    token: str = field(repr=False)
-    channel: str
-
-    @property
-    def key(self) -> str:
-        return f"bot:{_digest(self.token)}:{self.channel}"
-
-
-Target = WebhookTarget | BotTarget
-
-
-@dataclass(frozen=True, slots=True)
-class SlackMessage:
-    """Block Kit blocks and their text fallback (shown in notifications and by old clients)."""
-
-    text: str
-    blocks: Sequence[Mapping[str, Any]] = ()
-    thread_ts: str | None = None  #: reply in the thread of this message
-    update_ts: str | None = None  #: replace this earlier message (``chat.update``; bots only)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    channel: str | None  #: None for a webhook: Slack answers it with "ok" only
-    ts: str | None
-    status: int
-    elapsed: float
-
-
-@dataclass(frozen=True, slots=True)
-class RetryAfter:
-    seconds: float  #: wait this long before anything else goes to the same target
-    status: int
-    elapsed: float
-
-
-@dataclass(frozen=True, slots=True)
-class Retryable:
-    reason: str  #: ``http_503``, ``timeout``, ``connection_refused``, Slack's error code...
-    backoff: float  #: suggested seconds before this message's next attempt
-    status: int | None
-    elapsed: float
-
-
-@dataclass(frozen=True, slots=True)
-class Permanent:
-    error: str  #: Slack's error code, or ``http_<status>``
-    status: int | None
-    elapsed: float
-
-
-Attempt = Delivered | RetryAfter | Retryable | Permanent
-
-
-def backoff(
-    attempt: int, *, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None
-) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...): ``base * 2**(n-1)``
-    capped at ``cap``, of which a random half is taken off ("equal jitter": retries of many
-    messages spread out, and none comes back at once)."""
-    ceiling = min(cap, base * 2.0 ** min(max(attempt, 1) - 1, 64))
-    return ceiling / 2 + (rng or _RNG).random() * ceiling / 2
 
 
 class SlackSender:
