@@ -3,6 +3,7 @@ one attempt each, classified; nothing sleeps, nothing retries behind the caller'
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -300,3 +301,24 @@ async def test_what_a_proxy_or_broken_front_end_answers_is_retryable(
     result = await sender.send(bot(), MESSAGE)
     assert isinstance(result, Retryable)
     assert result.reason == reason
+
+
+async def test_concurrent_attempts_share_one_session(slack: SlackServer) -> None:
+    async with SlackSender(api_base_url=slack.api_base_url) as sender:
+        results = await asyncio.gather(
+            *(sender.send(bot(), SlackMessage(f"alert {i}")) for i in range(20))
+        )
+    assert all(isinstance(r, Delivered) for r in results)
+    assert len({r.ts for r in results if isinstance(r, Delivered)}) == 20
+    assert sorted(m["text"] for m in slack.messages()) == sorted(f"alert {i}" for i in range(20))
+
+
+def test_a_target_key_names_the_channel_without_its_secret() -> None:
+    hook = WebhookTarget("https://hooks.slack.com/services/T1/B1/topsecret")
+    assert hook.key == WebhookTarget(hook.url).key
+    assert hook.key != WebhookTarget(hook.url + "x").key
+    assert bot("C0OPS").key != bot("C0ALERTS").key
+    assert bot("C0OPS").key != bot("C0OPS", token="xoxb-other").key
+    for key in (hook.key, bot().key):
+        assert "topsecret" not in key
+        assert BOT_TOKEN not in key
