@@ -226,9 +226,19 @@ async def test_what_a_webhook_refuses_is_permanent(slack: SlackServer, sender: S
     unknown = await sender.send(WebhookTarget(url + "-gone"), MESSAGE)
     assert isinstance(unknown, Permanent)
     assert (unknown.error, unknown.status) == ("no_service", 404)
-    empty = await sender.send(WebhookTarget(url), SlackMessage(""))
-    assert isinstance(empty, Permanent)
-    assert (empty.error, empty.status) == ("invalid_payload", 400)
+    slack.script(Behaviour(status=400, body="invalid_payload"))
+    refused = await sender.send(WebhookTarget(url), MESSAGE)
+    assert isinstance(refused, Permanent)
+    assert (refused.error, refused.status) == ("invalid_payload", 400)
+    slack.script(Behaviour(status=403, body="<html>Forbidden: https://hooks.example/x</html>"))
+    unreadable = await sender.send(WebhookTarget(url), MESSAGE)
+    assert isinstance(unreadable, Permanent)
+    assert unreadable.error == "http_403"  # a body that is no error code is not repeated
+
+
+def test_a_message_without_its_text_fallback_is_refused_before_sending() -> None:
+    with pytest.raises(InvalidInput):
+        SlackMessage(" ", BLOCKS)
 
 
 async def test_the_token_and_webhook_url_appear_in_no_log_or_repr(

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.errors import InvalidInput
+
 __all__ = [
     "Attempt",
     "BotTarget",
@@ -60,12 +62,17 @@ Target = WebhookTarget | BotTarget
 
 @dataclass(frozen=True, slots=True)
 class SlackMessage:
-    """Block Kit blocks and their text fallback (shown in notifications and by old clients)."""
+    """Block Kit blocks and their text fallback (shown in notifications, read by screen readers;
+    required: slack-sdk warns without it)."""
 
     text: str
     blocks: Sequence[Mapping[str, Any]] = ()
     thread_ts: str | None = None  #: reply in the thread of this message
     update_ts: str | None = None  #: replace this earlier message (``chat.update``; bots only)
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise InvalidInput("a Slack message needs its text fallback")
 
 
 @dataclass(frozen=True, slots=True)
