@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenantry.alerts.matchers import MAX_REGEX_LENGTH, Matcher, matches_all, parse_matcher
+from tenantry.alerts.matchers import (
+    MAX_REGEX_LENGTH,
+    Matcher,
+    matches_all,
+    parse_matcher,
+    parse_matchers_text,
+)
 from tenantry.errors import InvalidInput
 
 
@@ -52,11 +58,21 @@ def test_matches_all() -> None:
     assert matches_all([], {})
 
 
+def test_several_matchers_in_one_entry() -> None:
+    expected = (Matcher("a", "=", "b,c"), Matcher("d", "=~", "e|f"))
+    assert parse_matchers_text('{a="b,c", d=~"e|f"}') == expected
+    assert parse_matchers_text('a="b,c",d=~"e|f",') == expected
+    assert parse_matchers_text("x=y") == (Matcher("x", "=", "y"),)
+    for text in ["{", '{a="b"', "", "{}", ",", 'a="b",,c="d"']:
+        with pytest.raises(InvalidInput):
+            parse_matchers_text(text)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.sampled_from('ab.*+?|(){}[]^$\\1,=~!"x -'), max_size=24))
 def test_random_matchers_raise_only_invalid_input(text: str) -> None:
     try:
-        matcher = parse_matcher(text)
+        matchers = parse_matchers_text(text)
     except InvalidInput:
         return
-    assert isinstance(matcher.matches({"x": "a" * 64, "a": "ab"}), bool)
+    assert isinstance(matches_all(matchers, {"x": "a" * 64, "a": "ab"}), bool)

@@ -204,6 +204,7 @@ _MATCHERS = st.sampled_from(
         'tenant="a"', 'tenant!="a"', 'tenant=~"a|b"', 'tenant!~"[ab]"', 'tenant=""',
         'severity=~"high|critical"', 'severity="info"', 'service=~"api.*"', 'service!~"api"',
         'env!="dev"', 'team=~"ops|sre"', 'team!=""', 'scope="platform"', 'alertname=~".*"',
+        '{tenant="a", severity="info"}', 'tenant=~"a|b",env!="dev",', 'team="a,b", env="x"',
     ]
 )  # fmt: skip
 

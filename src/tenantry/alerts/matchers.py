@@ -154,7 +154,7 @@ def parse_matcher(text: str) -> Matcher:
     if found is None:
         raise InvalidInput(
             f'invalid matcher {InvalidInput.excerpt(text)}: write it as name="value" (or !=, '
-            "=~, !~), one matcher a string"
+            "=~, !~)"
         )
     name, op, value = found.group("name"), found.group("op"), found.group("value")
     if name.startswith('"'):
@@ -164,6 +164,40 @@ def parse_matcher(text: str) -> Matcher:
             raise InvalidInput(f"invalid matcher {InvalidInput.excerpt(text)}: unclosed quote")
         value = _unquote(value)
     return Matcher(name, cast(MatchOp, op), value)
+
+
+def _split(text: str) -> list[str]:
+    """``text`` cut at the commas outside double quotes."""
+    pieces, start, quoted, i = [], 0, False, 0
+    while i < len(text):
+        if text[i] == "\\" and quoted:
+            i += 1
+        elif text[i] == '"':
+            quoted = not quoted
+        elif text[i] == "," and not quoted:
+            pieces.append(text[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(text[start:])
+    return pieces
+
+
+def parse_matchers_text(text: str) -> tuple[Matcher, ...]:
+    """One entry of a ``matchers:`` list as Alertmanager reads it: one matcher or several,
+    comma-separated, optionally in braces, a trailing comma allowed (``{a="b", c=~"d"}``)."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"a matcher is a string, not {InvalidInput.excerpt(text)}")
+    inner = text.strip()
+    if inner.startswith("{"):
+        if not inner.endswith("}"):
+            raise InvalidInput(f"invalid matchers {InvalidInput.excerpt(text)}: unclosed '{{'")
+        inner = inner[1:-1]
+    pieces = _split(inner)
+    if pieces and not pieces[-1].strip():
+        pieces.pop()  # a trailing comma
+    if not pieces:
+        raise InvalidInput(f"no matcher in {InvalidInput.excerpt(text)}")
+    return tuple(parse_matcher(piece) for piece in pieces)
 
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:

@@ -37,7 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from tenantry.alerts.durations import parse_duration
-from tenantry.alerts.matchers import Matcher, matches_all, parse_matcher
+from tenantry.alerts.matchers import Matcher, matches_all, parse_matchers_text
 from tenantry.errors import InvalidInput
 
 __all__ = [
@@ -137,7 +137,8 @@ def parse_matchers(node: Mapping[str, Any], path: str, prefix: str = "") -> tupl
         raise _fail(path, f"{prefix}matchers is a list of strings such as 'severity=\"high\"'")
     found: list[Matcher] = []
     try:
-        found.extend(parse_matcher(text) for text in texts)
+        for text in texts:
+            found.extend(parse_matchers_text(text))
         for name, value in _string_map(node, f"{prefix}match", path).items():
             found.append(Matcher(name, "=", value))
         for name, value in _string_map(node, f"{prefix}match_re", path).items():
