@@ -72,3 +72,10 @@ def test_resolved_alerts() -> None:
 def test_naive_time_is_refused() -> None:
     with pytest.raises(InvalidInput):
         flush(GroupState(created_at=T0), datetime(2026, 1, 1), TIMING, firing=frozenset())
+
+
+def test_a_group_whose_first_alert_is_old_flushes_at_once() -> None:
+    """Alertmanager's rule for a group created after a restart: created_at = the alert's start."""
+    state = GroupState(created_at=_at(-600))
+    first = flush(state, _at(0), TIMING, firing=frozenset({"a"}))
+    assert (first.notify, first.reason) == (True, "first")

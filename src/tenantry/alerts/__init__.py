@@ -32,7 +32,7 @@ from tenantry.alerts.expressions import (
     parse_condition,
 )
 from tenantry.alerts.grouping import Flush, GroupState, flush
-from tenantry.alerts.matchers import Matcher, parse_matcher
+from tenantry.alerts.matchers import Matcher, parse_matcher, parse_matchers_text
 from tenantry.alerts.routing import (
     GROUP_BY_ALL,
     Route,
@@ -105,6 +105,7 @@ __all__ = [
     "parse_duration",
     "parse_inhibit_rules",
     "parse_matcher",
+    "parse_matchers_text",
     "parse_route",
     "receivers",
     "route",

@@ -12,7 +12,9 @@ At a flush it notifies (Alertmanager's ``DedupStage.needsUpdate``):
 - otherwise, when the last notification is older than ``repeat_interval`` (so a repeat comes at
   the first flush after it: the interval is rounded up to a multiple of ``group_interval``).
 
-Alerts are named by any stable identity (Alertmanager uses label fingerprints).
+Alerts are named by any stable identity (Alertmanager uses label fingerprints). Alertmanager
+flushes a new group at once when its first alert started more than ``group_wait`` ago (after a
+restart, say): pass that alert's start as ``created_at`` for the same effect.
 """
 
 from __future__ import annotations
