@@ -161,3 +161,15 @@ async def test_the_route_answers_the_callers_tenant(
     )
     assert bad.status_code == 422
     assert "labels" in bad.text
+    # and that request itself is in the tenant's series, by route, method and status class
+    await monitor.flush(everything=True)
+    requests = await monitor.query(
+        tenant,
+        "http_request_seconds",
+        start=now - timedelta(minutes=5),
+        end=now + timedelta(minutes=5),
+        step=600,
+        aggregation="count",
+        labels={"route": "/monitoring/metrics", "method": "GET", "status": "2xx"},
+    )
+    assert [p.value for p in requests.points] == [1.0]

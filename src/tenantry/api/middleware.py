@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.api.errors import problem_for
-from tenantry.errors import ContentTooLarge
+from tenantry.errors import ContentTooLarge, TenantryError
 from tenantry.logging import get_logger
 
 __all__ = ["BodySizeLimit", "HttpMetrics", "RequestContextMiddleware"]
@@ -75,6 +75,7 @@ class RequestContextMiddleware:
                 label = method if method in _METHODS else "other"
                 self.metrics.requests.labels(label, route, str(status)).inc()
                 self.metrics.latency.labels(label, route).observe(elapsed)
+                _record(scope, elapsed, label, route, status)
                 _log.info(
                     "request",
                     method=method,
@@ -83,6 +84,22 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 3),
                 )
+
+
+def _record(scope: Scope, elapsed: float, method: str, route: str, status: int) -> None:
+    """The request in its tenant's series (``http_request_seconds``: route, method, status
+    class), through the app's monitoring manager once the lifespan has made it; a request no
+    credential named a tenant for is the platform's."""
+    tenantry = getattr(getattr(scope.get("app"), "state", None), "tenantry", None)
+    monitoring = getattr(tenantry, "monitoring", None)
+    if monitoring is None:
+        return
+    tenant = scope.get("state", {}).get("tenant_id")
+    labels = {"route": route, "method": method, "status": f"{status // 100}xx"}
+    try:
+        monitoring.record("http_request_seconds", elapsed, labels, tenant)
+    except TenantryError as exc:  # a label past the bounds: the request's answer is not ours
+        _log.warning("request metric refused", error=exc.detail)
 
 
 class BodySizeLimit:

@@ -64,7 +64,9 @@ async def current_principal(request: Request) -> Principal:
     credential = bearer_credential(
         headers.get("authorization"), "a session token, API key or service token"
     )
-    return await gate(request).authenticate(request, credential, headers.get("x-tenant-id"))
+    principal = await gate(request).authenticate(request, credential, headers.get("x-tenant-id"))
+    request.state.tenant_id = principal.tenant_id  # whose request it is, for its metrics
+    return principal
 
 
 # The credential checks 401; a valid one of a tenant that is not active, or without the action,
