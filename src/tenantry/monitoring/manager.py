@@ -33,6 +33,7 @@ from tenantry.errors import InvalidInput, TenantryError
 from tenantry.logging import get_logger
 from tenantry.monitoring.aggregate import Aggregator, Bucket, check_name, labels_of
 from tenantry.monitoring.repository import MetricsRepository
+from tenantry.monitoring.retention import Downsampler
 from tenantry.monitoring.schemas import Aggregation, MetricPoint, MetricSeries
 from tenantry.monitoring.sketch import Sketch
 
@@ -63,6 +64,8 @@ class MonitoringManager(UsesDatabase):
         self.writer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tenants: set[str] = {PLATFORM_TENANT}
         self._collector: MetricsCollector | None = None
+        #: Rolls the written buckets up into minutes and hours, and expires them per tier.
+        self.downsampler = Downsampler(database)
         #: Buckets lost because their tenant's write failed, per tenant.
         self.lost: dict[str, int] = {}
 
@@ -134,6 +137,8 @@ class MonitoringManager(UsesDatabase):
             except TenantryError as exc:  # one tenant's failure (a deleted tenant) is its own
                 self.lost[tenant_id] = self.lost.get(tenant_id, 0) + len(buckets)
                 _log.warning("metrics flush failed", tenant=tenant_id, error=exc.detail)
+            else:
+                self.downsampler.notice(tenant_id)
         return written
 
     async def start_collection(self, interval: float | None = None) -> MetricsCollector:
@@ -141,6 +146,7 @@ class MonitoringManager(UsesDatabase):
         if self._collector is None:
             self._collector = MetricsCollector(self, interval or float(self.resolution))
             self._collector.start()
+            await self.downsampler.start()
         return self._collector
 
     async def close(self) -> None:
@@ -148,6 +154,7 @@ class MonitoringManager(UsesDatabase):
         if self._collector is not None:
             await self._collector.close()
             self._collector = None
+        await self.downsampler.close()
         await self.flush(everything=True)
 
     # -- reading ----------------------------------------------------------------------------------
@@ -164,7 +171,9 @@ class MonitoringManager(UsesDatabase):
         labels: Mapping[str, str] | None = None,
     ) -> MetricSeries:
         """``name``'s values in [start, end) per ``step`` seconds, over every series whose
-        labels include ``labels``, combined by ``aggregation``."""
+        labels include ``labels``, combined by ``aggregation``. Buckets of every resolution up
+        to ``step`` are read (10 s, and the 1-minute and 1-hour ones downsampling made); one
+        coarser than a step that does not divide it counts in the step of its start."""
         validate_tenant_id(tenant_id)
         check_name(name)
         agg = _aggregation(aggregation)
@@ -182,7 +191,7 @@ class MonitoringManager(UsesDatabase):
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 rows = await MetricsRepository(conn).read(
-                    name, start, end, resolution=self.resolution, labels=wanted, limit=_MAX_ROWS + 1
+                    name, start, end, resolution=step, labels=wanted, limit=_MAX_ROWS + 1
                 )
         if len(rows) > _MAX_ROWS:
             raise InvalidInput("the query reads too many rows: narrow the range or the labels")

@@ -61,12 +61,13 @@ class MetricsRepository(TenantRepository):
         labels: dict[str, str],
         limit: int,
     ) -> list[PointRow]:
-        """The rows of ``name`` in [start, end) whose labels include ``labels``, oldest first
-        (at most ``limit``)."""
+        """The rows of ``name`` in [start, end) whose labels include ``labels``, of every
+        resolution up to ``resolution`` (downsampling deletes what it rolls up, so they never
+        overlap), oldest first (at most ``limit``)."""
         result = await self.conn.execute(
             text(
                 "SELECT bucket_start, count, sum, min, max, sketch FROM tenantry.metric_points "
-                "WHERE tenant_id = :tenant AND name = :name AND resolution = :resolution "
+                "WHERE tenant_id = :tenant AND name = :name AND resolution <= :resolution "
                 "AND bucket_start >= :start AND bucket_start < :end "
                 "AND labels @> CAST(:labels AS jsonb) "
                 "ORDER BY bucket_start LIMIT :limit"
