@@ -11,6 +11,8 @@ from types import MappingProxyType
 
 __all__ = [
     "ACTIONS",
+    "ALERTS_READ",
+    "ALERTS_WRITE",
     "API_KEYS_MANAGE",
     "CACHE_READ",
     "CONNECTIONS_ADMIN",
@@ -54,6 +56,8 @@ METADATA_WRITE = "metadata:write"
 SCHEMAS_READ = "schemas:read"
 SCHEMAS_WRITE = "schemas:write"
 MONITORING_READ = "monitoring:read"
+ALERTS_READ = "alerts:read"
+ALERTS_WRITE = "alerts:write"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -78,6 +82,8 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         SCHEMAS_READ: "read the tenant's registered schemas and check a schema's compatibility",
         SCHEMAS_WRITE: "register schema versions and set a schema's compatibility mode",
         MONITORING_READ: "query the tenant's metric series",
+        ALERTS_READ: "read the tenant's alert rules and where their alerts stand",
+        ALERTS_WRITE: "set and delete the tenant's alert rules",
     }
 )
 

@@ -144,6 +144,7 @@ def kind_of(name: str) -> IdKind | None:
         ("record_id", "metadata"),
         ("subject", "schema"),
         ("schema_name", "schema"),
+        ("rule_name", "alert_rule"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]
@@ -182,6 +183,8 @@ def sample(
     schema = _resolve(schema, defs)
     if "const" in schema:
         return schema["const"]
+    if schema.get("examples"):  # a documented example is a valid value
+        return schema["examples"][0]
     if "enum" in schema:
         return schema["enum"][0]
     for combinator in ("anyOf", "oneOf"):

@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 #: The kinds of ids a request can name; ``http_requests.kind_of`` reads them from names.
-IdKind = Literal["tenant", "user", "session", "key", "setting", "challenge", "metadata", "schema"]
+IdKind = Literal[
+    "tenant", "user", "session", "key", "setting", "challenge", "metadata", "schema", "alert_rule"
+]
 
 
 def _hex() -> str:
@@ -154,6 +156,9 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     schema = {"type": "object", "description": described, "additionalProperties": False}
     await _post(client, tenant, f"/schemas/{schema_name}", {"schema": schema})
     markers |= {schema_name, described}
+    rule_name, metric = f"{prefix}-rule-{_hex()}", f"m{_hex()}"
+    await _alert_rule(client, tenant, rule_name, metric)
+    markers |= {rule_name, metric}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -170,6 +175,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "challenge": challenge,
         "metadata": record["id"],
         "schema": schema_name,
+        "alert_rule": rule_name,
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -191,6 +197,7 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "challenge": secrets.token_urlsafe(24),
         "metadata": f"md_{tenant}.{secrets.token_urlsafe(16)}",
         "schema": again(ids["schema"]),
+        "alert_rule": again(ids["alert_rule"]),
     }
 
 
@@ -274,7 +281,17 @@ async def fresh(
     if "schema" in kinds:
         ids["schema"] = f"own-{_hex()}"
         await _post(client, tenant, f"/schemas/{ids['schema']}", {"schema": {"type": "object"}})
+    if "alert_rule" in kinds:
+        ids["alert_rule"] = f"own-{_hex()}"
+        await _alert_rule(client, tenant, ids["alert_rule"], "x")
     return ids
+
+
+async def _alert_rule(client: httpx.AsyncClient, tenant: str, name: str, metric: str) -> None:
+    """Set ``tenant``'s alert rules to one rule, ``name``, on the series ``metric``."""
+    rules = f"alerts:\n  - name: {name}\n    condition: {metric} > 1\n    severity: info\n"
+    put = await client.put("/alerts/rules", json={"rules": rules}, headers=_platform(tenant))
+    _ok(put, "set the alert rules")
 
 
 class Watch:
@@ -316,6 +333,9 @@ class Watch:
             ),
             "schemas": sorted(
                 (s["name"], s["latest"], s["compatibility"]) for s in await get("/schemas")
+            ),
+            "alert_rules": sorted(
+                (r["name"], r["condition"], r["severity"]) for r in await get("/alerts/rules")
             ),
             "audit_size": (await get("/audit/entries?limit=1"))["tree_size"],
         }

@@ -15,6 +15,8 @@ from prometheus_client.registry import Collector
 
 from tenantry.access.manager import AccessControl
 from tenantry.access.router import router as access_router
+from tenantry.alerts.manager import AlertManager
+from tenantry.alerts.router import router as alerts_router
 from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
@@ -142,13 +144,19 @@ async def _metadata(
     return metadata
 
 
-async def _monitoring(stack: AsyncExitStack, database: Database) -> MonitoringManager:
-    """Metrics recorded in this process, flushed to the tenants' series every 10 s; on stop, what
-    is left is written (before the database is disposed: the stack unwinds in reverse)."""
+async def _monitoring(
+    stack: AsyncExitStack, database: Database, trail: ChangeLog, security: SecurityManager
+) -> tuple[MonitoringManager, AlertManager]:
+    """Metrics recorded in this process, flushed to the tenants' series every 10 s (on stop,
+    what is left is written, before the database is disposed: the stack unwinds in reverse),
+    and the alert rules evaluated over them every 30 s."""
     monitoring = MonitoringManager(database)
     await monitoring.start_collection()
     stack.push_async_callback(monitoring.close)
-    return monitoring
+    alerts = AlertManager(database, audit=trail, monitoring=monitoring, threats=security.threats)
+    await alerts.start()
+    stack.push_async_callback(alerts.close)
+    return monitoring, alerts
 
 
 def _register_collectors(
@@ -182,6 +190,7 @@ def _include_routers(app: FastAPI) -> None:
         metadata_router,
         schemas_router,
         monitoring_router,
+        alerts_router,
     ):
         app.include_router(router)
 
@@ -262,7 +271,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             learner = await _learn_behaviour(stack, sessions)
             metadata = await _metadata(stack, runtime, database, trail, keyring)
-            monitoring = await _monitoring(stack, database)
+            monitoring, alerts = await _monitoring(stack, database, trail, security)
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
@@ -298,6 +307,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 threat_watch=watch,
                 metadata=metadata,
                 monitoring=monitoring,
+                alerts=alerts,
             )
             _log.info(
                 "started",

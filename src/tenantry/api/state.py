@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
+from tenantry.alerts.manager import AlertManager
 from tenantry.api.auth import TenantGate
 from tenantry.audit.manager import AuditLog
 from tenantry.cache.manager import CacheManager
@@ -52,6 +53,7 @@ class AppState:
     threat_watch: ThreatWatch
     metadata: MetadataManager
     monitoring: MonitoringManager
+    alerts: AlertManager
 
     @property
     def audit(self) -> AuditLog:

@@ -1,0 +1,110 @@
+"""HTTP routes of the caller's tenant's alert rules and alerts: ``alerts:read`` to read,
+``alerts:write`` to change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.actions import ALERTS_READ, ALERTS_WRITE
+from tenantry.alerts.manager import AlertManager, AlertView
+from tenantry.alerts.rules import MAX_RULES_TEXT, AlertRule
+from tenantry.http import BACKEND, Route, problems, provided, require
+from tenantry.principal import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=Route, responses=problems(*BACKEND), tags=["alerts"])
+Reader = Annotated[Principal, require(ALERTS_READ)]
+Writer = Annotated[Principal, require(ALERTS_WRITE)]
+Alerts = Annotated[AlertManager, Depends(provided("alerts"))]
+
+
+class RulesBody(BaseModel):
+    """The tenant's rules as the documents write them: YAML, ``alerts: [...]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: str = Field(
+        max_length=MAX_RULES_TEXT,
+        examples=[
+            "alerts:\n  - name: high_session_creation_latency\n"
+            "    condition: session_creation_time_p95 > 100ms\n    severity: warning\n"
+            "    for: 5m\n"
+        ],
+    )
+
+
+class RuleOut(BaseModel):
+    name: str
+    condition: str
+    severity: str
+    for_seconds: float
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+    @classmethod
+    def of(cls, rule: AlertRule) -> RuleOut:
+        return cls(
+            name=rule.name,
+            condition=rule.condition.source,
+            severity=rule.severity.value,
+            for_seconds=rule.hold_for.total_seconds(),
+            labels=rule.labels,
+            annotations=rule.annotations,
+        )
+
+
+class AlertOut(BaseModel):
+    rule: RuleOut
+    status: str
+    active_since: datetime | None
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    evaluated_at: datetime | None
+    observed: dict[str, float | str]
+
+    @classmethod
+    def of(cls, view: AlertView) -> AlertOut:
+        state = view.state
+        return cls(
+            rule=RuleOut.of(view.rule),
+            status=state.status.value,
+            active_since=state.active_since,
+            fired_at=state.fired_at,
+            resolved_at=state.resolved_at,
+            evaluated_at=state.evaluated_at,
+            observed=view.observed,
+        )
+
+
+@router.put("/alerts/rules")
+async def set_rules(body: RulesBody, caller: Writer, alerts: Alerts) -> list[RuleOut]:
+    """Replace the tenant's rules; invalid rules change nothing (422 listing each problem)."""
+    rules = await alerts.set_rules(caller.tenant_id, body.rules, actor=caller.actor)
+    return [RuleOut.of(r) for r in rules]
+
+
+@router.get("/alerts/rules")
+async def list_rules(caller: Reader, alerts: Alerts) -> list[RuleOut]:
+    return [RuleOut.of(r) for r in await alerts.rules(caller.tenant_id)]
+
+
+@router.delete(
+    "/alerts/rules/{rule_name}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404)
+)
+async def delete_rule(
+    rule_name: Annotated[str, Path(min_length=1, max_length=128)], caller: Writer, alerts: Alerts
+) -> Response:
+    await alerts.delete_rule(caller.tenant_id, rule_name, actor=caller.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/alerts")
+async def list_alerts(caller: Reader, alerts: Alerts) -> list[AlertOut]:
+    """Every rule's alert: inactive, pending (its condition holds, not yet ``for`` long),
+    firing or resolved, with the values its condition last read."""
+    return [AlertOut.of(v) for v in await alerts.alerts(caller.tenant_id)]
