@@ -8,6 +8,8 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     ├── InvalidInput                the caller passed something malformed; nothing was changed
     │   ├── InvalidTenantId
     │   ├── ContentTooLarge         a request body or a stored value is larger than allowed
+    │   ├── TemplateError           a template does not compile, or its rendering broke a rule
+    │   │                           of the sandbox or one of its caps (size, time, loops)
     │   └── SchemaViolation         content does not match its schema (every violation listed)
     ├── NotFound                    the thing does not exist (or belongs to another tenant)
     │   ├── TenantNotFound
@@ -73,6 +75,7 @@ __all__ = [
     "SchemaViolation",
     "SettingNotFound",
     "StepUpRequired",
+    "TemplateError",
     "TenantContextError",
     "TenantExists",
     "TenantNotActive",
@@ -132,6 +135,10 @@ class InvalidTenantId(InvalidInput):
 
 class ContentTooLarge(InvalidInput):
     title = "content too large"
+
+
+class TemplateError(InvalidInput):
+    title = "template error"
 
 
 class NotFound(TenantryError):

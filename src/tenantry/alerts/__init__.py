@@ -6,7 +6,11 @@ alert templates delivered to each tenant's own Slack.
   inactive → pending → firing → resolved state machine;
 - :func:`parse_route` and :func:`route`, silences and :func:`is_inhibited`, and :func:`flush`:
   Alertmanager's routing, muting and notification timing, as pure functions;
-- :class:`SlackSender`: one delivery attempt to Slack (webhook or Web API), its outcome typed.
+- :class:`SlackSender`: one delivery attempt to Slack (webhook or Web API), its outcome typed;
+- the templates' parts: locale tags and their fallback chains (``locales``), CLDR formatting
+  filters (``formatting``), the Jinja2 sandbox (``sandbox``) and the renderer on it
+  (``templates``), and Block Kit output (``blocks``);
+- :class:`AlertManager`: each tenant's rules, evaluated by the service, their states kept.
 """
 
 from tenantry.alerts.attempts import (
@@ -21,6 +25,16 @@ from tenantry.alerts.attempts import (
     WebhookTarget,
     backoff,
 )
+from tenantry.alerts.blocks import (
+    MAX_BLOCKS,
+    MAX_HEADER_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_TEXT_CHARS,
+    AlertMessage,
+    BuiltMessage,
+    build_message,
+    validate_blocks,
+)
 from tenantry.alerts.delivery import SLACK_API_URL, SlackSender
 from tenantry.alerts.durations import format_duration, parse_duration
 from tenantry.alerts.expressions import (
@@ -31,7 +45,28 @@ from tenantry.alerts.expressions import (
     SeriesRef,
     parse_condition,
 )
+from tenantry.alerts.formatting import (
+    SEVERITY_EMOJI,
+    STATUS_COLORS,
+    Formatter,
+    status_color,
+    urgency_emoji,
+)
 from tenantry.alerts.grouping import Flush, GroupState, flush
+from tenantry.alerts.locales import (
+    FALLBACK_LOCALE,
+    LocaleInfo,
+    LocaleTag,
+    Resolution,
+    babel_locale,
+    fallback_chain,
+    normalize_locales,
+    normalize_tag,
+    parse_tag,
+    resolve,
+    supported_locales,
+)
+from tenantry.alerts.manager import AlertManager, AlertView, Transition
 from tenantry.alerts.matchers import Matcher, parse_matcher, parse_matchers_text
 from tenantry.alerts.routing import (
     GROUP_BY_ALL,
@@ -51,6 +86,7 @@ from tenantry.alerts.rules import (
     load_rules,
     next_state,
 )
+from tenantry.alerts.sandbox import RenderLimits, escape_mrkdwn
 from tenantry.alerts.suppression import (
     InhibitRule,
     Silence,
@@ -60,26 +96,43 @@ from tenantry.alerts.suppression import (
     is_silenced,
     parse_inhibit_rules,
 )
+from tenantry.alerts.templates import TemplateRenderer
 
 __all__ = [
+    "FALLBACK_LOCALE",
     "GROUP_BY_ALL",
+    "MAX_BLOCKS",
     "MAX_CONDITION_DEPTH",
     "MAX_CONDITION_LENGTH",
     "MAX_CONDITION_TERMS",
+    "MAX_HEADER_CHARS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_TEXT_CHARS",
+    "SEVERITY_EMOJI",
     "SLACK_API_URL",
+    "STATUS_COLORS",
+    "AlertManager",
+    "AlertMessage",
     "AlertRule",
     "AlertSeverity",
     "AlertState",
     "AlertStatus",
+    "AlertView",
     "Attempt",
     "BotTarget",
+    "BuiltMessage",
     "Condition",
     "Delivered",
     "Flush",
+    "Formatter",
     "GroupState",
     "InhibitRule",
+    "LocaleInfo",
+    "LocaleTag",
     "Matcher",
     "Permanent",
+    "RenderLimits",
+    "Resolution",
     "RetryAfter",
     "Retryable",
     "Route",
@@ -90,9 +143,15 @@ __all__ = [
     "SlackMessage",
     "SlackSender",
     "Target",
+    "TemplateRenderer",
+    "Transition",
     "WebhookTarget",
     "active_silences",
+    "babel_locale",
     "backoff",
+    "build_message",
+    "escape_mrkdwn",
+    "fallback_chain",
     "flush",
     "format_duration",
     "group_key",
@@ -101,12 +160,20 @@ __all__ = [
     "is_silenced",
     "load_rules",
     "next_state",
+    "normalize_locales",
+    "normalize_tag",
     "parse_condition",
     "parse_duration",
     "parse_inhibit_rules",
     "parse_matcher",
     "parse_matchers_text",
     "parse_route",
+    "parse_tag",
     "receivers",
+    "resolve",
     "route",
+    "status_color",
+    "supported_locales",
+    "urgency_emoji",
+    "validate_blocks",
 ]
