@@ -145,6 +145,7 @@ def kind_of(name: str) -> IdKind | None:
         ("subject", "schema"),
         ("schema_name", "schema"),
         ("rule_name", "alert_rule"),
+        ("receiver_name", "receiver"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

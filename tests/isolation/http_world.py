@@ -38,7 +38,16 @@ __all__ = [
 
 #: The kinds of ids a request can name; ``http_requests.kind_of`` reads them from names.
 IdKind = Literal[
-    "tenant", "user", "session", "key", "setting", "challenge", "metadata", "schema", "alert_rule"
+    "tenant",
+    "user",
+    "session",
+    "key",
+    "setting",
+    "challenge",
+    "metadata",
+    "schema",
+    "alert_rule",
+    "receiver",
 ]
 
 
@@ -158,7 +167,9 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     markers |= {schema_name, described}
     rule_name, metric = f"{prefix}-rule-{_hex()}", f"m{_hex()}"
     await _alert_rule(client, tenant, rule_name, metric)
-    markers |= {rule_name, metric}
+    receiver, hook = f"{prefix}-receiver-{_hex()}", f"https://hooks.example/{_hex()}"
+    await _receiver(client, tenant, receiver, hook)
+    markers |= {rule_name, metric, receiver, hook}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -176,6 +187,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "metadata": record["id"],
         "schema": schema_name,
         "alert_rule": rule_name,
+        "receiver": receiver,
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -198,6 +210,7 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "metadata": f"md_{tenant}.{secrets.token_urlsafe(16)}",
         "schema": again(ids["schema"]),
         "alert_rule": again(ids["alert_rule"]),
+        "receiver": again(ids["receiver"]),
     }
 
 
@@ -284,7 +297,17 @@ async def fresh(
     if "alert_rule" in kinds:
         ids["alert_rule"] = f"own-{_hex()}"
         await _alert_rule(client, tenant, ids["alert_rule"], "x")
+    if "receiver" in kinds:
+        ids["receiver"] = f"own-{_hex()}"
+        await _receiver(client, tenant, ids["receiver"], f"https://hooks.example/{_hex()}")
     return ids
+
+
+async def _receiver(client: httpx.AsyncClient, tenant: str, name: str, url: str) -> None:
+    """Give ``tenant`` an alert receiver ``name``: an incoming webhook at ``url``."""
+    body = {"kind": "webhook", "secret": url}
+    put = await client.put(f"/alerts/receivers/{name}", json=body, headers=_platform(tenant))
+    _ok(put, "set an alert receiver")
 
 
 async def _alert_rule(client: httpx.AsyncClient, tenant: str, name: str, metric: str) -> None:
@@ -336,6 +359,9 @@ class Watch:
             ),
             "alert_rules": sorted(
                 (r["name"], r["condition"], r["severity"]) for r in await get("/alerts/rules")
+            ),
+            "receivers": sorted(
+                (r["name"], r["kind"], r["channel"] or "") for r in await get("/alerts/receivers")
             ),
             "audit_size": (await get("/audit/entries?limit=1"))["tree_size"],
         }

@@ -14,7 +14,7 @@ skips the tenant that round.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -57,6 +57,8 @@ class Transition:
     before: AlertStatus
     after: AlertStatus
     at: datetime
+    #: What the rule's condition read at that evaluation.
+    observed: dict[str, float | str]
 
 
 def _definition(rule: AlertRule) -> dict[str, Any]:
@@ -82,8 +84,12 @@ class AlertManager(RecordsChanges):
         threats: Threats | None = None,
         interval: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_transitions: Callable[[list[Transition]], Awaitable[object]] | None = None,
     ) -> None:
         self._database, self._audit = database, audit
+        #: Awaited with each background evaluation's transitions (the service queues their
+        #: messages: :class:`~tenantry.alerts.notify.AlertNotifier`).
+        self.on_transitions = on_transitions
         self.source = SeriesSource(monitoring or MonitoringManager(database), threats)
         self._clock = clock
         #: The background evaluation (started by :meth:`start`).
@@ -212,10 +218,12 @@ class AlertManager(RecordsChanges):
                         continue  # another process evaluated it later than this
                     holds = rule.condition.evaluate(values)
                     after = next_state(before, holds, at, hold_for=rule.hold_for)
-                    if after.status is not before.status:
-                        changes.append(Transition(tenant_id, rule, before.status, after.status, at))
                     read = rule.condition.series()
                     observed = {r.key: values[r.key] for r in read if r.key in values}
+                    if after.status is not before.status:
+                        changes.append(
+                            Transition(tenant_id, rule, before.status, after.status, at, observed)
+                        )
                     rows.append(_state_row(tenant_id, rule.name, after, observed))
                 if rows:
                     await conn.execute(_UPSERT, rows)
@@ -291,7 +299,10 @@ class AlertEvaluator(ActiveTenantRounds[list[Transition]]):
             self._with_rules.discard(tenant_id)
             return []
         self._with_rules.add(tenant_id)
-        return await self.manager.evaluate(tenant_id)
+        changes = await self.manager.evaluate(tenant_id)
+        if changes and self.manager.on_transitions is not None:
+            await self.manager.on_transitions(changes)
+        return changes
 
     def again(self, result: list[Transition]) -> bool:
         return True  # a tenant without rules is dropped in visit()

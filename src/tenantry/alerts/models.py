@@ -1,14 +1,25 @@
-"""Alert tables (created by migration 0014): each tenant's rules, and where each rule's alert
-stands (durable, so a restart neither forgets a pending ``for`` nor fires twice)."""
+"""Alert tables: each tenant's rules, and where each rule's alert stands (durable, so a restart
+neither forgets a pending ``for`` nor fires twice; migration 0014); its receivers and the outbox
+of its alert messages (migration 0016)."""
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Text, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tenantry.db.rls import tenant_table
 
-__all__ = ["STATUSES", "alert_rules", "alert_states"]
+__all__ = ["STATUSES", "alert_outbox", "alert_receivers", "alert_rules", "alert_states"]
 
 STATUSES = ("inactive", "pending", "firing", "resolved")
 _STATUSES = ", ".join(f"'{s}'" for s in STATUSES)
@@ -34,4 +45,38 @@ alert_states = tenant_table(
     Column("observed", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     CheckConstraint(f"status in ({_STATUSES})", name="status"),
     info={"sample_row": {"status": "inactive", "observed": {}}},
+)
+
+#: Where a tenant's alerts go: an incoming webhook or a bot token and channel, the secret sealed
+#: with the tenant's key (purpose ``alerts.receiver``), never returned by any read.
+alert_receivers = tenant_table(
+    "alert_receivers",
+    Column("name", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("channel", Text, nullable=True),
+    Column("secret", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind in ('webhook', 'bot')", name="kind"),
+    info={"sample_row": {"kind": "webhook"}},
+)
+
+#: The durable outbox of alert messages: queued until delivered, failed for good, or given up.
+alert_outbox = tenant_table(
+    "alert_outbox",
+    Column("id", Text, primary_key=True),
+    Column("receiver", Text, nullable=False),
+    Column("target_key", Text, nullable=False),
+    Column("rule_name", Text, nullable=False),
+    Column("transition", Text, nullable=False),
+    Column("message", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("not_before", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text, nullable=True),
+    Column("slack_ts", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status in ('queued', 'sent', 'failed')", name="status"),
+    Index("ix_alert_outbox_due", "tenant_id", "status", "not_before"),
+    info={"sample_row": {"status": "queued", "attempts": 0, "message": {"text": "x"}}},
 )

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.actions import ALERTS_READ, ALERTS_WRITE
 from tenantry.alerts.manager import AlertManager, AlertView
+from tenantry.alerts.notify import AlertNotifier, Delivery, Receiver
 from tenantry.alerts.rules import MAX_RULES_TEXT, AlertRule
 from tenantry.http import BACKEND, Route, problems, provided, require
 from tenantry.principal import Principal
@@ -21,6 +22,8 @@ router = APIRouter(route_class=Route, responses=problems(*BACKEND), tags=["alert
 Reader = Annotated[Principal, require(ALERTS_READ)]
 Writer = Annotated[Principal, require(ALERTS_WRITE)]
 Alerts = Annotated[AlertManager, Depends(provided("alerts"))]
+Notifier = Annotated[AlertNotifier, Depends(provided("notifier"))]
+ReceiverName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")]
 
 
 class RulesBody(BaseModel):
@@ -108,3 +111,58 @@ async def list_alerts(caller: Reader, alerts: Alerts) -> list[AlertOut]:
     """Every rule's alert: inactive, pending (its condition holds, not yet ``for`` long),
     firing or resolved, with the values its condition last read."""
     return [AlertOut.of(v) for v in await alerts.alerts(caller.tenant_id)]
+
+
+class ReceiverBody(BaseModel):
+    """Where alerts go: an incoming webhook (``secret`` is its URL) or a bot token (``secret``)
+    and its ``channel``. The secret is sealed with the tenant's key and never shown again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["webhook", "bot"]
+    secret: str = Field(
+        min_length=1,
+        max_length=2000,
+        examples=["https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"],
+    )
+    channel: str | None = Field(default=None, max_length=200)
+
+
+@router.put("/alerts/receivers/{receiver_name}")
+async def set_receiver(
+    receiver_name: ReceiverName, body: ReceiverBody, caller: Writer, notifier: Notifier
+) -> Receiver:
+    """Create or replace a receiver; a rule's ``receiver`` label names it (else ``default``)."""
+    webhook = body.secret if body.kind == "webhook" else None
+    token = body.secret if body.kind == "bot" else None
+    return await notifier.set_receiver(
+        caller.tenant_id,
+        receiver_name,
+        webhook_url=webhook,
+        bot_token=token,
+        channel=body.channel,
+        actor=caller.actor,
+    )
+
+
+@router.get("/alerts/receivers")
+async def list_receivers(caller: Reader, notifier: Notifier) -> list[Receiver]:
+    return await notifier.receivers(caller.tenant_id)
+
+
+@router.delete(
+    "/alerts/receivers/{receiver_name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(404),
+)
+async def delete_receiver(
+    receiver_name: ReceiverName, caller: Writer, notifier: Notifier
+) -> Response:
+    await notifier.delete_receiver(caller.tenant_id, receiver_name, actor=caller.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/alerts/deliveries")
+async def list_deliveries(caller: Reader, notifier: Notifier) -> list[Delivery]:
+    """The latest alert messages and how their delivery went (queued, sent, failed)."""
+    return await notifier.deliveries(caller.tenant_id)

@@ -15,7 +15,10 @@ from prometheus_client.registry import Collector
 
 from tenantry.access.manager import AccessControl
 from tenantry.access.router import router as access_router
-from tenantry.alerts.manager import AlertManager
+from tenantry.alerts.delivery import SlackSender
+from tenantry.alerts.dispatch import AlertDispatcher
+from tenantry.alerts.manager import AlertManager, Transition
+from tenantry.alerts.notify import AlertNotifier
 from tenantry.alerts.router import router as alerts_router
 from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
@@ -145,18 +148,42 @@ async def _metadata(
 
 
 async def _monitoring(
-    stack: AsyncExitStack, database: Database, trail: ChangeLog, security: SecurityManager
-) -> tuple[MonitoringManager, AlertManager]:
+    stack: AsyncExitStack,
+    database: Database,
+    trail: ChangeLog,
+    security: SecurityManager,
+    keyring: Keyring,
+) -> tuple[MonitoringManager, AlertManager, AlertNotifier]:
     """Metrics recorded in this process, flushed to the tenants' series every 10 s (on stop,
     what is left is written, before the database is disposed: the stack unwinds in reverse),
-    and the alert rules evaluated over them every 30 s."""
+    the alert rules evaluated over them every 30 s, and their messages delivered from the
+    outbox."""
     monitoring = MonitoringManager(database)
     await monitoring.start_collection()
     stack.push_async_callback(monitoring.close)
-    alerts = AlertManager(database, audit=trail, monitoring=monitoring, threats=security.threats)
+    notifier = AlertNotifier(database, audit=trail, keyring=keyring)
+    sender = SlackSender()
+    stack.push_async_callback(sender.aclose)
+    dispatcher = AlertDispatcher(notifier, sender, database)
+
+    async def queue(transitions: list[Transition]) -> None:
+        """A background evaluation's transitions: their messages queued, then delivered."""
+        if await notifier.enqueue(transitions):
+            for tenant_id in {t.tenant_id for t in transitions}:
+                dispatcher.notice(tenant_id)
+
+    alerts = AlertManager(
+        database,
+        audit=trail,
+        monitoring=monitoring,
+        threats=security.threats,
+        on_transitions=queue,
+    )
     await alerts.start()
     stack.push_async_callback(alerts.close)
-    return monitoring, alerts
+    await dispatcher.start()
+    stack.push_async_callback(dispatcher.close)
+    return monitoring, alerts, notifier
 
 
 def _register_collectors(
@@ -271,7 +298,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             learner = await _learn_behaviour(stack, sessions)
             metadata = await _metadata(stack, runtime, database, trail, keyring)
-            monitoring, alerts = await _monitoring(stack, database, trail, security)
+            monitoring, alerts, notifier = await _monitoring(
+                stack, database, trail, security, keyring
+            )
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
@@ -308,6 +337,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metadata=metadata,
                 monitoring=monitoring,
                 alerts=alerts,
+                notifier=notifier,
             )
             _log.info(
                 "started",

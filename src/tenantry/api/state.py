@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
 from tenantry.alerts.manager import AlertManager
+from tenantry.alerts.notify import AlertNotifier
 from tenantry.api.auth import TenantGate
 from tenantry.audit.manager import AuditLog
 from tenantry.cache.manager import CacheManager
@@ -54,6 +55,7 @@ class AppState:
     metadata: MetadataManager
     monitoring: MonitoringManager
     alerts: AlertManager
+    notifier: AlertNotifier
 
     @property
     def audit(self) -> AuditLog:

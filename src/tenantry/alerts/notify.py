@@ -1,0 +1,263 @@
+"""AlertNotifier: a tenant's receivers, and its alerts' messages queued in the durable outbox.
+
+- **Receivers.** A tenant names where its alerts go: an incoming webhook (its URL is the
+  credential) or a bot token and a channel. The secret is sealed with the tenant's data key
+  (purpose ``alerts.receiver``, bound to the receiver's name) and no read returns it.
+- **Which receiver.** A rule's ``receiver`` label names one; without it, the receiver named
+  ``default``; with neither, the alert's state is kept and nothing is sent.
+- **Messages.** A transition to firing or resolved becomes one outbox row, the message built
+  from the rule (severity, name, its ``summary`` and ``description`` annotations, the values its
+  condition read) as Block Kit within Slack's limits, in the same transaction as nothing else:
+  an alert that fired is queued even if the process stops right after. The
+  :class:`~tenantry.alerts.dispatch.AlertDispatcher` delivers the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from sqlalchemy import text
+
+from tenantry.alerts.attempts import BotTarget, SlackMessage, Target, WebhookTarget
+from tenantry.alerts.blocks import AlertMessage, build_message
+from tenantry.alerts.manager import Transition
+from tenantry.alerts.rules import AlertStatus
+from tenantry.alerts.sandbox import escape_mrkdwn
+from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.db.changes import ChangeLog, RecordsChanges
+from tenantry.db.engine import Database
+from tenantry.errors import InvalidInput, NotFound
+from tenantry.keys import Keyring
+
+__all__ = ["DEFAULT_RECEIVER", "AlertNotifier", "Delivery", "Receiver"]
+
+DEFAULT_RECEIVER: Final = "default"
+_PURPOSE: Final = "alerts.receiver"
+_NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """A receiver as reads show it: no secret."""
+
+    name: str
+    kind: Literal["webhook", "bot"]
+    channel: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An outbox row as reads show it."""
+
+    id: str
+    receiver: str
+    rule_name: str
+    transition: str
+    status: str
+    attempts: int
+    not_before: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= 64 or not set(name) <= _NAME_CHARS:
+        raise InvalidInput("a receiver name is 1 to 64 of a-z, 0-9, '-' and '_'")
+    return name
+
+
+def message_of(transition: Transition) -> SlackMessage:
+    """The Slack message of a transition (texts escaped for mrkdwn)."""
+    rule, firing = transition.rule, transition.after is AlertStatus.FIRING
+    state = "FIRING" if firing else "RESOLVED"
+    summary = rule.annotations.get("summary") or rule.condition.source
+    values = ", ".join(f"{k} = {v}" for k, v in sorted(transition.observed.items()))
+    built = build_message(
+        AlertMessage(
+            title=escape_mrkdwn(f"[{state}] {rule.severity.value}: {rule.name}"),
+            description=escape_mrkdwn(summary),
+            action_required=escape_mrkdwn(rule.annotations.get("description", "")),
+            context=[escape_mrkdwn(x) for x in (values, transition.at.isoformat()) if x],
+        )
+    )
+    return SlackMessage(text=built.text, blocks=built.blocks)
+
+
+class AlertNotifier(RecordsChanges):
+    """Receivers and the outbox; see the module docstring."""
+
+    def __init__(
+        self,
+        database: Database | None = None,
+        *,
+        audit: ChangeLog | None = None,
+        keyring: Keyring | None = None,
+    ) -> None:
+        self._database, self._audit, self._keyring = database, audit, keyring
+
+    async def _keys(self, tenant_id: str) -> Keyring:
+        if self._keyring is None:
+            self._keyring = Keyring(await self._db())
+        await self._keyring.load(tenant_id)
+        return self._keyring
+
+    # -- receivers --------------------------------------------------------------------------------
+
+    async def set_receiver(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        webhook_url: str | None = None,
+        bot_token: str | None = None,
+        channel: str | None = None,
+        actor: str | None = None,
+    ) -> Receiver:
+        """Create or replace receiver ``name``: a webhook URL, or a bot token and a channel."""
+        validate_tenant_id(tenant_id)
+        _check_name(name)
+        if (webhook_url is None) == (bot_token is None):
+            raise InvalidInput("a receiver has a webhook_url or a bot_token, not both")
+        if webhook_url is not None:
+            if not webhook_url.startswith("https://") and not webhook_url.startswith("http://"):
+                raise InvalidInput("webhook_url must be an http(s) URL")
+            kind: Literal["webhook", "bot"] = "webhook"
+            secret, channel = webhook_url, None
+        else:
+            if not channel:
+                raise InvalidInput("a bot receiver needs its channel")
+            kind, secret = "bot", str(bot_token)
+        if len(secret) > 2000 or (channel is not None and len(channel) > 200):
+            raise InvalidInput("the receiver's secret or channel is too long")
+        keys = await self._keys(tenant_id)
+        sealed = keys.seal(tenant_id, secret.encode(), _PURPOSE, name)
+        trail = await self._trail(tenant_id)
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO tenantry.alert_receivers (tenant_id, name, kind, channel, "
+                        "secret) VALUES (:t, :n, :k, :c, :s) ON CONFLICT (tenant_id, name) DO "
+                        "UPDATE SET kind = excluded.kind, channel = excluded.channel, "
+                        "secret = excluded.secret, updated_at = now()"
+                    ),
+                    {"t": tenant_id, "n": name, "k": kind, "c": channel, "s": sealed},
+                )
+                await trail.record(
+                    tenant_id, "alerts.receiver.set", name, actor=actor, detail={"kind": kind}
+                )
+        return Receiver(name, kind, channel)
+
+    async def receivers(self, tenant_id: str) -> list[Receiver]:
+        validate_tenant_id(tenant_id)
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                rows = await conn.execute(
+                    text("SELECT name, kind, channel FROM tenantry.alert_receivers ORDER BY name")
+                )
+                return [Receiver(n, k, c) for n, k, c in rows]
+
+    async def delete_receiver(self, tenant_id: str, name: str, *, actor: str | None = None) -> None:
+        validate_tenant_id(tenant_id)
+        trail = await self._trail(tenant_id)
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                gone = await conn.scalar(
+                    text(
+                        "DELETE FROM tenantry.alert_receivers WHERE tenant_id = :t AND name = :n "
+                        "RETURNING name"
+                    ),
+                    {"t": tenant_id, "n": name},
+                )
+                if gone is None:
+                    raise NotFound(f"no receiver {name!r}")
+                await trail.record(tenant_id, "alerts.receiver.delete", name, actor=actor)
+
+    async def target(self, tenant_id: str, name: str) -> Target | None:
+        """Receiver ``name``'s target, its secret opened; None if it no longer exists."""
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                row = (
+                    await conn.execute(
+                        text(
+                            "SELECT kind, channel, secret FROM tenantry.alert_receivers "
+                            "WHERE tenant_id = :t AND name = :n"
+                        ),
+                        {"t": tenant_id, "n": name},
+                    )
+                ).first()
+        if row is None:
+            return None
+        keys = await self._keys(tenant_id)
+        secret = keys.open(tenant_id, bytes(row[2]), _PURPOSE, name).decode()
+        return WebhookTarget(secret) if row[0] == "webhook" else BotTarget(secret, row[1])
+
+    # -- the outbox -------------------------------------------------------------------------------
+
+    async def enqueue(self, transitions: Sequence[Transition]) -> list[str]:
+        """Queue a message for each transition to firing or resolved whose rule has a receiver;
+        the queued ids."""
+        queued: list[str] = []
+        by_tenant: dict[str, list[Transition]] = {}
+        for t in transitions:
+            if t.after in (AlertStatus.FIRING, AlertStatus.RESOLVED):
+                by_tenant.setdefault(t.tenant_id, []).append(t)
+        for tenant_id, items in by_tenant.items():
+            with tenant_scope(tenant_id):
+                async with (await self._db()).tenant_transaction() as conn:
+                    names = {r for (r,) in await conn.execute(text(
+                        "SELECT name FROM tenantry.alert_receivers"))}  # fmt: skip
+                    rows: list[dict[str, Any]] = []
+                    for t in items:
+                        receiver = t.rule.labels.get("receiver", DEFAULT_RECEIVER)
+                        if receiver not in names:
+                            continue
+                        message = message_of(t)
+                        rows.append(
+                            {
+                                "t": tenant_id,
+                                "id": f"ao_{uuid.uuid4().hex}",
+                                "receiver": receiver,
+                                "target_key": f"{tenant_id}:{receiver}",
+                                "rule": t.rule.name,
+                                "transition": t.after.value,
+                                "message": json.dumps(
+                                    {"text": message.text, "blocks": list(message.blocks)}
+                                ),
+                            }
+                        )
+                    if rows:
+                        await conn.execute(
+                            text(
+                                "INSERT INTO tenantry.alert_outbox (tenant_id, id, receiver, "
+                                "target_key, rule_name, transition, message) VALUES (:t, :id, "
+                                ":receiver, :target_key, :rule, :transition, "
+                                "CAST(:message AS jsonb))"
+                            ),
+                            rows,
+                        )
+                    queued += [r["id"] for r in rows]
+        return queued
+
+    async def deliveries(self, tenant_id: str, limit: int = 100) -> list[Delivery]:
+        """The tenant's latest outbox rows, newest first."""
+        validate_tenant_id(tenant_id)
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000")
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                rows = await conn.execute(
+                    text(
+                        "SELECT id, receiver, rule_name, transition, status, attempts, "
+                        "not_before, last_error, created_at, sent_at FROM tenantry.alert_outbox "
+                        "ORDER BY created_at DESC, id LIMIT :limit"
+                    ),
+                    {"limit": limit},
+                )
+                return [Delivery(*row) for row in rows]

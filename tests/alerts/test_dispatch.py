@@ -1,0 +1,168 @@
+"""Alert delivery end to end on PostgreSQL and the loopback Slack: a rule fires, its message is
+queued in the outbox and delivered; 429 re-queues the receiver's messages for Retry-After; 5xx
+is retried; a permanent refusal fails the message; receivers' secrets are sealed and never read
+back; the queue survives a new dispatcher (a restart)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from tenantry.alerts.delivery import SlackSender
+from tenantry.alerts.dispatch import AlertDispatcher
+from tenantry.alerts.manager import AlertManager
+from tenantry.alerts.notify import AlertNotifier
+from tenantry.context import tenant_scope
+from tenantry.db.engine import Database
+from tenantry.errors import InvalidInput
+from tenantry.monitoring import MonitoringManager
+from tenantry.monitoring.aggregate import Aggregator
+from tests.alerts.conftest import BOT_TOKEN
+from tests.conftest import NewTenant
+from tests.support.slack_server import SlackServer
+
+T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+RULES = """
+alerts:
+  - name: slow_sessions
+    condition: session_creation_time_p95 > 100ms
+    severity: warning
+    annotations:
+      summary: "Sessions take <@U123> & more than 100 ms"
+  - name: ops_only
+    condition: session_creation_time_p95 > 100ms
+    severity: critical
+    labels:
+      receiver: ops
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _firing(db: Database, tenant: str, notifier: AlertNotifier) -> list[str]:
+    """Make both rules fire and queue their messages; the queued ids."""
+    clock = Clock()
+    monitoring = MonitoringManager(db, aggregator=Aggregator(resolution=10, clock=clock))
+    for second in range(0, 60, 5):
+        clock.now = T0.timestamp() + second
+        monitoring.record("session_creation_time", 0.3, None, tenant)
+    await monitoring.flush(everything=True)
+    alerts = AlertManager(db, monitoring=monitoring)
+    await alerts.set_rules(tenant, RULES)
+    changes = await alerts.evaluate(tenant, T0 + timedelta(seconds=60))
+    return await notifier.enqueue(changes)
+
+
+async def _rows(db: Database, tenant: str) -> list[tuple[str, str, int, str | None]]:
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT rule_name, status, attempts, last_error FROM tenantry.alert_outbox "
+                    "ORDER BY rule_name"
+                )
+            )
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def _due_now(db: Database, tenant: str) -> None:
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            await conn.execute(text("UPDATE tenantry.alert_outbox SET not_before = now()"))
+
+
+async def test_a_firing_rule_reaches_the_tenants_slack(
+    db: Database, new_tenant: NewTenant, slack: SlackServer
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    notifier = AlertNotifier(db)
+    await notifier.set_receiver(tenant, "default", webhook_url=slack.webhook("C0ALERTS"))
+    await notifier.set_receiver(tenant, "ops", bot_token=BOT_TOKEN, channel="C0OPS")
+    assert [r.name for r in await notifier.receivers(tenant)] == ["default", "ops"]
+    queued = await _firing(db, tenant, notifier)
+    assert len(queued) == 2
+    async with SlackSender(api_base_url=slack.api_base_url) as sender:
+        step = await AlertDispatcher(notifier, sender, db).dispatch(tenant)
+    assert (step.sent, step.failed) == (2, 0)
+    assert [(r[0], r[1]) for r in await _rows(db, tenant)] == [
+        ("ops_only", "sent"),
+        ("slow_sessions", "sent"),
+    ]
+    (alert,) = slack.messages("C0ALERTS")
+    assert "[FIRING] warning: slow_sessions" in alert["text"]
+    assert "&lt;@U123&gt; &amp; more" in str(alert["blocks"])  # no mention injected
+    assert "critical: ops_only" in slack.messages("C0OPS")[0]["text"]
+    # the secrets are sealed at rest
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            stored = await conn.scalar(text("SELECT string_agg(encode(secret, 'escape'), '')"
+                                            " FROM tenantry.alert_receivers"))  # fmt: skip
+    assert BOT_TOKEN not in str(stored)
+    assert "/services/" not in str(stored)
+
+
+async def test_429_requeues_the_receiver_and_5xx_is_retried(
+    db: Database, new_tenant: NewTenant, slack: SlackServer
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    notifier = AlertNotifier(db)
+    await notifier.set_receiver(tenant, "default", webhook_url=slack.webhook("C0ALERTS"))
+    await notifier.set_receiver(tenant, "ops", webhook_url=slack.webhook("C0OPS", "ops"))
+    await _firing(db, tenant, notifier)
+    slack.rate_limit(retry_after=30)  # the first request (ops_only, created first) is refused
+    slack.fail(503)  # the next one too
+    async with SlackSender(api_base_url=slack.api_base_url, backoff_base=0.01) as sender:
+        dispatcher = AlertDispatcher(notifier, sender, db)
+        step = await dispatcher.dispatch(tenant)
+        assert (step.sent, step.deferred) == (0, 2)
+        rows = dict((r[0], r[1:]) for r in await _rows(db, tenant))
+        assert rows["ops_only"][0] == "queued"
+        assert {rows["ops_only"][2], rows["slow_sessions"][2]} == {"rate_limited", "service_unavailable"}
+        assert (await dispatcher.dispatch(tenant)).sent == 0  # nothing is due yet
+        await _due_now(db, tenant)
+        # a new dispatcher (a restart) delivers what was queued
+        again = await AlertDispatcher(notifier, sender, db).dispatch(tenant)
+    assert again.sent == 2
+    assert [r[2] for r in await _rows(db, tenant)] == [2, 2]  # two attempts each, recorded
+
+
+async def test_a_permanent_refusal_fails_the_message(
+    db: Database, new_tenant: NewTenant, slack: SlackServer
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    notifier = AlertNotifier(db)
+    await notifier.set_receiver(tenant, "default", bot_token="xoxb-wrong", channel="C0ALERTS")
+    await _firing(db, tenant, notifier)  # only slow_sessions has a receiver
+    async with SlackSender(api_base_url=slack.api_base_url) as sender:
+        step = await AlertDispatcher(notifier, sender, db).dispatch(tenant)
+    assert step.failed == 1
+    assert await _rows(db, tenant) == [("slow_sessions", "failed", 1, "invalid_auth")]
+    deliveries = await notifier.deliveries(tenant)
+    assert [(d.rule_name, d.status) for d in deliveries] == [("slow_sessions", "failed")]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({}, "webhook_url or a bot_token"),
+        ({"webhook_url": "ftp://x"}, "http"),
+        ({"bot_token": "xoxb-1"}, "channel"),
+        ({"webhook_url": "https://x", "bot_token": "y"}, "not both"),
+    ],
+)
+async def test_bad_receivers_are_refused(
+    db: Database, new_tenant: NewTenant, options: dict[str, str], match: str
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    with pytest.raises(InvalidInput, match=match):
+        await AlertNotifier(db).set_receiver(tenant, "default", **options)
+    with pytest.raises(InvalidInput, match="receiver name"):
+        await AlertNotifier(db).set_receiver(tenant, "Bad Name", webhook_url="https://x")
