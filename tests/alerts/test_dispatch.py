@@ -125,7 +125,10 @@ async def test_429_requeues_the_receiver_and_5xx_is_retried(
         assert (step.sent, step.deferred) == (0, 2)
         rows = dict((r[0], r[1:]) for r in await _rows(db, tenant))
         assert rows["ops_only"][0] == "queued"
-        assert {rows["ops_only"][2], rows["slow_sessions"][2]} == {"rate_limited", "service_unavailable"}
+        assert {rows["ops_only"][2], rows["slow_sessions"][2]} == {
+            "rate_limited",
+            "service_unavailable",
+        }
         assert (await dispatcher.dispatch(tenant)).sent == 0  # nothing is due yet
         await _due_now(db, tenant)
         # a new dispatcher (a restart) delivers what was queued
