@@ -19,6 +19,8 @@ from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.monitoring import MonitoringManager
 from tenantry.monitoring.aggregate import Aggregator
+from tenantry.threats import ThreatLevel
+from tenantry.threats.manager import Threat
 from tests.alerts.conftest import BOT_TOKEN
 from tests.conftest import NewTenant
 from tests.support.slack_server import SlackServer
@@ -169,3 +171,28 @@ async def test_bad_receivers_are_refused(
         await AlertNotifier(db).set_receiver(tenant, "default", **options)
     with pytest.raises(InvalidInput, match="receiver name"):
         await AlertNotifier(db).set_receiver(tenant, "Bad Name", webhook_url="https://x")
+
+
+async def test_a_high_threat_goes_to_the_security_receiver(
+    db: Database, new_tenant: NewTenant, slack: SlackServer
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    notifier = AlertNotifier(db)
+    threat = Threat(
+        tenant_id=tenant,
+        subject_type="user",
+        subject="<!channel> mallory",
+        level=ThreatLevel.HIGH,
+        reasons=("failed logins",),
+        window_start=T0,
+        window_end=T0 + timedelta(hours=1),
+    )
+    assert await notifier.threat(threat) is None  # no receiver: nothing queued
+    await notifier.set_receiver(tenant, "default", webhook_url=slack.webhook("C0ALERTS"))
+    await notifier.set_receiver(tenant, "security", webhook_url=slack.webhook("C0OPS", "sec"))
+    assert await notifier.threat(threat) is not None
+    async with SlackSender(api_base_url=slack.api_base_url) as sender:
+        assert (await AlertDispatcher(notifier, sender, db).dispatch(tenant)).sent == 1
+    (message,) = slack.messages("C0OPS")
+    assert "[THREAT] high: user &lt;!channel&gt; mallory" in message["text"]
+    assert slack.messages("C0ALERTS") == []

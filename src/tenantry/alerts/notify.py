@@ -5,6 +5,9 @@
   (purpose ``alerts.receiver``, bound to the receiver's name) and no read returns it.
 - **Which receiver.** A rule's ``receiver`` label names one; without it, the receiver named
   ``default``; with neither, the alert's state is kept and nothing is sent.
+- **Threats.** A threat of HIGH or above found by the threat analysis goes to the tenant's
+  ``security`` receiver, else its ``default`` (:meth:`AlertNotifier.threat`, the analysis'
+  ``on_threat`` hook in the service).
 - **Messages.** A transition to firing or resolved becomes one outbox row, the message built
   from the rule (severity, name, its ``summary`` and ``description`` annotations, the values its
   condition read) as Block Kit within Slack's limits, in the same transaction as nothing else:
@@ -33,10 +36,16 @@ from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, NotFound
 from tenantry.keys import Keyring
+from tenantry.threats.manager import Threat
 
 __all__ = ["DEFAULT_RECEIVER", "AlertNotifier", "Delivery", "Receiver"]
 
 DEFAULT_RECEIVER: Final = "default"
+_INSERT: Final = text(
+    "INSERT INTO tenantry.alert_outbox (tenant_id, id, receiver, target_key, rule_name, "
+    "transition, message) VALUES (:t, :id, :receiver, :target_key, :rule, :transition, "
+    "CAST(:message AS jsonb))"
+)
 _PURPOSE: Final = "alerts.receiver"
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -233,17 +242,45 @@ class AlertNotifier(RecordsChanges):
                             }
                         )
                     if rows:
-                        await conn.execute(
-                            text(
-                                "INSERT INTO tenantry.alert_outbox (tenant_id, id, receiver, "
-                                "target_key, rule_name, transition, message) VALUES (:t, :id, "
-                                ":receiver, :target_key, :rule, :transition, "
-                                "CAST(:message AS jsonb))"
-                            ),
-                            rows,
-                        )
+                        await conn.execute(_INSERT, rows)
                     queued += [r["id"] for r in rows]
         return queued
+
+    async def threat(self, threat: Threat) -> str | None:
+        """Queue a message for a threat of HIGH or above (the threat analysis' ``on_threat``
+        hook) to the tenant's ``security`` receiver, else its ``default``; the id queued, or
+        None when the tenant has neither."""
+        tenant_id = threat.tenant_id
+        who = f"{threat.subject_type} {threat.subject}"
+        window = f"{threat.window_start.isoformat()} - {threat.window_end.isoformat()}"
+        built = build_message(
+            AlertMessage(
+                title=escape_mrkdwn(f"[THREAT] {threat.level.value}: {who}"),
+                description=escape_mrkdwn("; ".join(threat.reasons) or "threat detected"),
+                context=[escape_mrkdwn(window)],
+            )
+        )
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                names = {r for (r,) in await conn.execute(text(
+                    "SELECT name FROM tenantry.alert_receivers"))}  # fmt: skip
+                receiver = next((n for n in ("security", DEFAULT_RECEIVER) if n in names), None)
+                if receiver is None:
+                    return None
+                row_id = f"ao_{uuid.uuid4().hex}"
+                await conn.execute(
+                    _INSERT,
+                    {
+                        "t": tenant_id,
+                        "id": row_id,
+                        "receiver": receiver,
+                        "target_key": f"{tenant_id}:{receiver}",
+                        "rule": f"threat:{threat.level.value}",
+                        "transition": "firing",
+                        "message": json.dumps({"text": built.text, "blocks": built.blocks}),
+                    },
+                )
+        return row_id
 
     async def deliveries(self, tenant_id: str, limit: int = 100) -> list[Delivery]:
         """The tenant's latest outbox rows, newest first."""

@@ -60,7 +60,7 @@ from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.router import router as tenants_router
 from tenantry.tenants.status import ActiveTenants
 from tenantry.threats.events import SecurityEvents, on_events
-from tenantry.threats.manager import ThreatAnalyzer
+from tenantry.threats.manager import Threat, ThreatAnalyzer
 from tenantry.threats.router import router as threats_router
 from tenantry.threats.watch import ThreatWatch
 
@@ -172,6 +172,12 @@ async def _monitoring(
             for tenant_id in {t.tenant_id for t in transitions}:
                 dispatcher.notice(tenant_id)
 
+    async def threat(found: Threat) -> None:
+        """A threat of HIGH or above: its message queued, then delivered."""
+        if await notifier.threat(found):
+            dispatcher.notice(found.tenant_id)
+
+    security.threats.on_threat.append(threat)
     alerts = AlertManager(
         database,
         audit=trail,
