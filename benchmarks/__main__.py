@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmarks import (
     bench_access,
+    bench_alert_delivery,
     bench_anomaly,
     bench_audit,
     bench_breaker,
@@ -61,6 +62,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_metadata_write.BENCHMARK,
     bench_metadata_relevance.BENCHMARK,
     bench_monitoring.BENCHMARK,
+    bench_alert_delivery.BENCHMARK,
     bench_load.BENCHMARK,
 )
 
