@@ -68,6 +68,7 @@ from tenantry.alerts.locales import (
 )
 from tenantry.alerts.manager import AlertManager, AlertView, Transition
 from tenantry.alerts.matchers import Matcher, parse_matcher, parse_matchers_text
+from tenantry.alerts.notify import AlertNotifier, Delivery, Receiver
 from tenantry.alerts.routing import (
     GROUP_BY_ALL,
     Route,
@@ -113,6 +114,7 @@ __all__ = [
     "STATUS_COLORS",
     "AlertManager",
     "AlertMessage",
+    "AlertNotifier",
     "AlertRule",
     "AlertSeverity",
     "AlertState",
@@ -123,6 +125,7 @@ __all__ = [
     "BuiltMessage",
     "Condition",
     "Delivered",
+    "Delivery",
     "Flush",
     "Formatter",
     "GroupState",
@@ -131,6 +134,7 @@ __all__ = [
     "LocaleTag",
     "Matcher",
     "Permanent",
+    "Receiver",
     "RenderLimits",
     "Resolution",
     "RetryAfter",
