@@ -121,7 +121,7 @@ async def test_429_requeues_the_receiver_and_5xx_is_retried(
     await _firing(db, tenant, notifier)
     slack.rate_limit(retry_after=30)  # the first request (ops_only, created first) is refused
     slack.fail(503)  # the next one too
-    async with SlackSender(api_base_url=slack.api_base_url, backoff_base=0.01) as sender:
+    async with SlackSender(api_base_url=slack.api_base_url, backoff_base=30) as sender:
         dispatcher = AlertDispatcher(notifier, sender, db)
         step = await dispatcher.dispatch(tenant)
         assert (step.sent, step.deferred) == (0, 2)
@@ -196,3 +196,46 @@ async def test_a_high_threat_goes_to_the_security_receiver(
     (message,) = slack.messages("C0OPS")
     assert "[THREAT] high: user &lt;!channel&gt; mallory" in message["text"]
     assert slack.messages("C0ALERTS") == []
+
+
+ROUTING = """
+route:
+  receiver: default
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: ops
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+silences:
+  - matchers: ['alertname="muted"']
+    starts_at: 2026-12-01T00:00:00Z
+    ends_at: 2027-01-01T00:00:00Z
+    comment: maintenance
+"""
+
+
+async def test_routing_inhibition_and_silences_choose_the_receivers(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    notifier = AlertNotifier(db)
+    for name in ("default", "ops"):
+        await notifier.set_receiver(tenant, name, webhook_url=f"https://hooks.example/{name}")
+    with pytest.raises(InvalidInput, match="route"):
+        await notifier.set_routing(tenant, "routes: []")
+    await notifier.set_routing(tenant, ROUTING)
+    assert await notifier.routing(tenant) == ROUTING
+    await _firing(db, tenant, notifier)  # ops_only (critical) fires, and slow_sessions (warning)
+    rows = {(r[0], r[1]) for r in await _rows(db, tenant)}
+    # critical goes to ops by the tree; the warning is inhibited by the firing critical alert
+    assert rows == {("ops_only", "queued")}
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            receivers = await conn.scalar(
+                text("SELECT string_agg(receiver, ',') FROM tenantry.alert_outbox")
+            )
+    assert receivers == "ops"
+    assert await notifier.delete_routing(tenant) is True
+    assert await notifier.routing(tenant) is None
+    assert await notifier.delete_routing(tenant) is False

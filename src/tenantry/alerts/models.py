@@ -19,7 +19,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from tenantry.db.rls import tenant_table
 
-__all__ = ["STATUSES", "alert_outbox", "alert_receivers", "alert_rules", "alert_states"]
+__all__ = [
+    "STATUSES",
+    "alert_outbox",
+    "alert_receivers",
+    "alert_routing",
+    "alert_rules",
+    "alert_states",
+]
 
 STATUSES = ("inactive", "pending", "firing", "resolved")
 _STATUSES = ", ".join(f"'{s}'" for s in STATUSES)
@@ -79,4 +86,12 @@ alert_outbox = tenant_table(
     CheckConstraint("status in ('queued', 'sent', 'failed')", name="status"),
     Index("ix_alert_outbox_due", "tenant_id", "status", "not_before"),
     info={"sample_row": {"status": "queued", "attempts": 0, "message": {"text": "x"}}},
+)
+
+#: A tenant's routing (route tree, inhibition rules, silences) as the YAML it set.
+alert_routing = tenant_table(
+    "alert_routing",
+    Column("source", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"sample_row": {"source": "route:\n  receiver: default\n"}},
 )

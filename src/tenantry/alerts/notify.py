@@ -3,8 +3,10 @@
 - **Receivers.** A tenant names where its alerts go: an incoming webhook (its URL is the
   credential) or a bot token and a channel. The secret is sealed with the tenant's data key
   (purpose ``alerts.receiver``, bound to the receiver's name) and no read returns it.
-- **Which receiver.** A rule's ``receiver`` label names one; without it, the receiver named
-  ``default``; with neither, the alert's state is kept and nothing is sent.
+- **Which receiver.** The tenant's routing (:mod:`tenantry.alerts.config`: a route tree,
+  inhibition rules, silences) when it set one; else a rule's ``receiver`` label, else the
+  receiver named ``default``. A receiver that does not exist gets nothing; the alert's state is
+  kept either way.
 - **Threats.** A threat of HIGH or above found by the threat analysis goes to the tenant's
   ``security`` receiver, else its ``default`` (:meth:`AlertNotifier.threat`, the analysis'
   ``on_threat`` hook in the service).
@@ -25,11 +27,13 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.alerts.attempts import BotTarget, SlackMessage, Target, WebhookTarget
 from tenantry.alerts.blocks import AlertMessage, build_message
+from tenantry.alerts.config import RoutingConfig, parse_routing
 from tenantry.alerts.manager import Transition
-from tenantry.alerts.rules import AlertStatus
+from tenantry.alerts.rules import AlertRule, AlertStatus
 from tenantry.alerts.sandbox import escape_mrkdwn
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
@@ -222,13 +226,18 @@ class AlertNotifier(RecordsChanges):
                 async with (await self._db()).tenant_transaction() as conn:
                     names = {r for (r,) in await conn.execute(text(
                         "SELECT name FROM tenantry.alert_receivers"))}  # fmt: skip
+                    routing = await _routing(conn)
+                    firing = await _firing_labels(conn) if routing is not None else []
                     rows: list[dict[str, Any]] = []
                     for t in items:
-                        receiver = t.rule.labels.get("receiver", DEFAULT_RECEIVER)
-                        if receiver not in names:
-                            continue
+                        labels = t.rule.alert_labels()
+                        if routing is not None:
+                            wanted = routing.receivers_for(labels, firing, t.at)
+                        else:
+                            wanted = [t.rule.labels.get("receiver", DEFAULT_RECEIVER)]
                         message = message_of(t)
-                        rows.append(
+                        body = json.dumps({"text": message.text, "blocks": list(message.blocks)})
+                        rows += [
                             {
                                 "t": tenant_id,
                                 "id": f"ao_{uuid.uuid4().hex}",
@@ -236,11 +245,11 @@ class AlertNotifier(RecordsChanges):
                                 "target_key": f"{tenant_id}:{receiver}",
                                 "rule": t.rule.name,
                                 "transition": t.after.value,
-                                "message": json.dumps(
-                                    {"text": message.text, "blocks": list(message.blocks)}
-                                ),
+                                "message": body,
                             }
-                        )
+                            for receiver in wanted
+                            if receiver in names
+                        ]
                     if rows:
                         await conn.execute(_INSERT, rows)
                     queued += [r["id"] for r in rows]
@@ -282,6 +291,55 @@ class AlertNotifier(RecordsChanges):
                 )
         return row_id
 
+    # -- routing ----------------------------------------------------------------------------------
+
+    async def set_routing(
+        self, tenant_id: str, source: str, *, actor: str | None = None
+    ) -> RoutingConfig:
+        """Set ``tenant_id``'s routing (YAML: route, inhibit_rules, silences); invalid routing
+        changes nothing."""
+        validate_tenant_id(tenant_id)
+        config = parse_routing(source)
+        trail = await self._trail(tenant_id)
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO tenantry.alert_routing (tenant_id, source) VALUES (:t, :s) "
+                        "ON CONFLICT (tenant_id) DO UPDATE SET source = excluded.source, "
+                        "updated_at = now()"
+                    ),
+                    {"t": tenant_id, "s": source},
+                )
+                await trail.record(tenant_id, "alerts.routing.set", "alert_routing", actor=actor)
+        return config
+
+    async def routing(self, tenant_id: str) -> str | None:
+        """``tenant_id``'s routing as it set it (YAML), or None."""
+        validate_tenant_id(tenant_id)
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                found: str | None = await conn.scalar(
+                    text("SELECT source FROM tenantry.alert_routing")
+                )
+                return found
+
+    async def delete_routing(self, tenant_id: str, *, actor: str | None = None) -> bool:
+        """Back to the rule's ``receiver`` label or ``default``; whether there was a routing
+        (deleting none is no error: the outcome is the same)."""
+        validate_tenant_id(tenant_id)
+        trail = await self._trail(tenant_id)
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                gone = await conn.scalar(
+                    text("DELETE FROM tenantry.alert_routing WHERE tenant_id = :t RETURNING 1"),
+                    {"t": tenant_id},
+                )
+                if gone is None:
+                    return False
+                await trail.record(tenant_id, "alerts.routing.delete", "alert_routing", actor=actor)
+        return True
+
     async def deliveries(self, tenant_id: str, limit: int = 100) -> list[Delivery]:
         """The tenant's latest outbox rows, newest first."""
         validate_tenant_id(tenant_id)
@@ -298,3 +356,19 @@ class AlertNotifier(RecordsChanges):
                     {"limit": limit},
                 )
                 return [Delivery(*row) for row in rows]
+
+
+async def _routing(conn: AsyncConnection) -> RoutingConfig | None:
+    source = await conn.scalar(text("SELECT source FROM tenantry.alert_routing"))
+    return None if source is None else parse_routing(str(source))
+
+
+async def _firing_labels(conn: AsyncConnection) -> list[dict[str, str]]:
+    """The labels of the tenant's firing alerts (the sources inhibition looks at)."""
+    rows = await conn.execute(
+        text(
+            "SELECT r.definition FROM tenantry.alert_rules r JOIN tenantry.alert_states s "
+            "ON s.tenant_id = r.tenant_id AND s.rule_name = r.name WHERE s.status = 'firing'"
+        )
+    )
+    return [AlertRule.model_validate(d).alert_labels() for (d,) in rows]

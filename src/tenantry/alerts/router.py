@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.actions import ALERTS_READ, ALERTS_WRITE
+from tenantry.alerts.config import MAX_CONFIG_TEXT
 from tenantry.alerts.manager import AlertManager, AlertView
 from tenantry.alerts.notify import AlertNotifier, Delivery, Receiver
 from tenantry.alerts.rules import MAX_RULES_TEXT, AlertRule
@@ -166,3 +167,44 @@ async def delete_receiver(
 async def list_deliveries(caller: Reader, notifier: Notifier) -> list[Delivery]:
     """The latest alert messages and how their delivery went (queued, sent, failed)."""
     return await notifier.deliveries(caller.tenant_id)
+
+
+class RoutingBody(BaseModel):
+    """The tenant's alert routing as Alertmanager writes it: ``route``, ``inhibit_rules``,
+    ``silences`` (YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    routing: str = Field(
+        max_length=MAX_CONFIG_TEXT,
+        examples=[
+            "route:\n  receiver: default\n  routes:\n"
+            "    - matchers: ['severity=\"critical\"']\n      receiver: ops\n"
+        ],
+    )
+
+
+@router.put("/alerts/routing")
+async def set_routing(body: RoutingBody, caller: Writer, notifier: Notifier) -> RoutingBody:
+    """Set the routing; an invalid one changes nothing (422 naming what is wrong)."""
+    await notifier.set_routing(caller.tenant_id, body.routing, actor=caller.actor)
+    return body
+
+
+class RoutingOut(BaseModel):
+    """The tenant's routing as it set it, or null (each rule's ``receiver`` label, else
+    ``default``)."""
+
+    routing: str | None
+
+
+@router.get("/alerts/routing")
+async def get_routing(caller: Reader, notifier: Notifier) -> RoutingOut:
+    return RoutingOut(routing=await notifier.routing(caller.tenant_id))
+
+
+@router.delete("/alerts/routing", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_routing(caller: Writer, notifier: Notifier) -> Response:
+    """Back to each rule's ``receiver`` label or ``default`` (204 whether or not one was set)."""
+    await notifier.delete_routing(caller.tenant_id, actor=caller.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
