@@ -16,6 +16,7 @@ from typing import Any
 from benchmarks import (
     bench_access,
     bench_alert_delivery,
+    bench_alerts,
     bench_anomaly,
     bench_audit,
     bench_breaker,
@@ -63,6 +64,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_metadata_relevance.BENCHMARK,
     bench_monitoring.BENCHMARK,
     bench_alert_delivery.BENCHMARK,
+    bench_alerts.BENCHMARK,
     bench_load.BENCHMARK,
 )
 
