@@ -54,7 +54,7 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
     alerts = AlertManager(env.db, monitoring=monitoring)
     await alerts.set_rules(tenant, _RULES)
     rule = load_rules(_RULES)[0]
-    notifier = AlertNotifier(env.db)
+    notifier = AlertNotifier(env.db, webhook_prefixes=["http://127.0.0.1:"])  # the loopback
     with SlackServer() as slack:
         hook = slack.webhook("C0ALERTS")
         await notifier.set_receiver(tenant, "default", webhook_url=hook)

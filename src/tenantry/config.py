@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     embedded_database: str = _env("TENANTRY_EMBEDDED_DATABASE", "tenantry", pattern=_PG_IDENTIFIER)
     max_body_bytes: int = _env("TENANTRY_MAX_BODY_BYTES", 1024 * 1024, ge=1024, le=1024**3)
     metrics_max_tenants: int = _env("TENANTRY_METRICS_MAX_TENANTS", 100, ge=0, le=100_000)
+    #: Where a tenant's alert webhooks may point: the service POSTs to them, so any other URL
+    #: would let a tenant reach the service's network (SSRF). Comma-separated URL prefixes.
+    slack_webhook_prefixes: str = _env(
+        "TENANTRY_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/", min_length=1
+    )
 
     @field_validator("database_url", "app_database_url")
     @classmethod

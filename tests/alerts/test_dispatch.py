@@ -26,6 +26,8 @@ from tests.conftest import NewTenant
 from tests.support.slack_server import SlackServer
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+#: The loopback Slack's webhooks: allowed for these tests (the service allows Slack's only).
+LOOPBACK = "http://127.0.0.1:"
 RULES = """
 alerts:
   - name: slow_sessions
@@ -85,7 +87,7 @@ async def test_a_firing_rule_reaches_the_tenants_slack(
     db: Database, new_tenant: NewTenant, slack: SlackServer
 ) -> None:
     tenant = (await new_tenant("dl")).id
-    notifier = AlertNotifier(db)
+    notifier = AlertNotifier(db, webhook_prefixes=[LOOPBACK])
     await notifier.set_receiver(tenant, "default", webhook_url=slack.webhook("C0ALERTS"))
     await notifier.set_receiver(tenant, "ops", bot_token=BOT_TOKEN, channel="C0OPS")
     assert [r.name for r in await notifier.receivers(tenant)] == ["default", "ops"]
@@ -115,7 +117,7 @@ async def test_429_requeues_the_receiver_and_5xx_is_retried(
     db: Database, new_tenant: NewTenant, slack: SlackServer
 ) -> None:
     tenant = (await new_tenant("dl")).id
-    notifier = AlertNotifier(db)
+    notifier = AlertNotifier(db, webhook_prefixes=[LOOPBACK])
     await notifier.set_receiver(tenant, "default", webhook_url=slack.webhook("C0ALERTS"))
     await notifier.set_receiver(tenant, "ops", webhook_url=slack.webhook("C0OPS", "ops"))
     await _firing(db, tenant, notifier)
@@ -158,9 +160,12 @@ async def test_a_permanent_refusal_fails_the_message(
     ("options", "match"),
     [
         ({}, "webhook_url or a bot_token"),
-        ({"webhook_url": "ftp://x"}, "http"),
+        ({"webhook_url": "ftp://x"}, "Slack webhook URL"),
+        ({"webhook_url": "http://169.254.169.254/latest/meta-data"}, "Slack webhook URL"),
+        ({"webhook_url": "https://hooks.slack.com@evil.example/x"}, "Slack webhook URL"),
+        ({"webhook_url": "https://hooks.slack.com/../x"}, "Slack webhook URL"),
         ({"bot_token": "xoxb-1"}, "channel"),
-        ({"webhook_url": "https://x", "bot_token": "y"}, "not both"),
+        ({"webhook_url": "https://hooks.slack.com/x", "bot_token": "y"}, "not both"),
     ],
 )
 async def test_bad_receivers_are_refused(
@@ -177,7 +182,7 @@ async def test_a_high_threat_goes_to_the_security_receiver(
     db: Database, new_tenant: NewTenant, slack: SlackServer
 ) -> None:
     tenant = (await new_tenant("dl")).id
-    notifier = AlertNotifier(db)
+    notifier = AlertNotifier(db, webhook_prefixes=[LOOPBACK])
     threat = Threat(
         tenant_id=tenant,
         subject_type="user",
@@ -221,7 +226,9 @@ async def test_routing_inhibition_and_silences_choose_the_receivers(
     tenant = (await new_tenant("dl")).id
     notifier = AlertNotifier(db)
     for name in ("default", "ops"):
-        await notifier.set_receiver(tenant, name, webhook_url=f"https://hooks.example/{name}")
+        await notifier.set_receiver(
+            tenant, name, webhook_url=f"https://hooks.slack.com/services/{name}"
+        )
     with pytest.raises(InvalidInput, match="route"):
         await notifier.set_routing(tenant, "routes: []")
     await notifier.set_routing(tenant, ROUTING)

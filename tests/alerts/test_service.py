@@ -25,7 +25,8 @@ alerts:
 async def test_a_rule_fires_and_its_message_reaches_slack(
     settings: Settings, slack: SlackServer
 ) -> None:
-    app = create_app(settings)
+    loopback = settings.model_copy(update={"slack_webhook_prefixes": "http://127.0.0.1:"})
+    app = create_app(loopback)
     async with app.router.lifespan_context(app):
         state = app.state.tenantry
         tenant = f"svc-{uuid.uuid4().hex[:12]}"

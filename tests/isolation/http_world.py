@@ -167,7 +167,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     markers |= {schema_name, described}
     rule_name, metric = f"{prefix}-rule-{_hex()}", f"m{_hex()}"
     await _alert_rule(client, tenant, rule_name, metric)
-    receiver, hook = f"{prefix}-receiver-{_hex()}", f"https://hooks.example/{_hex()}"
+    receiver, hook = f"{prefix}-receiver-{_hex()}", f"https://hooks.slack.com/services/{_hex()}"
     await _receiver(client, tenant, receiver, hook)
     markers |= {rule_name, metric, receiver, hook}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
@@ -299,7 +299,9 @@ async def fresh(
         await _alert_rule(client, tenant, ids["alert_rule"], "x")
     if "receiver" in kinds:
         ids["receiver"] = f"own-{_hex()}"
-        await _receiver(client, tenant, ids["receiver"], f"https://hooks.example/{_hex()}")
+        await _receiver(
+            client, tenant, ids["receiver"], f"https://hooks.slack.com/services/{_hex()}"
+        )
     return ids
 
 

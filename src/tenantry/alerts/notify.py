@@ -42,9 +42,11 @@ from tenantry.errors import InvalidInput, NotFound
 from tenantry.keys import Keyring
 from tenantry.threats.manager import Threat
 
-__all__ = ["DEFAULT_RECEIVER", "AlertNotifier", "Delivery", "Receiver"]
+__all__ = ["DEFAULT_RECEIVER", "SLACK_WEBHOOKS", "AlertNotifier", "Delivery", "Receiver"]
 
 DEFAULT_RECEIVER: Final = "default"
+#: Slack's incoming webhooks: the one place a webhook receiver may point by default.
+SLACK_WEBHOOKS: Final = "https://hooks.slack.com/"
 _INSERT: Final = text(
     "INSERT INTO tenantry.alert_outbox (tenant_id, id, receiver, target_key, rule_name, "
     "transition, message) VALUES (:t, :id, :receiver, :target_key, :rule, :transition, "
@@ -79,6 +81,11 @@ class Delivery:
     sent_at: datetime | None
 
 
+def _plain(url: str) -> bool:
+    """No credentials, fragment or whitespace that could make a URL mean another host."""
+    return not any(c in url for c in "@#\\ \t\r\n") and ".." not in url
+
+
 def _check_name(name: object) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 64 or not set(name) <= _NAME_CHARS:
         raise InvalidInput("a receiver name is 1 to 64 of a-z, 0-9, '-' and '_'")
@@ -111,8 +118,12 @@ class AlertNotifier(RecordsChanges):
         *,
         audit: ChangeLog | None = None,
         keyring: Keyring | None = None,
+        webhook_prefixes: Sequence[str] = (SLACK_WEBHOOKS,),
     ) -> None:
         self._database, self._audit, self._keyring = database, audit, keyring
+        #: The URL prefixes a webhook receiver may have: the service posts to it, so a URL of
+        #: the tenant's choosing would reach the service's own network (SSRF).
+        self.webhook_prefixes = tuple(webhook_prefixes)
 
     async def _keys(self, tenant_id: str) -> Keyring:
         if self._keyring is None:
@@ -138,8 +149,9 @@ class AlertNotifier(RecordsChanges):
         if (webhook_url is None) == (bot_token is None):
             raise InvalidInput("a receiver has a webhook_url or a bot_token, not both")
         if webhook_url is not None:
-            if not webhook_url.startswith("https://") and not webhook_url.startswith("http://"):
-                raise InvalidInput("webhook_url must be an http(s) URL")
+            if not webhook_url.startswith(self.webhook_prefixes) or not _plain(webhook_url):
+                allowed = ", ".join(self.webhook_prefixes)
+                raise InvalidInput(f"webhook_url must be a Slack webhook URL (starting {allowed})")
             kind: Literal["webhook", "bot"] = "webhook"
             secret, channel = webhook_url, None
         else:

@@ -153,6 +153,8 @@ async def _monitoring(
     trail: ChangeLog,
     security: SecurityManager,
     keyring: Keyring,
+    *,
+    settings: Settings,
 ) -> tuple[MonitoringManager, AlertManager, AlertNotifier]:
     """Metrics recorded in this process, flushed to the tenants' series every 10 s (on stop,
     what is left is written, before the database is disposed: the stack unwinds in reverse),
@@ -161,7 +163,12 @@ async def _monitoring(
     monitoring = MonitoringManager(database)
     await monitoring.start_collection()
     stack.push_async_callback(monitoring.close)
-    notifier = AlertNotifier(database, audit=trail, keyring=keyring)
+    notifier = AlertNotifier(
+        database,
+        audit=trail,
+        keyring=keyring,
+        webhook_prefixes=settings.slack_webhook_prefixes.split(","),
+    )
     sender = SlackSender()
     stack.push_async_callback(sender.aclose)
     dispatcher = AlertDispatcher(notifier, sender, database)
@@ -305,7 +312,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             learner = await _learn_behaviour(stack, sessions)
             metadata = await _metadata(stack, runtime, database, trail, keyring)
             monitoring, alerts, notifier = await _monitoring(
-                stack, database, trail, security, keyring
+                stack, database, trail, security, keyring, settings=settings
             )
 
             async def status_changed(tenant_id: str) -> None:
