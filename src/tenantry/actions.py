@@ -16,6 +16,8 @@ __all__ = [
     "API_KEYS_MANAGE",
     "CACHE_READ",
     "CONNECTIONS_ADMIN",
+    "FIXTURES_READ",
+    "FIXTURES_WRITE",
     "METADATA_READ",
     "METADATA_WRITE",
     "METRICS_READ",
@@ -58,6 +60,8 @@ SCHEMAS_WRITE = "schemas:write"
 MONITORING_READ = "monitoring:read"
 ALERTS_READ = "alerts:read"
 ALERTS_WRITE = "alerts:write"
+FIXTURES_READ = "fixtures:read"
+FIXTURES_WRITE = "fixtures:write"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -84,6 +88,8 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         MONITORING_READ: "query the tenant's metric series",
         ALERTS_READ: "read the tenant's alert rules and where their alerts stand",
         ALERTS_WRITE: "set and delete the tenant's alert rules",
+        FIXTURES_READ: "list, read and render the tenant's Slack alert templates (fixtures)",
+        FIXTURES_WRITE: "create, update and delete the tenant's Slack alert templates",
     }
 )
 

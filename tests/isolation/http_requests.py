@@ -146,6 +146,7 @@ def kind_of(name: str) -> IdKind | None:
         ("schema_name", "schema"),
         ("rule_name", "alert_rule"),
         ("receiver_name", "receiver"),
+        ("fixture_id", "fixture"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

@@ -6,7 +6,8 @@
   carrying one carries the victim's data.
 - :func:`credentials`: every kind of credential of a tenant, each as strong as the tenant can
   make it; :func:`fresh` makes new objects of a tenant for a control to use up.
-- :class:`Watch`: what an attack must not change in the victim, read again after each attack.
+- :class:`Watch`: what an attack must not change in the victim, read again after each attack
+  (its fixtures too: the victim's are not sensitive, so reading them records no access).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ IdKind = Literal[
     "schema",
     "alert_rule",
     "receiver",
+    "fixture",
 ]
 
 
@@ -169,7 +171,9 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     await _alert_rule(client, tenant, rule_name, metric)
     receiver, hook = f"{prefix}-receiver-{_hex()}", f"https://hooks.slack.com/services/{_hex()}"
     await _receiver(client, tenant, receiver, hook)
-    markers |= {rule_name, metric, receiver, hook}
+    fixture_name, fixture_title = f"{prefix}-fixture-{_hex()}", f"ftitle-{_hex()}"
+    fixture = await _fixture(client, tenant, fixture_name, fixture_title)
+    markers |= {rule_name, metric, receiver, hook, fixture_name, fixture_title, fixture}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -188,6 +192,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "schema": schema_name,
         "alert_rule": rule_name,
         "receiver": receiver,
+        "fixture": fixture,
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -211,6 +216,7 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "schema": again(ids["schema"]),
         "alert_rule": again(ids["alert_rule"]),
         "receiver": again(ids["receiver"]),
+        "fixture": f"fx_{tenant}.{secrets.token_urlsafe(16)}",
     }
 
 
@@ -302,6 +308,8 @@ async def fresh(
         await _receiver(
             client, tenant, ids["receiver"], f"https://hooks.slack.com/services/{_hex()}"
         )
+    if "fixture" in kinds:
+        ids["fixture"] = await _fixture(client, tenant, f"own-{_hex()}", "own")
     return ids
 
 
@@ -310,6 +318,14 @@ async def _receiver(client: httpx.AsyncClient, tenant: str, name: str, url: str)
     body = {"kind": "webhook", "secret": url}
     put = await client.put(f"/alerts/receivers/{name}", json=body, headers=_platform(tenant))
     _ok(put, "set an alert receiver")
+
+
+async def _fixture(client: httpx.AsyncClient, tenant: str, name: str, title: str) -> str:
+    """A Slack alert template (fixture) of ``tenant`` titled ``title``; its id."""
+    texts = {"title": title, "description": "{{ severity | urgency_emoji }} failures"}
+    body = {"name": name, "severity": "critical", "locales": {"de-DE": texts, "en": texts}}
+    created: dict[str, Any] = await _post(client, tenant, f"/fixtures/{tenant}", body)
+    return str(created["id"])
 
 
 async def _alert_rule(client: httpx.AsyncClient, tenant: str, name: str, metric: str) -> None:
@@ -364,6 +380,10 @@ class Watch:
             ),
             "receivers": sorted(
                 (r["name"], r["kind"], r["channel"] or "") for r in await get("/alerts/receivers")
+            ),
+            "fixtures": sorted(
+                (f["id"], f["name"], f["updated_at"], json.dumps(f["locales"], sort_keys=True))
+                for f in await get(f"/fixtures/{self.data.tenant}")
             ),
             "audit_size": (await get("/audit/entries?limit=1"))["tree_size"],
         }

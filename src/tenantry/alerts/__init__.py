@@ -10,7 +10,11 @@ alert templates delivered to each tenant's own Slack.
 - the templates' parts: locale tags and their fallback chains (``locales``), CLDR formatting
   filters (``formatting``), the Jinja2 sandbox (``sandbox``) and the renderer on it
   (``templates``), and Block Kit output (``blocks``);
-- :class:`AlertManager`: each tenant's rules, evaluated by the service, their states kept.
+- :class:`AlertManager`: each tenant's rules, evaluated by the service, their states kept;
+- :class:`SlackFixtureManager`: each tenant's localized Slack alert templates (the documents'
+  fixtures), stored, audited, sealed when sensitive and rendered by locale fallback, missing
+  translations from a :class:`Translator` (:class:`TranslationMemory`,
+  :class:`StoredTranslationMemory`, :class:`AILocalizationEngine`).
 """
 
 from tenantry.alerts.attempts import (
@@ -45,6 +49,14 @@ from tenantry.alerts.expressions import (
     SeriesRef,
     parse_condition,
 )
+from tenantry.alerts.fixture_schemas import (
+    LocaleTexts,
+    RenderedFixture,
+    SlackFixture,
+    SlackFixtureEntity,
+    TenantContext,
+)
+from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.formatting import (
     SEVERITY_EMOJI,
     STATUS_COLORS,
@@ -68,6 +80,7 @@ from tenantry.alerts.locales import (
 )
 from tenantry.alerts.manager import AlertManager, AlertView, Transition
 from tenantry.alerts.matchers import Matcher, parse_matcher, parse_matchers_text
+from tenantry.alerts.memory import StoredTranslationMemory
 from tenantry.alerts.notify import AlertNotifier, Delivery, Receiver
 from tenantry.alerts.routing import (
     GROUP_BY_ALL,
@@ -98,6 +111,12 @@ from tenantry.alerts.suppression import (
     parse_inhibit_rules,
 )
 from tenantry.alerts.templates import TemplateRenderer
+from tenantry.alerts.translation import (
+    AILocalizationEngine,
+    MachineTranslator,
+    TranslationMemory,
+    Translator,
+)
 
 __all__ = [
     "FALLBACK_LOCALE",
@@ -112,6 +131,7 @@ __all__ = [
     "SEVERITY_EMOJI",
     "SLACK_API_URL",
     "STATUS_COLORS",
+    "AILocalizationEngine",
     "AlertManager",
     "AlertMessage",
     "AlertNotifier",
@@ -132,10 +152,13 @@ __all__ = [
     "InhibitRule",
     "LocaleInfo",
     "LocaleTag",
+    "LocaleTexts",
+    "MachineTranslator",
     "Matcher",
     "Permanent",
     "Receiver",
     "RenderLimits",
+    "RenderedFixture",
     "Resolution",
     "RetryAfter",
     "Retryable",
@@ -144,11 +167,18 @@ __all__ = [
     "RouteTiming",
     "SeriesRef",
     "Silence",
+    "SlackFixture",
+    "SlackFixtureEntity",
+    "SlackFixtureManager",
     "SlackMessage",
     "SlackSender",
+    "StoredTranslationMemory",
     "Target",
     "TemplateRenderer",
+    "TenantContext",
     "Transition",
+    "TranslationMemory",
+    "Translator",
     "WebhookTarget",
     "active_silences",
     "babel_locale",

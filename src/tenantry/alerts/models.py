@@ -1,10 +1,16 @@
 """Alert tables: each tenant's rules, and where each rule's alert stands (durable, so a restart
-neither forgets a pending ``for`` nor fires twice; migration 0014); its receivers and the outbox
-of its alert messages (migration 0016)."""
+neither forgets a pending ``for`` nor fires twice; migration 0014); each tenant's Slack alert
+templates, the documents' "fixtures" (migration 0015); its receivers and the outbox of its alert
+messages (migration 0016), and its routing (migration 0017).
+
+A fixture's translations are ``locales`` (JSON) or, for a sensitive fixture, ``sealed`` (the same
+JSON sealed with the tenant's data key for ``slack_fixtures.locales`` and the fixture's id);
+exactly one of them is set."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -21,11 +27,14 @@ from tenantry.db.rls import tenant_table
 
 __all__ = [
     "STATUSES",
+    "TRANSLATION_KINDS",
     "alert_outbox",
     "alert_receivers",
     "alert_routing",
     "alert_rules",
     "alert_states",
+    "slack_fixtures",
+    "translation_memory",
 ]
 
 STATUSES = ("inactive", "pending", "firing", "resolved")
@@ -94,4 +103,52 @@ alert_routing = tenant_table(
     Column("source", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     info={"sample_row": {"source": "route:\n  receiver: default\n"}},
+)
+
+slack_fixtures = tenant_table(
+    "slack_fixtures",
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("default_locale", Text, nullable=False),
+    Column("sensitive", Boolean, nullable=False, server_default=text("false")),
+    #: ``{tag: {"title", "description", "action_required"}}`` (templates), when not sensitive.
+    Column("locales", JSONB(none_as_null=True), nullable=True),
+    #: The same, sealed with the tenant's key, when sensitive.
+    Column("sealed", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "(sensitive AND sealed IS NOT NULL AND locales IS NULL) OR "
+        "(NOT sensitive AND sealed IS NULL AND locales IS NOT NULL)",
+        name="sealed_if_sensitive",
+    ),
+    info={
+        "sample_row": {
+            "name": "sample",
+            "severity": "info",
+            "default_locale": "en",
+            "sensitive": False,
+            "locales": {"en": {"title": "t", "description": "d", "action_required": ""}},
+            "sealed": None,
+        }
+    },
+)
+
+TRANSLATION_KINDS = ("memory", "term")
+
+translation_memory = tenant_table(
+    "translation_memory",
+    #: ``memory``: a whole text; ``term``: a glossary term (matched lower-cased, any language).
+    Column("kind", Text, primary_key=True),
+    #: The source's language (``de``); ``*`` for a term.
+    Column("source_language", Text, primary_key=True),
+    Column("target_locale", Text, primary_key=True),
+    #: SHA-256 of the source text (the key: a text may be longer than an index entry).
+    Column("source_digest", LargeBinary, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind in ('memory', 'term')", name="kind"),
+    info={"sample_row": {"kind": "memory", "source_language": "en", "target_locale": "de"}},
 )

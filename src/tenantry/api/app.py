@@ -17,7 +17,10 @@ from tenantry.access.manager import AccessControl
 from tenantry.access.router import router as access_router
 from tenantry.alerts.delivery import SlackSender
 from tenantry.alerts.dispatch import AlertDispatcher
+from tenantry.alerts.fixtures import SlackFixtureManager
+from tenantry.alerts.fixtures_router import router as fixtures_router
 from tenantry.alerts.manager import AlertManager, Transition
+from tenantry.alerts.memory import StoredTranslationMemory
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.alerts.router import router as alerts_router
 from tenantry.api.auth import TenantGate
@@ -51,7 +54,7 @@ from tenantry.monitoring.manager import MonitoringManager
 from tenantry.monitoring.router import router as monitoring_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
-from tenantry.security.manager import SecurityManager
+from tenantry.security.manager import ComplianceManager, SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.learner import BehaviourLearner
 from tenantry.sessions.manager import SessionManager
@@ -231,6 +234,7 @@ def _include_routers(app: FastAPI) -> None:
         schemas_router,
         monitoring_router,
         alerts_router,
+        fixtures_router,
     ):
         app.include_router(router)
 
@@ -351,6 +355,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 monitoring=monitoring,
                 alerts=alerts,
                 notifier=notifier,
+                # the tenants' Slack alert templates; each request's manager is for_tenant()'s
+                fixtures=SlackFixtureManager(
+                    None,
+                    database,
+                    audit=trail,
+                    keyring=keyring,
+                    compliance=ComplianceManager(security),
+                    # missing translations from each tenant's memory, shared by the nodes
+                    translator=StoredTranslationMemory(database, audit=trail),
+                ),
             )
             _log.info(
                 "started",

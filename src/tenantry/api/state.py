@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
+from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.manager import AlertManager
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.api.auth import TenantGate
@@ -56,6 +57,7 @@ class AppState:
     monitoring: MonitoringManager
     alerts: AlertManager
     notifier: AlertNotifier
+    fixtures: SlackFixtureManager
 
     @property
     def audit(self) -> AuditLog:

@@ -1,7 +1,7 @@
 """Alert delivery: each tenant's receivers (secrets sealed) and the durable outbox.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from tenantry.db.rls import create_tenant_table
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
