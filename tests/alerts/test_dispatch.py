@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from tenantry.alerts import AlertSeverity, SlackFixtureEntity, SlackFixtureManager, TenantContext
 from tenantry.alerts.delivery import SlackSender
 from tenantry.alerts.dispatch import AlertDispatcher
 from tenantry.alerts.manager import AlertManager
@@ -246,3 +247,50 @@ async def test_routing_inhibition_and_silences_choose_the_receivers(
     assert await notifier.delete_routing(tenant) is True
     assert await notifier.routing(tenant) is None
     assert await notifier.delete_routing(tenant) is False
+
+
+TEMPLATED = """
+alerts:
+  - name: slow_sessions
+    condition: session_creation_time_p95 > 100ms
+    severity: warning
+    annotations:
+      fixture: latency
+      locale: de-AT
+"""
+
+
+async def test_a_rule_naming_a_template_gets_its_localized_message(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    templates = SlackFixtureManager(TenantContext(tenant), db)
+    await templates.create_fixture(
+        SlackFixtureEntity(
+            name="latency",
+            severity=AlertSeverity.WARNING,
+            locales={
+                "de-DE": {
+                    "title": "{{ alertname }}: Sitzungen langsam",
+                    "description": "p95 {{ session_creation_time_p95 | number }} s",
+                    "action_required": "Datenbank prüfen",
+                },
+                "en": {"title": "{{ alertname }}: slow", "description": "slow"},
+            },
+        )
+    )
+    notifier = AlertNotifier(db, fixtures=templates)
+    await notifier.set_receiver(tenant, "default", webhook_url="https://hooks.slack.com/x")
+    clock = Clock()
+    monitoring = MonitoringManager(db, aggregator=Aggregator(resolution=10, clock=clock))
+    monitoring.record("session_creation_time", 0.25, None, tenant)
+    await monitoring.flush(everything=True)
+    alerts = AlertManager(db, monitoring=monitoring)
+    await alerts.set_rules(tenant, TEMPLATED)
+    changes = await alerts.evaluate(tenant, T0 + timedelta(seconds=60))
+    assert len(await notifier.enqueue(changes)) == 1
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            message = await conn.scalar(text("SELECT message FROM tenantry.alert_outbox"))
+    assert message["text"].startswith("slow_sessions: Sitzungen langsam")
+    assert "p95 0,2" in str(message["blocks"])  # 0.25 within the sketch's 1%, in de-AT

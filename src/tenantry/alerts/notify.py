@@ -32,14 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tenantry.alerts.attempts import BotTarget, SlackMessage, Target, WebhookTarget
 from tenantry.alerts.blocks import AlertMessage, build_message
 from tenantry.alerts.config import RoutingConfig, parse_routing
+from tenantry.alerts.fixture_schemas import TenantContext
+from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.manager import Transition
 from tenantry.alerts.rules import AlertRule, AlertStatus
 from tenantry.alerts.sandbox import escape_mrkdwn
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
-from tenantry.errors import InvalidInput, NotFound
+from tenantry.errors import InvalidInput, NotFound, TenantryError
 from tenantry.keys import Keyring
+from tenantry.logging import get_logger
 from tenantry.threats.manager import Threat
 
 __all__ = ["DEFAULT_RECEIVER", "SLACK_WEBHOOKS", "AlertNotifier", "Delivery", "Receiver"]
@@ -47,6 +50,7 @@ __all__ = ["DEFAULT_RECEIVER", "SLACK_WEBHOOKS", "AlertNotifier", "Delivery", "R
 DEFAULT_RECEIVER: Final = "default"
 #: Slack's incoming webhooks: the one place a webhook receiver may point by default.
 SLACK_WEBHOOKS: Final = "https://hooks.slack.com/"
+_log = get_logger("tenantry.alerts")
 _INSERT: Final = text(
     "INSERT INTO tenantry.alert_outbox (tenant_id, id, receiver, target_key, rule_name, "
     "transition, message) VALUES (:t, :id, :receiver, :target_key, :rule, :transition, "
@@ -119,8 +123,11 @@ class AlertNotifier(RecordsChanges):
         audit: ChangeLog | None = None,
         keyring: Keyring | None = None,
         webhook_prefixes: Sequence[str] = (SLACK_WEBHOOKS,),
+        fixtures: SlackFixtureManager | None = None,
     ) -> None:
         self._database, self._audit, self._keyring = database, audit, keyring
+        #: Renders a rule's message from the tenant's template (its ``fixture`` annotation).
+        self.fixtures = fixtures
         #: The URL prefixes a webhook receiver may have: the service posts to it, so a URL of
         #: the tenant's choosing would reach the service's own network (SSRF).
         self.webhook_prefixes = tuple(webhook_prefixes)
@@ -234,6 +241,7 @@ class AlertNotifier(RecordsChanges):
             if t.after in (AlertStatus.FIRING, AlertStatus.RESOLVED):
                 by_tenant.setdefault(t.tenant_id, []).append(t)
         for tenant_id, items in by_tenant.items():
+            messages = {id(t): await self._message(t) for t in items}
             with tenant_scope(tenant_id):
                 async with (await self._db()).tenant_transaction() as conn:
                     names = {r for (r,) in await conn.execute(text(
@@ -247,7 +255,7 @@ class AlertNotifier(RecordsChanges):
                             wanted = routing.receivers_for(labels, firing, t.at)
                         else:
                             wanted = [t.rule.labels.get("receiver", DEFAULT_RECEIVER)]
-                        message = message_of(t)
+                        message = messages[id(t)]
                         body = json.dumps({"text": message.text, "blocks": list(message.blocks)})
                         rows += [
                             {
@@ -302,6 +310,36 @@ class AlertNotifier(RecordsChanges):
                     },
                 )
         return row_id
+
+    async def _message(self, transition: Transition) -> SlackMessage:
+        """The transition's message: rendered from the tenant's template named by the rule's
+        ``fixture`` annotation (in its ``locale`` annotation, else the template's default),
+        else :func:`message_of`. A template that is gone or fails to render falls back to
+        :func:`message_of`, so an alert is never lost to its template."""
+        rule = transition.rule
+        name = rule.annotations.get("fixture")
+        if name is None or self.fixtures is None:
+            return message_of(transition)
+        manager = self.fixtures.for_tenant(TenantContext(transition.tenant_id))
+        try:
+            found = next((f for f in await manager.list_fixtures() if f.name == name), None)
+            if found is None:
+                return message_of(transition)
+            values: dict[str, object] = {
+                "alertname": rule.name,
+                "status": transition.after.value,
+                "summary": rule.annotations.get("summary", ""),
+                "at": transition.at,
+                **{
+                    k.replace("{", "_").replace("}", "_"): v for k, v in transition.observed.items()
+                },
+            }
+            locale = rule.annotations.get("locale", found.default_locale)
+            rendered = await manager.render(found.id, locale, values)
+        except TenantryError as exc:
+            _log.warning("alert template failed", rule=rule.name, error=exc.detail)
+            return message_of(transition)
+        return SlackMessage(text=rendered.text, blocks=rendered.blocks)
 
     # -- routing ----------------------------------------------------------------------------------
 

@@ -158,7 +158,7 @@ async def _monitoring(
     keyring: Keyring,
     *,
     settings: Settings,
-) -> tuple[MonitoringManager, AlertManager, AlertNotifier]:
+) -> tuple[MonitoringManager, AlertManager, AlertNotifier, SlackFixtureManager]:
     """Metrics recorded in this process, flushed to the tenants' series every 10 s (on stop,
     what is left is written, before the database is disposed: the stack unwinds in reverse),
     the alert rules evaluated over them every 30 s, and their messages delivered from the
@@ -166,11 +166,22 @@ async def _monitoring(
     monitoring = MonitoringManager(database)
     await monitoring.start_collection()
     stack.push_async_callback(monitoring.close)
+    # the tenants' Slack alert templates (a rule's ``fixture`` annotation names one); each
+    # request's manager is for_tenant()'s; missing translations from each tenant's memory
+    fixtures = SlackFixtureManager(
+        None,
+        database,
+        audit=trail,
+        keyring=keyring,
+        compliance=ComplianceManager(security),
+        translator=StoredTranslationMemory(database, audit=trail),
+    )
     notifier = AlertNotifier(
         database,
         audit=trail,
         keyring=keyring,
         webhook_prefixes=settings.slack_webhook_prefixes.split(","),
+        fixtures=fixtures,
     )
     sender = SlackSender()
     stack.push_async_callback(sender.aclose)
@@ -199,7 +210,7 @@ async def _monitoring(
     stack.push_async_callback(alerts.close)
     await dispatcher.start()
     stack.push_async_callback(dispatcher.close)
-    return monitoring, alerts, notifier
+    return monitoring, alerts, notifier, fixtures
 
 
 def _register_collectors(
@@ -315,7 +326,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             learner = await _learn_behaviour(stack, sessions)
             metadata = await _metadata(stack, runtime, database, trail, keyring)
-            monitoring, alerts, notifier = await _monitoring(
+            monitoring, alerts, notifier, fixtures = await _monitoring(
                 stack, database, trail, security, keyring, settings=settings
             )
 
@@ -355,16 +366,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 monitoring=monitoring,
                 alerts=alerts,
                 notifier=notifier,
-                # the tenants' Slack alert templates; each request's manager is for_tenant()'s
-                fixtures=SlackFixtureManager(
-                    None,
-                    database,
-                    audit=trail,
-                    keyring=keyring,
-                    compliance=ComplianceManager(security),
-                    # missing translations from each tenant's memory, shared by the nodes
-                    translator=StoredTranslationMemory(database, audit=trail),
-                ),
+                fixtures=fixtures,
             )
             _log.info(
                 "started",
