@@ -28,6 +28,7 @@ from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
 from tenantry.api.middleware import BodySizeLimit, HttpMetrics, RequestContextMiddleware
 from tenantry.api.openapi import document
+from tenantry.api.sampling import ServiceSampler
 from tenantry.api.state import AppState
 from tenantry.audit.manager import AuditLog
 from tenantry.audit.notes import CheckpointSigner
@@ -158,6 +159,8 @@ async def _monitoring(
     keyring: Keyring,
     *,
     settings: Settings,
+    cache: CacheManager,
+    connections: ConnectionManager,
 ) -> tuple[MonitoringManager, AlertManager, AlertNotifier, SlackFixtureManager]:
     """Metrics recorded in this process, flushed to the tenants' series every 10 s (on stop,
     what is left is written, before the database is disposed: the stack unwinds in reverse),
@@ -166,6 +169,9 @@ async def _monitoring(
     monitoring = MonitoringManager(database)
     await monitoring.start_collection()
     stack.push_async_callback(monitoring.close)
+    sampler = ServiceSampler(monitoring, cache, connections)  # the managers' own metrics
+    await sampler.start()
+    stack.push_async_callback(sampler.close)
     # the tenants' Slack alert templates (a rule's ``fixture`` annotation names one); each
     # request's manager is for_tenant()'s; missing translations from each tenant's memory
     fixtures = SlackFixtureManager(
@@ -327,7 +333,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             learner = await _learn_behaviour(stack, sessions)
             metadata = await _metadata(stack, runtime, database, trail, keyring)
             monitoring, alerts, notifier, fixtures = await _monitoring(
-                stack, database, trail, security, keyring, settings=settings
+                stack,
+                database,
+                trail,
+                security,
+                keyring,
+                settings=settings,
+                cache=cache,
+                connections=connections,
             )
 
             async def status_changed(tenant_id: str) -> None:
