@@ -294,3 +294,28 @@ async def test_a_rule_naming_a_template_gets_its_localized_message(
             message = await conn.scalar(text("SELECT message FROM tenantry.alert_outbox"))
     assert message["text"].startswith("slow_sessions: Sitzungen langsam")
     assert "p95 0,2" in str(message["blocks"])  # 0.25 within the sketch's 1%, in de-AT
+
+
+async def test_a_resolved_alert_replies_in_the_firing_messages_thread(
+    db: Database, new_tenant: NewTenant, slack: SlackServer
+) -> None:
+    tenant = (await new_tenant("dl")).id
+    notifier = AlertNotifier(db)
+    await notifier.set_receiver(tenant, "default", bot_token=BOT_TOKEN, channel="C0ALERTS")
+    clock = Clock()
+    monitoring = MonitoringManager(db, aggregator=Aggregator(resolution=10, clock=clock))
+    monitoring.record("session_creation_time", 0.3, None, tenant)
+    await monitoring.flush(everything=True)
+    alerts = AlertManager(db, monitoring=monitoring)
+    await alerts.set_rules(tenant, RULES)
+    async with SlackSender(api_base_url=slack.api_base_url) as sender:
+        dispatcher = AlertDispatcher(notifier, sender, db)
+        await notifier.enqueue(await alerts.evaluate(tenant, T0 + timedelta(seconds=30)))
+        assert (await dispatcher.dispatch(tenant)).sent == 1  # slow_sessions (ops has none)
+        resolved = await alerts.evaluate(tenant, T0 + timedelta(minutes=12))
+        await notifier.enqueue(resolved)
+        assert (await dispatcher.dispatch(tenant)).sent == 1
+    fired, closed = slack.messages("C0ALERTS")
+    assert "[FIRING]" in fired["text"]
+    assert "[RESOLVED]" in closed["text"]
+    assert closed["thread_ts"] == fired["ts"]

@@ -28,7 +28,14 @@ from typing import Any, Final
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenantry.alerts.attempts import Delivered, Permanent, Retryable, RetryAfter, SlackMessage
+from tenantry.alerts.attempts import (
+    BotTarget,
+    Delivered,
+    Permanent,
+    Retryable,
+    RetryAfter,
+    SlackMessage,
+)
 from tenantry.alerts.delivery import SlackSender
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.context import tenant_scope, validate_tenant_id
@@ -106,7 +113,10 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
             body = (
                 row["message"] if isinstance(row["message"], dict) else json.loads(row["message"])
             )
-            message = SlackMessage(text=body["text"], blocks=body.get("blocks", ()))
+            thread = body.get("thread_ts") if isinstance(target, BotTarget) else None
+            message = SlackMessage(
+                text=body["text"], blocks=body.get("blocks", ()), thread_ts=thread
+            )
             outcome = await self.sender.send(target, message, attempt=row["attempts"])
             if isinstance(outcome, Delivered):
                 await self._update(tenant_id, row["id"], "sent", None, 0, ts=outcome.ts)

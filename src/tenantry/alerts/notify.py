@@ -256,20 +256,26 @@ class AlertNotifier(RecordsChanges):
                         else:
                             wanted = [t.rule.labels.get("receiver", DEFAULT_RECEIVER)]
                         message = messages[id(t)]
-                        body = json.dumps({"text": message.text, "blocks": list(message.blocks)})
-                        rows += [
-                            {
-                                "t": tenant_id,
-                                "id": f"ao_{uuid.uuid4().hex}",
-                                "receiver": receiver,
-                                "target_key": f"{tenant_id}:{receiver}",
-                                "rule": t.rule.name,
-                                "transition": t.after.value,
-                                "message": body,
+                        for receiver in (r for r in wanted if r in names):
+                            body: dict[str, Any] = {
+                                "text": message.text,
+                                "blocks": list(message.blocks),
                             }
-                            for receiver in wanted
-                            if receiver in names
-                        ]
+                            if t.after is AlertStatus.RESOLVED:  # in the firing message's thread
+                                thread = await _fired_ts(conn, t.rule.name, receiver)
+                                if thread is not None:
+                                    body["thread_ts"] = thread
+                            rows.append(
+                                {
+                                    "t": tenant_id,
+                                    "id": f"ao_{uuid.uuid4().hex}",
+                                    "receiver": receiver,
+                                    "target_key": f"{tenant_id}:{receiver}",
+                                    "rule": t.rule.name,
+                                    "transition": t.after.value,
+                                    "message": json.dumps(body),
+                                }
+                            )
                     if rows:
                         await conn.execute(_INSERT, rows)
                     queued += [r["id"] for r in rows]
@@ -422,3 +428,17 @@ async def _firing_labels(conn: AsyncConnection) -> list[dict[str, str]]:
         )
     )
     return [AlertRule.model_validate(d).alert_labels() for (d,) in rows]
+
+
+async def _fired_ts(conn: AsyncConnection, rule: str, receiver: str) -> str | None:
+    """Slack's ``ts`` of the latest firing message of ``rule`` sent to ``receiver`` (the Web
+    API gives one; a webhook does not), whose thread the resolved message goes into."""
+    found = await conn.scalar(
+        text(
+            "SELECT slack_ts FROM tenantry.alert_outbox WHERE rule_name = :rule AND "
+            "receiver = :receiver AND transition = 'firing' AND status = 'sent' AND "
+            "slack_ts IS NOT NULL ORDER BY sent_at DESC LIMIT 1"
+        ),
+        {"rule": rule, "receiver": receiver},
+    )
+    return None if found is None else str(found)
