@@ -140,6 +140,8 @@ async def test_429_requeues_the_receiver_and_5xx_is_retried(
         again = await AlertDispatcher(notifier, sender, db).dispatch(tenant)
     assert again.sent == 2
     assert [r[2] for r in await _rows(db, tenant)] == [2, 2]  # two attempts each, recorded
+    history = {d.rule_name: [h[2] for h in d.history] for d in await notifier.deliveries(tenant)}
+    assert history == {"ops_only": ["rate_limited", "sent"], "slow_sessions": ["queued", "sent"]}
 
 
 async def test_a_permanent_refusal_fails_the_message(
@@ -155,6 +157,7 @@ async def test_a_permanent_refusal_fails_the_message(
     assert await _rows(db, tenant) == [("slow_sessions", "failed", 1, "invalid_auth")]
     deliveries = await notifier.deliveries(tenant)
     assert [(d.rule_name, d.status) for d in deliveries] == [("slow_sessions", "failed")]
+    assert [(n, outcome) for n, _, outcome in deliveries[0].history] == [(1, "failed")]
 
 
 @pytest.mark.parametrize(

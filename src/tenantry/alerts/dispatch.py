@@ -159,9 +159,21 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
         ts: str | None = None,
         back: int = 0,
     ) -> None:
-        """Record an attempt's outcome; ``back`` gives back attempts not made."""
+        """Record an attempt's outcome (and the attempt itself, unless it was not made:
+        ``back`` gives back attempts not made)."""
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
+                if not back:
+                    outcome = "rate_limited" if error == "rate_limited" else status
+                    await conn.execute(
+                        text(
+                            "INSERT INTO tenantry.alert_attempts (tenant_id, outbox_id, attempt, "
+                            "outcome, detail) SELECT :t, :id, attempts, :outcome, :error FROM "
+                            "tenantry.alert_outbox WHERE tenant_id = :t AND id = :id "
+                            "ON CONFLICT DO NOTHING"
+                        ),
+                        {"t": tenant_id, "id": row_id, "outcome": outcome, "error": error},
+                    )
                 await conn.execute(
                     text(
                         "UPDATE tenantry.alert_outbox SET status = :status, last_error = "

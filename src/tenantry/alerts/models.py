@@ -1,7 +1,7 @@
 """Alert tables: each tenant's rules, and where each rule's alert stands (durable, so a restart
 neither forgets a pending ``for`` nor fires twice; migration 0014); each tenant's Slack alert
 templates, the documents' "fixtures" (migration 0015); its receivers and the outbox of its alert
-messages (migration 0016), and its routing (migration 0017).
+messages (migration 0016), its routing (migration 0017), and every delivery attempt (0018).
 
 A fixture's translations are ``locales`` (JSON) or, for a sensitive fixture, ``sealed`` (the same
 JSON sealed with the tenant's data key for ``slack_fixtures.locales`` and the fixture's id);
@@ -28,6 +28,7 @@ from tenantry.db.rls import tenant_table
 __all__ = [
     "STATUSES",
     "TRANSLATION_KINDS",
+    "alert_attempts",
     "alert_outbox",
     "alert_receivers",
     "alert_routing",
@@ -151,4 +152,15 @@ translation_memory = tenant_table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("kind in ('memory', 'term')", name="kind"),
     info={"sample_row": {"kind": "memory", "source_language": "en", "target_locale": "de"}},
+)
+
+#: Every delivery attempt of an outbox message: when, its number, and how it ended.
+alert_attempts = tenant_table(
+    "alert_attempts",
+    Column("outbox_id", Text, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("outcome", Text, nullable=False),
+    Column("detail", Text, nullable=True),
+    info={"sample_row": {"attempt": 1, "outcome": "sent"}},
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -83,6 +83,8 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    #: Every attempt: (number, when, outcome: sent, queued (to retry), rate_limited, failed).
+    history: list[tuple[int, datetime, str]] = field(default_factory=list)
 
 
 def _plain(url: str) -> bool:
@@ -411,7 +413,18 @@ class AlertNotifier(RecordsChanges):
                     ),
                     {"limit": limit},
                 )
-                return [Delivery(*row) for row in rows]
+                found = [Delivery(*row) for row in rows]
+                attempts = await conn.execute(
+                    text(
+                        "SELECT outbox_id, attempt, at, outcome FROM tenantry.alert_attempts "
+                        "WHERE outbox_id = ANY(CAST(:ids AS text[])) ORDER BY attempt"
+                    ),
+                    {"ids": [d.id for d in found]},
+                )
+                by_id = {d.id: d for d in found}
+                for outbox_id, number, at, outcome in attempts:
+                    by_id[outbox_id].history.append((number, at, outcome))
+                return found
 
 
 async def _routing(conn: AsyncConnection) -> RoutingConfig | None:
