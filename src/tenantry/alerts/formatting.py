@@ -118,7 +118,11 @@ class Formatter:
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             shown = InvalidInput.excerpt(time_zone)
             raise InvalidInput(f"unknown time zone {shown}: use an IANA name") from None
-        return cls(babel_locale(tag), zone)
+        locale = babel_locale(tag)
+        # Babel reads a locale's CLDR data on first use; read it here, before a render's time
+        # budget starts, so that the first message in a locale is not cut off by a file read.
+        locale.number_symbols  # noqa: B018 - the access loads the data
+        return cls(locale, zone)
 
     def filters(self) -> dict[str, Callable[..., str]]:
         """The template filters, by name."""
