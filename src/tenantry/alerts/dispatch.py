@@ -80,10 +80,6 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
         self.notifier, self.sender = notifier, sender
         self.batch, self.max_attempts, self.sweep_every = batch, max_attempts, sweep_every
 
-    async def before_round(self, number: int) -> None:
-        if number == 1 or number % self.sweep_every == 0:
-            await self.sweep()
-
     async def visit(self, tenant_id: str) -> DispatchStep:
         return await self.dispatch(tenant_id)
 
@@ -96,7 +92,7 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
         db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
-                claimed = await self._claim(conn, tenant_id)
+                claimed = await self._claim(conn)
         sent = deferred = failed = 0
         limited: dict[str, float] = {}  # receivers rate-limited in this visit: their wait
         for row in claimed:
@@ -135,16 +131,16 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
                 failed += 1
         return DispatchStep(tenant_id, sent, deferred, failed, len(claimed) == self.batch)
 
-    async def _claim(self, conn: AsyncConnection, tenant_id: str) -> list[Any]:
+    async def _claim(self, conn: AsyncConnection) -> list[Any]:
         rows = await conn.execute(
             text(
                 "UPDATE tenantry.alert_outbox SET not_before = now() + :lease, "
-                "attempts = attempts + 1 WHERE tenant_id = :t AND id IN (SELECT id FROM "
-                "tenantry.alert_outbox WHERE tenant_id = :t AND status = 'queued' AND "
+                "attempts = attempts + 1 WHERE id IN (SELECT id FROM "
+                "tenantry.alert_outbox WHERE status = 'queued' AND "
                 "not_before <= now() ORDER BY created_at, id LIMIT :n FOR UPDATE SKIP LOCKED) "
                 "RETURNING id, receiver, message, attempts, created_at"
             ),
-            {"t": tenant_id, "lease": _LEASE, "n": self.batch},
+            {"lease": _LEASE, "n": self.batch},
         )
         return sorted(rows.mappings().all(), key=lambda r: (r["created_at"], r["id"]))
 
@@ -169,7 +165,7 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
                         text(
                             "INSERT INTO tenantry.alert_attempts (tenant_id, outbox_id, attempt, "
                             "outcome, detail) SELECT :t, :id, attempts, :outcome, :error FROM "
-                            "tenantry.alert_outbox WHERE tenant_id = :t AND id = :id "
+                            "tenantry.alert_outbox WHERE id = :id "
                             "ON CONFLICT DO NOTHING"
                         ),
                         {"t": tenant_id, "id": row_id, "outcome": outcome, "error": error},
@@ -180,10 +176,9 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
                         "coalesce(:error, last_error), not_before = now() + :wait, "
                         "attempts = attempts - :back, slack_ts = coalesce(:ts, slack_ts), "
                         "sent_at = CASE WHEN :status = 'sent' THEN now() ELSE sent_at END "
-                        "WHERE tenant_id = :t AND id = :id"
+                        "WHERE id = :id"
                     ),
                     {
-                        "t": tenant_id,
                         "id": row_id,
                         "status": status,
                         "error": error,
@@ -200,8 +195,8 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
                 await conn.execute(
                     text(
                         "UPDATE tenantry.alert_outbox SET not_before = greatest(not_before, "
-                        "now() + :wait) WHERE tenant_id = :t AND receiver = :r "
+                        "now() + :wait) WHERE receiver = :r "
                         "AND status = 'queued'"
                     ),
-                    {"t": tenant_id, "r": receiver, "wait": timedelta(seconds=seconds)},
+                    {"r": receiver, "wait": timedelta(seconds=seconds)},
                 )

@@ -120,14 +120,12 @@ class AlertManager(RecordsChanges):
             async with (await self._db()).tenant_transaction() as conn:
                 await conn.execute(
                     text(
-                        "DELETE FROM tenantry.alert_states WHERE tenant_id = :t "
-                        "AND rule_name <> ALL(CAST(:names AS text[]))"
+                        "DELETE FROM tenantry.alert_states "
+                        "WHERE rule_name <> ALL(CAST(:names AS text[]))"
                     ),
-                    {"t": tenant_id, "names": names},
+                    {"names": names},
                 )
-                await conn.execute(
-                    text("DELETE FROM tenantry.alert_rules WHERE tenant_id = :t"), {"t": tenant_id}
-                )
+                await conn.execute(text("DELETE FROM tenantry.alert_rules"))
                 if rules:
                     await conn.execute(
                         text(
@@ -161,19 +159,14 @@ class AlertManager(RecordsChanges):
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 deleted = await conn.scalar(
-                    text(
-                        "DELETE FROM tenantry.alert_rules WHERE tenant_id = :t AND name = :n "
-                        "RETURNING name"
-                    ),
-                    {"t": tenant_id, "n": name},
+                    text("DELETE FROM tenantry.alert_rules WHERE name = :n RETURNING name"),
+                    {"n": name},
                 )
                 if deleted is None:
                     raise NotFound(f"no alert rule {name!r}")
                 await conn.execute(
-                    text(
-                        "DELETE FROM tenantry.alert_states WHERE tenant_id = :t AND rule_name = :n"
-                    ),
-                    {"t": tenant_id, "n": name},
+                    text("DELETE FROM tenantry.alert_states WHERE rule_name = :n"),
+                    {"n": name},
                 )
                 await trail.record(tenant_id, "alerts.rules.delete", name, actor=actor)
 
@@ -193,12 +186,18 @@ class AlertManager(RecordsChanges):
     async def evaluate(self, tenant_id: str, now: datetime | None = None) -> list[Transition]:
         """Evaluate every rule of ``tenant_id`` at ``now`` (default: the clock) and store the
         states; the alerts whose status changed. Nothing if another process is evaluating it."""
+        return (await self._evaluate(tenant_id, now))[1]
+
+    async def _evaluate(self, tenant_id: str, now: datetime | None) -> tuple[int, list[Transition]]:
+        """:meth:`evaluate`, and how many rules the tenant has (the evaluator's one read)."""
         validate_tenant_id(tenant_id)
         at = now or self._clock()
         db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
                 rules = await _rules(conn)
+            if not rules:
+                return 0, []
             # read outside the transaction: a series read (the threat analysis) opens its own
             refs: set[SeriesRef] = {ref for r in rules for ref in r.condition.series()}
             values = await self.source.read(tenant_id, refs, at) if refs else {}
@@ -208,7 +207,7 @@ class AlertManager(RecordsChanges):
                     {"t": tenant_id},
                 )
                 if not locked:
-                    return []
+                    return len(rules), []
                 states = await _states(conn)
                 changes: list[Transition] = []
                 rows = []
@@ -227,7 +226,7 @@ class AlertManager(RecordsChanges):
                     rows.append(_state_row(tenant_id, rule.name, after, observed))
                 if rows:
                     await conn.execute(_UPSERT, rows)
-        return changes
+        return len(rules), changes
 
 
 _UPSERT = text(
@@ -290,16 +289,12 @@ class AlertEvaluator(ActiveTenantRounds[list[Transition]]):
         self.manager, self.sweep_every = manager, sweep_every
         self._with_rules: set[str] = set()
 
-    async def before_round(self, number: int) -> None:
-        if number == 1 or number % self.sweep_every == 0:
-            await self.sweep()
-
     async def visit(self, tenant_id: str) -> list[Transition]:
-        if not await self.manager.rules(tenant_id):
+        count, changes = await self.manager._evaluate(tenant_id, None)
+        if not count:
             self._with_rules.discard(tenant_id)
             return []
         self._with_rules.add(tenant_id)
-        changes = await self.manager.evaluate(tenant_id)
         if changes and self.manager.on_transitions is not None:
             await self.manager.on_transitions(changes)
         return changes

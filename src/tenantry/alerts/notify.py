@@ -203,11 +203,8 @@ class AlertNotifier(RecordsChanges):
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 gone = await conn.scalar(
-                    text(
-                        "DELETE FROM tenantry.alert_receivers WHERE tenant_id = :t AND name = :n "
-                        "RETURNING name"
-                    ),
-                    {"t": tenant_id, "n": name},
+                    text("DELETE FROM tenantry.alert_receivers WHERE name = :n RETURNING name"),
+                    {"n": name},
                 )
                 if gone is None:
                     raise NotFound(f"no receiver {name!r}")
@@ -221,9 +218,9 @@ class AlertNotifier(RecordsChanges):
                     await conn.execute(
                         text(
                             "SELECT kind, channel, secret FROM tenantry.alert_receivers "
-                            "WHERE tenant_id = :t AND name = :n"
+                            "WHERE name = :n"
                         ),
-                        {"t": tenant_id, "n": name},
+                        {"n": name},
                     )
                 ).first()
         if row is None:
@@ -389,10 +386,7 @@ class AlertNotifier(RecordsChanges):
         trail = await self._trail(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
-                gone = await conn.scalar(
-                    text("DELETE FROM tenantry.alert_routing WHERE tenant_id = :t RETURNING 1"),
-                    {"t": tenant_id},
-                )
+                gone = await conn.scalar(text("DELETE FROM tenantry.alert_routing RETURNING 1"))
                 if gone is None:
                     return False
                 await trail.record(tenant_id, "alerts.routing.delete", "alert_routing", actor=actor)

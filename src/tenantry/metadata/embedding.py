@@ -62,10 +62,6 @@ class Embedder(ActiveTenantRounds[EmbedStep]):
         super().__init__(interval=interval)
         self.batch, self.sweep_every = batch, sweep_every
 
-    async def before_round(self, number: int) -> None:
-        if number == 1 or number % self.sweep_every == 0:
-            await self.sweep()
-
     async def visit(self, tenant_id: str) -> EmbedStep:
         return await self.embed(tenant_id)
 

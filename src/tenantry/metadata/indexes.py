@@ -121,9 +121,14 @@ class SearchIndexes(ActiveTenantRounds[IndexStep]):
     # -- rounds -----------------------------------------------------------------------------------
 
     async def before_round(self, number: int) -> None:
-        if self.builds and (number == 1 or number % self.sweep_every == 0):
-            await self.sweep()
-            await self.prune()
+        if self.builds:  # a keeper that cannot build has nothing to sweep for
+            await super().before_round(number)
+
+    async def sweep(self) -> int:
+        """Notice every active tenant, and drop the indexes of tenants that are gone."""
+        noticed = await super().sweep()
+        await self.prune()
+        return noticed
 
     @property
     def builds(self) -> bool:

@@ -67,13 +67,12 @@ class MetricsRepository(TenantRepository):
         result = await self.conn.execute(
             text(
                 "SELECT bucket_start, count, sum, min, max, sketch FROM tenantry.metric_points "
-                "WHERE tenant_id = :tenant AND name = :name AND resolution <= :resolution "
+                "WHERE name = :name AND resolution <= :resolution "
                 "AND bucket_start >= :start AND bucket_start < :end "
                 "AND labels @> CAST(:labels AS jsonb) "
                 "ORDER BY bucket_start LIMIT :limit"
             ),
             {
-                "tenant": self.tenant_id,
                 "name": name,
                 "resolution": resolution,
                 "start": start.astimezone(UTC),

@@ -82,10 +82,6 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
         super().__init__(interval=interval)
         self.sweep_every, self.batch, self._clock = sweep_every, batch, clock
 
-    async def before_round(self, number: int) -> None:
-        if number == 1 or number % self.sweep_every == 0:
-            await self.sweep()
-
     async def visit(self, tenant_id: str) -> RetentionStep:
         return await self.downsample(tenant_id)
 
@@ -104,11 +100,8 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
                 hours, more_h = await self._roll(conn, 60, 3600, now - MINUTE_KEEP)
             async with db.tenant_transaction() as conn:
                 result = await conn.execute(
-                    text(
-                        "DELETE FROM tenantry.metric_points WHERE tenant_id = :tenant "
-                        "AND bucket_start < :before"
-                    ),
-                    {"tenant": tenant_id, "before": now - RETENTION[TenantTier(tier)]},
+                    text("DELETE FROM tenantry.metric_points WHERE bucket_start < :before"),
+                    {"before": now - RETENTION[TenantTier(tier)]},
                 )
         expired = int(getattr(result, "rowcount", 0) or 0)
         return RetentionStep(tenant_id, minutes, hours, expired, more_m or more_h)
@@ -125,8 +118,8 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
                     text(
                         "SELECT name, labels_key, labels, bucket_start, writer, count, sum, "
                         "min, max, sketch "
-                        "FROM tenantry.metric_points WHERE tenant_id = current_setting("
-                        "'tenantry.tenant_id') AND resolution = :finer AND bucket_start < :cutoff "
+                        "FROM tenantry.metric_points WHERE resolution = :finer "
+                        "AND bucket_start < :cutoff "
                         "ORDER BY bucket_start, name, labels_key LIMIT :limit"
                     ),
                     {"finer": finer, "cutoff": cutoff, "limit": self.batch + 1},
@@ -182,8 +175,7 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
             text(
                 "DELETE FROM tenantry.metric_points AS p USING unnest(CAST(:names AS text[]), "
                 "CAST(:keys AS text[]), CAST(:starts AS timestamptz[]), CAST(:writers AS text[])) "
-                "AS u(name, key, start, writer) WHERE p.tenant_id = current_setting("
-                "'tenantry.tenant_id') AND p.resolution = :finer AND p.name = u.name "
+                "AS u(name, key, start, writer) WHERE p.resolution = :finer AND p.name = u.name "
                 "AND p.labels_key = u.key AND p.bucket_start = u.start AND p.writer = u.writer"
             ),
             {

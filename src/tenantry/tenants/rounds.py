@@ -15,7 +15,16 @@ R = TypeVar("R")
 
 
 class ActiveTenantRounds(UsesDatabase, TenantRounds[R]):
-    """Rounds on a database (``self._database``) that :meth:`sweep` every active tenant into."""
+    """Rounds on a database (``self._database``) that :meth:`sweep` every active tenant into:
+    before the first round and every ``sweep_every`` rounds (0: never), for work other processes
+    or a restart left."""
+
+    #: Rounds between sweeps; 0 leaves sweeping to the subclass.
+    sweep_every: int = 0
+
+    async def before_round(self, number: int) -> None:
+        if self.sweep_every and (number == 1 or number % self.sweep_every == 0):
+            await self.sweep()
 
     async def sweep(self) -> int:
         """Notice every active tenant (not the reserved ones); how many."""
