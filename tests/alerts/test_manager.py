@@ -102,6 +102,11 @@ async def test_rules_are_the_tenants_own_and_bad_rules_change_nothing(
         await alerts.set_rules(a, "alerts:\n  - name: x\n    condition: y > 1\n    severity: meh\n")
     with pytest.raises(InvalidInput, match="YAML"):
         await alerts.set_rules(a, "alerts: [unclosed")
+    many = "alerts:\n" + "".join(
+        f"  - name: r{n}\n    condition: m{n} > 1\n    severity: info\n" for n in range(101)
+    )
+    with pytest.raises(InvalidInput, match="at most 100 series"):
+        await alerts.set_rules(a, many)  # each series is a query at every evaluation
     assert len(await alerts.rules(a)) == 3  # unchanged
     with pytest.raises(NotFound):
         await alerts.delete_rule(b, "quiet")  # another tenant's rule is not there

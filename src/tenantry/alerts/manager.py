@@ -33,10 +33,19 @@ from tenantry.errors import InvalidInput, NotFound
 from tenantry.monitoring.manager import MonitoringManager
 from tenantry.tenants.rounds import ActiveTenantRounds
 
-__all__ = ["MAX_TENANT_RULES", "AlertEvaluator", "AlertManager", "AlertView", "Transition"]
+__all__ = [
+    "MAX_TENANT_RULES",
+    "MAX_TENANT_SERIES",
+    "AlertEvaluator",
+    "AlertManager",
+    "AlertView",
+    "Transition",
+]
 
-#: Rules one tenant may have.
+#: Rules one tenant may have, and distinct series they may read (each one query an evaluation:
+#: the evaluation rounds are shared by every tenant, so one tenant's rules must stay cheap).
 MAX_TENANT_RULES: Final = 500
+MAX_TENANT_SERIES: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +123,11 @@ class AlertManager(RecordsChanges):
         rules = load_rules(rules_text)
         if len(rules) > MAX_TENANT_RULES:
             raise InvalidInput(f"a tenant has at most {MAX_TENANT_RULES} rules")
+        read = {ref for r in rules for ref in r.condition.series()}
+        if len(read) > MAX_TENANT_SERIES:  # each is a query at every evaluation, shared by all
+            raise InvalidInput(
+                f"a tenant's rules read at most {MAX_TENANT_SERIES} series ({len(read)} given)"
+            )
         trail = await self._trail(tenant_id)
         names = [r.name for r in rules]
         with tenant_scope(tenant_id):
