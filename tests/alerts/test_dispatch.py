@@ -6,8 +6,10 @@ back; the queue survives a new dispatcher (a restart)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel import dates
 from sqlalchemy import text
 
 from tenantry.alerts import AlertSeverity, SlackFixtureEntity, SlackFixtureManager, TenantContext
@@ -20,6 +22,7 @@ from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput
 from tenantry.monitoring import MonitoringManager
 from tenantry.monitoring.aggregate import Aggregator
+from tenantry.tenants import TIME_ZONE_SETTING, TenantSettings
 from tenantry.threats import ThreatLevel
 from tenantry.threats.manager import Threat
 from tests.alerts.conftest import BOT_TOKEN
@@ -278,7 +281,7 @@ async def test_a_rule_naming_a_template_gets_its_localized_message(
                 "de-DE": {
                     "title": "{{ alertname }}: Sitzungen langsam",
                     "description": "p95 {{ session_creation_time_p95 | number }} s",
-                    "action_required": "Datenbank prüfen",
+                    "action_required": "Datenbank prüfen (seit {{ at | time }})",
                 },
                 "en": {"title": "{{ alertname }}: slow", "description": "slow"},
             },
@@ -286,6 +289,7 @@ async def test_a_rule_naming_a_template_gets_its_localized_message(
     )
     notifier = AlertNotifier(db, fixtures=templates)
     await notifier.set_receiver(tenant, "default", webhook_url="https://hooks.slack.com/x")
+    await TenantSettings(tenant, db).set(TIME_ZONE_SETTING, "Asia/Tokyo")  # times shown in it
     clock = Clock()
     monitoring = MonitoringManager(db, aggregator=Aggregator(resolution=10, clock=clock))
     monitoring.record("session_creation_time", 0.25, None, tenant)
@@ -299,6 +303,10 @@ async def test_a_rule_naming_a_template_gets_its_localized_message(
             message = await conn.scalar(text("SELECT message FROM tenantry.alert_outbox"))
     assert message["text"].startswith("slow_sessions: Sitzungen langsam")
     assert "p95 0,2" in str(message["blocks"])  # 0.25 within the sketch's 1%, in de-AT
+    fired = dates.format_time(changes[0].at, "short", tzinfo=ZoneInfo("Asia/Tokyo"), locale="de_AT")
+    utc = dates.format_time(changes[0].at, "short", tzinfo=UTC, locale="de_AT")
+    assert fired != utc
+    assert f"seit {fired})" in str(message["blocks"])  # in the tenant's zone, not UTC
 
 
 async def test_a_resolved_alert_replies_in_the_firing_messages_thread(

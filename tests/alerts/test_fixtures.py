@@ -305,6 +305,19 @@ async def test_routes_enforce_the_callers_tenant(
     assert rendered.status_code == 200, rendered.text
     assert rendered.json()["resolved_locale"] == "de-DE"
     assert rendered.json()["blocks"][1]["text"]["text"] == "2 Fehler seit 09:30"  # UTC
+    # the tenant's stored time zone: checked when set, then every render shows times in it
+    for zone in ("Mars/Olympus", "../../etc/passwd", "", 3):
+        wrong = await client.put("/settings/time_zone", json={"value": zone}, headers=headers)
+        assert wrong.status_code == 422, wrong.text
+    assert (await client.get("/settings/time_zone", headers=headers)).status_code == 404
+    zone = await client.put("/settings/time_zone", json={"value": "Europe/Vienna"}, headers=headers)
+    assert zone.status_code == 200, zone.text
+    vienna = await client.post(f"/fixtures/{tenant}/render", json=render, headers=headers)
+    assert vienna.json()["blocks"][1]["text"]["text"] == "2 Fehler seit 10:30"
+    given = await client.post(
+        f"/fixtures/{tenant}/render", json=render | {"time_zone": "UTC"}, headers=headers
+    )
+    assert given.json()["blocks"][1]["text"]["text"] == "2 Fehler seit 09:30"  # asked for
     bad = body | {"locales": {"en": ENGLISH | {"title": "{{ x"}}}
     refused = await client.put(f"/fixtures/{tenant}/{fixture['id']}", json=bad, headers=headers)
     assert refused.status_code == 422

@@ -54,12 +54,13 @@ _EXAMPLE_LOCALES = {
 class TenantContext:
     """The tenant a :class:`~tenantry.alerts.SlackFixtureManager` works for. ``region`` and
     ``compliance_level`` are recorded with its accesses; ``time_zone`` (IANA) is the one its
-    messages show times in."""
+    messages show times in: by default the tenant's stored setting ``time_zone``
+    (:meth:`tenantry.tenants.TenantSettings.time_zone`), UTC while it has none."""
 
     tenant_id: str
     region: str = ""
     compliance_level: str = ""
-    time_zone: str = "UTC"
+    time_zone: str | None = None
 
     def __post_init__(self) -> None:
         validate_tenant_id(self.tenant_id)

@@ -50,6 +50,7 @@ from tenantry.errors import ConfigError, NotFound
 from tenantry.keys import Keyring
 from tenantry.security import ComplianceManager, SecurityManager
 from tenantry.sessions.tokens import make_id, tenant_of_id
+from tenantry.tenants import TenantSettings
 
 __all__ = ["FIXTURE_ID_PREFIX", "SEALED_PURPOSE", "SlackFixtureManager"]
 
@@ -125,6 +126,13 @@ class SlackFixtureManager(RecordsChanges):
         await self._compliance.log_access(
             actor or "tenantry.alerts", READ_ACTION, fixture_id, self.tenant_id
         )
+
+    async def _time_zone(self) -> str:
+        """The context's time zone, else the tenant's stored one (UTC while it has none)."""
+        given = self.tenant_context.time_zone if self.tenant_context is not None else None
+        if given is not None:
+            return given
+        return await TenantSettings(self.tenant_id, await self._db()).time_zone()
 
     def _check_id(self, fixture_id: str) -> None:
         if not isinstance(fixture_id, str) or tenant_of_id(fixture_id, FIXTURE_ID_PREFIX) != (
@@ -292,7 +300,7 @@ class SlackFixtureManager(RecordsChanges):
         machine = None if same else await self._translate(texts, tag, requested, fixture)
         shown = requested if same or machine is not None else tag
         context: dict[str, object] = {"severity": fixture.severity.value, **(values or {})}
-        zone = time_zone or (self.tenant_context.time_zone if self.tenant_context else "UTC")
+        zone = time_zone or await self._time_zone()
         rendered = {
             name: self.renderer.render(
                 getattr(machine or texts, name), context, locale=shown, time_zone=zone

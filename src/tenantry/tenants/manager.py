@@ -11,6 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from re import fullmatch
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import JsonValue, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -40,7 +41,15 @@ from tenantry.tenants.schemas import (
 )
 from tenantry.validation import parse_enum
 
-__all__ = ["MANAGED_SETTINGS", "MAX_SETTING_BYTES", "TenantRegistry", "TenantSettings"]
+__all__ = [
+    "DEFAULT_TIME_ZONE",
+    "MANAGED_SETTINGS",
+    "MAX_SETTING_BYTES",
+    "TIME_ZONE_SETTING",
+    "TenantRegistry",
+    "TenantSettings",
+    "check_time_zone",
+]
 
 _JSON = TypeAdapter(JsonValue)
 #: Settings that belong to a manager, and how to change them: ``TenantSettings.set`` refuses them.
@@ -51,6 +60,10 @@ MANAGED_SETTINGS: Mapping[str, str] = {
 #: The largest value one setting holds: bytes of its canonical JSON (UTF-8, sorted keys, no
 #: whitespace). Settings are configuration, read whole on every ``GET /settings``.
 MAX_SETTING_BYTES = 64 * 1024
+#: The tenant's time zone (an IANA name, ``Europe/Vienna``): the one its alert messages show
+#: times in. Checked when set; :data:`DEFAULT_TIME_ZONE` while it is not.
+TIME_ZONE_SETTING = "time_zone"
+DEFAULT_TIME_ZONE = "UTC"
 
 
 class _UsesDatabase(RecordsChanges):
@@ -217,6 +230,28 @@ def _check_value(key: str, value: Any) -> Any:
     return checked
 
 
+def check_time_zone(value: object) -> str:
+    """``value`` if it names a time zone of the IANA database (``Europe/Vienna``, ``UTC``), else
+    :class:`InvalidInput`. Only names: no path, no POSIX TZ string, at most 64 characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64 or value.startswith(("/", ".")):
+        raise InvalidInput(
+            f"{InvalidInput.excerpt(value)} is not a time zone: give an IANA name like "
+            "'Europe/Vienna' or 'UTC'"
+        )
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(
+            f"unknown time zone {InvalidInput.excerpt(value)}: give an IANA name like "
+            "'Europe/Vienna' or 'UTC'"
+        ) from None
+    return value
+
+
+#: Settings whose value is checked when set (a wrong one would break what reads it later).
+_CHECKED_SETTINGS: Mapping[str, Callable[[object], Any]] = {TIME_ZONE_SETTING: check_time_zone}
+
+
 def _has_nul(value: Any) -> bool:
     """Whether a NUL character is in any string or object key of the JSON ``value``."""
     pending = [value]
@@ -267,8 +302,18 @@ class TenantSettings(_UsesDatabase):
         checked = _check_value(key, value)
         if key in MANAGED_SETTINGS:
             raise PermissionDenied(f"{key!r} is changed with {MANAGED_SETTINGS[key]}")
+        if key in _CHECKED_SETTINGS:
+            checked = _CHECKED_SETTINGS[key](checked)
         self._writable()
         return await self._put(key, checked, actor)
+
+    async def time_zone(self) -> str:
+        """The tenant's time zone (:data:`TIME_ZONE_SETTING`), :data:`DEFAULT_TIME_ZONE` while
+        it has none (or holds one stored before it was checked that no longer names a zone)."""
+        try:
+            return check_time_zone((await self.get(TIME_ZONE_SETTING)).value)
+        except (SettingNotFound, InvalidInput):
+            return DEFAULT_TIME_ZONE
 
     async def set_managed(self, key: str, value: Any, *, actor: str | None = None) -> Setting:
         """For the manager that owns ``key`` (:data:`MANAGED_SETTINGS`): store its value."""
