@@ -19,6 +19,7 @@ async def test_live_and_ready(client: httpx.AsyncClient) -> None:
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
+    assert (await client.get("/health")).json() == ready.json()  # the documents' health check
 
 
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:

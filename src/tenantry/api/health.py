@@ -37,12 +37,24 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
+_READY_RESPONSES: dict[int | str, dict[str, object]] = {
+    503: {"model": Readiness, "description": "Not ready: a check is not `ok`"}
+}
+
+
+@router.get(
+    "/health",
+    summary="The documents' health check: the same answer as /health/ready",
+    dependencies=[_PROBE],
+    response_model=Readiness,
+    responses=_READY_RESPONSES,
+)
 @router.get(
     "/health/ready",
     summary="The database answers and its schema is at head",
     dependencies=[_PROBE],
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not ready: a check is not `ok`"}},
+    responses=_READY_RESPONSES,
 )
 async def ready(state: StateDep) -> JSONResponse:
     checks: dict[str, str] = {}
