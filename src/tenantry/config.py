@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         "TENANTRY_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/", min_length=1
     )
 
+    #: Traces of requests and manager calls: ``off`` (no tracer provider at all), ``otlp``
+    #: (OTLP/HTTP to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    #: read by the exporter) or ``console`` (stdout). See docs/tracing.md.
+    tracing: Literal["off", "otlp", "console"] = _env("TENANTRY_TRACING", "off")
+    #: The share of requests (and background rounds) traced, drawn by the service.
+    tracing_sample_ratio: float = _env("TENANTRY_TRACING_SAMPLE_RATIO", 1.0, ge=0, le=1)
+
     @field_validator("database_url", "app_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:

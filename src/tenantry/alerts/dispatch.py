@@ -41,6 +41,7 @@ from tenantry.alerts.notify import AlertNotifier
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.tenants.rounds import ActiveTenantRounds
+from tenantry.tracing import traced
 
 __all__ = ["AlertDispatcher", "DispatchStep"]
 
@@ -86,6 +87,7 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
     def again(self, result: DispatchStep) -> bool:
         return result.more or result.deferred > 0
 
+    @traced("alerts.dispatch")
     async def dispatch(self, tenant_id: str) -> DispatchStep:
         """One visit of ``tenant_id``'s outbox (see the module docstring)."""
         validate_tenant_id(tenant_id)

@@ -32,6 +32,7 @@ from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, NotFound
 from tenantry.monitoring.manager import MonitoringManager
 from tenantry.tenants.rounds import ActiveTenantRounds
+from tenantry.tracing import traced
 
 __all__ = [
     "MAX_TENANT_RULES",
@@ -197,6 +198,7 @@ class AlertManager(RecordsChanges):
 
     # -- evaluation -------------------------------------------------------------------------------
 
+    @traced("alerts.evaluate")
     async def evaluate(self, tenant_id: str, now: datetime | None = None) -> list[Transition]:
         """Evaluate every rule of ``tenant_id`` at ``now`` (default: the clock) and store the
         states; the alerts whose status changed. Nothing if another process is evaluating it."""

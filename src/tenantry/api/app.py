@@ -30,6 +30,7 @@ from tenantry.api.middleware import BodySizeLimit, HttpMetrics, RequestContextMi
 from tenantry.api.openapi import document
 from tenantry.api.sampling import ServiceSampler
 from tenantry.api.state import AppState
+from tenantry.api.tracing import AppTracing, TracingMiddleware
 from tenantry.audit.manager import AuditLog
 from tenantry.audit.notes import CheckpointSigner
 from tenantry.audit.router import router as audit_router
@@ -260,11 +261,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The tenantry service. ``settings`` defaults to the environment's."""
     settings = settings or load_settings()
     registry = CollectorRegistry()
-    http_metrics = HttpMetrics(registry)
+    tracing = AppTracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            _trace(stack, tracing)
             runtime = DatabaseRuntime(settings)
             await runtime.start()
             stack.push_async_callback(runtime.stop)
@@ -396,10 +398,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
         swagger_ui_parameters={"persistAuthorization": True},  # /docs keeps what Authorize got
+        # FastAPI's own spans, metrics and logs (on when a process-wide provider is set) are off:
+        # the service's traces are its own (api/tracing.py), and its metrics are Prometheus'.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     install_error_handlers(app)
     _include_routers(app)
     document(app)  # every route's errors and credentials in /openapi.json
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside the request id
-    app.add_middleware(RequestContextMiddleware, metrics=http_metrics)
+    _add_middleware(app, settings, registry, tracing)
     return app
+
+
+def _trace(stack: AsyncExitStack, tracing: AppTracing) -> None:
+    """First in, last out: the background work started after it is traced, and the spans of its
+    closing are exported at the very end (``TENANTRY_TRACING``; off: nothing is made)."""
+    tracing.start()
+    stack.push_async_callback(tracing.close)
+
+
+def _add_middleware(
+    app: FastAPI, settings: Settings, registry: CollectorRegistry, tracing: AppTracing
+) -> None:
+    """From the innermost out: the body cap, the request's span, its id, log and metrics."""
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.tracing != "off":  # off: not even a check per request
+        app.add_middleware(TracingMiddleware, tracing=tracing)
+    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(registry))

@@ -32,6 +32,7 @@ from tenantry.principal import Principal, platform_principal
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
 from tenantry.tenants.status import ActiveTenants
+from tenantry.tracing import traced
 
 __all__ = ["TenantGate"]
 
@@ -56,6 +57,7 @@ class TenantGate:
         self._api_keys = api_keys
         self._access = access
 
+    @traced("auth.authenticate")
     async def authenticate(
         self, request: Request, credential: str, tenant_id: str | None
     ) -> Principal:

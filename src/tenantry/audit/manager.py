@@ -48,6 +48,7 @@ from tenantry.context import PLATFORM_TENANT, current_tenant, tenant_scope, vali
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 from tenantry.errors import Conflict, DecryptionError, InvalidInput, NotFound
+from tenantry.tracing import traced
 
 __all__ = ["ORIGIN_PREFIX", "AuditCipher", "AuditLog"]
 
@@ -112,6 +113,7 @@ class AuditLog(UsesDatabase):
 
     # -- appends ---------------------------------------------------------------------------
 
+    @traced("audit.append")
     async def append(self, tenant_id: str, entry: AuditEntry) -> int:
         """Append one entry to ``tenant_id``'s tree; returns its sequence number (leaf index).
 
@@ -122,6 +124,7 @@ class AuditLog(UsesDatabase):
         validate_tenant_id(tenant_id)
         return (await self._submit(tenant_id, [self._checked(tenant_id, entry)]))[0]
 
+    @traced("audit.append_many")
     async def append_many(self, tenant_id: str, entries: Sequence[AuditEntry]) -> list[int]:
         """Append entries in one transaction, in order (contiguous); returns their sequence numbers.
 

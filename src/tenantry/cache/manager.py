@@ -38,6 +38,7 @@ from tenantry.context import _current as _tenant_var  # the hot path reads it wi
 from tenantry.context import get_tenant, tenant_scope
 from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
+from tenantry.tracing import traced
 
 __all__ = ["CacheManager"]
 
@@ -289,6 +290,7 @@ class CacheManager:
             for tag in tags:
                 state.tags[tag].add(key)
 
+    @traced("cache.set")
     async def set_many(
         self, items: Mapping[str, Any], ttl: float | None = None, *, tags: Sequence[str] = ()
     ) -> None:
@@ -361,6 +363,7 @@ class CacheManager:
             return False
         return now - meta.delta * self.xfetch_beta * math.log(random.random()) >= meta.fresh_until  # noqa: S311
 
+    @traced("cache.lookup")
     async def _lookup(self, tenant: str, key: str) -> tuple[Any, _Meta | None]:
         state = self._tenants[tenant]
         entry = self.l1.get_entry(tenant, key)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import asyncpg
+from opentelemetry.trace import Span
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -58,6 +59,7 @@ from tenantry.errors import (
     TransactionRolledBack,
 )
 from tenantry.logging import get_logger
+from tenantry.tracing import end_span, start_span
 
 __all__ = [
     "Database",
@@ -118,6 +120,9 @@ class _Open:
 
 
 _ambient: ContextVar[_Open | None] = ContextVar("tenantry_transaction", default=None)
+#: A transaction span's attributes besides its tenant (``tenantry.tracing``).
+_READ_ONLY = {"db.transaction.read_only": True}
+_READ_WRITE = {"db.transaction.read_only": False}
 
 
 def joined(
@@ -348,6 +353,7 @@ class _Transaction:
         "_pooled",
         "_prologue",
         "_read_only",
+        "_span",
         "_tenant_id",
         "_timeout",
         "_token",
@@ -366,6 +372,7 @@ class _Transaction:
         self._prologue = prologue
         self._read_only = read_only
         self._timeout = timeout
+        self._span: Span | None = None
 
     async def __aenter__(self) -> AsyncConnection:
         # Checked on entering, not on making: whoever enters it (a guard around it) handles the
@@ -378,7 +385,14 @@ class _Transaction:
         statement = begin_statement(
             tenant_id, self._prologue, read_only=self._read_only, lock_wait=self._database.lock_wait
         )
-        pooled = await self._database._begin(statement, self._timeout)
+        span = self._span = start_span(
+            "db.transaction", tenant_id, _READ_ONLY if self._read_only else _READ_WRITE
+        )
+        try:
+            pooled = await self._database._begin(statement, self._timeout)
+        except BaseException as exc:
+            end_span(span, exc)
+            raise
         self._pooled = pooled
         self._token = _ambient.set(_Open(pooled.conn, self._tenant_id))
         return pooled.conn
@@ -387,33 +401,42 @@ class _Transaction:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
         _ambient.reset(self._token)
-        pooled, pool = self._pooled, self._database.pool
-        if exc is not None:
-            await asyncio.shield(_abort(pool, pooled))
-            if isinstance(exc, DBAPIError | asyncpg.PostgresError):
-                translated = translate_error(exc)
-                if translated is not exc:
-                    raise translated from exc
-            elif isinstance(exc, asyncpg.InterfaceError):  # the driver's, used directly
-                raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
-            return
+        failure = exc  # what the span reports: the block's error, or the closing's
         try:
-            status = await pooled.driver.execute("COMMIT")
-        except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as error:
-            await pool.release(pooled, reuse=False)
-            raise DatabaseUnavailable(
-                f"the connection was lost at COMMIT; the outcome is unknown: {error}"
-            ) from error
-        except asyncpg.PostgresError as error:  # deferred constraints, serialization failures
-            await asyncio.shield(_abort(pool, pooled))
-            raise translate_error(error) from error
-        except BaseException:  # cancelled during COMMIT: the connection's state is unknown
-            await pool.release(pooled, reuse=False)
+            pooled, pool = self._pooled, self._database.pool
+            if exc is not None:
+                await asyncio.shield(_abort(pool, pooled))
+                if isinstance(exc, DBAPIError | asyncpg.PostgresError):
+                    translated = translate_error(exc)
+                    if translated is not exc:
+                        raise translated from exc
+                elif isinstance(exc, asyncpg.InterfaceError):  # the driver's, used directly
+                    raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
+                return
+            try:
+                status = await pooled.driver.execute("COMMIT")
+            except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as error:
+                await pool.release(pooled, reuse=False)
+                raise DatabaseUnavailable(
+                    f"the connection was lost at COMMIT; the outcome is unknown: {error}"
+                ) from error
+            except asyncpg.PostgresError as error:  # deferred constraints, serialization failures
+                await asyncio.shield(_abort(pool, pooled))
+                raise translate_error(error) from error
+            except BaseException:  # cancelled during COMMIT: the connection's state is unknown
+                await pool.release(pooled, reuse=False)
+                raise
+            # Giving back a healthy connection does no I/O, so a cancellation cannot cut it short.
+            await pool.release(pooled)
+            if status != "COMMIT":
+                raise TransactionRolledBack(
+                    "the transaction was rolled back: a statement in it failed"
+                )
+        except BaseException as error:
+            failure = error
             raise
-        # Giving back a healthy connection does no I/O, so a cancellation cannot cut it short.
-        await pool.release(pooled)
-        if status != "COMMIT":
-            raise TransactionRolledBack("the transaction was rolled back: a statement in it failed")
+        finally:
+            end_span(self._span, failure)
 
 
 async def _abort(pool: ConnectionPool, pooled: Pooled) -> None:

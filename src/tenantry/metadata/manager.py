@@ -55,6 +55,7 @@ from tenantry.metadata.versions import check_sensitive, open_content
 from tenantry.metadata.views import record_of, version_of
 from tenantry.metadata.writes import Header, Writes
 from tenantry.sessions.tokens import make_id, tenant_of_id
+from tenantry.tracing import traced
 from tenantry.validation import parse_enum
 
 __all__ = ["ID_PREFIX", "MetadataManager", "MetadataManagerFactory"]
@@ -152,6 +153,7 @@ class MetadataManager(RecordsChanges):
 
     # -- records ----------------------------------------------------------------------------------
 
+    @traced("metadata.create")
     async def create_metadata(
         self,
         tenant_id: str,
@@ -195,6 +197,7 @@ class MetadataManager(RecordsChanges):
             raise MetadataNotFound(f"metadata {metadata_id!r} does not exist")
         return await self._record_of(tenant_id, row)
 
+    @traced("metadata.update")
     async def update_metadata(
         self,
         tenant_id: str,
@@ -417,6 +420,7 @@ class MetadataManager(RecordsChanges):
 
     # -- search -----------------------------------------------------------------------------------
 
+    @traced("metadata.search")
     async def search_metadata(self, tenant_id: str, search: MetadataSearch) -> list[SearchHit]:
         """Records matching ``search``, best first (see :class:`MetadataSearch`)."""
         validate_tenant_id(tenant_id)

@@ -36,6 +36,7 @@ from tenantry.monitoring.repository import MetricsRepository
 from tenantry.monitoring.retention import Downsampler
 from tenantry.monitoring.schemas import Aggregation, MetricPoint, MetricSeries
 from tenantry.monitoring.sketch import Sketch
+from tenantry.tracing import traced
 
 __all__ = ["MAX_POINTS", "MetricsCollector", "MonitoringManager"]
 
@@ -120,6 +121,7 @@ class MonitoringManager(UsesDatabase):
 
     # -- flushing ---------------------------------------------------------------------------------
 
+    @traced("monitoring.flush")
     async def flush(self, *, everything: bool = False) -> int:
         """Write the closed slots' buckets (and the open slot's with ``everything``); how many
         were written."""
@@ -159,6 +161,7 @@ class MonitoringManager(UsesDatabase):
 
     # -- reading ----------------------------------------------------------------------------------
 
+    @traced("monitoring.query")
     async def query(
         self,
         tenant_id: str,

@@ -25,6 +25,7 @@ from tenantry.sessions.schemas import ApiKeyInfo, IssuedApiKey
 from tenantry.sessions.tokens import hash_token, make_id, make_token, parse_token
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.status import ActiveTenants
+from tenantry.tracing import traced
 
 __all__ = ["ApiKeys"]
 
@@ -132,6 +133,7 @@ class ApiKeys(RecordsChanges):
                 raise NotFound(f"API key {key_id!r} does not exist or is revoked")
             await self.cache.delete(_key(digest))
 
+    @traced("api_keys.authenticate")
     async def authenticate(self, key: str) -> Principal:
         """The service account's principal for a live key; AuthenticationError otherwise."""
         parsed = parse_token(key, "k")

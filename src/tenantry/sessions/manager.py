@@ -40,6 +40,7 @@ from tenantry.sessions.repository import SessionsRepository, creation_lock
 from tenantry.sessions.schemas import SessionPolicy, SessionType
 from tenantry.sessions.stepup import SessionStepUp
 from tenantry.sessions.tokens import hash_token, make_id, make_token
+from tenantry.tracing import traced
 from tenantry.validation import parse_enum
 
 __all__ = ["SessionManager", "SessionManagerFactory"]
@@ -50,6 +51,7 @@ class SessionManager(SessionStepUp, SessionReports):
 
     # -- create ----------------------------------------------------------------------------------
 
+    @traced("sessions.create")
     async def create_session(
         self,
         tenant_id: str,

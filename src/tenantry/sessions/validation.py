@@ -33,6 +33,7 @@ from tenantry.sessions.repository import SessionsRepository
 from tenantry.sessions.schemas import SessionType
 from tenantry.sessions.tokens import hash_token, parse_token
 from tenantry.threats.events import Severity
+from tenantry.tracing import traced
 
 __all__ = ["SessionValidation"]
 
@@ -48,6 +49,7 @@ class SessionValidation(SessionParts):
         self._failed_budget: dict[str, tuple[float, int]] = {}
         self._touch_seconds = self.policy.touch_interval.total_seconds()
 
+    @traced("sessions.validate")
     async def validate(self, token: str, *, client: ClientInfo | None = None) -> Principal:
         """The principal of a live session token; AuthenticationError otherwise."""
         # Keyed by the token's hash, never the token: no bearer secret is kept in memory.

@@ -47,6 +47,7 @@ from tenantry.threats.schemas import (
     ThreatLevel,
     ThreatReport,
 )
+from tenantry.tracing import traced
 
 __all__ = [
     "DEFAULT_RULES",
@@ -168,6 +169,7 @@ class ThreatAnalyzer(UsesDatabase):
         self._raised: dict[tuple[str, str, str, ThreatLevel], datetime] = {}
         self.baselines = BaselineCache()
 
+    @traced("threats.analyze")
     async def analyze(
         self,
         tenant_id: str,
