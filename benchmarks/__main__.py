@@ -37,6 +37,7 @@ from benchmarks import (
     bench_schema_validation,
     bench_sessions,
     bench_threats,
+    bench_tracing,
 )
 from benchmarks.environment import RESULTS_DIR, open_environment
 from benchmarks.harness import Benchmark, Plan, Row, format_table
@@ -49,6 +50,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_propagation.BENCHMARK,
     bench_prefetch.BENCHMARK,
     bench_breaker.BENCHMARK,
+    bench_tracing.BENCHMARK,
     bench_schema_validation.BENCHMARK,
     bench_noisy_tenant.BENCHMARK,
     bench_http_noisy_tenant.BENCHMARK,

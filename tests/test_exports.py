@@ -41,6 +41,7 @@ MODULES = [
     "tenantry.errors",
     "tenantry.levels",
     "tenantry.principal",
+    "tenantry.tracing",
 ]
 
 
