@@ -15,6 +15,7 @@ from sqlalchemy import text
 from tenantry.alerts import AlertSeverity, SlackFixtureEntity, SlackFixtureManager, TenantContext
 from tenantry.alerts.delivery import SlackSender
 from tenantry.alerts.dispatch import AlertDispatcher
+from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.manager import AlertManager
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.context import tenant_scope
@@ -242,7 +243,12 @@ async def test_routing_inhibition_and_silences_choose_the_receivers(
         await notifier.set_routing(tenant, "routes: []")
     await notifier.set_routing(tenant, ROUTING)
     assert await notifier.routing(tenant) == ROUTING
-    await _firing(db, tenant, notifier)  # ops_only (critical) fires, and slow_sessions (warning)
+    queued = await _firing(db, tenant, notifier)  # ops_only (critical), slow_sessions (warning)
+    assert [q[:3] for q in queued] == ["ag_"]  # in its aggregation group: none queued yet
+    assert await _rows(db, tenant) == []
+    groups = AlertGroups(db)
+    assert (await groups.flush_due(tenant, T0 + timedelta(seconds=89))).queued == []
+    assert len((await groups.flush_due(tenant, T0 + timedelta(seconds=90))).queued) == 1
     rows = {(r[0], r[1]) for r in await _rows(db, tenant)}
     # critical goes to ops by the tree; the warning is inhibited by the firing critical alert
     assert rows == {("ops_only", "queued")}

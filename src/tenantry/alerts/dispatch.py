@@ -16,13 +16,20 @@ transaction, and records the outcome on the row (``attempts``, ``last_error``):
 
 The outbox is durable: what was queued before a restart is delivered after it (the first round
 sweeps every active tenant in, and every ``sweep_every`` rounds again).
+
+Before it delivers, a visit flushes the tenant's aggregation groups that are due
+(:meth:`~tenantry.alerts.groups.AlertGroups.flush_due`: routed alerts, Alertmanager's
+``group_wait``, ``group_interval`` and ``repeat_interval``), so a notification they queue goes
+out in the same visit. The dispatcher remembers when each tenant's next group is due and visits
+it then; a group that fell due while the service was down is found by the first sweep.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import text
@@ -37,6 +44,7 @@ from tenantry.alerts.attempts import (
     SlackMessage,
 )
 from tenantry.alerts.delivery import SlackSender
+from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
@@ -51,13 +59,14 @@ _LEASE: Final = timedelta(minutes=2)
 @dataclass(frozen=True, slots=True)
 class DispatchStep:
     """One visit: messages sent, deferred (rate-limited or to retry), failed; whether more are
-    due."""
+    due; the notifications its groups' flush queued."""
 
     tenant_id: str
     sent: int = 0
     deferred: int = 0
     failed: int = 0
     more: bool = False
+    grouped: int = 0
 
 
 class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
@@ -75,17 +84,34 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
         batch: int = 20,
         max_attempts: int = 12,
         sweep_every: int = 600,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._database = database
         super().__init__(interval=interval)
         self.notifier, self.sender = notifier, sender
         self.batch, self.max_attempts, self.sweep_every = batch, max_attempts, sweep_every
+        #: The tenants' aggregation groups, flushed at each visit by ``clock``'s time.
+        self.groups = AlertGroups(database, clock=clock)
+        self._groups_due: dict[str, datetime] = {}
 
     async def visit(self, tenant_id: str) -> DispatchStep:
-        return await self.dispatch(tenant_id)
+        flushed = await self.groups.flush_due(tenant_id)
+        if flushed.next_at is None:
+            self._groups_due.pop(tenant_id, None)
+        else:
+            self._groups_due[tenant_id] = flushed.next_at
+        step = await self.dispatch(tenant_id)
+        return replace(step, grouped=len(flushed.queued), more=step.more or flushed.more)
 
     def again(self, result: DispatchStep) -> bool:
         return result.more or result.deferred > 0
+
+    async def run_once(self) -> list[DispatchStep]:
+        now = self.groups.clock()
+        for tenant_id, due in list(self._groups_due.items()):
+            if due <= now:
+                self.notice(tenant_id)
+        return await super().run_once()
 
     @traced("alerts.dispatch")
     async def dispatch(self, tenant_id: str) -> DispatchStep:

@@ -1,13 +1,16 @@
 """Alert tables: each tenant's rules, and where each rule's alert stands (durable, so a restart
 neither forgets a pending ``for`` nor fires twice; migration 0014); each tenant's Slack alert
 templates, the documents' "fixtures" (migration 0015); its receivers and the outbox of its alert
-messages (migration 0016), its routing (migration 0017), and every delivery attempt (0018).
+messages (migration 0016), its routing (migration 0017), every delivery attempt (0018), and
+the aggregation groups its routed alerts wait in (0019).
 
 A fixture's translations are ``locales`` (JSON) or, for a sensitive fixture, ``sealed`` (the same
 JSON sealed with the tenant's data key for ``slack_fixtures.locales`` and the fixture's id);
 exactly one of them is set."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     Boolean,
@@ -16,12 +19,13 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    Interval,
     LargeBinary,
     Text,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from tenantry.db.rls import tenant_table
 
@@ -29,6 +33,7 @@ __all__ = [
     "STATUSES",
     "TRANSLATION_KINDS",
     "alert_attempts",
+    "alert_groups",
     "alert_outbox",
     "alert_receivers",
     "alert_routing",
@@ -93,6 +98,8 @@ alert_outbox = tenant_table(
     Column("slack_ts", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    #: The aggregation group the message notifies (routed alerts), else NULL.
+    Column("group_id", Text, nullable=True),
     CheckConstraint("status in ('queued', 'sent', 'failed')", name="status"),
     Index("ix_alert_outbox_due", "tenant_id", "status", "not_before"),
     info={"sample_row": {"status": "queued", "attempts": 0, "message": {"text": "x"}}},
@@ -163,4 +170,42 @@ alert_attempts = tenant_table(
     Column("outcome", Text, nullable=False),
     Column("detail", Text, nullable=True),
     info={"sample_row": {"attempt": 1, "outcome": "sent"}},
+)
+
+#: A routed alert's aggregation group (Alertmanager's): one per route, receiver and values of the
+#: route's ``group_by`` labels; its timings, what its last notification listed, its alerts
+#: (``{rule: {status, labels, ..., message}}``) and when it is flushed next.
+alert_groups = tenant_table(
+    "alert_groups",
+    #: ``ag_`` and a digest of the route's path, the receiver and the group key.
+    Column("id", Text, primary_key=True),
+    Column("group_key", Text, nullable=False),
+    Column("route_path", Text, nullable=False),
+    Column("receiver", Text, nullable=False),
+    Column("group_labels", JSONB, nullable=False),
+    Column("group_wait", Interval, nullable=False),
+    Column("group_interval", Interval, nullable=False),
+    Column("repeat_interval", Interval, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("flushed_at", DateTime(timezone=True), nullable=True),
+    Column("notified_at", DateTime(timezone=True), nullable=True),
+    Column("notified_firing", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("notified_resolved", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("alerts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("next_flush_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_alert_groups_due", "tenant_id", "next_flush_at"),
+    info={
+        "sample_row": {
+            "group_key": "{}:{}",
+            "route_path": "route",
+            "receiver": "default",
+            "group_labels": {},
+            "group_wait": timedelta(seconds=30),
+            "group_interval": timedelta(minutes=5),
+            "repeat_interval": timedelta(hours=4),
+            "created_at": datetime(2026, 12, 6, tzinfo=UTC),
+            "next_flush_at": datetime(2026, 12, 6, tzinfo=UTC),
+        }
+    },
 )

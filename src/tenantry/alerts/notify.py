@@ -10,6 +10,10 @@
 - **Threats.** A threat of HIGH or above found by the threat analysis goes to the tenant's
   ``security`` receiver, else its ``default`` (:meth:`AlertNotifier.threat`, the analysis'
   ``on_threat`` hook in the service).
+- **Grouping.** With routing, a transition joins its aggregation groups instead, and a group
+  notifies as Alertmanager's do (``group_wait``, ``group_interval``, ``repeat_interval``:
+  :mod:`tenantry.alerts.groups`). Without routing there is no route and so no timing: each
+  transition is its own message at once, as below.
 - **Messages.** A transition to firing or resolved becomes one outbox row, the message built
   from the rule (severity, name, its ``summary`` and ``description`` annotations, the values its
   condition read) as Block Kit within Slack's limits, in the same transaction as nothing else:
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -34,7 +38,9 @@ from tenantry.alerts.blocks import AlertMessage, build_message
 from tenantry.alerts.config import RoutingConfig, parse_routing
 from tenantry.alerts.fixture_schemas import TenantContext
 from tenantry.alerts.fixtures import SlackFixtureManager
+from tenantry.alerts.groups import GroupedAlert, join
 from tenantry.alerts.manager import Transition
+from tenantry.alerts.routing import RouteMatch, route
 from tenantry.alerts.rules import AlertRule, AlertStatus
 from tenantry.alerts.sandbox import escape_mrkdwn
 from tenantry.context import tenant_scope, validate_tenant_id
@@ -113,6 +119,21 @@ def message_of(transition: Transition) -> SlackMessage:
         )
     )
     return SlackMessage(text=built.text, blocks=built.blocks)
+
+
+def grouped_alert(transition: Transition, message: SlackMessage) -> GroupedAlert:
+    """What a transition puts in its aggregation groups, ``message`` its own message."""
+    rule = transition.rule
+    return GroupedAlert(
+        name=rule.name,
+        status=transition.after.value,
+        labels=rule.alert_labels(),
+        severity=rule.severity.value,
+        summary=rule.annotations.get("summary") or rule.condition.source,
+        values=", ".join(f"{k} = {v}" for k, v in sorted(transition.observed.items())),
+        at=transition.at,
+        message=message,
+    )
 
 
 class AlertNotifier(RecordsChanges):
@@ -232,8 +253,9 @@ class AlertNotifier(RecordsChanges):
     # -- the outbox -------------------------------------------------------------------------------
 
     async def enqueue(self, transitions: Sequence[Transition]) -> list[str]:
-        """Queue a message for each transition to firing or resolved whose rule has a receiver;
-        the queued ids."""
+        """Queue a message for each transition to firing or resolved whose rule has a receiver,
+        or, when the tenant has routing, put it in its aggregation groups
+        (:mod:`tenantry.alerts.groups`); the outbox rows queued and the groups joined (ids)."""
         queued: list[str] = []
         by_tenant: dict[str, list[Transition]] = {}
         for t in transitions:
@@ -248,13 +270,14 @@ class AlertNotifier(RecordsChanges):
                     routing = await _routing(conn)
                     firing = await _firing_labels(conn) if routing is not None else []
                     rows: list[dict[str, Any]] = []
+                    if routing is not None:  # into their groups, flushed by the dispatcher
+                        for match, alert in _joins(routing, names, firing, items, messages):
+                            group = await join(conn, tenant_id, match, alert)
+                            queued += [] if group in queued else [group]
+                        continue
                     for t in items:
-                        labels = t.rule.alert_labels()
-                        if routing is not None:
-                            wanted = routing.receivers_for(labels, firing, t.at)
-                        else:
-                            wanted = [t.rule.labels.get("receiver", DEFAULT_RECEIVER)]
                         message = messages[id(t)]
+                        wanted = [t.rule.labels.get("receiver", DEFAULT_RECEIVER)]
                         for receiver in (r for r in wanted if r in names):
                             body: dict[str, Any] = {
                                 "text": message.text,
@@ -419,6 +442,28 @@ class AlertNotifier(RecordsChanges):
                 for outbox_id, number, at, outcome in attempts:
                     by_id[outbox_id].history.append((number, at, outcome))
                 return found
+
+
+def _joins(
+    routing: RoutingConfig,
+    names: set[str],
+    firing: Sequence[Mapping[str, str]],
+    items: Sequence[Transition],
+    messages: Mapping[int, SlackMessage],
+) -> list[tuple[RouteMatch, GroupedAlert]]:
+    """The groups each transition joins (each route its labels reach whose receiver exists,
+    unless a silence or inhibition mutes it), in one order so that two writers cannot
+    deadlock."""
+    joins: dict[tuple[str, str, str], tuple[RouteMatch, GroupedAlert]] = {}
+    for t in items:
+        labels = t.rule.alert_labels()
+        if not routing.receivers_for(labels, firing, t.at):  # muted
+            continue
+        for match in route(routing.tree, labels):
+            if match.receiver in names:
+                key = (match.route.path, match.group_key, t.rule.name)
+                joins[key] = (match, grouped_alert(t, messages[id(t)]))
+    return [joins[key] for key in sorted(joins)]
 
 
 async def _routing(conn: AsyncConnection) -> RoutingConfig | None:
