@@ -4,11 +4,16 @@ loopback Slack (``tests/support/slack_server.py``, a real HTTP server).
 
 - ``alert fired -> Slack received``: a transition to firing is queued in the tenant's outbox
   (``AlertNotifier.enqueue``: the receiver looked up, the Block Kit message built, one INSERT in
-  the tenant's transaction), then the dispatcher's visit (``AlertDispatcher.dispatch``: the row
-  claimed with SKIP LOCKED, the receiver's secret opened, one webhook POST, the outcome
-  recorded); timed until the server has the message. What it leaves out: the wait for the
-  rounds, which the service runs every 30 s (evaluation) and every second (delivery), so the
-  delay a tenant sees is up to ~31 s plus this.
+  the tenant's transaction), then the dispatcher's visit (``AlertDispatcher.visit``: the
+  tenant's due aggregation groups looked for (none: no routing), the row claimed with SKIP
+  LOCKED, the receiver's secret opened, one webhook POST, the outcome recorded); timed until
+  the server has the message. What it leaves out: the wait for the rounds, which the service
+  runs every 30 s (evaluation) and every second (delivery), so the delay a tenant sees is up to
+  ~31 s plus this.
+- ``routed, group_wait 0``: the same for a tenant with routing (``group_by: [alertname]``,
+  ``group_wait: 0s``): the transition joins a new aggregation group (``enqueue``: the routing
+  read and parsed, one upsert), and the visit flushes it (the group locked, ``flush``, the
+  outbox row queued and the group updated in one transaction) before it delivers.
 - ``alert rule evaluation, 50 rules``: ``AlertManager.evaluate`` of a tenant with 50 rules over
   its series (each rule's series read from ``metric_points``, states upserted).
 - peer: ``SlackSender.send`` of the same message to the same webhook, no database.
@@ -16,6 +21,7 @@ loopback Slack (``tests/support/slack_server.py``, a real HTTP server).
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime
 
@@ -33,10 +39,17 @@ from tests.support.slack_server import SlackServer
 __all__ = ["BENCHMARK"]
 
 FIRED = "alert fired -> Slack received (outbox + dispatch + webhook)"
+ROUTED = "alert fired -> Slack received, routed, group_wait 0 (group + flush + dispatch)"
 EVALUATE = "alert rule evaluation, 50 rules over the tenant's series"
 BARE = "SlackSender.send of the same message, no database"
-OPERATIONS = (FIRED, EVALUATE, BARE)
+OPERATIONS = (FIRED, ROUTED, EVALUATE, BARE)
 
+_ROUTING = """
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 0s
+"""
 _RULES = "alerts:\n" + "".join(
     f"  - name: rule_{n}\n    condition: m{n % 5}_p95 > {n}ms\n    severity: warning\n"
     for n in range(50)
@@ -46,6 +59,8 @@ _RULES = "alerts:\n" + "".join(
 async def run(env: Environment, plan: Plan) -> list[Row]:
     tenant = f"bench-alerts-{uuid.uuid4().hex[:8]}"
     await TenantRegistry(env.db).create(tenant, tenant)
+    grouped = f"bench-groups-{uuid.uuid4().hex[:8]}"
+    await TenantRegistry(env.db).create(grouped, grouped)
     monitoring = MonitoringManager(env.db)
     for n in range(5):
         for value in (0.01, 0.02, 0.2):
@@ -58,6 +73,8 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
     with SlackServer() as slack:
         hook = slack.webhook("C0ALERTS")
         await notifier.set_receiver(tenant, "default", webhook_url=hook)
+        await notifier.set_receiver(grouped, "default", webhook_url=hook)
+        await notifier.set_routing(grouped, _ROUTING)
         async with SlackSender(api_base_url=slack.api_base_url) as sender:
             dispatcher = AlertDispatcher(notifier, sender, env.db)
 
@@ -68,9 +85,25 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
                 )
                 before = len(slack.requests)
                 await notifier.enqueue([change])
-                step = await dispatcher.dispatch(tenant)
+                step = await dispatcher.visit(tenant)
                 if step.sent != 1 or len(slack.requests) != before + 1:
                     raise RuntimeError(f"the alert was not delivered: {step}")
+
+            fires = itertools.count()
+
+            async def routed() -> None:
+                # a rule of a new name each time: a new group (an existing one would wait for
+                # its group_interval)
+                named = rule.model_copy(update={"name": f"routed_{next(fires)}"})
+                now = datetime.now(UTC)
+                change = Transition(
+                    grouped, named, AlertStatus.PENDING, AlertStatus.FIRING, now, {"m0_p95": 0.2}
+                )
+                before = len(slack.requests)
+                await notifier.enqueue([change])
+                step = await dispatcher.visit(grouped)
+                if (step.grouped, step.sent) != (1, 1) or len(slack.requests) != before + 1:
+                    raise RuntimeError(f"the routed alert was not delivered: {step}")
 
             async def evaluate() -> None:
                 await alerts.evaluate(tenant)
@@ -86,6 +119,7 @@ async def run(env: Environment, plan: Plan) -> list[Row]:
 
             cases = [
                 Case(FIRED, fired, peer=BARE),
+                Case(ROUTED, routed, peer=FIRED),
                 Case(EVALUATE, evaluate, peer=BARE),
                 Case(BARE, bare),
             ]

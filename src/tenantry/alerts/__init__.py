@@ -11,6 +11,8 @@ alert templates delivered to each tenant's own Slack.
   filters (``formatting``), the Jinja2 sandbox (``sandbox``) and the renderer on it
   (``templates``), and Block Kit output (``blocks``);
 - :class:`AlertManager`: each tenant's rules, evaluated by the service, their states kept;
+- :class:`AlertGroups`: routed alerts in Alertmanager's aggregation groups, notified at their
+  route's ``group_wait``, ``group_interval`` and ``repeat_interval``;
 - :class:`SlackFixtureManager`: each tenant's localized Slack alert templates (the documents'
   fixtures), stored, audited, sealed when sensitive and rendered by locale fallback, missing
   translations from a :class:`Translator` (:class:`TranslationMemory`,
@@ -65,6 +67,7 @@ from tenantry.alerts.formatting import (
     urgency_emoji,
 )
 from tenantry.alerts.grouping import Flush, GroupState, flush
+from tenantry.alerts.groups import AlertGroups, GroupFlush, GroupView
 from tenantry.alerts.locales import (
     FALLBACK_LOCALE,
     LocaleInfo,
@@ -132,6 +135,7 @@ __all__ = [
     "SLACK_API_URL",
     "STATUS_COLORS",
     "AILocalizationEngine",
+    "AlertGroups",
     "AlertManager",
     "AlertMessage",
     "AlertNotifier",
@@ -148,7 +152,9 @@ __all__ = [
     "Delivery",
     "Flush",
     "Formatter",
+    "GroupFlush",
     "GroupState",
+    "GroupView",
     "InhibitRule",
     "LocaleInfo",
     "LocaleTag",

@@ -17,8 +17,8 @@ transaction, and records the outcome on the row (``attempts``, ``last_error``):
 The outbox is durable: what was queued before a restart is delivered after it (the first round
 sweeps every active tenant in, and every ``sweep_every`` rounds again).
 
-Before it delivers, a visit flushes the tenant's aggregation groups that are due
-(:meth:`~tenantry.alerts.groups.AlertGroups.flush_due`: routed alerts, Alertmanager's
+Before it claims, a visit flushes the tenant's aggregation groups that are due, in the claim's
+transaction (:meth:`~tenantry.alerts.groups.AlertGroups.flush_in`: routed alerts, Alertmanager's
 ``group_wait``, ``group_interval`` and ``repeat_interval``), so a notification they queue goes
 out in the same visit. The dispatcher remembers when each tenant's next group is due and visits
 it then; a group that fell due while the service was down is found by the first sweep.
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -95,13 +95,7 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
         self._groups_due: dict[str, datetime] = {}
 
     async def visit(self, tenant_id: str) -> DispatchStep:
-        flushed = await self.groups.flush_due(tenant_id)
-        if flushed.next_at is None:
-            self._groups_due.pop(tenant_id, None)
-        else:
-            self._groups_due[tenant_id] = flushed.next_at
-        step = await self.dispatch(tenant_id)
-        return replace(step, grouped=len(flushed.queued), more=step.more or flushed.more)
+        return await self.dispatch(tenant_id)
 
     def again(self, result: DispatchStep) -> bool:
         return result.more or result.deferred > 0
@@ -120,7 +114,12 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
         db = await self._db()
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
+                flushed = await self.groups.flush_in(conn, tenant_id)
                 claimed = await self._claim(conn)
+        if flushed.next_at is None:
+            self._groups_due.pop(tenant_id, None)
+        else:
+            self._groups_due[tenant_id] = flushed.next_at
         sent = deferred = failed = 0
         limited: dict[str, float] = {}  # receivers rate-limited in this visit: their wait
         for row in claimed:
@@ -157,7 +156,8 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
                 error = outcome.error if isinstance(outcome, Permanent) else outcome.reason
                 await self._update(tenant_id, row["id"], "failed", error, 0)
                 failed += 1
-        return DispatchStep(tenant_id, sent, deferred, failed, len(claimed) == self.batch)
+        more = len(claimed) == self.batch or flushed.more
+        return DispatchStep(tenant_id, sent, deferred, failed, more, len(flushed.queued))
 
     async def _claim(self, conn: AsyncConnection) -> list[Any]:
         rows = await conn.execute(

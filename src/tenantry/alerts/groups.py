@@ -223,34 +223,40 @@ class AlertGroups(UsesDatabase):
         self._database, self.clock, self.batch = database, clock, batch
 
     async def flush_due(self, tenant_id: str, now: datetime | None = None) -> GroupFlush:
-        """Flush ``tenant_id``'s groups due at ``now`` (the clock's time by default)."""
+        """Flush ``tenant_id``'s groups due at ``now`` (the clock's time by default), in a
+        transaction of its own."""
         validate_tenant_id(tenant_id)
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                return await self.flush_in(conn, tenant_id, now)
+
+    async def flush_in(
+        self, conn: AsyncConnection, tenant_id: str, now: datetime | None = None
+    ) -> GroupFlush:
+        """:meth:`flush_due` in the caller's transaction (the tenant's): the dispatcher's, so
+        that the messages queued are claimed and sent in the same visit."""
         now = self.clock() if now is None else now
         queued: list[str] = []
         removed = 0
-        with tenant_scope(tenant_id):
-            async with (await self._db()).tenant_transaction() as conn:
-                rows = (
-                    (
-                        await conn.execute(
-                            text(
-                                f"SELECT {_COLUMNS} FROM tenantry.alert_groups "
-                                "WHERE next_flush_at <= :now ORDER BY next_flush_at, id LIMIT :n "
-                                "FOR UPDATE SKIP LOCKED"
-                            ),
-                            {"now": now, "n": self.batch},
-                        )
-                    )
-                    .mappings()
-                    .all()
+        rows = (
+            (
+                await conn.execute(
+                    text(
+                        f"SELECT {_COLUMNS} FROM tenantry.alert_groups "
+                        "WHERE next_flush_at <= :now ORDER BY next_flush_at, id LIMIT :n "
+                        "FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"now": now, "n": self.batch},
                 )
-                for row in rows:
-                    outbox_id, gone = await self._flush_one(conn, tenant_id, row, now)
-                    queued += [outbox_id] if outbox_id else []
-                    removed += gone
-                next_at = await conn.scalar(
-                    text("SELECT min(next_flush_at) FROM tenantry.alert_groups")
-                )
+            )
+            .mappings()
+            .all()
+        )
+        for row in rows:
+            outbox_id, gone = await self._flush_one(conn, tenant_id, row, now)
+            queued += [outbox_id] if outbox_id else []
+            removed += gone
+        next_at = await conn.scalar(text("SELECT min(next_flush_at) FROM tenantry.alert_groups"))
         return GroupFlush(tenant_id, len(rows), queued, removed, len(rows) == self.batch, next_at)
 
     async def _flush_one(
