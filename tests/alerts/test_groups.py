@@ -326,3 +326,28 @@ async def test_without_routing_each_transition_is_queued_at_once(
     queued = await notifier.enqueue([fired(tenant, "db_slow", T0), fired(tenant, "api_slow", T0)])
     assert [q[:3] for q in queued] == ["ao_", "ao_"]
     assert await AlertGroups(db).groups(tenant) == []
+
+
+CONTINUED = """
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 0s
+  routes:
+    - {matchers: ['service="db"'], receiver: default, continue: true}
+    - {matchers: ['service="db"'], receiver: ops, continue: true}
+    - {matchers: ['service="db"'], receiver: default}
+"""
+
+
+async def test_each_receiver_gets_an_alert_once_however_many_routes_reach_it(
+    routed: Setup,
+) -> None:
+    t = routed.tenant
+    ops = routed.slack.webhook("C0OPS", "ops")
+    await routed.notifier.set_receiver(t, "ops", webhook_url=ops)
+    await routed.notifier.set_routing(t, CONTINUED)
+    assert len(await routed.notifier.enqueue([fired(t, "db_slow", T0)])) == 2
+    assert await routed.at(0 * S) == 2  # group_wait 0: at the first visit
+    assert len(routed.slack.messages("C0ALERTS")) == 1
+    assert len(routed.slack.messages("C0OPS")) == 1

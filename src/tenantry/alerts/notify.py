@@ -451,16 +451,19 @@ def _joins(
     items: Sequence[Transition],
     messages: Mapping[int, SlackMessage],
 ) -> list[tuple[RouteMatch, GroupedAlert]]:
-    """The groups each transition joins (each route its labels reach whose receiver exists,
-    unless a silence or inhibition mutes it), in one order so that two writers cannot
-    deadlock."""
+    """The groups each transition joins, in one order so that two writers cannot deadlock:
+    at each route its labels reach whose receiver exists, unless a silence or inhibition mutes
+    it. A receiver that several routes reach (``continue``) gets the alert once, in the group
+    of the first: a tree of many routes cannot multiply one alert's messages."""
     joins: dict[tuple[str, str, str], tuple[RouteMatch, GroupedAlert]] = {}
     for t in items:
         labels = t.rule.alert_labels()
         if not routing.receivers_for(labels, firing, t.at):  # muted
             continue
+        reached: set[str] = set()
         for match in route(routing.tree, labels):
-            if match.receiver in names:
+            if match.receiver in names and match.receiver not in reached:
+                reached.add(match.receiver)
                 key = (match.route.path, match.group_key, t.rule.name)
                 joins[key] = (match, grouped_alert(t, messages[id(t)]))
     return [joins[key] for key in sorted(joins)]
