@@ -86,8 +86,8 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         SCHEMAS_READ: "read the tenant's registered schemas and check a schema's compatibility",
         SCHEMAS_WRITE: "register schema versions and set a schema's compatibility mode",
         MONITORING_READ: "query the tenant's metric series",
-        ALERTS_READ: "read the tenant's alert rules and where their alerts stand",
-        ALERTS_WRITE: "set and delete the tenant's alert rules",
+        ALERTS_READ: "read the tenant's alert rules, where their alerts stand, and its silences",
+        ALERTS_WRITE: "set and delete the tenant's alert rules; create, change and expire silences",
         FIXTURES_READ: "list, read and render the tenant's Slack alert templates (fixtures)",
         FIXTURES_WRITE: "create, update and delete the tenant's Slack alert templates",
     }

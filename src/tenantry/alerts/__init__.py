@@ -13,6 +13,8 @@ alert templates delivered to each tenant's own Slack.
 - :class:`AlertManager`: each tenant's rules, evaluated by the service, their states kept;
 - :class:`AlertGroups`: routed alerts in Alertmanager's aggregation groups, notified at their
   route's ``group_wait``, ``group_interval`` and ``repeat_interval``;
+- :class:`SilenceManager`: each tenant's silences as objects with expiry (Alertmanager's
+  ``/api/v2/silences``), applied by the notifier;
 - :class:`SlackFixtureManager`: each tenant's localized Slack alert templates (the documents'
   fixtures), stored, audited, sealed when sensitive and rendered by locale fallback, missing
   translations from a :class:`Translator` (:class:`TranslationMemory`,
@@ -104,6 +106,15 @@ from tenantry.alerts.rules import (
     next_state,
 )
 from tenantry.alerts.sandbox import RenderLimits, escape_mrkdwn
+from tenantry.alerts.silences import (
+    MAX_KEPT_EXPIRED,
+    MAX_SILENCE_DURATION,
+    MAX_TENANT_SILENCES,
+    SILENCE_RETENTION,
+    SilenceManager,
+    SilenceState,
+    SilenceView,
+)
 from tenantry.alerts.suppression import (
     InhibitRule,
     Silence,
@@ -129,9 +140,13 @@ __all__ = [
     "MAX_CONDITION_LENGTH",
     "MAX_CONDITION_TERMS",
     "MAX_HEADER_CHARS",
+    "MAX_KEPT_EXPIRED",
     "MAX_MESSAGE_CHARS",
+    "MAX_SILENCE_DURATION",
+    "MAX_TENANT_SILENCES",
     "MAX_TEXT_CHARS",
     "SEVERITY_EMOJI",
+    "SILENCE_RETENTION",
     "SLACK_API_URL",
     "STATUS_COLORS",
     "AILocalizationEngine",
@@ -173,6 +188,9 @@ __all__ = [
     "RouteTiming",
     "SeriesRef",
     "Silence",
+    "SilenceManager",
+    "SilenceState",
+    "SilenceView",
     "SlackFixture",
     "SlackFixtureEntity",
     "SlackFixtureManager",

@@ -49,6 +49,7 @@ _MATCHER = re.compile(
     r"(?P<value>.*?)\s*",
     re.ASCII | re.DOTALL,
 )
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
@@ -143,7 +144,10 @@ class Matcher:
         return (self._regex.fullmatch(actual) is not None) == (self.op == "=~")
 
     def __str__(self) -> str:
-        return f"{self.name}{self.op}{_quote(self.value)}"
+        """Alertmanager's text form, which :func:`parse_matcher` reads back (the name quoted
+        when it is not a plain identifier)."""
+        name = self.name if _NAME.fullmatch(self.name) else _quote(self.name)
+        return f"{name}{self.op}{_quote(self.value)}"
 
 
 def parse_matcher(text: str) -> Matcher:

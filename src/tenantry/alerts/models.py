@@ -1,8 +1,8 @@
 """Alert tables: each tenant's rules, and where each rule's alert stands (durable, so a restart
 neither forgets a pending ``for`` nor fires twice; migration 0014); each tenant's Slack alert
 templates, the documents' "fixtures" (migration 0015); its receivers and the outbox of its alert
-messages (migration 0016), its routing (migration 0017), every delivery attempt (0018), and
-the aggregation groups its routed alerts wait in (0019).
+messages (migration 0016), its routing (migration 0017), every delivery attempt (0018), the
+aggregation groups its routed alerts wait in (0019) and its silences (0020).
 
 A fixture's translations are ``locales`` (JSON) or, for a sensitive fixture, ``sealed`` (the same
 JSON sealed with the tenant's data key for ``slack_fixtures.locales`` and the fixture's id);
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Interval,
     LargeBinary,
     Text,
+    Uuid,
     func,
     text,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "alert_receivers",
     "alert_routing",
     "alert_rules",
+    "alert_silences",
     "alert_states",
     "slack_fixtures",
     "translation_memory",
@@ -206,6 +208,32 @@ alert_groups = tenant_table(
             "repeat_interval": timedelta(hours=4),
             "created_at": datetime(2026, 12, 6, tzinfo=UTC),
             "next_flush_at": datetime(2026, 12, 6, tzinfo=UTC),
+        }
+    },
+)
+
+
+#: A tenant's silences (``tenantry.alerts.silences``): matchers in Alertmanager's text form, one a
+#: matcher; muting from ``starts_at`` until (not including) ``ends_at``. An expired one is kept
+#: for a retention, then collected.
+alert_silences = tenant_table(
+    "alert_silences",
+    Column("id", Uuid, primary_key=True),
+    Column("matchers", ARRAY(Text), nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("cardinality(matchers) >= 1", name="has_matchers"),
+    CheckConstraint("ends_at >= starts_at", name="ends_after"),
+    Index("ix_alert_silences_ends_at", "tenant_id", "ends_at"),
+    info={
+        "sample_row": {
+            "matchers": ['alertname="sample"'],
+            "starts_at": datetime(2026, 1, 1, tzinfo=UTC),
+            "ends_at": datetime(2026, 1, 2, tzinfo=UTC),
         }
     },
 )

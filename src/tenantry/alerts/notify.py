@@ -3,10 +3,11 @@
 - **Receivers.** A tenant names where its alerts go: an incoming webhook (its URL is the
   credential) or a bot token and a channel. The secret is sealed with the tenant's data key
   (purpose ``alerts.receiver``, bound to the receiver's name) and no read returns it.
-- **Which receiver.** The tenant's routing (:mod:`tenantry.alerts.config`: a route tree,
-  inhibition rules, silences) when it set one; else a rule's ``receiver`` label, else the
-  receiver named ``default``. A receiver that does not exist gets nothing; the alert's state is
-  kept either way.
+- **Which receiver.** None while one of the tenant's silences
+  (:mod:`tenantry.alerts.silences`) is active and mutes the alert. Else the tenant's routing
+  (:mod:`tenantry.alerts.config`: a route tree, inhibition rules, silences) when it set one;
+  else a rule's ``receiver`` label, else the receiver named ``default``. A receiver that does
+  not exist gets nothing; the alert's state is kept either way.
 - **Threats.** A threat of HIGH or above found by the threat analysis goes to the tenant's
   ``security`` receiver, else its ``default`` (:meth:`AlertNotifier.threat`, the analysis'
   ``on_threat`` hook in the service).
@@ -43,6 +44,8 @@ from tenantry.alerts.manager import Transition
 from tenantry.alerts.routing import RouteMatch, route
 from tenantry.alerts.rules import AlertRule, AlertStatus
 from tenantry.alerts.sandbox import escape_mrkdwn
+from tenantry.alerts.silences import stored_silences
+from tenantry.alerts.suppression import Silence, is_silenced
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
@@ -269,13 +272,17 @@ class AlertNotifier(RecordsChanges):
                         "SELECT name FROM tenantry.alert_receivers"))}  # fmt: skip
                     routing = await _routing(conn)
                     firing = await _firing_labels(conn) if routing is not None else []
+                    silences = await stored_silences(conn, min(t.at for t in items))
                     rows: list[dict[str, Any]] = []
                     if routing is not None:  # into their groups, flushed by the dispatcher
-                        for match, alert in _joins(routing, names, firing, items, messages):
+                        joins = _joins(routing, names, firing, silences, items, messages)
+                        for match, alert in joins:
                             group = await join(conn, tenant_id, match, alert)
                             queued += [] if group in queued else [group]
                         continue
                     for t in items:
+                        if is_silenced(t.rule.alert_labels(), silences, t.at):
+                            continue
                         message = messages[id(t)]
                         wanted = [t.rule.labels.get("receiver", DEFAULT_RECEIVER)]
                         for receiver in (r for r in wanted if r in names):
@@ -448,17 +455,23 @@ def _joins(
     routing: RoutingConfig,
     names: set[str],
     firing: Sequence[Mapping[str, str]],
+    silences: Sequence[Silence],
     items: Sequence[Transition],
     messages: Mapping[int, SlackMessage],
 ) -> list[tuple[RouteMatch, GroupedAlert]]:
     """The groups each transition joins, in one order so that two writers cannot deadlock:
     at each route its labels reach whose receiver exists, unless a silence or inhibition mutes
     it. A receiver that several routes reach (``continue``) gets the alert once, in the group
-    of the first: a tree of many routes cannot multiply one alert's messages."""
+    of the first: a tree of many routes cannot multiply one alert's messages. A resolution is
+    never muted: it only updates the groups that hold its alert (a group would otherwise keep
+    repeating an alert resolved under a silence), and joins none that does not."""
     joins: dict[tuple[str, str, str], tuple[RouteMatch, GroupedAlert]] = {}
     for t in items:
         labels = t.rule.alert_labels()
-        if not routing.receivers_for(labels, firing, t.at):  # muted
+        muted = is_silenced(labels, silences, t.at) or not routing.receivers_for(
+            labels, firing, t.at
+        )
+        if muted and t.after is not AlertStatus.RESOLVED:
             continue
         reached: set[str] = set()
         for match in route(routing.tree, labels):

@@ -23,6 +23,8 @@ from tenantry.alerts.manager import AlertManager, Transition
 from tenantry.alerts.memory import StoredTranslationMemory
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.alerts.router import router as alerts_router
+from tenantry.alerts.silences import SilenceManager
+from tenantry.alerts.silences_router import router as silences_router
 from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
@@ -252,6 +254,7 @@ def _include_routers(app: FastAPI) -> None:
         schemas_router,
         monitoring_router,
         alerts_router,
+        silences_router,
         fixtures_router,
     ):
         app.include_router(router)
@@ -382,6 +385,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 alerts=alerts,
                 notifier=notifier,
                 fixtures=fixtures,
+                silences=SilenceManager(database, audit=trail),
             )
             _log.info(
                 "started",

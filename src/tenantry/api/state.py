@@ -12,6 +12,7 @@ from tenantry.access.manager import AccessControl
 from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.manager import AlertManager
 from tenantry.alerts.notify import AlertNotifier
+from tenantry.alerts.silences import SilenceManager
 from tenantry.api.auth import TenantGate
 from tenantry.audit.manager import AuditLog
 from tenantry.cache.manager import CacheManager
@@ -58,6 +59,7 @@ class AppState:
     alerts: AlertManager
     notifier: AlertNotifier
     fixtures: SlackFixtureManager
+    silences: SilenceManager
 
     @property
     def audit(self) -> AuditLog:
