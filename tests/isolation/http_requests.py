@@ -147,6 +147,7 @@ def kind_of(name: str) -> IdKind | None:
         ("rule_name", "alert_rule"),
         ("receiver_name", "receiver"),
         ("fixture_id", "fixture"),
+        ("silence_id", "silence"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

@@ -17,6 +17,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -50,6 +51,7 @@ IdKind = Literal[
     "alert_rule",
     "receiver",
     "fixture",
+    "silence",
 ]
 
 
@@ -173,7 +175,10 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     await _receiver(client, tenant, receiver, hook)
     fixture_name, fixture_title = f"{prefix}-fixture-{_hex()}", f"ftitle-{_hex()}"
     fixture = await _fixture(client, tenant, fixture_name, fixture_title)
+    muted, why = f"{prefix}-muted-{_hex()}", f"why-{_hex()}"
+    silence = await _silence(client, tenant, muted, why)
     markers |= {rule_name, metric, receiver, hook, fixture_name, fixture_title, fixture}
+    markers |= {muted, why, silence}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -193,6 +198,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "alert_rule": rule_name,
         "receiver": receiver,
         "fixture": fixture,
+        "silence": silence,
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -217,6 +223,7 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "alert_rule": again(ids["alert_rule"]),
         "receiver": again(ids["receiver"]),
         "fixture": f"fx_{tenant}.{secrets.token_urlsafe(16)}",
+        "silence": str(uuid.uuid4()),
     }
 
 
@@ -310,7 +317,17 @@ async def fresh(
         )
     if "fixture" in kinds:
         ids["fixture"] = await _fixture(client, tenant, f"own-{_hex()}", "own")
+    if "silence" in kinds:
+        ids["silence"] = await _silence(client, tenant, f"own-{_hex()}", "own")
     return ids
+
+
+async def _silence(client: httpx.AsyncClient, tenant: str, alertname: str, comment: str) -> str:
+    """A silence of ``tenant`` muting ``alertname`` for an hour; its id."""
+    ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"matchers": [f'alertname="{alertname}"'], "ends_at": ends, "comment": comment}
+    created: dict[str, Any] = await _post(client, tenant, "/alerts/silences", body)
+    return str(created["id"])
 
 
 async def _receiver(client: httpx.AsyncClient, tenant: str, name: str, url: str) -> None:
@@ -380,6 +397,10 @@ class Watch:
             ),
             "receivers": sorted(
                 (r["name"], r["kind"], r["channel"] or "") for r in await get("/alerts/receivers")
+            ),
+            "silences": sorted(
+                (s["id"], s["ends_at"], s["comment"], s["matchers"][0])
+                for s in await get("/alerts/silences")
             ),
             "fixtures": sorted(
                 (f["id"], f["name"], f["updated_at"], json.dumps(f["locales"], sort_keys=True))
