@@ -1,7 +1,7 @@
 """A tenant's silences as objects of their own, with expiry (tenantry.alerts.silences).
 
 Revision ID: 0020
-Revises: 0018 (to be chained to 0019 when that lands)
+Revises: 0019
 Create Date: 2026-12-06
 """
 
