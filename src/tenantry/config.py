@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     embedded_database: str = _env("TENANTRY_EMBEDDED_DATABASE", "tenantry", pattern=_PG_IDENTIFIER)
     max_body_bytes: int = _env("TENANTRY_MAX_BODY_BYTES", 1024 * 1024, ge=1024, le=1024**3)
     metrics_max_tenants: int = _env("TENANTRY_METRICS_MAX_TENANTS", 100, ge=0, le=100_000)
+    #: Metric names of one tenant that ``/metrics`` names (``tenantry_tenant_metric_*``); the
+    #: values of the others are counted in ``tenantry_tenant_series_overflow_total``.
+    metrics_max_series_per_tenant: int = _env(
+        "TENANTRY_METRICS_MAX_SERIES_PER_TENANT", 100, ge=0, le=10_000
+    )
+    #: Worker processes of ``tenantry serve`` (several: prometheus-client's multiprocess mode).
+    workers: int = _env("TENANTRY_WORKERS", 1, ge=1, le=64)
     #: Where a tenant's alert webhooks may point: the service POSTs to them, so any other URL
     #: would let a tenant reach the service's network (SSRF). Comma-separated URL prefixes.
     slack_webhook_prefixes: str = _env(

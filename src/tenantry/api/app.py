@@ -29,6 +29,7 @@ from tenantry.api.auth import TenantGate
 from tenantry.api.errors import install_error_handlers
 from tenantry.api.health import router as health_router
 from tenantry.api.middleware import BodySizeLimit, HttpMetrics, RequestContextMiddleware
+from tenantry.api.multiprocess import mark_dead
 from tenantry.api.openapi import document
 from tenantry.api.sampling import ServiceSampler
 from tenantry.api.state import AppState
@@ -54,6 +55,7 @@ from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.metadata.router import router as metadata_router
 from tenantry.metadata.schema_router import router as schemas_router
+from tenantry.monitoring.exposition import TenantExposition
 from tenantry.monitoring.manager import MonitoringManager
 from tenantry.monitoring.router import router as monitoring_router
 from tenantry.passkeys.manager import PasskeyManager
@@ -164,15 +166,19 @@ async def _monitoring(
     settings: Settings,
     cache: CacheManager,
     connections: ConnectionManager,
+    sessions: SessionManager,
+    exposition: TenantExposition,
 ) -> tuple[MonitoringManager, AlertManager, AlertNotifier, SlackFixtureManager]:
     """Metrics recorded in this process, flushed to the tenants' series every 10 s (on stop,
     what is left is written, before the database is disposed: the stack unwinds in reverse),
     the alert rules evaluated over them every 30 s, and their messages delivered from the
-    outbox."""
-    monitoring = MonitoringManager(database)
+    outbox. What the collector writes is added to ``/metrics`` too (``exposition``)."""
+    monitoring = MonitoringManager(database, exposition=exposition)
     await monitoring.start_collection()
     stack.push_async_callback(monitoring.close)
-    sampler = ServiceSampler(monitoring, cache, connections)  # the managers' own metrics
+    sampler = ServiceSampler(  # the managers' own metrics
+        monitoring, cache, connections, sessions=sessions, audit=security.trail.outbox
+    )
     await sampler.start()
     stack.push_async_callback(sampler.close)
     # the tenants' Slack alert templates (a rule's ``fixture`` annotation names one); each
@@ -229,13 +235,28 @@ def _register_collectors(
     cache: CacheManager,
     settings: Settings,
 ) -> None:
-    """The pools' and the cache's Prometheus collectors, unregistered when the app stops."""
+    """The pools' and the cache's Prometheus collectors, unregistered when the app stops (and,
+    with several workers, this one marked dead: ``api/multiprocess.py``)."""
+    stack.callback(mark_dead)
     for collector in (
         _PoolCollector(database),
         CacheCollector(cache.tenants, cache.stats, max_tenants=settings.metrics_max_tenants),
     ):
         registry.register(collector)
         stack.callback(registry.unregister, collector)
+
+
+def _metrics(
+    registry: CollectorRegistry, settings: Settings
+) -> tuple[HttpMetrics, TenantExposition]:
+    """The app's own Prometheus metrics: the requests', and the tenants' series (which the
+    metrics collector adds to at each flush), bounded by the settings."""
+    exposition = TenantExposition(
+        registry,
+        max_tenants=settings.metrics_max_tenants,
+        max_series=settings.metrics_max_series_per_tenant,
+    )
+    return HttpMetrics(registry), exposition
 
 
 def _include_routers(app: FastAPI) -> None:
@@ -265,6 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     registry = CollectorRegistry()
     tracing = AppTracing(settings)
+    http_metrics, exposition = _metrics(registry, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -346,6 +368,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 cache=cache,
                 connections=connections,
+                sessions=sessions,
+                exposition=exposition,
             )
 
             async def status_changed(tenant_id: str) -> None:
@@ -409,7 +433,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     _include_routers(app)
     document(app)  # every route's errors and credentials in /openapi.json
-    _add_middleware(app, settings, registry, tracing)
+    _add_middleware(app, settings, http_metrics, tracing)
     return app
 
 
@@ -421,10 +445,10 @@ def _trace(stack: AsyncExitStack, tracing: AppTracing) -> None:
 
 
 def _add_middleware(
-    app: FastAPI, settings: Settings, registry: CollectorRegistry, tracing: AppTracing
+    app: FastAPI, settings: Settings, http_metrics: HttpMetrics, tracing: AppTracing
 ) -> None:
     """From the innermost out: the body cap, the request's span, its id, log and metrics."""
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.tracing != "off":  # off: not even a check per request
         app.add_middleware(TracingMiddleware, tracing=tracing)
-    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(registry))
+    app.add_middleware(RequestContextMiddleware, metrics=http_metrics)

@@ -6,11 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from tenantry.actions import METRICS_READ
+from tenantry.api.multiprocess import render
 from tenantry.api.state import StateDep
 from tenantry.db.migrate import current_revision, head_revision
 from tenantry.errors import TenantryError
@@ -88,4 +89,5 @@ async def ready(state: StateDep) -> JSONResponse:
 async def metrics(
     _: Annotated[Principal, require_platform(METRICS_READ)], state: StateDep
 ) -> Response:
-    return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+    """Every worker's metrics added up when there are several (``api/multiprocess.py``)."""
+    return Response(render(state.registry), media_type=CONTENT_TYPE_LATEST)

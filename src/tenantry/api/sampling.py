@@ -6,7 +6,15 @@ what the managers know, through the same :class:`~tenantry.monitoring.Monitoring
 - per tenant the cache served in the interval: ``cache_lookups`` (hits and misses in the
   interval) and ``cache_hit_ratio`` (hits over lookups, when there were lookups);
 - the platform's: ``breaker_open`` per backend (``backend`` label: 1 open, 0.5 half open,
-  0 closed).
+  0 closed);
+- per tenant ``sessions_created``: the sessions this process's session manager created in the
+  interval (one value a sample, for the tenants that had any);
+- per tenant ``audit_backlog``: the tenant's audit entries committed to the audit queue and not
+  yet in its tree (``audit_pending``, whichever process queued them), for the tenants this
+  process queued entries for in the interval and those whose backlog was not 0 at the last
+  sample (so a backlog is followed down to 0). Integration moves an entry within milliseconds of
+  its commit, so a backlog that stays above 0 means the tree is not being written (keys
+  destroyed, the database refusing).
 
 It lives in the assembly because it reads managers of several layers; monitoring itself sits
 below them.
@@ -18,6 +26,7 @@ import asyncio
 import contextvars
 from typing import Final
 
+from tenantry.audit.outbox import AuditOutbox
 from tenantry.cache.manager import CacheManager
 from tenantry.connections.breaker import BreakerState
 from tenantry.connections.manager import ConnectionManager
@@ -25,6 +34,7 @@ from tenantry.context import PLATFORM_TENANT
 from tenantry.errors import TenantryError
 from tenantry.logging import get_logger
 from tenantry.monitoring.manager import MonitoringManager
+from tenantry.sessions.manager import SessionManager
 
 __all__ = ["ServiceSampler"]
 
@@ -41,10 +51,14 @@ class ServiceSampler:
         cache: CacheManager,
         connections: ConnectionManager,
         *,
+        sessions: SessionManager | None = None,
+        audit: AuditOutbox | None = None,
         interval: float = 10.0,
     ) -> None:
         self.monitoring, self.cache, self.connections = monitoring, cache, connections
+        self.sessions, self.audit = sessions, audit
         self.interval = interval
+        self._backlogged: set[str] = set()  # tenants whose audit backlog was > 0 last time
         self._seen: dict[str, tuple[int, int]] = {}  # tenant -> (hits, misses) at the last sample
         self._task: asyncio.Task[None] | None = None
 
@@ -70,6 +84,29 @@ class ServiceSampler:
             labels = {"backend": member.name}
             self.monitoring.record("breaker_open", state, labels, PLATFORM_TENANT)
             recorded += 1
+        if self.sessions is not None:
+            for tenant, created in self.sessions.take_created().items():
+                self.monitoring.record("sessions_created", float(created), None, tenant)
+                recorded += 1
+        return recorded
+
+    async def sample_audit(self) -> int:
+        """Record the audit backlog of the tenants to follow; how many values were recorded."""
+        if self.audit is None:
+            return 0
+        tenants, recorded = self.audit.take_queued() | self._backlogged, 0
+        self._backlogged = set()
+        for tenant in sorted(tenants):
+            try:
+                backlog = await self.audit.backlog(tenant)
+            except TenantryError as exc:  # a deleted tenant, the database away: followed
+                # again once the tenant queues entries again
+                _log.debug("audit backlog sample skipped", tenant=tenant, error=exc.detail)
+                continue
+            self.monitoring.record("audit_backlog", float(backlog), None, tenant)
+            recorded += 1
+            if backlog:
+                self._backlogged.add(tenant)
         return recorded
 
     async def start(self) -> None:
@@ -82,6 +119,7 @@ class ServiceSampler:
             await asyncio.sleep(self.interval)
             try:
                 self.sample()
+                await self.sample_audit()
             except Exception:  # noqa: BLE001 - sampling outlives one sample's failure
                 _log.exception("service metrics sample failed")
 

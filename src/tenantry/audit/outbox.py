@@ -77,6 +77,7 @@ _TAKE = text(
     f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} ORDER BY queued_at, id LIMIT :limit)"
     " RETURNING id, leaf_hash, entry, queued_at"
 )
+_COUNT = text(f"SELECT count(*) FROM {_T}")
 #: Seconds after a queued entry at which its process tries to integrate the tenant's queue.
 RETRIES = (0.01, 0.05, 0.25, 1.0, 4.0)
 #: Failures of an integration that say the database is busy or away for now (a full bulkhead
@@ -122,6 +123,8 @@ class AuditOutbox:
         self._closes_with: WeakSet[Database] = WeakSet()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Tenants this process queued entries for since the last :meth:`take_queued`.
+        self._queued: set[str] = set()
 
     async def enqueue(self, tenant_id: str, entry: AuditEntry) -> str:
         """Queue ``entry`` for ``tenant_id``'s tree; inside a tenant scope, in its transaction."""
@@ -150,8 +153,23 @@ class AuditOutbox:
                     await Repository(conn).execute_driver(statement, params)
                 except (TenantryError, asyncpg.PostgresError) as exc:  # the database refused it
                     raise _not_written(tenant_id, exc) from exc
+        self._queued.add(tenant_id)
         self._schedule(tenant_id)
         return pending_id
+
+    def take_queued(self) -> set[str]:
+        """The tenants this process queued entries for since the last call."""
+        queued, self._queued = self._queued, set()
+        return queued
+
+    async def backlog(self, tenant_id: str) -> int:
+        """How many of ``tenant_id``'s entries are committed to the queue and not yet in its
+        tree (whichever process queued them): the audit backlog."""
+        validate_tenant_id(tenant_id)
+        db = await self.audit_log._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_transaction() as conn:
+                return int(await conn.scalar(_COUNT) or 0)
 
     async def integrate(self, tenant_id: str) -> int:
         """Move the tenant's committed queue into its tree; how many entries were moved."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,7 +23,10 @@ from tenantry.logging import configure_logging
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["app", "main", "worker_app"]
 
 app = typer.Typer(
     help="tenantry: the tenant boundary of a multi-tenant service.", no_args_is_help=True
@@ -45,16 +48,20 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Overrides TENANTRY_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides TENANTRY_PORT")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Overrides TENANTRY_WORKERS")
+    ] = None,
 ) -> None:
     """Run the HTTP service (embedded PostgreSQL unless TENANTRY_DATABASE_URL is set)."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from tenantry.api.app import create_app, resolve_api_token  # noqa: PLC0415
+    from tenantry.api.multiprocess import prepare  # noqa: PLC0415
 
     try:
-        overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-        settings = load_settings(**overrides)
-        resolve_api_token(settings)
+        given = (("host", host), ("port", port), ("workers", workers))
+        settings = load_settings(**{k: v for k, v in given if v is not None})
+        resolve_api_token(settings)  # made once, before any worker reads it
     except ConfigError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None
@@ -64,13 +71,31 @@ def serve(
     typer.echo(f"tenantry on http://{settings.host}:{settings.port} ({mode})", err=True)
     typer.echo(f"API docs: http://{settings.host}:{settings.port}/docs", err=True)
     typer.echo(f"service token: {token_note}", err=True)
+    if prepare(settings, settings.workers) is None:
+        app_or_factory: FastAPI | str = create_app(settings)
+    else:
+        # Each worker process imports the app anew, with the multiprocess directory set
+        # (settings from the environment: --host and --port are the server's, not the app's).
+        app_or_factory = "tenantry.cli.main:worker_app"
+        typer.echo(f"{settings.workers} worker processes", err=True)
     uvicorn.run(
-        create_app(settings),
+        app_or_factory,
+        factory=isinstance(app_or_factory, str),
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
     )
+
+
+def worker_app() -> FastAPI:
+    """A worker's app (``tenantry serve --workers N``): settings from the environment."""
+    from tenantry.api.app import create_app  # noqa: PLC0415
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 @app.command()

@@ -9,8 +9,9 @@ flush). A value belongs to ``tenant_id`` when given, else to the tenant of the c
 Recording is an append (:mod:`tenantry.monitoring.aggregate`): no I/O, never blocking. Every
 ``resolution`` seconds (10) the collector drains the closed slots and writes each tenant's
 buckets in one statement of its own tenant transaction; a tenant whose write fails loses that
-flush's buckets (logged and counted), not the others'. A query reads the tenant's rows back and
-aggregates them per step.
+flush's buckets (logged and counted), not the others'. What a flush wrote is added to the
+Prometheus exposition when the manager has one (:mod:`tenantry.monitoring.exposition`). A
+query reads the tenant's rows back and aggregates them per step.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, TenantryError
 from tenantry.logging import get_logger
 from tenantry.monitoring.aggregate import Aggregator, Bucket, check_name, labels_of
+from tenantry.monitoring.exposition import TenantExposition
 from tenantry.monitoring.repository import MetricsRepository
 from tenantry.monitoring.retention import Downsampler
 from tenantry.monitoring.schemas import Aggregation, MetricPoint, MetricSeries
@@ -56,8 +58,11 @@ class MonitoringManager(UsesDatabase):
         resolution: int = 10,
         max_series: int = 1000,
         aggregator: Aggregator | None = None,
+        exposition: TenantExposition | None = None,
     ) -> None:
         self._database = database
+        #: Where each flush adds what it wrote, for ``/metrics`` (the app gives one).
+        self.exposition = exposition
         #: Where values wait for the next flush (give one to set its clock, in tests).
         self.aggregator = aggregator or Aggregator(resolution=resolution, max_series=max_series)
         self.resolution = self.aggregator.resolution
@@ -141,6 +146,8 @@ class MonitoringManager(UsesDatabase):
                 _log.warning("metrics flush failed", tenant=tenant_id, error=exc.detail)
             else:
                 self.downsampler.notice(tenant_id)
+                if self.exposition is not None:
+                    self.exposition.add(buckets)
         return written
 
     async def start_collection(self, interval: float | None = None) -> MetricsCollector:

@@ -95,9 +95,9 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
         tier = (await TenantRegistry(db).get(tenant_id)).tier
         with tenant_scope(tenant_id):
             async with db.tenant_transaction() as conn:
-                minutes, more_m = await self._roll(conn, 10, 60, now - RAW_KEEP)
+                minutes, more_m = await self._roll(conn, tenant_id, 10, 60, now - RAW_KEEP)
             async with db.tenant_transaction() as conn:
-                hours, more_h = await self._roll(conn, 60, 3600, now - MINUTE_KEEP)
+                hours, more_h = await self._roll(conn, tenant_id, 60, 3600, now - MINUTE_KEEP)
             async with db.tenant_transaction() as conn:
                 result = await conn.execute(
                     text("DELETE FROM tenantry.metric_points WHERE bucket_start < :before"),
@@ -107,10 +107,18 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
         return RetentionStep(tenant_id, minutes, hours, expired, more_m or more_h)
 
     async def _roll(
-        self, conn: AsyncConnection, finer: int, coarser: int, keep: datetime
+        self, conn: AsyncConnection, tenant_id: str, finer: int, coarser: int, keep: datetime
     ) -> tuple[int, bool]:
         """Roll ``finer`` buckets of whole ``coarser`` buckets older than ``keep``; (rows
-        rolled, whether more are left)."""
+        rolled, whether more are left). One process at a time per tenant (worker processes,
+        nodes): two reading the same rows would both write their roll-up, counting them twice;
+        the one that finds the tenant's lock taken leaves the roll to the holder."""
+        locked = await conn.scalar(
+            text("SELECT pg_try_advisory_xact_lock(hashtext('tenantry.downsample:' || :t))"),
+            {"t": tenant_id},
+        )
+        if not locked:
+            return 0, False
         cutoff = datetime.fromtimestamp(keep.timestamp() // coarser * coarser, UTC)
         rows = (
             (

@@ -146,6 +146,7 @@ class SessionManager(SessionStepUp, SessionReports):
                 )
             for digest in evicted:
                 await self.cache.delete(cache_key(digest))
+        self._created[tenant_id] += 1
         return session_id, token
 
     # -- refresh, revoke -------------------------------------------------------------------------

@@ -86,9 +86,17 @@ class SessionParts(RecordsChanges):
         #: Requests validated since the last touch, per (tenant, session): the activity's count.
         #: Validation counts them, its touch records them, revocation drops them.
         self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
+        #: Sessions created per tenant since the last :meth:`take_created` (the service's
+        #: sampler reads it into the tenants' ``sessions_created`` series).
+        self._created: defaultdict[str, int] = defaultdict(int)
         if access is not None:
             access.listen(self.forget_user)
         self._setup()
+
+    def take_created(self) -> dict[str, int]:
+        """Sessions created per tenant since the last call (counted in this process)."""
+        created, self._created = dict(self._created), defaultdict(int)
+        return created
 
     def _setup(self) -> None:
         """Set up the per-node state of the responsibilities mixed in.
