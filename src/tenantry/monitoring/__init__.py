@@ -1,7 +1,15 @@
 """Monitoring: metrics recorded cheaply in process, flushed to a tenant-scoped time series,
-queried per tenant."""
+queried per tenant, and counted in the Prometheus exposition."""
 
+from tenantry.monitoring.exposition import TenantExposition
 from tenantry.monitoring.manager import MetricsCollector, MonitoringManager
 from tenantry.monitoring.schemas import Aggregation, MetricPoint, MetricSeries
 
-__all__ = ["Aggregation", "MetricPoint", "MetricSeries", "MetricsCollector", "MonitoringManager"]
+__all__ = [
+    "Aggregation",
+    "MetricPoint",
+    "MetricSeries",
+    "MetricsCollector",
+    "MonitoringManager",
+    "TenantExposition",
+]
