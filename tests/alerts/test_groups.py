@@ -23,6 +23,7 @@ from tenantry.alerts.dispatch import AlertDispatcher
 from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.alerts.rules import AlertRule
+from tenantry.alerts.silences import SilenceManager
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tests.alerts.conftest import BOT_TOKEN
@@ -351,3 +352,20 @@ async def test_each_receiver_gets_an_alert_once_however_many_routes_reach_it(
     assert await routed.at(0 * S) == 2  # group_wait 0: at the first visit
     assert len(routed.slack.messages("C0ALERTS")) == 1
     assert len(routed.slack.messages("C0OPS")) == 1
+
+
+async def test_an_alert_resolved_under_a_silence_still_leaves_its_group(
+    routed: Setup, db: Database
+) -> None:
+    t = routed.tenant
+    await routed.notifier.enqueue([fired(t, "db_slow", T0)])
+    assert await routed.at(30 * S) == 1
+    routed.clock.at = T0 + 1 * M
+    silences = SilenceManager(db, clock=routed.clock)
+    await silences.create(t, ['alertname="db_slow"'], ends_at=T0 + 3 * timedelta(hours=1))
+    assert await routed.notifier.enqueue([fired(t, "api_slow", T0 + 2 * M)])  # not silenced
+    await routed.notifier.enqueue([resolved(t, "db_slow", T0 + 2 * M)])
+    await routed.at(5 * M + 30 * S)
+    views = await routed.dispatcher.groups.groups(t)
+    assert all("db_slow" not in v.alerts for v in views)  # the resolution reached its group
+    assert await routed.at(61 * M) == 0  # so it is not repeated as firing an hour on

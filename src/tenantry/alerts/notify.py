@@ -275,7 +275,9 @@ class AlertNotifier(RecordsChanges):
                     silences = await stored_silences(conn, min(t.at for t in items))
                     rows: list[dict[str, Any]] = []
                     if routing is not None:  # into their groups, flushed by the dispatcher
-                        joins = _joins(routing, names, firing, silences, items, messages)
+                        joins = _joins(
+                            routing, names, firing, items, messages=messages, silences=silences
+                        )
                         for match, alert in joins:
                             group = await join(conn, tenant_id, match, alert)
                             queued += [] if group in queued else [group]
@@ -455,8 +457,9 @@ def _joins(
     routing: RoutingConfig,
     names: set[str],
     firing: Sequence[Mapping[str, str]],
-    silences: Sequence[Silence],
     items: Sequence[Transition],
+    *,
+    silences: Sequence[Silence],
     messages: Mapping[int, SlackMessage],
 ) -> list[tuple[RouteMatch, GroupedAlert]]:
     """The groups each transition joins, in one order so that two writers cannot deadlock:

@@ -305,16 +305,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # the tenant's bulkhead lane, the primary's breaker and pool gate; reads that may be
             # stale go to a replica. Nested transactions join the open one and take no slot.
             database.route_through(connections)
-            cache = CacheManager(
-                l1_bytes=settings.cache_l1_bytes,
-                redis=connections.redis,
-                breaker=connections.breaker("redis") if connections.redis else None,
-                default_ttl=settings.cache_ttl,
-                stale_ttl=settings.cache_stale_ttl,
-                prefetch=settings.cache_optimization_enabled,
-            )
-            await cache.start()
-            stack.push_async_callback(cache.close)
+            cache = await _cache(stack, settings, connections)
             _register_collectors(stack, registry, database, cache, settings)
             events = SecurityEvents(database)
             keyring = Keyring(database, provider_from_environment(settings), settings=settings)
@@ -435,6 +426,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document(app)  # every route's errors and credentials in /openapi.json
     _add_middleware(app, settings, http_metrics, tracing)
     return app
+
+
+async def _cache(
+    stack: AsyncExitStack, settings: Settings, connections: ConnectionManager
+) -> CacheManager:
+    """The cache: its L1 in process, its L2 on the connections' Redis (when there is one)."""
+    cache = CacheManager(
+        l1_bytes=settings.cache_l1_bytes,
+        redis=connections.redis,
+        breaker=connections.breaker("redis") if connections.redis else None,
+        default_ttl=settings.cache_ttl,
+        stale_ttl=settings.cache_stale_ttl,
+        prefetch=settings.cache_optimization_enabled,
+    )
+    await cache.start()
+    stack.push_async_callback(cache.close)
+    return cache
 
 
 def _trace(stack: AsyncExitStack, tracing: AppTracing) -> None:
