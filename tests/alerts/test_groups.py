@@ -369,3 +369,31 @@ async def test_an_alert_resolved_under_a_silence_still_leaves_its_group(
     views = await routed.dispatcher.groups.groups(t)
     assert all("db_slow" not in v.alerts for v in views)  # the resolution reached its group
     assert await routed.at(61 * M) == 0  # so it is not repeated as firing an hour on
+
+
+async def test_a_silence_mutes_a_group_at_each_flush_as_alertmanager_does(
+    routed: Setup, db: Database
+) -> None:
+    t, h = routed.tenant, timedelta(hours=1)
+    silences = SilenceManager(db, clock=routed.clock)
+    await routed.notifier.enqueue([fired(t, "db_slow", T0)])
+    routed.clock.at = T0 + 10 * S  # silenced after it joined its group, before group_wait
+    first = await silences.create(t, ['alertname="db_slow"'], ends_at=T0 + 20 * M)
+    assert await routed.at(30 * S) == 0
+    assert [v.alerts for v in await routed.dispatcher.groups.groups(t)] == [{"db_slow": "firing"}]
+    assert await routed.at(15 * M + 30 * S) == 0  # still silenced
+    assert first.ends_at == T0 + 20 * M
+    assert await routed.at(20 * M + 30 * S) == 1  # the silence ended: its first notification
+    assert routed.last()["text"].startswith("[FIRING] warning: db_slow")
+    routed.clock.at = T0 + 21 * M
+    await silences.create(t, ['alertname="db_slow"'], ends_at=T0 + 3 * h)
+    assert await routed.at(h + 25 * M + 30 * S) == 0  # a repeat was due: muted
+    assert await routed.at(3 * h + 30 * S) == 1  # it ended: the repeat goes out
+    # one alert of two muted: the message lists the other only
+    await routed.notifier.enqueue([fired(t, "db_errors", T0 + 3 * h + M)])
+    routed.clock.at = T0 + 3 * h + 2 * M
+    await silences.create(t, ['alertname="db_slow"'], ends_at=T0 + 5 * h)
+    assert await routed.at(3 * h + 5 * M + 30 * S) == 1
+    shown = str(routed.last()["blocks"])
+    assert "db_errors" in shown
+    assert "db_slow" not in shown

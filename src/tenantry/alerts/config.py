@@ -52,11 +52,18 @@ class RoutingConfig:
     ) -> list[str]:
         """The receivers an alert with ``labels`` goes to at ``now``: none if silenced or
         inhibited by one of the ``firing`` alerts."""
-        if is_silenced(labels, self.silences, now):
-            return []
-        if is_inhibited(labels, [f for f in firing if f != labels], self.inhibit_rules):
+        if self.mutes(labels, firing, now):
             return []
         return list(dict.fromkeys(m.route.receiver for m in route(self.tree, labels)))
+
+    def mutes(
+        self, labels: Mapping[str, str], firing: Sequence[Mapping[str, str]], now: datetime
+    ) -> bool:
+        """Whether a silence of this document active at ``now`` or one of the ``firing``
+        alerts (by the inhibition rules) mutes an alert with ``labels``."""
+        if is_silenced(labels, self.silences, now):
+            return True
+        return is_inhibited(labels, [f for f in firing if f != labels], self.inhibit_rules)
 
 
 def _time(value: object, path: str) -> datetime:

@@ -20,6 +20,9 @@ Slack message, at the times Alertmanager would.
   alert (:func:`group_message`, within Slack's limits by
   :func:`~tenantry.alerts.blocks.build_message`). A notification listing only resolved alerts
   replies in the thread of the group's last firing message (Web API receivers).
+- **Muting.** At each flush the group's alerts muted at that moment (a silence, an inhibiting
+  firing alert: :mod:`~tenantry.alerts.muting`) are left out, as Alertmanager's mute stage
+  does; a group whose alerts are all muted notifies nothing and keeps what it last notified.
 - **Ending.** After a flush the resolved alerts leave the group (Alertmanager's
   ``DeleteIfNotModified``); a group with no alert left is deleted.
 
@@ -34,7 +37,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -43,7 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.alerts.attempts import SlackMessage
 from tenantry.alerts.blocks import AlertMessage, build_message
-from tenantry.alerts.grouping import GroupState, flush
+from tenantry.alerts.grouping import Flush, GroupState, flush
+from tenantry.alerts.muting import Muting, load_muting
 from tenantry.alerts.routing import RouteMatch, RouteTiming
 from tenantry.alerts.sandbox import escape_mrkdwn
 from tenantry.context import tenant_scope, validate_tenant_id
@@ -252,17 +256,21 @@ class AlertGroups(UsesDatabase):
             .mappings()
             .all()
         )
+        muting = await load_muting(conn, now) if rows else Muting(None, (), ())
         for row in rows:
-            outbox_id, gone = await self._flush_one(conn, tenant_id, row, now)
+            outbox_id, gone = await self._flush_one(conn, tenant_id, row, now, muting)
             queued += [outbox_id] if outbox_id else []
             removed += gone
         next_at = await conn.scalar(text("SELECT min(next_flush_at) FROM tenantry.alert_groups"))
         return GroupFlush(tenant_id, len(rows), queued, removed, len(rows) == self.batch, next_at)
 
     async def _flush_one(
-        self, conn: AsyncConnection, tenant_id: str, row: RowMapping, now: datetime
+        self, conn: AsyncConnection, tenant_id: str, row: RowMapping, now: datetime, muting: Muting
     ) -> tuple[str | None, bool]:
-        """Flush one locked group: the outbox row queued (if it notified), whether it is gone."""
+        """Flush one locked group: the outbox row queued (if it notified), whether it is gone.
+        Its alerts muted at ``now`` (:mod:`~tenantry.alerts.muting`) are left out of the
+        notification, as Alertmanager's mute stage does; when every alert is muted the group is
+        flushed without notifying, and what it last notified is kept."""
         timing = RouteTiming(row["group_wait"], row["group_interval"], row["repeat_interval"])
         state = GroupState(
             row["created_at"],
@@ -273,10 +281,15 @@ class AlertGroups(UsesDatabase):
         )
         alerts: dict[str, dict[str, Any]] = dict(row["alerts"])
         firing = frozenset(n for n, a in alerts.items() if a["status"] == "firing")
-        outcome = flush(state, now, timing, firing=firing, resolved=frozenset(alerts) - firing)
+        shown = {n: a for n, a in alerts.items() if not muting.muted(a["labels"], now)}
+        told = firing & shown.keys()
+        if shown:
+            outcome = flush(state, now, timing, firing=told, resolved=frozenset(shown) - told)
+        else:  # all muted: Alertmanager's pipeline stops before deduplication
+            outcome = Flush(False, "", replace(state, flushed_at=now), now + timing.group_interval)
         outbox_id = None
         if outcome.notify:
-            outbox_id = await self._queue(conn, tenant_id, row, alerts, now, firing=bool(firing))
+            outbox_id = await self._queue(conn, tenant_id, row, shown, now, firing=bool(told))
         kept = {n: a for n, a in alerts.items() if n in firing}
         if not kept:
             await conn.execute(

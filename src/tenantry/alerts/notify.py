@@ -41,11 +41,10 @@ from tenantry.alerts.fixture_schemas import TenantContext
 from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.groups import GroupedAlert, join
 from tenantry.alerts.manager import Transition
+from tenantry.alerts.muting import Muting, load_muting
 from tenantry.alerts.routing import RouteMatch, route
-from tenantry.alerts.rules import AlertRule, AlertStatus
+from tenantry.alerts.rules import AlertStatus
 from tenantry.alerts.sandbox import escape_mrkdwn
-from tenantry.alerts.silences import stored_silences
-from tenantry.alerts.suppression import Silence, is_silenced
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
@@ -270,20 +269,16 @@ class AlertNotifier(RecordsChanges):
                 async with (await self._db()).tenant_transaction() as conn:
                     names = {r for (r,) in await conn.execute(text(
                         "SELECT name FROM tenantry.alert_receivers"))}  # fmt: skip
-                    routing = await _routing(conn)
-                    firing = await _firing_labels(conn) if routing is not None else []
-                    silences = await stored_silences(conn, min(t.at for t in items))
+                    muting = await load_muting(conn, min(t.at for t in items))
                     rows: list[dict[str, Any]] = []
-                    if routing is not None:  # into their groups, flushed by the dispatcher
-                        joins = _joins(
-                            routing, names, firing, items, messages=messages, silences=silences
-                        )
+                    if muting.routing is not None:  # into their groups, flushed later
+                        joins = _joins(muting.routing, names, muting, items, messages=messages)
                         for match, alert in joins:
                             group = await join(conn, tenant_id, match, alert)
                             queued += [] if group in queued else [group]
                         continue
                     for t in items:
-                        if is_silenced(t.rule.alert_labels(), silences, t.at):
+                        if muting.muted(t.rule.alert_labels(), t.at):
                             continue
                         message = messages[id(t)]
                         wanted = [t.rule.labels.get("receiver", DEFAULT_RECEIVER)]
@@ -456,10 +451,9 @@ class AlertNotifier(RecordsChanges):
 def _joins(
     routing: RoutingConfig,
     names: set[str],
-    firing: Sequence[Mapping[str, str]],
+    muting: Muting,
     items: Sequence[Transition],
     *,
-    silences: Sequence[Silence],
     messages: Mapping[int, SlackMessage],
 ) -> list[tuple[RouteMatch, GroupedAlert]]:
     """The groups each transition joins, in one order so that two writers cannot deadlock:
@@ -471,10 +465,7 @@ def _joins(
     joins: dict[tuple[str, str, str], tuple[RouteMatch, GroupedAlert]] = {}
     for t in items:
         labels = t.rule.alert_labels()
-        muted = is_silenced(labels, silences, t.at) or not routing.receivers_for(
-            labels, firing, t.at
-        )
-        if muted and t.after is not AlertStatus.RESOLVED:
+        if muting.muted(labels, t.at) and t.after is not AlertStatus.RESOLVED:
             continue
         reached: set[str] = set()
         for match in route(routing.tree, labels):
@@ -483,22 +474,6 @@ def _joins(
                 key = (match.route.path, match.group_key, t.rule.name)
                 joins[key] = (match, grouped_alert(t, messages[id(t)]))
     return [joins[key] for key in sorted(joins)]
-
-
-async def _routing(conn: AsyncConnection) -> RoutingConfig | None:
-    source = await conn.scalar(text("SELECT source FROM tenantry.alert_routing"))
-    return None if source is None else parse_routing(str(source))
-
-
-async def _firing_labels(conn: AsyncConnection) -> list[dict[str, str]]:
-    """The labels of the tenant's firing alerts (the sources inhibition looks at)."""
-    rows = await conn.execute(
-        text(
-            "SELECT r.definition FROM tenantry.alert_rules r JOIN tenantry.alert_states s "
-            "ON s.tenant_id = r.tenant_id AND s.rule_name = r.name WHERE s.status = 'firing'"
-        )
-    )
-    return [AlertRule.model_validate(d).alert_labels() for (d,) in rows]
 
 
 async def _fired_ts(conn: AsyncConnection, rule: str, receiver: str) -> str | None:
