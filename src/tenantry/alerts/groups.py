@@ -360,13 +360,17 @@ class AlertGroups(UsesDatabase):
         )
         return outbox_id
 
-    async def groups(self, tenant_id: str) -> list[GroupView]:
-        """``tenant_id``'s groups, the next due first."""
+    async def groups(self, tenant_id: str, limit: int = 1000) -> list[GroupView]:
+        """``tenant_id``'s groups, the next due first (at most ``limit``)."""
         validate_tenant_id(tenant_id)
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
                 rows = await conn.execute(
-                    text(f"SELECT {_COLUMNS} FROM tenantry.alert_groups ORDER BY next_flush_at, id")
+                    text(
+                        f"SELECT {_COLUMNS} FROM tenantry.alert_groups "
+                        "ORDER BY next_flush_at, id LIMIT :n"
+                    ),
+                    {"n": max(0, limit)},
                 )
                 return [_view(r) for r in rows.mappings()]
 

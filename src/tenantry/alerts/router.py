@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.actions import ALERTS_READ, ALERTS_WRITE
 from tenantry.alerts.config import MAX_CONFIG_TEXT
+from tenantry.alerts.groups import AlertGroups, GroupView
 from tenantry.alerts.manager import AlertManager, AlertView
 from tenantry.alerts.notify import AlertNotifier, Delivery, Receiver
 from tenantry.alerts.rules import MAX_RULES_TEXT, AlertRule
@@ -24,6 +25,7 @@ Reader = Annotated[Principal, require(ALERTS_READ)]
 Writer = Annotated[Principal, require(ALERTS_WRITE)]
 Alerts = Annotated[AlertManager, Depends(provided("alerts"))]
 Notifier = Annotated[AlertNotifier, Depends(provided("notifier"))]
+Groups = Annotated[AlertGroups, Depends(provided("groups"))]
 ReceiverName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")]
 
 
@@ -167,6 +169,49 @@ async def delete_receiver(
 async def list_deliveries(caller: Reader, notifier: Notifier) -> list[Delivery]:
     """The latest alert messages and how their delivery went (queued, sent, failed)."""
     return await notifier.deliveries(caller.tenant_id)
+
+
+class GroupOut(BaseModel):
+    """An aggregation group of the tenant's routed alerts (Alertmanager's alert groups)."""
+
+    id: str
+    group_key: str
+    receiver: str
+    group_wait_seconds: float
+    group_interval_seconds: float
+    repeat_interval_seconds: float
+    created_at: datetime
+    flushed_at: datetime | None
+    notified_at: datetime | None
+    next_flush_at: datetime
+    #: ``{alert: "firing" | "resolved"}``.
+    alerts: dict[str, str]
+
+    @classmethod
+    def of(cls, view: GroupView) -> GroupOut:
+        return cls(
+            id=view.id,
+            group_key=view.group_key,
+            receiver=view.receiver,
+            group_wait_seconds=view.timing.group_wait.total_seconds(),
+            group_interval_seconds=view.timing.group_interval.total_seconds(),
+            repeat_interval_seconds=view.timing.repeat_interval.total_seconds(),
+            created_at=view.created_at,
+            flushed_at=view.flushed_at,
+            notified_at=view.notified_at,
+            next_flush_at=view.next_flush_at,
+            alerts=view.alerts,
+        )
+
+
+@router.get("/alerts/groups")
+async def list_groups(
+    caller: Reader,
+    groups: Groups,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[GroupOut]:
+    """The aggregation groups the tenant's routed alerts wait in, the next due first."""
+    return [GroupOut.of(v) for v in await groups.groups(caller.tenant_id, limit)]
 
 
 class RoutingBody(BaseModel):

@@ -19,6 +19,7 @@ from tenantry.alerts.delivery import SlackSender
 from tenantry.alerts.dispatch import AlertDispatcher
 from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.fixtures_router import router as fixtures_router
+from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.manager import AlertManager, Transition
 from tenantry.alerts.memory import StoredTranslationMemory
 from tenantry.alerts.notify import AlertNotifier
@@ -401,6 +402,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 notifier=notifier,
                 fixtures=fixtures,
                 silences=SilenceManager(database, audit=trail),
+                groups=AlertGroups(database),
             )
             _log.info(
                 "started",

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
 from tenantry.alerts.fixtures import SlackFixtureManager
+from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.manager import AlertManager
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.alerts.silences import SilenceManager
@@ -58,6 +59,7 @@ class AppState:
     monitoring: MonitoringManager
     alerts: AlertManager
     notifier: AlertNotifier
+    groups: AlertGroups
     fixtures: SlackFixtureManager
     silences: SilenceManager
 
