@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -102,3 +103,98 @@ def serve_and_scrape(
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=60)[0].decode()
     return status, sent, body, output, process.returncode
+
+
+def embedded_servers(pgdata: Path) -> list[int]:
+    """The pids of the postgres processes running on ``pgdata`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or it just exited
+            continue
+        if argv[0].endswith(b"/postgres") and str(pgdata).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def serve_embedded(env: dict[str, str], port: int, work: Callable[[str], object]) -> str:
+    """``tenantry serve --workers 2`` until ready, ``work(base url)``, then SIGTERM; the
+    command's output (its exit code asserted 0)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tenantry", "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base, status = f"http://127.0.0.1:{port}", None
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and status != 200:
+            try:
+                status = httpx.get(f"{base}/health/ready", timeout=2).status_code
+            except httpx.TransportError:
+                time.sleep(0.25)
+        if status == 200:
+            work(base)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode()
+    assert status == 200, f"not ready: {output[-4000:]}"
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+async def test_two_workers_on_the_embedded_postgres(tmp_path: Path) -> None:
+    """The default setup (no TENANTRY_DATABASE_URL), from a fresh data directory: the command
+    starts and migrates the embedded PostgreSQL before its workers join it, both answer, and
+    stopping stops the server; a second run finds the first one's tenant."""
+    port, data = free_port(), tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env |= {"TENANTRY_DATA_DIR": str(data), "TENANTRY_PORT": str(port)}
+    env["TENANTRY_LOG_LEVEL"] = "warning"
+    multiproc, pgdata = data / "prometheus-multiproc", (data / "pgdata").resolve()
+    seen: dict[str, object] = {}
+
+    def first_run(base: str) -> None:
+        token = {"Authorization": f"Bearer {(data / 'api-token').read_text().strip()}"}
+        sent = 0  # a new connection per request: the kernel hands each to either worker
+        while len(live_per_worker(multiproc)) < 2 and sent < 2000:
+            assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
+            sent += 1
+        body = httpx.get(f"{base}/metrics", headers=token, timeout=5).text
+        made = httpx.post(
+            f"{base}/tenants", json={"id": "kestrel", "display_name": "Kestrel"}, headers=token
+        )
+        seen.update(sent=sent, body=body, per_worker=live_per_worker(multiproc), made=made)
+        seen["servers"] = embedded_servers(pgdata)
+
+    await asyncio.to_thread(serve_embedded, env, port, first_run)
+    per_worker = seen["per_worker"]
+    assert isinstance(per_worker, dict)
+    assert len(per_worker) == 2, f"one worker answered every request: {per_worker}"
+    assert sum(per_worker.values()) == seen["sent"]
+    live = re.findall(
+        r'^tenantry_http_requests_total\{method="GET",route="/health/live",status="200"\} (\S+)$',
+        str(seen["body"]),
+        re.MULTILINE,
+    )
+    assert [float(v) for v in live] == [float(str(seen["sent"]))], str(seen["body"])[:2000]
+    made = seen["made"]
+    assert isinstance(made, httpx.Response)
+    assert made.status_code == 201, made.text
+    assert seen["servers"], "no embedded postgres ran on the data directory"
+    assert embedded_servers(pgdata) == []  # stopped with the command
+    assert not (pgdata / "postmaster.pid").exists()
+
+    def second_run(base: str) -> None:
+        token = {"Authorization": f"Bearer {(data / 'api-token').read_text().strip()}"}
+        seen["again"] = httpx.get(f"{base}/tenants/kestrel", headers=token, timeout=5)
+
+    await asyncio.to_thread(serve_embedded, env, port, second_run)
+    again = seen["again"]
+    assert isinstance(again, httpx.Response)
+    assert again.status_code == 200, again.text
+    assert again.json()["display_name"] == "Kestrel"
+    assert embedded_servers(pgdata) == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import tempfile
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
@@ -194,16 +195,24 @@ class CheckpointSigner:
 
 
 def _seed(path: Path) -> bytes:
-    """A 32-byte secret seed from ``path``, written (0600, exclusively) if it does not exist."""
+    """A 32-byte secret seed from ``path``, written (0600) if it does not exist: next to it, then
+    linked into place, so processes starting together agree on one seed and none reads a
+    half-written file."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, os.urandom(32))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(temporary, path)
         except FileExistsError:
             pass  # another process made it first
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(os.urandom(32))
+        finally:
+            os.unlink(temporary)
     seed = path.read_bytes()
     if len(seed) != 32:
         raise AuditVerificationError(f"{path} is not a 32-byte key seed")

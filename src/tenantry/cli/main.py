@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -14,11 +15,11 @@ from rich.table import Table
 from tenantry.cli.audit import audit_app
 from tenantry.cli.keys import keys_app
 from tenantry.cli.metadata import metadata_app
-from tenantry.cli.support import migrated_database, run_command
+from tenantry.cli.support import held_embedded_database, migrated_database, run_command
 from tenantry.config import Settings, load_settings
 from tenantry.db.doctor import run_doctor
 from tenantry.db.runtime import DatabaseRuntime
-from tenantry.errors import ConfigError
+from tenantry.errors import ConfigError, TenantryError
 from tenantry.logging import configure_logging
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
@@ -53,8 +54,6 @@ def serve(
     ] = None,
 ) -> None:
     """Run the HTTP service (embedded PostgreSQL unless TENANTRY_DATABASE_URL is set)."""
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
-
     from tenantry.api.app import create_app, resolve_api_token  # noqa: PLC0415
     from tenantry.api.multiprocess import prepare  # noqa: PLC0415
 
@@ -72,12 +71,22 @@ def serve(
     typer.echo(f"API docs: http://{settings.host}:{settings.port}/docs", err=True)
     typer.echo(f"service token: {token_note}", err=True)
     if prepare(settings, settings.workers) is None:
-        app_or_factory: FastAPI | str = create_app(settings)
-    else:
-        # Each worker process imports the app anew, with the multiprocess directory set
-        # (settings from the environment: --host and --port are the server's, not the app's).
-        app_or_factory = "tenantry.cli.main:worker_app"
-        typer.echo(f"{settings.workers} worker processes", err=True)
+        _run(create_app(settings), settings)
+        return
+    # Each worker process imports the app anew, with the multiprocess directory set (settings
+    # from the environment: --host and --port are the server's, not the app's).
+    typer.echo(f"{settings.workers} worker processes", err=True)
+    try:
+        with held_embedded_database(settings) if settings.workers > 1 else nullcontext():
+            _run("tenantry.cli.main:worker_app", settings)
+    except TenantryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _run(app_or_factory: FastAPI | str, settings: Settings) -> None:
+    import uvicorn  # noqa: PLC0415 - only the serve command needs the server
+
     uvicorn.run(
         app_or_factory,
         factory=isinstance(app_or_factory, str),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 import typer
@@ -14,7 +14,7 @@ from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import ConfigError, TenantryError
 
-__all__ = ["migrated_database", "run_command"]
+__all__ = ["held_embedded_database", "migrated_database", "run_command"]
 
 _T = TypeVar("_T")
 
@@ -45,3 +45,26 @@ async def migrated_database(settings: Settings | None = None) -> AsyncIterator[D
             await database.dispose()
     finally:
         await runtime.stop()
+
+
+@contextmanager
+def held_embedded_database(settings: Settings) -> Iterator[None]:
+    """In ``tenantry serve --workers N``, before the workers start: the embedded PostgreSQL
+    started, its database created and migrated by the command itself, and held until the
+    workers have exited (then stopped). The workers join the running server: none of them
+    initialises, creates or migrates concurrently with another, and the server stops with the
+    command, not with whichever worker exits last. Server mode: nothing to do."""
+    if not settings.embedded:
+        yield
+        return
+    runtime = DatabaseRuntime(settings)
+
+    async def begin() -> None:
+        await runtime.start()
+        await runtime.migrate()
+
+    try:
+        asyncio.run(begin())
+        yield
+    finally:
+        asyncio.run(runtime.stop())

@@ -35,13 +35,21 @@ async def ensure_database(admin_url: URL, database: str) -> None:
     )
     try:
         async with engine.connect() as conn:
-            exists = await conn.scalar(
-                text("select 1 from pg_database where datname = :d"), {"d": database}
-            )
-            if not exists:
+            if await _database_exists(conn, database):
+                return
+            try:
                 await conn.execute(text(f"CREATE DATABASE {quote_ident(database)}"))
+            except DBAPIError:
+                # two processes starting on one data directory at once: the other made it
+                if not await _database_exists(conn, database):
+                    raise
     finally:
         await engine.dispose()
+
+
+async def _database_exists(conn: AsyncConnection, database: str) -> bool:
+    query = text("select 1 from pg_database where datname = :d")
+    return bool(await conn.scalar(query, {"d": database}))
 
 
 async def _role_exists(conn: AsyncConnection, role: str) -> bool:

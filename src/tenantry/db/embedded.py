@@ -2,6 +2,9 @@
 
 It lives in ``<data dir>/pgdata``, listens on a Unix socket only (no TCP port), and is shared by
 every process that opens the same data directory: the last one to close it stops the server.
+pgserver counts those processes in ``pgdata/.handle_pids.json``; a process that never closed
+(killed, or a hung worker its supervisor killed) is dropped from that list when another closes,
+else the server would outlive every later run.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class EmbeddedPostgres:
             left = self._handles[self.pgdata] = self._handles[self.pgdata] - 1
             if left == 0:
                 del self._handles[self.pgdata]
+                _forget_dead_processes(server)
                 server.cleanup()
                 # pgserver also registered the cleanup for exit; it is done, and at exit the
                 # logging streams it writes to may be closed already.
@@ -95,3 +99,23 @@ class EmbeddedPostgres:
             database=database,
             query={"host": str(socket_dir)},
         )
+
+
+def _forget_dead_processes(server: Any) -> None:
+    """Drop from pgserver's list of the server's processes those no longer running."""
+    with server._lock:  # pgserver's own lock over that list
+        handles = server.global_process_id_list
+        pids: list[int] = handles._get()
+        alive = [pid for pid in pids if pid == os.getpid() or _running(pid)]
+        if alive != pids:
+            handles.put(alive)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
