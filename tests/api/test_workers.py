@@ -11,10 +11,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from tests.conftest import server_settings
@@ -145,16 +146,26 @@ def serve_embedded(env: dict[str, str], port: int, work: Callable[[str], object]
     return output
 
 
-async def test_two_workers_on_the_embedded_postgres(tmp_path: Path) -> None:
+@pytest.fixture
+def pgdata(tmp_path: Path) -> Iterator[Path]:
+    """``<tmp>/data/pgdata``; a server the test left running there is stopped after it."""
+    path = (tmp_path / "data" / "pgdata").resolve()
+    yield path
+    for pid in embedded_servers(path):
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+
+
+async def test_two_workers_on_the_embedded_postgres(tmp_path: Path, pgdata: Path) -> None:
     """The default setup (no TENANTRY_DATABASE_URL), from a fresh data directory: the command
     starts and migrates the embedded PostgreSQL before its workers join it, both answer, and
-    stopping stops the server; a second run finds the first one's tenant."""
+    stopping stops the server (also after a worker was killed); a second run finds the first
+    one's tenant."""
     port, data = free_port(), tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env |= {"TENANTRY_DATA_DIR": str(data), "TENANTRY_PORT": str(port)}
     env["TENANTRY_LOG_LEVEL"] = "warning"
-    multiproc, pgdata = data / "prometheus-multiproc", (data / "pgdata").resolve()
+    multiproc = data / "prometheus-multiproc"
     seen: dict[str, object] = {}
 
     def first_run(base: str) -> None:
@@ -169,6 +180,13 @@ async def test_two_workers_on_the_embedded_postgres(tmp_path: Path) -> None:
         )
         seen.update(sent=sent, body=body, per_worker=live_per_worker(multiproc), made=made)
         seen["servers"] = embedded_servers(pgdata)
+        # A worker killed without closing (as uvicorn kills a hung one) must not keep the
+        # server running after the command stops: wait until the supervisor reaped it.
+        victim = Path(f"/proc/{min(live_per_worker(multiproc)).removeprefix('counter_')}")
+        os.kill(int(victim.name), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while victim.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     await asyncio.to_thread(serve_embedded, env, port, first_run)
     per_worker = seen["per_worker"]
