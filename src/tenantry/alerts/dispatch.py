@@ -15,7 +15,9 @@ transaction, and records the outcome on the row (``attempts``, ``last_error``):
   ``failed``.
 
 The outbox is durable: what was queued before a restart is delivered after it (the first round
-sweeps every active tenant in, and every ``sweep_every`` rounds again).
+sweeps every active tenant in, and the platform, whose route for operators has groups and an
+outbox of its own: :mod:`tenantry.alerts.platform_route`; and every ``sweep_every`` rounds
+again).
 
 Before it claims, a visit flushes the tenant's aggregation groups that are due, in the claim's
 transaction (:meth:`~tenantry.alerts.groups.AlertGroups.flush_in`: routed alerts, Alertmanager's
@@ -73,6 +75,7 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
     """Delivers the outbox; see the module docstring."""
 
     work = "alert delivery"
+    with_platform = True  # the platform's route for operators has groups and an outbox too
 
     def __init__(
         self,

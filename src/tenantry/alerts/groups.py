@@ -50,7 +50,7 @@ from tenantry.alerts.grouping import Flush, GroupState, flush
 from tenantry.alerts.muting import Muting, load_muting
 from tenantry.alerts.routing import RouteMatch, RouteTiming
 from tenantry.alerts.sandbox import escape_mrkdwn
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import PLATFORM_TENANT, tenant_scope, validate_tenant_id
 from tenantry.db.default import UsesDatabase
 from tenantry.db.engine import Database
 
@@ -256,7 +256,8 @@ class AlertGroups(UsesDatabase):
             .mappings()
             .all()
         )
-        muting = await load_muting(conn, now) if rows else Muting(None, (), ())
+        platform = tenant_id == PLATFORM_TENANT  # its inhibition also looks at its copies
+        muting = await load_muting(conn, now, platform=platform) if rows else Muting(None, (), ())
         for row in rows:
             outbox_id, gone = await self._flush_one(conn, tenant_id, row, now, muting)
             queued += [outbox_id] if outbox_id else []

@@ -293,11 +293,12 @@ async def _states(conn: AsyncConnection) -> dict[str, tuple[AlertState, dict[str
 
 class AlertEvaluator(ActiveTenantRounds[list[Transition]]):
     """Evaluates the tenants that have rules, every ``interval`` seconds: a tenant whose rules
-    were set here is noticed, every active tenant is swept in at the first round and every
-    ``sweep_every`` rounds (rules set by another process), and a tenant with rules comes back
-    every round."""
+    were set here is noticed, every active tenant and the platform are swept in at the first
+    round and every ``sweep_every`` rounds (rules set by another process), and a tenant with
+    rules comes back every round."""
 
     work = "alert evaluation"
+    with_platform = True  # the platform's rules, over its own series (``breaker_open``)
 
     def __init__(self, manager: AlertManager, *, interval: float, sweep_every: int = 120) -> None:
         self._database = manager._database

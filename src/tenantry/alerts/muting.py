@@ -47,19 +47,27 @@ async def load_routing(conn: AsyncConnection) -> RoutingConfig | None:
     return None if source is None else parse_routing(str(source))
 
 
-async def firing_labels(conn: AsyncConnection) -> list[dict[str, str]]:
-    """The labels of the tenant's firing alerts (the sources inhibition looks at)."""
+async def firing_labels(conn: AsyncConnection, *, grouped: bool = False) -> list[dict[str, str]]:
+    """The labels of the tenant's firing alerts (the sources inhibition looks at); with
+    ``grouped``, also of the alerts firing in its groups (the platform's: the tenants' copies
+    its route holds, which are no rules of its own)."""
     rows = await conn.execute(
         text(
             "SELECT r.definition FROM tenantry.alert_rules r JOIN tenantry.alert_states s "
             "ON s.tenant_id = r.tenant_id AND s.rule_name = r.name WHERE s.status = 'firing'"
         )
     )
-    return [AlertRule.model_validate(d).alert_labels() for (d,) in rows]
+    found = [AlertRule.model_validate(d).alert_labels() for (d,) in rows]
+    if grouped:
+        groups = await conn.execute(text("SELECT alerts FROM tenantry.alert_groups"))
+        for (alerts,) in groups:
+            found += [dict(a["labels"]) for a in alerts.values() if a["status"] == "firing"]
+    return found
 
 
-async def load_muting(conn: AsyncConnection, since: datetime) -> Muting:
-    """The tenant's :class:`Muting` for alerts at ``since`` or later."""
+async def load_muting(conn: AsyncConnection, since: datetime, *, platform: bool = False) -> Muting:
+    """The tenant's :class:`Muting` for alerts at ``since`` or later (``platform``: the
+    platform's, whose inhibition also looks at the copies in its groups)."""
     routing = await load_routing(conn)
-    firing = await firing_labels(conn) if routing is not None else []
+    firing = await firing_labels(conn, grouped=platform) if routing is not None else []
     return Muting(routing, await stored_silences(conn, since), firing)

@@ -15,6 +15,9 @@
   notifies as Alertmanager's do (``group_wait``, ``group_interval``, ``repeat_interval``:
   :mod:`tenantry.alerts.groups`). Without routing there is no route and so no timing: each
   transition is its own message at once, as below.
+- **The platform's route.** Each transition, and each threat, is also routed through the
+  platform's routing when the platform has one, as a copy labelled with the tenant's id
+  (:mod:`tenantry.alerts.platform_route`).
 - **Messages.** A transition to firing or resolved becomes one outbox row, the message built
   from the rule (severity, name, its ``summary`` and ``description`` annotations, the values its
   condition read) as Block Kit within Slack's limits, in the same transaction as nothing else:
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -40,12 +43,13 @@ from tenantry.alerts.config import RoutingConfig, parse_routing
 from tenantry.alerts.fixture_schemas import TenantContext
 from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.groups import GroupedAlert, join
+from tenantry.alerts.joining import OUTBOX_INSERT, joins, receiver_names
 from tenantry.alerts.manager import Transition
-from tenantry.alerts.muting import Muting, load_muting
-from tenantry.alerts.routing import RouteMatch, route
+from tenantry.alerts.muting import load_muting
+from tenantry.alerts.platform_route import platform_copy, route_copies, route_threat
 from tenantry.alerts.rules import AlertStatus
 from tenantry.alerts.sandbox import escape_mrkdwn
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import PLATFORM_TENANT, tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import InvalidInput, NotFound, TenantryError
@@ -59,11 +63,7 @@ DEFAULT_RECEIVER: Final = "default"
 #: Slack's incoming webhooks: the one place a webhook receiver may point by default.
 SLACK_WEBHOOKS: Final = "https://hooks.slack.com/"
 _log = get_logger("tenantry.alerts")
-_INSERT: Final = text(
-    "INSERT INTO tenantry.alert_outbox (tenant_id, id, receiver, target_key, rule_name, "
-    "transition, message) VALUES (:t, :id, :receiver, :target_key, :rule, :transition, "
-    "CAST(:message AS jsonb))"
-)
+_INSERT: Final = OUTBOX_INSERT
 _PURPOSE: Final = "alerts.receiver"
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -106,9 +106,11 @@ def _check_name(name: object) -> str:
     return name
 
 
-def message_of(transition: Transition) -> SlackMessage:
-    """The Slack message of a transition (texts escaped for mrkdwn)."""
+def message_of(transition: Transition, *, tenant: str | None = None) -> SlackMessage:
+    """The Slack message of a transition (texts escaped for mrkdwn); with ``tenant``, a line
+    naming it (the platform's copy)."""
     rule, firing = transition.rule, transition.after is AlertStatus.FIRING
+    named = [f"tenant: {tenant}"] if tenant is not None else []
     state = "FIRING" if firing else "RESOLVED"
     summary = rule.annotations.get("summary") or rule.condition.source
     values = ", ".join(f"{k} = {v}" for k, v in sorted(transition.observed.items()))
@@ -117,7 +119,7 @@ def message_of(transition: Transition) -> SlackMessage:
             title=escape_mrkdwn(f"[{state}] {rule.severity.value}: {rule.name}"),
             description=escape_mrkdwn(summary),
             action_required=escape_mrkdwn(rule.annotations.get("description", "")),
-            context=[escape_mrkdwn(x) for x in (values, transition.at.isoformat()) if x],
+            context=[escape_mrkdwn(x) for x in (*named, values, transition.at.isoformat()) if x],
         )
     )
     return SlackMessage(text=built.text, blocks=built.blocks)
@@ -136,6 +138,21 @@ def grouped_alert(transition: Transition, message: SlackMessage) -> GroupedAlert
         at=transition.at,
         message=message,
     )
+
+
+def _threat_message(threat: Threat, *, tenant: str | None = None) -> SlackMessage:
+    """A threat's message; with ``tenant``, a line naming it (the platform's copy)."""
+    who = f"{threat.subject_type} {threat.subject}"
+    window = f"{threat.window_start.isoformat()} - {threat.window_end.isoformat()}"
+    named = [f"tenant: {tenant}"] if tenant is not None else []
+    built = build_message(
+        AlertMessage(
+            title=escape_mrkdwn(f"[THREAT] {threat.level.value}: {who}"),
+            description=escape_mrkdwn("; ".join(threat.reasons) or "threat detected"),
+            context=[escape_mrkdwn(x) for x in (*named, window)],
+        )
+    )
+    return SlackMessage(text=built.text, blocks=built.blocks)
 
 
 class AlertNotifier(RecordsChanges):
@@ -259,21 +276,26 @@ class AlertNotifier(RecordsChanges):
         or, when the tenant has routing, put it in its aggregation groups
         (:mod:`tenantry.alerts.groups`); the outbox rows queued and the groups joined (ids)."""
         queued: list[str] = []
+        copies: list[GroupedAlert] = []  # for the platform's route
         by_tenant: dict[str, list[Transition]] = {}
         for t in transitions:
             if t.after in (AlertStatus.FIRING, AlertStatus.RESOLVED):
                 by_tenant.setdefault(t.tenant_id, []).append(t)
         for tenant_id, items in by_tenant.items():
             messages = {id(t): await self._message(t) for t in items}
+            if tenant_id != PLATFORM_TENANT:  # the platform's own alerts are routed as its own
+                copies += [
+                    platform_copy(tenant_id, grouped_alert(t, message_of(t, tenant=tenant_id)))
+                    for t in items
+                ]
             with tenant_scope(tenant_id):
                 async with (await self._db()).tenant_transaction() as conn:
-                    names = {r for (r,) in await conn.execute(text(
-                        "SELECT name FROM tenantry.alert_receivers"))}  # fmt: skip
+                    names = await receiver_names(conn)
                     muting = await load_muting(conn, min(t.at for t in items))
                     rows: list[dict[str, Any]] = []
                     if muting.routing is not None:  # into their groups, flushed later
-                        joins = _joins(muting.routing, names, muting, items, messages=messages)
-                        for match, alert in joins:
+                        alerts = [grouped_alert(t, messages[id(t)]) for t in items]
+                        for match, alert in joins(muting.routing, names, muting, alerts):
                             group = await join(conn, tenant_id, match, alert)
                             queued += [] if group in queued else [group]
                         continue
@@ -305,42 +327,39 @@ class AlertNotifier(RecordsChanges):
                     if rows:
                         await conn.execute(_INSERT, rows)
                     queued += [r["id"] for r in rows]
-        return queued
+        return queued + await route_copies(await self._db(), copies)
 
     async def threat(self, threat: Threat) -> str | None:
         """Queue a message for a threat of HIGH or above (the threat analysis' ``on_threat``
-        hook) to the tenant's ``security`` receiver, else its ``default``; the id queued, or
-        None when the tenant has neither."""
+        hook) to the tenant's ``security`` receiver, else its ``default``, and route it through
+        the platform's routing (:func:`~tenantry.alerts.platform_route.route_threat`); the id
+        queued for the tenant, or None when the tenant has neither receiver."""
         tenant_id = threat.tenant_id
-        who = f"{threat.subject_type} {threat.subject}"
-        window = f"{threat.window_start.isoformat()} - {threat.window_end.isoformat()}"
-        built = build_message(
-            AlertMessage(
-                title=escape_mrkdwn(f"[THREAT] {threat.level.value}: {who}"),
-                description=escape_mrkdwn("; ".join(threat.reasons) or "threat detected"),
-                context=[escape_mrkdwn(window)],
-            )
-        )
+        built, row_id = _threat_message(threat), None
         with tenant_scope(tenant_id):
             async with (await self._db()).tenant_transaction() as conn:
-                names = {r for (r,) in await conn.execute(text(
-                    "SELECT name FROM tenantry.alert_receivers"))}  # fmt: skip
+                names = await receiver_names(conn)
                 receiver = next((n for n in ("security", DEFAULT_RECEIVER) if n in names), None)
-                if receiver is None:
-                    return None
-                row_id = f"ao_{uuid.uuid4().hex}"
-                await conn.execute(
-                    _INSERT,
-                    {
-                        "t": tenant_id,
-                        "id": row_id,
-                        "receiver": receiver,
-                        "target_key": f"{tenant_id}:{receiver}",
-                        "rule": f"threat:{threat.level.value}",
-                        "transition": "firing",
-                        "message": json.dumps({"text": built.text, "blocks": built.blocks}),
-                    },
-                )
+                if receiver is not None:
+                    row_id = f"ao_{uuid.uuid4().hex}"
+                    body = {"text": built.text, "blocks": list(built.blocks)}
+                    await conn.execute(
+                        _INSERT,
+                        {
+                            "t": tenant_id,
+                            "id": row_id,
+                            "receiver": receiver,
+                            "target_key": f"{tenant_id}:{receiver}",
+                            "rule": f"threat:{threat.level.value}",
+                            "transition": "firing",
+                            "message": json.dumps(body),
+                        },
+                    )
+        if tenant_id != PLATFORM_TENANT:
+            copy = _threat_message(threat, tenant=tenant_id)
+            await route_threat(
+                await self._db(), tenant_id, threat.level.value, copy, threat.window_end
+            )
         return row_id
 
     async def _message(self, transition: Transition) -> SlackMessage:
@@ -446,34 +465,6 @@ class AlertNotifier(RecordsChanges):
                 for outbox_id, number, at, outcome in attempts:
                     by_id[outbox_id].history.append((number, at, outcome))
                 return found
-
-
-def _joins(
-    routing: RoutingConfig,
-    names: set[str],
-    muting: Muting,
-    items: Sequence[Transition],
-    *,
-    messages: Mapping[int, SlackMessage],
-) -> list[tuple[RouteMatch, GroupedAlert]]:
-    """The groups each transition joins, in one order so that two writers cannot deadlock:
-    at each route its labels reach whose receiver exists, unless a silence or inhibition mutes
-    it. A receiver that several routes reach (``continue``) gets the alert once, in the group
-    of the first: a tree of many routes cannot multiply one alert's messages. A resolution is
-    never muted: it only updates the groups that hold its alert (a group would otherwise keep
-    repeating an alert resolved under a silence), and joins none that does not."""
-    joins: dict[tuple[str, str, str], tuple[RouteMatch, GroupedAlert]] = {}
-    for t in items:
-        labels = t.rule.alert_labels()
-        if muting.muted(labels, t.at) and t.after is not AlertStatus.RESOLVED:
-            continue
-        reached: set[str] = set()
-        for match in route(routing.tree, labels):
-            if match.receiver in names and match.receiver not in reached:
-                reached.add(match.receiver)
-                key = (match.route.path, match.group_key, t.rule.name)
-                joins[key] = (match, grouped_alert(t, messages[id(t)]))
-    return [joins[key] for key in sorted(joins)]
 
 
 async def _fired_ts(conn: AsyncConnection, rule: str, receiver: str) -> str | None:

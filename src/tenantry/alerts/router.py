@@ -1,5 +1,6 @@
 """HTTP routes of the caller's tenant's alert rules and alerts: ``alerts:read`` to read,
-``alerts:write`` to change."""
+``alerts:write`` to change. What a route does for a tenant id is a function of its own, shared
+with the platform's routes for operators (:mod:`tenantry.alerts.platform_router`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,19 @@ from tenantry.alerts.rules import MAX_RULES_TEXT, AlertRule
 from tenantry.http import BACKEND, Route, problems, provided, require
 from tenantry.principal import Principal
 
-__all__ = ["router"]
+__all__ = [
+    "AlertOut",
+    "ReceiverBody",
+    "RoutingBody",
+    "RoutingOut",
+    "RuleOut",
+    "RulesBody",
+    "alerts_of",
+    "put_receiver",
+    "put_rules",
+    "router",
+    "rules_of",
+]
 
 router = APIRouter(route_class=Route, responses=problems(*BACKEND), tags=["alerts"])
 Reader = Annotated[Principal, require(ALERTS_READ)]
@@ -87,16 +100,29 @@ class AlertOut(BaseModel):
         )
 
 
+async def put_rules(
+    tenant_id: str, body: RulesBody, alerts: AlertManager, actor: str | None
+) -> list[RuleOut]:
+    return [RuleOut.of(r) for r in await alerts.set_rules(tenant_id, body.rules, actor=actor)]
+
+
+async def rules_of(tenant_id: str, alerts: AlertManager) -> list[RuleOut]:
+    return [RuleOut.of(r) for r in await alerts.rules(tenant_id)]
+
+
+async def alerts_of(tenant_id: str, alerts: AlertManager) -> list[AlertOut]:
+    return [AlertOut.of(v) for v in await alerts.alerts(tenant_id)]
+
+
 @router.put("/alerts/rules")
 async def set_rules(body: RulesBody, caller: Writer, alerts: Alerts) -> list[RuleOut]:
     """Replace the tenant's rules; invalid rules change nothing (422 listing each problem)."""
-    rules = await alerts.set_rules(caller.tenant_id, body.rules, actor=caller.actor)
-    return [RuleOut.of(r) for r in rules]
+    return await put_rules(caller.tenant_id, body, alerts, caller.actor)
 
 
 @router.get("/alerts/rules")
 async def list_rules(caller: Reader, alerts: Alerts) -> list[RuleOut]:
-    return [RuleOut.of(r) for r in await alerts.rules(caller.tenant_id)]
+    return await rules_of(caller.tenant_id, alerts)
 
 
 @router.delete(
@@ -113,7 +139,7 @@ async def delete_rule(
 async def list_alerts(caller: Reader, alerts: Alerts) -> list[AlertOut]:
     """Every rule's alert: inactive, pending (its condition holds, not yet ``for`` long),
     firing or resolved, with the values its condition last read."""
-    return [AlertOut.of(v) for v in await alerts.alerts(caller.tenant_id)]
+    return await alerts_of(caller.tenant_id, alerts)
 
 
 class ReceiverBody(BaseModel):
@@ -131,21 +157,22 @@ class ReceiverBody(BaseModel):
     channel: str | None = Field(default=None, max_length=200)
 
 
+async def put_receiver(
+    tenant_id: str, name: str, body: ReceiverBody, notifier: AlertNotifier, actor: str | None
+) -> Receiver:
+    webhook = body.secret if body.kind == "webhook" else None
+    token = body.secret if body.kind == "bot" else None
+    return await notifier.set_receiver(
+        tenant_id, name, webhook_url=webhook, bot_token=token, channel=body.channel, actor=actor
+    )
+
+
 @router.put("/alerts/receivers/{receiver_name}")
 async def set_receiver(
     receiver_name: ReceiverName, body: ReceiverBody, caller: Writer, notifier: Notifier
 ) -> Receiver:
     """Create or replace a receiver; a rule's ``receiver`` label names it (else ``default``)."""
-    webhook = body.secret if body.kind == "webhook" else None
-    token = body.secret if body.kind == "bot" else None
-    return await notifier.set_receiver(
-        caller.tenant_id,
-        receiver_name,
-        webhook_url=webhook,
-        bot_token=token,
-        channel=body.channel,
-        actor=caller.actor,
-    )
+    return await put_receiver(caller.tenant_id, receiver_name, body, notifier, caller.actor)
 
 
 @router.get("/alerts/receivers")

@@ -1,6 +1,8 @@
 """HTTP routes of the caller's tenant's silences, as Alertmanager's ``/api/v2/silences``:
 ``alerts:read`` to read, ``alerts:write`` to create, change and expire. Another tenant's
-silence is not found (row-level security does not show it)."""
+silence is not found (row-level security does not show it). What a route does for a tenant
+id is a function of its own, shared with the platform's routes for operators
+(:mod:`tenantry.alerts.platform_router`)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,15 @@ from tenantry.alerts.silences import (
 from tenantry.http import BACKEND, Route, problems, provided, require
 from tenantry.principal import Principal
 
-__all__ = ["router"]
+__all__ = [
+    "SilenceBody",
+    "SilenceChange",
+    "SilenceFilter",
+    "create_for",
+    "list_for",
+    "router",
+    "update_for",
+]
 
 router = APIRouter(route_class=Route, responses=problems(*BACKEND), tags=["alerts"])
 Reader = Annotated[Principal, require(ALERTS_READ)]
@@ -30,6 +40,9 @@ Writer = Annotated[Principal, require(ALERTS_WRITE)]
 Silences = Annotated[SilenceManager, Depends(provided("silences"))]
 SilenceId = Annotated[uuid.UUID, Path()]
 MatcherText = Annotated[str, Field(min_length=1, max_length=2048)]
+SilenceFilter = Annotated[
+    list[MatcherText] | None, Query(alias="filter", max_length=MAX_SILENCE_MATCHERS)
+]
 
 
 class SilenceBody(BaseModel):
@@ -72,13 +85,40 @@ async def create_silence(body: SilenceBody, caller: Writer, silences: Silences) 
     """Create a silence; invalid ones (a bad matcher, one that matches everything, an end
     before the start or in the past, longer than a year) change nothing (422), nor does one
     beyond the tenant's 1,000 live silences (409)."""
+    return await create_for(caller.tenant_id, body, silences, caller.actor)
+
+
+async def create_for(
+    tenant_id: str, body: SilenceBody, silences: SilenceManager, actor: str | None
+) -> SilenceView:
     return await silences.create(
-        caller.tenant_id,
+        tenant_id,
         body.matchers,
         starts_at=body.starts_at,
         ends_at=body.ends_at,
         comment=body.comment,
-        actor=caller.actor,
+        actor=actor,
+    )
+
+
+async def list_for(
+    tenant_id: str,
+    silences: SilenceManager,
+    state: SilenceState | None,
+    matchers: list[str] | None,
+) -> list[SilenceView]:
+    return await silences.silences(tenant_id, state=state, matchers=matchers or ())
+
+
+async def update_for(
+    tenant_id: str,
+    silence_id: uuid.UUID,
+    body: SilenceChange,
+    silences: SilenceManager,
+    actor: str | None,
+) -> SilenceView:
+    return await silences.update(
+        tenant_id, str(silence_id), ends_at=body.ends_at, comment=body.comment, actor=actor
     )
 
 
@@ -87,14 +127,12 @@ async def list_silences(
     caller: Reader,
     silences: Silences,
     state: SilenceState | None = None,
-    matchers: Annotated[
-        list[MatcherText] | None, Query(alias="filter", max_length=MAX_SILENCE_MATCHERS)
-    ] = None,
+    matchers: SilenceFilter = None,
 ) -> list[SilenceView]:
     """The tenant's silences (expired ones for five days), those in ``state`` and, with
     ``filter`` (repeatable: ``?filter=alertname="disk_full"``), those whose matchers' labels
     and values match each filter, as Alertmanager's ``filter``."""
-    return await silences.silences(caller.tenant_id, state=state, matchers=matchers or ())
+    return await list_for(caller.tenant_id, silences, state, matchers)
 
 
 @router.get("/alerts/silences/{silence_id}", responses=problems(404))
@@ -108,13 +146,7 @@ async def update_silence(
 ) -> SilenceView:
     """Change a pending or active silence's ``ends_at`` or ``comment`` (in place); an expired
     one answers 409. To change what a silence mutes, expire it and create another."""
-    return await silences.update(
-        caller.tenant_id,
-        str(silence_id),
-        ends_at=body.ends_at,
-        comment=body.comment,
-        actor=caller.actor,
-    )
+    return await update_for(caller.tenant_id, silence_id, body, silences, caller.actor)
 
 
 @router.delete(

@@ -23,6 +23,7 @@ from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.manager import AlertManager, Transition
 from tenantry.alerts.memory import StoredTranslationMemory
 from tenantry.alerts.notify import AlertNotifier
+from tenantry.alerts.platform_router import router as platform_alerts_router
 from tenantry.alerts.router import router as alerts_router
 from tenantry.alerts.silences import SilenceManager
 from tenantry.alerts.silences_router import router as silences_router
@@ -45,6 +46,7 @@ from tenantry.cache.stats import CacheCollector
 from tenantry.config import Settings, load_settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.router import router as connections_router
+from tenantry.context import PLATFORM_TENANT
 from tenantry.db.changes import ChangeLog
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
@@ -206,13 +208,15 @@ async def _monitoring(
     async def queue(transitions: list[Transition]) -> None:
         """A background evaluation's transitions: their messages queued, then delivered."""
         if await notifier.enqueue(transitions):
-            for tenant_id in {t.tenant_id for t in transitions}:
-                dispatcher.notice(tenant_id)
+            for tenant_id in {t.tenant_id for t in transitions} | {PLATFORM_TENANT}:
+                dispatcher.notice(tenant_id)  # the platform: the copies of its route
 
     async def threat(found: Threat) -> None:
-        """A threat of HIGH or above: its message queued, then delivered."""
+        """A threat of HIGH or above: its message queued, then delivered (the tenant's, and
+        the platform's copy if its routing reached a receiver)."""
         if await notifier.threat(found):
             dispatcher.notice(found.tenant_id)
+        dispatcher.notice(PLATFORM_TENANT)
 
     security.threats.on_threat.append(threat)
     alerts = AlertManager(
@@ -277,6 +281,7 @@ def _include_routers(app: FastAPI) -> None:
         monitoring_router,
         alerts_router,
         silences_router,
+        platform_alerts_router,
         fixtures_router,
     ):
         app.include_router(router)
