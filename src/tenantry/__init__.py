@@ -68,6 +68,7 @@ __version__ = "0.1.0"
 
 # Every domain's tables, so the metadata (tenant_tables(), doctor, the isolation suite) has them.
 from tenantry.access import models as _access_models  # noqa: F401
+from tenantry.ai import models as _ai_models  # noqa: F401
 from tenantry.alerts import models as _alerts_models  # noqa: F401
 from tenantry.audit import models as _audit_models  # noqa: F401
 from tenantry.keys import models as _keys_models  # noqa: F401

@@ -11,6 +11,8 @@ from types import MappingProxyType
 
 __all__ = [
     "ACTIONS",
+    "AI_READ",
+    "AI_TRAIN",
     "ALERTS_READ",
     "ALERTS_WRITE",
     "API_KEYS_MANAGE",
@@ -62,6 +64,8 @@ ALERTS_READ = "alerts:read"
 ALERTS_WRITE = "alerts:write"
 FIXTURES_READ = "fixtures:read"
 FIXTURES_WRITE = "fixtures:write"
+AI_READ = "ai:read"
+AI_TRAIN = "ai:train"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -90,6 +94,8 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         ALERTS_WRITE: "set and delete the tenant's alert rules; create, change and expire silences",
         FIXTURES_READ: "list, read and render the tenant's Slack alert templates (fixtures)",
         FIXTURES_WRITE: "create, update and delete the tenant's Slack alert templates",
+        AI_READ: "list the tenant's models and training jobs, and ask its models for predictions",
+        AI_TRAIN: "train the tenant's models and promote their versions",
     }
 )
 

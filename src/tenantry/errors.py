@@ -20,6 +20,9 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     │   ├── TenantExists
     │   ├── TenantNotActive
     │   ├── VersionConflict         an update names a version that is no longer the current one
+    │   ├── FeatureDisabled         a setting turns the feature off (ML_MODELS_ENABLED=false)
+    │   ├── ModelFileRejected       a stored model file fails its SHA-256 or holds a type outside
+    │   │                           the allow-list: it is not loaded
     │   └── IncompatibleSchema      a schema version breaks its subject's compatibility mode
     ├── AuthenticationError         no or wrong credentials
     │   └── StepUpRequired          the action needs a fresh passkey assertion
@@ -59,6 +62,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "DecryptionError",
+    "FeatureDisabled",
     "IncompatibleSchema",
     "InvalidInput",
     "InvalidTenantId",
@@ -67,6 +71,7 @@ __all__ = [
     "KeysDestroyed",
     "KeysNotLoaded",
     "MetadataNotFound",
+    "ModelFileRejected",
     "NotFound",
     "PermissionDenied",
     "ReferenceMissing",
@@ -167,6 +172,14 @@ class SchemaViolation(InvalidInput):
 
 class Conflict(TenantryError):
     title = "conflict"
+
+
+class FeatureDisabled(Conflict):
+    title = "feature disabled"
+
+
+class ModelFileRejected(Conflict):
+    title = "model file rejected"
 
 
 class VersionConflict(Conflict):

@@ -15,6 +15,9 @@ from prometheus_client.registry import Collector
 
 from tenantry.access.manager import AccessControl
 from tenantry.access.router import router as access_router
+from tenantry.ai.jobs import TrainingJobs
+from tenantry.ai.manager import AIManager
+from tenantry.ai.router import router as ai_router
 from tenantry.alerts.delivery import SlackSender
 from tenantry.alerts.dispatch import AlertDispatcher
 from tenantry.alerts.fixtures import SlackFixtureManager
@@ -283,6 +286,7 @@ def _include_routers(app: FastAPI) -> None:
         silences_router,
         platform_alerts_router,
         fixtures_router,
+        ai_router,
     ):
         app.include_router(router)
 
@@ -373,6 +377,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await active.forget(tenant_id)
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
 
+            ai_jobs = _ai(stack, database, settings, trail)
             api_token = resolve_api_token(settings)
             api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
             gate = TenantGate(
@@ -408,6 +413,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 fixtures=fixtures,
                 silences=SilenceManager(database, audit=trail),
                 groups=AlertGroups(database),
+                ai=ai_jobs.ai,
+                ai_jobs=ai_jobs,
             )
             _log.info(
                 "started",
@@ -450,6 +457,15 @@ async def _cache(
     await cache.start()
     stack.push_async_callback(cache.close)
     return cache
+
+
+def _ai(
+    stack: AsyncExitStack, database: Database, settings: Settings, trail: ChangeLog
+) -> TrainingJobs:
+    """The AI manager (ML_MODELS_ENABLED gates it) and its training jobs, cancelled at the end."""
+    jobs = TrainingJobs(AIManager(database, settings=settings, audit=trail))
+    stack.push_async_callback(jobs.close)
+    return jobs
 
 
 def _trace(stack: AsyncExitStack, tracing: AppTracing) -> None:

@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
+from tenantry.ai.jobs import TrainingJobs
+from tenantry.ai.manager import AIManager
 from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.manager import AlertManager
@@ -62,6 +64,8 @@ class AppState:
     groups: AlertGroups
     fixtures: SlackFixtureManager
     silences: SilenceManager
+    ai: AIManager
+    ai_jobs: TrainingJobs
 
     @property
     def audit(self) -> AuditLog:

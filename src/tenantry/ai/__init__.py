@@ -1,0 +1,35 @@
+"""AI: each tenant's model registry (:class:`MLModelManager`), the documents' :class:`AIManager`
+(``train_model``, ``predict``, promotion by accuracy), its model types, training jobs and
+micro-batched predictions. Model files are skops or JSON, hash-checked: nothing is unpickled."""
+
+from __future__ import annotations
+
+from tenantry.ai.batching import MicroBatcher
+from tenantry.ai.data import TrainingData
+from tenantry.ai.files import ALLOWED_TYPES
+from tenantry.ai.jobs import JobStatus, JobView, TrainingJobs
+from tenantry.ai.kinds import MODEL_TYPES, ModelKind, register_model_type
+from tenantry.ai.manager import AIManager
+from tenantry.ai.registry import MAX_FILE_BYTES, MAX_MODELS, MAX_VERSIONS_KEPT, MLModelManager
+from tenantry.ai.schemas import ModelVersionView, ModelView, Prediction, TrainingResult
+
+__all__ = [
+    "ALLOWED_TYPES",
+    "MAX_FILE_BYTES",
+    "MAX_MODELS",
+    "MAX_VERSIONS_KEPT",
+    "MODEL_TYPES",
+    "AIManager",
+    "JobStatus",
+    "JobView",
+    "MLModelManager",
+    "MicroBatcher",
+    "ModelKind",
+    "ModelVersionView",
+    "ModelView",
+    "Prediction",
+    "TrainingData",
+    "TrainingJobs",
+    "TrainingResult",
+    "register_model_type",
+]
