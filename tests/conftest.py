@@ -97,7 +97,9 @@ async def embedded_server() -> AsyncIterator[EmbeddedPostgres]:
 async def embedded_settings(server: EmbeddedPostgres, purpose: str) -> Settings:
     name = database_name(purpose)
     await recreate_database(server.url("postgres"), name)
-    return load_settings(data_dir=TEST_DATA_DIR, embedded_database=name, api_token="test-token")
+    return load_settings(
+        data_dir=TEST_DATA_DIR, embedded_database=name, api_token="test-token", ml_models_enabled=True
+    )
 
 
 async def server_settings(purpose: str) -> Settings:
@@ -112,6 +114,7 @@ async def server_settings(purpose: str) -> Settings:
         database_url=url.render_as_string(hide_password=False),
         data_dir=TEST_DATA_DIR,
         api_token="test-token",
+        ml_models_enabled=True,
     )
 
 

@@ -148,6 +148,8 @@ def kind_of(name: str) -> IdKind | None:
         ("receiver_name", "receiver"),
         ("fixture_id", "fixture"),
         ("silence_id", "silence"),
+        ("model_name", "model"),
+        ("job_id", "job"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

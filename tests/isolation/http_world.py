@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -52,6 +53,8 @@ IdKind = Literal[
     "receiver",
     "fixture",
     "silence",
+    "model",
+    "job",
 ]
 
 
@@ -179,6 +182,9 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     silence = await _silence(client, tenant, muted, why)
     markers |= {rule_name, metric, receiver, hook, fixture_name, fixture_title, fixture}
     markers |= {muted, why, silence}
+    model, source = f"{prefix}-model-{_hex()}", f"source-{_hex()}"
+    job = await _trained(client, tenant, model, source)
+    markers |= {model, source, job}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -199,6 +205,8 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "receiver": receiver,
         "fixture": fixture,
         "silence": silence,
+        "model": model,
+        "job": job,
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -224,6 +232,8 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "receiver": again(ids["receiver"]),
         "fixture": f"fx_{tenant}.{secrets.token_urlsafe(16)}",
         "silence": str(uuid.uuid4()),
+        "model": again(ids["model"]),
+        "job": f"job_{secrets.token_urlsafe(12)}",
     }
 
 
@@ -319,7 +329,28 @@ async def fresh(
         ids["fixture"] = await _fixture(client, tenant, f"own-{_hex()}", "own")
     if "silence" in kinds:
         ids["silence"] = await _silence(client, tenant, f"own-{_hex()}", "own")
+    if "model" in kinds or "job" in kinds:
+        ids["model"] = f"own-{_hex()}"
+        ids["job"] = await _trained(client, tenant, ids["model"], "own")
     return ids
+
+
+async def _trained(client: httpx.AsyncClient, tenant: str, name: str, source: str) -> str:
+    """A model ``name`` of ``tenant`` (3 features) trained from ``source`` and promoted; the id
+    of its finished training job."""
+    rows = [[float(i % 4), float(i % 3), float(i % 5)] for i in range(40)]
+    data = {"features": rows, "target": [a + b * c for a, b, c in rows], "source": source}
+    body = {"name": name, "training_data": data, "parameters": {"max_iter": 10}}
+    job = await _post(client, tenant, "/ai/models/performance_predictor/train", body)
+    for _ in range(200):
+        got = _ok(await client.get(f"/ai/jobs/{job['id']}", headers=_platform(tenant)), "a job")
+        if got["status"] in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    if got["status"] != "succeeded":
+        raise AssertionError(f"training failed: {got}")
+    await _post(client, tenant, f"/ai/models/{name}/promote", {})
+    return str(job["id"])
 
 
 async def _silence(client: httpx.AsyncClient, tenant: str, alertname: str, comment: str) -> str:
@@ -405,6 +436,10 @@ class Watch:
             "fixtures": sorted(
                 (f["id"], f["name"], f["updated_at"], json.dumps(f["locales"], sort_keys=True))
                 for f in await get(f"/fixtures/{self.data.tenant}")
+            ),
+            "models": sorted(
+                (m["name"], json.dumps(m["aliases"], sort_keys=True), len(m["versions"]))
+                for m in await get("/ai/models")
             ),
             "audit_size": (await get("/audit/entries?limit=1"))["tree_size"],
         }

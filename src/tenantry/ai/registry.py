@@ -6,7 +6,7 @@ Aliases name versions: ``challenger`` (the newest candidate) and ``champion`` (w
 use); moving one is an upsert in one transaction, so a reader sees the old version or the new.
 
 Bounds per tenant: :data:`MAX_MODELS` models, :data:`MAX_VERSIONS_KEPT` versions per model (a
-new version removes the oldest ones that no alias names), :data:`MAX_FILE_BYTES` per file. Every
+new version removes those older than the newest :data:`MAX_VERSIONS_KEPT` that no alias names), :data:`MAX_FILE_BYTES` per file. Every
 change (a version, an alias moved, a version pruned) is audited in its transaction.
 """
 
@@ -199,10 +199,10 @@ class MLModelManager(RecordsChanges):
         gone = (
             await conn.execute(
                 text(
-                    "DELETE FROM tenantry.ai_model_versions v WHERE model_name = :n AND version "
+                    "DELETE FROM tenantry.ai_model_versions WHERE model_name = :n AND version "
                     "IN (SELECT version FROM tenantry.ai_model_versions WHERE model_name = :n "
-                    "AND version NOT IN (SELECT version FROM tenantry.ai_model_aliases WHERE "
-                    "model_name = :n) ORDER BY version DESC OFFSET :keep) RETURNING version"
+                    "ORDER BY version DESC OFFSET :keep) AND version NOT IN (SELECT version "
+                    "FROM tenantry.ai_model_aliases WHERE model_name = :n) RETURNING version"
                 ),
                 {"n": name, "keep": MAX_VERSIONS_KEPT},
             )
