@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmarks import (
     bench_access,
+    bench_ai,
     bench_alert_delivery,
     bench_alerts,
     bench_anomaly,
@@ -67,6 +68,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_monitoring.BENCHMARK,
     bench_alert_delivery.BENCHMARK,
     bench_alerts.BENCHMARK,
+    bench_ai.BENCHMARK,
     bench_load.BENCHMARK,
 )
 

@@ -98,7 +98,10 @@ async def embedded_settings(server: EmbeddedPostgres, purpose: str) -> Settings:
     name = database_name(purpose)
     await recreate_database(server.url("postgres"), name)
     return load_settings(
-        data_dir=TEST_DATA_DIR, embedded_database=name, api_token="test-token", ml_models_enabled=True
+        data_dir=TEST_DATA_DIR,
+        embedded_database=name,
+        api_token="test-token",
+        ml_models_enabled=True,
     )
 
 

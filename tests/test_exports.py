@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 PACKAGES = [
     "tenantry",
     "tenantry.access",
+    "tenantry.ai",
     "tenantry.alerts",
     "tenantry.api",
     "tenantry.audit",

@@ -21,7 +21,9 @@ async def _tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     import uuid  # noqa: PLC0415
 
     tenant = f"{name}-{uuid.uuid4().hex[:10]}"
-    created = await client.post("/tenants", json={"id": tenant, "display_name": tenant}, headers=TOKEN)
+    created = await client.post(
+        "/tenants", json={"id": tenant, "display_name": tenant}, headers=TOKEN
+    )
     assert created.status_code == 201, created.text
     return {**TOKEN, "X-Tenant-ID": tenant}
 
@@ -41,15 +43,18 @@ async def test_train_predict_promote_over_http(client: httpx.AsyncClient) -> Non
     started = await client.post("/ai/models/performance_predictor/train", json=body, headers=owner)
     assert started.status_code == 202, started.text
     job = started.json()
-    assert job["status"] in ("queued", "running") and job["model_name"] == "latency"
+    assert job["status"] in ("queued", "running")
+    assert job["model_name"] == "latency"
     done = await _finished(client, job["id"], owner)
-    assert done["status"] == "succeeded" and done["progress"] == 1.0, done
-    assert done["result"]["version"] == 1 and done["result"]["promoted"] is True
+    assert (done["status"], done["progress"]) == ("succeeded", 1.0), done
+    assert done["result"]["version"] == 1
+    assert done["result"]["promoted"] is True
     answer = await client.post(
         "/ai/models/latency/predict", json={"input_data": [[5, 5, 1], [1, 1, 1]]}, headers=owner
     )
     assert answer.status_code == 200, answer.text
-    assert answer.json()["version"] == 1 and len(answer.json()["outputs"]) == 2
+    assert answer.json()["version"] == 1
+    assert len(answer.json()["outputs"]) == 2
     listed = (await client.get("/ai/models", headers=owner)).json()
     assert listed[0]["aliases"] == {"champion": 1}
     assert listed[0]["versions"][0]["lineage"]["row_count"] == 300
@@ -93,7 +98,8 @@ async def test_train_predict_promote_over_http(client: httpx.AsyncClient) -> Non
         "/ai/models/load_forecasting/train", json={"training_data": latency_data(n=30)},
         headers=owner,
     )  # fmt: skip
-    assert forecasting.status_code == 409 and "not wired" in forecasting.text
+    assert forecasting.status_code == 409
+    assert "not wired" in forecasting.text
     after = (await client.get("/ai/models", headers=owner)).json()
     assert [(m["name"], len(m["versions"])) for m in after] == [("latency", 1)]
 

@@ -13,7 +13,7 @@ import pytest
 import skops.io as sio
 from sqlalchemy import text
 
-from tenantry.ai import AIManager, MLModelManager, MicroBatcher
+from tenantry.ai import AIManager, MicroBatcher, MLModelManager
 from tenantry.ai import registry as registry_module
 from tenantry.ai.files import digest, dump_hst, load_hst
 from tenantry.audit.trail import trail_for
@@ -53,7 +53,8 @@ async def test_versions_aliases_lineage_and_audit(db: Database, new_tenant: NewT
         "performance_predictor", latency_data(), parameters=FAST, tenant_id=tenant, actor="ann"
     )
     assert (first.model_name, first.version, first.promoted) == ("performance_predictor", 1, True)
-    assert first.accuracy is not None and first.accuracy > 0.8
+    assert first.accuracy is not None
+    assert first.accuracy > 0.8
     assert first.metrics["mae"] < first.metrics["baseline_mae"]
     # Worse data (pure noise targets): a challenger that does not beat the champion.
     noisy = latency_data(seed=3, noise=40.0)
@@ -65,14 +66,18 @@ async def test_versions_aliases_lineage_and_audit(db: Database, new_tenant: NewT
     assert model.aliases == {"champion": 1, "challenger": 2}
     assert [v.version for v in model.versions] == [2, 1]
     lineage = model.versions[1].lineage
-    assert lineage["row_count"] == 300 and lineage["rows"] == "seed=1"
-    assert lineage["source"] == "tests.ai.data.latency_data" and len(lineage["sha256"]) == 64
-    assert model.versions[0].trained_by == "bob" and model.versions[0].file_format == "skops"
+    assert lineage["row_count"] == 300
+    assert lineage["rows"] == "seed=1"
+    assert lineage["source"] == "tests.ai.data.latency_data"
+    assert len(lineage["sha256"]) == 64
+    assert model.versions[0].trained_by == "bob"
+    assert model.versions[0].file_format == "skops"
     # Predictions use the champion; by name or by row.
     row = {"rps": 5.0, "cpu": 5.0, "pool": 1.0}
     by_name = await ai.predict("performance_predictor", row, tenant_id=tenant)
     by_row = await ai.predict("performance_predictor", [[5.0, 5.0, 1.0]], tenant_id=tenant)
-    assert by_name.version == 1 and by_name.outputs == by_row.outputs
+    assert by_name.version == 1
+    assert by_name.outputs == by_row.outputs
     assert abs(by_name.outputs[0] - (5 + 10 + 25 / 4 + 3 * np.sin(1.0))) < 3
     # Promotion by hand moves the champion and drops the challenger alias.
     promoted = await ai.promote("performance_predictor", 2, tenant_id=tenant, actor="ann")
@@ -89,7 +94,7 @@ async def test_bad_inputs_change_nothing(db: Database, new_tenant: NewTenant) ->
     ai = manager(db)
     data = latency_data(n=40)
     bad = [
-        {**data, "features": [[float("nan"), 1.0, 2.0]] + data["features"][1:]},
+        {**data, "features": [[float("nan"), 1.0, 2.0], *data["features"][1:]]},
         {**data, "target": data["target"][:-1]},
         {**data, "features": data["features"][:10], "target": data["target"][:10]},
         {**data, "surprise": 1},
@@ -144,9 +149,7 @@ async def test_a_tampered_file_or_a_foreign_type_is_refused(
             f=file, s=digest(file),
         )  # fmt: skip
         with pytest.raises(ModelFileRejected, match="allow-list"):
-            await manager(db).predict(
-                "performance_predictor", [[1.0, 2.0, 3.0]], tenant_id=tenant
-            )
+            await manager(db).predict("performance_predictor", [[1.0, 2.0, 3.0]], tenant_id=tenant)
 
 
 async def test_anomaly_detectors_and_the_hst_state_round_trip(
@@ -158,7 +161,8 @@ async def test_anomaly_detectors_and_the_hst_state_round_trip(
         "anomaly_detector", anomaly_data(), name="forest", parameters={"n_estimators": 50},
         tenant_id=tenant,
     )  # fmt: skip
-    assert forest.promoted and forest.metrics["f1"] >= 0.5, forest
+    assert forest.promoted, forest
+    assert forest.metrics["f1"] >= 0.5, forest
     out = await ai.predict("forest", [[0.0, 0.0], [9.0, 9.0]], tenant_id=tenant)
     assert [o["anomaly"] for o in out.outputs] == [False, True]
     hst = await ai.train_model(
@@ -167,7 +171,8 @@ async def test_anomaly_detectors_and_the_hst_state_round_trip(
         tenant_id=tenant,
     )  # fmt: skip
     model = (await ai.models(tenant_id=tenant))[1]
-    assert model.name == "stream" and model.versions[0].file_format == "river-hst-json"
+    assert model.name == "stream"
+    assert model.versions[0].file_format == "river-hst-json"
     stored = await ai.registry.version_file(tenant, "stream", hst.version)
     loaded = load_hst(stored.file, stored.sha256)
     assert dump_hst(loaded) == stored.file  # the JSON state round-trips exactly
@@ -176,7 +181,9 @@ async def test_anomaly_detectors_and_the_hst_state_round_trip(
     # Unlabelled: no accuracy, never promoted automatically.
     unlabelled = {"features": anomaly_data()["features"]}
     result = await ai.train_model("anomaly_detector", unlabelled, name="blind", tenant_id=tenant)
-    assert result.accuracy is None and not result.promoted and "labels" in result.reason
+    assert result.accuracy is None
+    assert not result.promoted
+    assert "labels" in result.reason
 
 
 async def test_the_bounds(db: Database, new_tenant: NewTenant, monkeypatch: Any) -> None:
@@ -194,7 +201,8 @@ async def test_the_bounds(db: Database, new_tenant: NewTenant, monkeypatch: Any)
     assert [v.version for v in model.versions] == [5, 4, 1]
     assert model.aliases == {"champion": 1, "challenger": 5}
     pruned = [d for a, _, d in await _actions(db, tenant) if a == "ai.model.version.prune"]
-    assert pruned and {v for d in pruned for v in d["versions"]} == {2, 3}
+    assert pruned
+    assert {v for d in pruned for v in d["versions"]} == {2, 3}
     await ai.train_model("performance_predictor", data, name="b", parameters=params,
                          tenant_id=tenant)  # fmt: skip
     with pytest.raises(Conflict, match="at most 2 models"):
@@ -237,7 +245,8 @@ async def test_micro_batching_gives_each_caller_its_own_rows() -> None:
     results = await asyncio.gather(*(batcher.submit("k", r, double) for r in rows))
     for i, result in enumerate(results):
         assert result == [2.0 * i] * (1 + i % 3)
-    assert len(calls) == 1 and calls[0] == sum(len(r) for r in rows)
+    assert len(calls) == 1
+    assert calls[0] == sum(len(r) for r in rows)
     # A full batch goes at once; a failing call fails each of its callers.
     small = MicroBatcher(window=10.0, max_rows=4)
     out = await asyncio.wait_for(

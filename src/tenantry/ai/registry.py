@@ -6,8 +6,9 @@ Aliases name versions: ``challenger`` (the newest candidate) and ``champion`` (w
 use); moving one is an upsert in one transaction, so a reader sees the old version or the new.
 
 Bounds per tenant: :data:`MAX_MODELS` models, :data:`MAX_VERSIONS_KEPT` versions per model (a
-new version removes those older than the newest :data:`MAX_VERSIONS_KEPT` that no alias names), :data:`MAX_FILE_BYTES` per file. Every
-change (a version, an alias moved, a version pruned) is audited in its transaction.
+new version removes those older than the newest :data:`MAX_VERSIONS_KEPT` that no alias
+names), :data:`MAX_FILE_BYTES` per file. Every change (a version, an alias moved, a version
+pruned) is audited in its transaction.
 """
 
 from __future__ import annotations
