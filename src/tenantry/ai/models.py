@@ -1,4 +1,4 @@
-"""The AI registry's tables (migration 0022): each tenant's models, their immutable versions and
+"""The AI registry's tables (migration 0021): each tenant's models, their immutable versions and
 their aliases.
 
 A version holds its model file (``file``: skops for scikit-learn estimators, JSON for river's

@@ -1,7 +1,7 @@
 """The AI model registry: each tenant's models, their immutable versions (the model file in the
 database, its digest, training metrics and data lineage) and their aliases (tenantry.ai).
 
-Revision ID: 0022
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-07
 """
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from tenantry.db.rls import create_tenant_table
 
-revision = "0022"
+revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
