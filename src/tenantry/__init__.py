@@ -75,6 +75,7 @@ from tenantry.keys import models as _keys_models  # noqa: F401
 from tenantry.metadata import models as _metadata_models  # noqa: F401
 from tenantry.monitoring import models as _monitoring_models  # noqa: F401
 from tenantry.passkeys import models as _passkeys_models  # noqa: F401
+from tenantry.performance import models as _performance_models  # noqa: F401
 from tenantry.sessions import models as _sessions_models  # noqa: F401
 from tenantry.threats import models as _threats_models  # noqa: F401
 

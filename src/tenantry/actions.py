@@ -26,6 +26,8 @@ __all__ = [
     "MONITORING_READ",
     "PASSKEYS_AUTHENTICATE",
     "PASSKEYS_REGISTER",
+    "PERFORMANCE_READ",
+    "PERFORMANCE_WRITE",
     "ROLES_MANAGE",
     "SCHEMAS_READ",
     "SCHEMAS_WRITE",
@@ -66,6 +68,8 @@ FIXTURES_READ = "fixtures:read"
 FIXTURES_WRITE = "fixtures:write"
 AI_READ = "ai:read"
 AI_TRAIN = "ai:train"
+PERFORMANCE_READ = "performance:read"
+PERFORMANCE_WRITE = "performance:write"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -96,6 +100,10 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         FIXTURES_WRITE: "create, update and delete the tenant's Slack alert templates",
         AI_READ: "list the tenant's models and training jobs, and ask its models for predictions",
         AI_TRAIN: "train the tenant's models and promote their versions",
+        PERFORMANCE_READ: "read the process's performance signals, bottlenecks and trends "
+        "(platform only)",
+        PERFORMANCE_WRITE: "run an optimization round that changes the process's knobs "
+        "(platform only)",
     }
 )
 

@@ -66,6 +66,8 @@ from tenantry.monitoring.manager import MonitoringManager
 from tenantry.monitoring.router import router as monitoring_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
+from tenantry.performance.manager import PerformanceManager
+from tenantry.performance.router import router as performance_router
 from tenantry.security.manager import ComplianceManager, SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.learner import BehaviourLearner
@@ -236,6 +238,33 @@ async def _monitoring(
     return monitoring, alerts, notifier, fixtures
 
 
+async def _performance(
+    stack: AsyncExitStack,
+    database: Database,
+    trail: ChangeLog,
+    settings: Settings,
+    *,
+    monitoring: MonitoringManager,
+    cache: CacheManager,
+    connections: ConnectionManager,
+) -> PerformanceManager:
+    """The process's performance signals sampled every ``PERFORMANCE_MONITORING_INTERVAL``
+    seconds into the monitoring series, its bottlenecks raised as the platform's ``bottleneck``
+    series; an optimization round judges its change over two intervals (5-60 s)."""
+    performance = PerformanceManager(
+        database,
+        monitoring=monitoring,
+        cache=cache,
+        connections=connections,
+        audit=trail,
+        settings=settings,
+        measure_seconds=min(60.0, max(5.0, 2 * settings.performance_monitoring_interval)),
+    )
+    await performance.start_monitoring()
+    stack.push_async_callback(performance.close)
+    return performance
+
+
 def _register_collectors(
     stack: AsyncExitStack,
     registry: CollectorRegistry,
@@ -287,6 +316,7 @@ def _include_routers(app: FastAPI) -> None:
         platform_alerts_router,
         fixtures_router,
         ai_router,
+        performance_router,
     ):
         app.include_router(router)
 
@@ -373,6 +403,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 exposition=exposition,
             )
 
+            performance = await _performance(
+                stack,
+                database,
+                trail,
+                settings,
+                monitoring=monitoring,
+                cache=cache,
+                connections=connections,
+            )
+
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
@@ -415,6 +455,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 groups=AlertGroups(database),
                 ai=ai_jobs.ai,
                 ai_jobs=ai_jobs,
+                performance=performance,
             )
             _log.info(
                 "started",

@@ -94,6 +94,9 @@ def _record(scope: Scope, elapsed: float, method: str, route: str, status: int) 
     monitoring = getattr(tenantry, "monitoring", None)
     if monitoring is None:
         return
+    performance = getattr(tenantry, "performance", None)
+    if performance is not None:  # the process's requests, for its performance signals
+        performance.requests.observe(elapsed, status)
     tenant = scope.get("state", {}).get("tenant_id")
     labels = {"route": route, "method": method, "status": f"{status // 100}xx"}
     try:

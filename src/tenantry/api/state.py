@@ -27,6 +27,7 @@ from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.monitoring.manager import MonitoringManager
 from tenantry.passkeys.manager import PasskeyManager
+from tenantry.performance.manager import PerformanceManager
 from tenantry.security.manager import SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
@@ -66,6 +67,7 @@ class AppState:
     silences: SilenceManager
     ai: AIManager
     ai_jobs: TrainingJobs
+    performance: PerformanceManager
 
     @property
     def audit(self) -> AuditLog:

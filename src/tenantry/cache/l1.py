@@ -272,6 +272,21 @@ class TenantL1(Generic[V]):
         if budget is not None and segment.bytes > budget:
             self._enforce(segment)
 
+    def set_capacity(self, capacity_bytes: int) -> None:
+        """Resize the cache to ``capacity_bytes`` (the performance manager's knob); shrinking
+        evicts at once, the fair-share rule choosing whom from."""
+        if type(capacity_bytes) is not int or capacity_bytes < 1:
+            raise InvalidInput(f"capacity_bytes must be a positive int, not {capacity_bytes!r}")
+        self._capacity = capacity_bytes
+        self._shares.capacity = capacity_bytes
+        self._shares.reweigh_all()
+        while self._total > capacity_bytes:
+            active = self._shares.tenants()
+            if not active:
+                break
+            writer = max((self._segments[t] for t in active), key=lambda seg: seg.bytes)
+            self._evict_from(self._shares.payer(writer))
+
     def set_weight(self, tenant: str, weight: float) -> None:
         """Weigh ``tenant``'s fair share (default 1: every tenant holding entries alike)."""
         if not weight > 0:

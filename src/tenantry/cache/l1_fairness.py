@@ -59,6 +59,10 @@ class TenantShares(Generic[V]):
             self._reweigh(weight - segment.weight)
         segment.weight = weight
 
+    def reweigh_all(self) -> None:
+        """Recompute the share unit (after the capacity changed)."""
+        self._reweigh(0.0)
+
     def _reweigh(self, change: float) -> None:
         self._weight = self._weight + change if self._active else 0.0  # no drift when empty
         self.unit = self.capacity / self._weight if self._active else 0.0

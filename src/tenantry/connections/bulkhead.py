@@ -109,6 +109,23 @@ class Bulkhead:
         lane.in_use -= 1
         self._forget_if_idle(tenant, lane)
 
+    def set_cap(self, max_per_tenant: int) -> None:
+        """Change every tenant's cap (overrides stay; the performance manager's knob). Calls in
+        flight above a lowered cap finish; a raised cap lets waiting calls in now."""
+        if type(max_per_tenant) is not int or max_per_tenant < 1:
+            raise ConfigError(f"bulkhead {self.name!r}: max_per_tenant must be >= 1")
+        self.max_per_tenant = max_per_tenant
+        for tenant, lane in list(self._lanes.items()):
+            while lane.waiters and lane.in_use < self.cap(tenant):
+                waiter = lane.waiters.popleft()
+                if not waiter.done():
+                    lane.in_use += 1
+                    waiter.set_result(None)
+
+    def lanes(self) -> dict[str, int]:
+        """Calls in flight per tenant, for the tenants with a lane now."""
+        return {tenant: lane.in_use for tenant, lane in self._lanes.items()}
+
     @asynccontextmanager
     async def slot(self, tenant: str | None) -> AsyncIterator[None]:
         await self.acquire(tenant)

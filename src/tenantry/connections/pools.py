@@ -133,6 +133,10 @@ class PoolGate:
         self.in_use = 0
         self.peak = 0
         self.timeouts = 0
+        #: Checkouts so far, those that waited, and the waits of the recent ones that waited (the
+        #: others waited 0): what the performance sampler reads the wait percentiles from.
+        self.checkouts = self.waited = 0
+        self.waits: deque[float] = deque(maxlen=4096)
         self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -175,6 +179,9 @@ class PoolGate:
                 ) from None
             raise
         waited = self._clock() - started
+        self.checkouts += 1
+        self.waited += 1
+        self.waits.append(waited)
         self.sizer.observe(waited, self.in_use)  # the slot was counted when handed over
         return waited
 
@@ -186,6 +193,21 @@ class PoolGate:
         pool shrinks too); returns the size."""
         self._resize()
         return self.sizer.size
+
+    def set_max_size(self, max_size: int) -> None:
+        """Move the ceiling the sizer may grow to (the performance manager's knob): the floor
+        follows it down when needed, a size above the new ceiling comes down to it at once
+        (calls in flight finish; no new one starts beyond it), and waiters are let in when it
+        rises above what is in use."""
+        if type(max_size) is not int or max_size < 1:
+            raise ConfigError(f"{self.name}: max_size must be a positive int, not {max_size!r}")
+        old = self.sizer.limits
+        floor = min(old.min_size, max_size)
+        self.sizer.limits = PoolLimits(floor, max_size, min(max(old.start, floor), max_size))
+        self.sizer.size = min(max(self.sizer.size, floor), max_size)
+        if max_size > old.max_size and self.sizer.wait_ewma > self.sizer.grow_wait:
+            self.sizer.size = max_size  # the wait that asked for it is still there
+        self._resize()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[float]:
@@ -210,6 +232,7 @@ class PoolGate:
         }
 
     def _take(self, waited: float) -> None:
+        self.checkouts += 1
         self.in_use += 1
         self.peak = max(self.peak, self.in_use)
         self.sizer.observe(waited, self.in_use)

@@ -1,0 +1,88 @@
+"""What the performance manager answers: now, over hours, and for an optimization round."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.performance.optimizer import OptimizationStrategy
+from tenantry.performance.trends import Trend
+
+__all__ = [
+    "BottleneckInfo",
+    "CurrentPerformance",
+    "KnobChange",
+    "OptimizationResult",
+    "OptimizeRequest",
+    "PerformanceAnalytics",
+    "SlowStatementsInfo",
+]
+
+
+class BottleneckInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    subject: str
+    severity: float
+    evidence: str
+
+
+class SlowStatementsInfo(BaseModel):
+    """``pg_stat_statements``' slowest statements by mean time, or why they are unavailable."""
+
+    available: bool
+    reason: str = ""
+    statements: list[dict[str, Any]] = []
+
+
+class CurrentPerformance(BaseModel):
+    """The process's signals now (the last sample of each), the bottlenecks found, each
+    anomaly-scored signal's robust z-score, and the slow statements."""
+
+    at: datetime
+    signals: dict[str, float]
+    bottlenecks: list[BottleneckInfo]
+    anomaly_scores: dict[str, float]
+    slow_statements: SlowStatementsInfo
+    knobs: dict[str, float]
+
+
+class PerformanceAnalytics(BaseModel):
+    """Trends over ``hours``: process-wide, or one tenant's request signals when ``tenant_id``."""
+
+    hours: int
+    tenant_id: str | None
+    start: datetime
+    end: datetime
+    step: int
+    trends: dict[str, Trend]
+
+
+class KnobChange(BaseModel):
+    knob: str
+    old_value: float
+    new_value: float
+    reason: str
+
+
+class OptimizationResult(BaseModel):
+    """An optimization round: what was found, changed, measured, and whether it was kept."""
+
+    round_id: str
+    strategy: OptimizationStrategy
+    bottlenecks: list[BottleneckInfo]
+    changes: list[KnobChange]
+    before: dict[str, float]
+    after: dict[str, float]
+    score_before: float
+    score_after: float
+    outcome: str = Field(description="kept, rolled_back, or unchanged (nothing to change)")
+
+
+class OptimizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: OptimizationStrategy = OptimizationStrategy.BALANCED
