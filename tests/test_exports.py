@@ -30,6 +30,7 @@ PACKAGES = [
     "tenantry.metadata",
     "tenantry.monitoring",
     "tenantry.passkeys",
+    "tenantry.performance",
     "tenantry.security",
     "tenantry.sessions",
     "tenantry.tenants",
