@@ -109,11 +109,25 @@ async def test_a_blocked_event_loop_is_a_bottleneck_and_raises_the_series(
     assert [p.value for p in raised.points] == [1.0]
 
 
-async def hold(connections: ConnectionManager, tenant: str, release: asyncio.Event) -> None:
+async def hold(
+    connections: ConnectionManager,
+    tenant: str,
+    release: asyncio.Event,
+    entered: asyncio.Queue[None] | None = None,
+) -> None:
+    """A transaction of ``tenant`` held open until ``release`` (``entered`` told once open)."""
     with tenant_scope(tenant):
         async with connections.route(scoped=True, read=False, prologue=None) as conn:
             await conn.execute(text("select 1"))
+            if entered is not None:
+                entered.put_nowait(None)
             await release.wait()
+
+
+async def opened(entered: asyncio.Queue[None], count: int) -> None:
+    async with asyncio.timeout(10):
+        for _ in range(count):
+            await entered.get()
 
 
 async def test_a_held_pool_and_a_hogging_tenant_are_bottlenecks(
@@ -128,12 +142,10 @@ async def test_a_held_pool_and_a_hogging_tenant_are_bottlenecks(
     performance.sampler.sample()
     assert not await performance.detect()  # an idle pool
 
-    release = asyncio.Event()
-    holders = [asyncio.create_task(hold(connections, hog, release)) for _ in range(3)]
-    holders.append(asyncio.create_task(hold(connections, quiet, release)))
-    gate = connections.primary_member.pool.gate  # type: ignore[union-attr]
-    while gate.in_use < 4:
-        await asyncio.sleep(0.01)
+    release, entered = asyncio.Event(), asyncio.Queue[None]()
+    holders = [asyncio.create_task(hold(connections, hog, release, entered)) for _ in range(3)]
+    holders.append(asyncio.create_task(hold(connections, quiet, release, entered)))
+    await opened(entered, 4)
     waiter = asyncio.create_task(hold(connections, quiet, release))  # queues for a connection
     await asyncio.sleep(0.2)
     performance.sampler.sample()
@@ -147,7 +159,8 @@ async def test_a_held_pool_and_a_hogging_tenant_are_bottlenecks(
     assert quiet not in {b.subject for b in found.values()}
     performance.sampler.sample()  # the waiter's wait is in this interval
     waits = performance._window.values("db_pool_wait_seconds", 60)
-    assert waits and max(waits) >= 0.15
+    assert waits
+    assert max(waits) >= 0.15
     await monitoring.flush(everything=True)
     held = await monitoring.query(
         hog, "db_pool_in_use", step=600, aggregation="max", **around_now()
@@ -214,7 +227,7 @@ async def audited_rounds(db: Database) -> list[tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize(("after", "outcome"), [(0.5, "kept"), (3.0, "rolled_back")])
-async def test_an_optimization_round_is_applied_measured_and_kept_or_rolled_back(
+async def test_an_optimization_round_is_applied_measured_and_kept_or_rolled_back(  # noqa: PLR0917 - fixtures
     db: Database,
     settings: Settings,
     connections: ConnectionManager,
@@ -236,10 +249,9 @@ async def test_an_optimization_round_is_applied_measured_and_kept_or_rolled_back
     )
     bulkhead = connections.primary_member.pool.bulkhead  # type: ignore[union-attr]
     assert bulkhead.max_per_tenant == 4
-    release = asyncio.Event()
-    holders = [asyncio.create_task(hold(connections, hog, release)) for _ in range(4)]
-    while bulkhead.in_use(hog) < 4:
-        await asyncio.sleep(0.01)
+    release, entered = asyncio.Event(), asyncio.Queue[None]()
+    holders = [asyncio.create_task(hold(connections, hog, release, entered)) for _ in range(4)]
+    await opened(entered, 4)
     try:
         result = await performance.optimize_performance(OptimizationStrategy.CONSERVATIVE)
     finally:
