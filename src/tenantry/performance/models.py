@@ -1,4 +1,4 @@
-"""The table of knob changes (created by migration 0023).
+"""The table of knob changes (created by migration 0022).
 
 Every change an optimization round made, under the platform tenant (the knobs are the
 process's): which knob, from what to what, why (the bottleneck's evidence), the strategy, the

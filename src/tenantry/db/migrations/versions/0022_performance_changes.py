@@ -1,7 +1,7 @@
 """The knob changes of the performance manager's optimization rounds (tenantry.performance).
 
-Revision ID: 0023
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-08
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from tenantry.db.rls import create_tenant_table
 
-revision = "0023"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
