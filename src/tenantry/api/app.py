@@ -332,12 +332,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             _trace(stack, tracing)
-            runtime = DatabaseRuntime(settings)
-            await runtime.start()
-            stack.push_async_callback(runtime.stop)
-            revision = await runtime.migrate()
-            database = runtime.open_database()
-            stack.push_async_callback(database.dispose)
+            runtime, database, revision = await _database(stack, settings)
             connections = ConnectionManager(settings, primary=database)
             await connections.start()
             stack.push_async_callback(connections.close)  # which ends the routing below
@@ -481,6 +476,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document(app)  # every route's errors and credentials in /openapi.json
     _add_middleware(app, settings, http_metrics, tracing)
     return app
+
+
+async def _database(
+    stack: AsyncExitStack, settings: Settings
+) -> tuple[DatabaseRuntime, Database, str | None]:
+    """The database started (embedded) or found (server), migrated, and the app's pool on it;
+    stopped and closed when the app stops. Its revision after migrating."""
+    runtime = DatabaseRuntime(settings)
+    await runtime.start()
+    stack.push_async_callback(runtime.stop)
+    revision = await runtime.migrate()
+    database = runtime.open_database()
+    stack.push_async_callback(database.dispose)
+    return runtime, database, revision
 
 
 async def _cache(
