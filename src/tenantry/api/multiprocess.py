@@ -21,16 +21,20 @@ them, the flush adds them to ``tenantry_tenant_metric_*``, added up across worke
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Final
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess, values
 
 from tenantry.config import Settings
+from tenantry.errors import BackendUnavailable
 
 __all__ = ["MULTIPROC_ENV", "mark_dead", "multiprocess_dir", "prepare", "render"]
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+#: Reads of the workers' files before a scrape gives up (a file is empty only for an instant).
+_READS: Final = 3
 
 
 def multiprocess_dir() -> str | None:
@@ -61,9 +65,14 @@ def render(registry: CollectorRegistry) -> bytes:
     path = multiprocess_dir()
     if path is None:
         return generate_latest(registry)
-    merged = CollectorRegistry()
-    multiprocess.MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
-    return generate_latest(merged)
+    for _ in range(_READS):
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
+        try:
+            return generate_latest(merged)
+        except struct.error:  # a worker's file in the instant between its creation and sizing
+            continue
+    raise BackendUnavailable("the workers' metric files could not be read; try again")
 
 
 def mark_dead() -> None:

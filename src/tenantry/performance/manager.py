@@ -104,8 +104,11 @@ class PerformanceManager(RecordsChanges):
         measure_seconds: float = 10.0,
         tolerance: float = 0.1,
         forecaster: object | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings = settings or load_settings()
+        #: The wall clock of the series' times (the tests' to move).
+        self.clock = clock
         self._database, self._audit = database, audit
         self.monitoring, self.cache, self.connections = monitoring, cache, connections
         self._owns_monitoring = monitoring is None
@@ -238,7 +241,7 @@ class PerformanceManager(RecordsChanges):
         tenants = sorted(self.cache.tenants(), key=lambda t: -l1.stats(t).bytes)
         resolution = self.monitoring.resolution
         step = resolution * math.ceil(self.thresholds.window / resolution)
-        end = datetime.now(UTC) + timedelta(seconds=resolution)
+        end = self.clock() + timedelta(seconds=resolution)
         start = end - timedelta(seconds=step)
         ratios = {}
         for tenant in tenants[:_MAX_CACHE_TENANTS]:
@@ -277,7 +280,7 @@ class PerformanceManager(RecordsChanges):
         }
         report = self.statements
         return CurrentPerformance(
-            at=datetime.now(UTC),
+            at=self.clock(),
             signals=signals,
             bottlenecks=[_info(b) for b in found],
             anomaly_scores=anomaly_scores(window),
@@ -311,7 +314,7 @@ class PerformanceManager(RecordsChanges):
         assert monitoring is not None  # noqa: S101 - initialize() made one
         resolution = monitoring.resolution
         step = resolution * max(1, math.ceil(hours * 3600 / 240 / resolution))
-        end = datetime.now(UTC)
+        end = self.clock()
         start = end - timedelta(hours=hours)
         span: dict[str, Any] = {
             "start": start,
@@ -385,7 +388,7 @@ class PerformanceManager(RecordsChanges):
         if strategy is OptimizationStrategy.ADAPTIVE:
             with tenant_scope(PLATFORM_TENANT):
                 async with db.tenant_transaction() as conn:
-                    since = datetime.now(UTC) - timedelta(hours=1)
+                    since = self.clock() - timedelta(hours=1)
                     rolled_back = await ChangesRepository(conn).rolled_back_since(since)
         planned = plan(strategy, found, self.knobs, rolled_back=rolled_back)
         round_id = uuid.uuid4()
