@@ -1,17 +1,21 @@
 """AI: each tenant's model registry (:class:`MLModelManager`), the documents' :class:`AIManager`
 (``train_model``, ``predict``, promotion by accuracy), its model types, training jobs and
-micro-batched predictions. Model files are skops or JSON, hash-checked: nothing is unpickled."""
+micro-batched predictions, and the load forecaster (:func:`fit`, :func:`backtest`) with the
+load traces it is measured on. Model files are skops or JSON, hash-checked: nothing is
+unpickled."""
 
 from __future__ import annotations
 
 from tenantry.ai.batching import MicroBatcher
 from tenantry.ai.data import TrainingData
 from tenantry.ai.files import ALLOWED_TYPES
+from tenantry.ai.forecast import Backtest, FittedForecaster, Forecast, backtest, fit, seasonal_naive
 from tenantry.ai.jobs import JobStatus, JobView, TrainingJobs
 from tenantry.ai.kinds import MODEL_TYPES, ModelKind, register_model_type
 from tenantry.ai.manager import AIManager
 from tenantry.ai.registry import MAX_FILE_BYTES, MAX_MODELS, MAX_VERSIONS_KEPT, MLModelManager
 from tenantry.ai.schemas import ModelVersionView, ModelView, Prediction, TrainingResult
+from tenantry.ai.traces import TRACES, TraceSpec, generate_trace
 
 __all__ = [
     "ALLOWED_TYPES",
@@ -19,7 +23,11 @@ __all__ = [
     "MAX_MODELS",
     "MAX_VERSIONS_KEPT",
     "MODEL_TYPES",
+    "TRACES",
     "AIManager",
+    "Backtest",
+    "FittedForecaster",
+    "Forecast",
     "JobStatus",
     "JobView",
     "MLModelManager",
@@ -28,8 +36,13 @@ __all__ = [
     "ModelVersionView",
     "ModelView",
     "Prediction",
+    "TraceSpec",
     "TrainingData",
     "TrainingJobs",
     "TrainingResult",
+    "backtest",
+    "fit",
+    "generate_trace",
     "register_model_type",
+    "seasonal_naive",
 ]

@@ -1,0 +1,149 @@
+"""The load forecaster (:mod:`tenantry.ai.forecast`) against seasonal-naive: MASE and time.
+
+Series: the load traces the project ships (``benchmarks/data/load_traces``, made by
+:mod:`tenantry.ai.traces`: hourly traces forecast a day ahead, the 5-minute trace a day ahead
+too) and statsmodels' own data sets, which load offline from the installed package (co2 as
+monthly means, sunspots with an 11-year period, Nile with none, El Nino's monthly sea surface
+temperatures). Each is backtested at rolling origins, a horizon apart, the last leaving exactly
+one horizon; MASE is scaled by each origin's in-sample seasonal-naive MAE (Hyndman & Koehler).
+Rows: MASE of the default fit (damped Holt-Winters, no transform, likelihood), of the same
+model with its parameters estimated for the horizon (``horizon=``), of both with an estimated
+Box-Cox transform on a series whose outliers were replaced first (``boxcox=True, clean=True``;
+positive series only), and of seasonal-naive (the peer of all); and the mean seconds of a fit.
+``--quick`` uses one origin instead of seven.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from statsmodels.datasets import co2, elnino, nile, sunspots
+
+from benchmarks.environment import Environment
+from benchmarks.harness import Benchmark, Metric, Plan, Row, run_metrics
+from tenantry.ai.forecast import Backtest, backtest, fit
+from tenantry.ai.traces import TRACES, read_trace
+
+__all__ = ["BENCHMARK"]
+
+FOLDER = Path(__file__).parent / "data" / "load_traces"
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    load: Callable[[], Array]
+    period: int
+    horizon: int
+
+
+def _co2() -> Array:
+    data = co2.load_pandas().data["co2"]
+    return np.asarray(data.resample("MS").mean().ffill(), dtype=np.float64)
+
+
+def _column(module: Any, column: str) -> Callable[[], Array]:
+    def load() -> Array:
+        return np.asarray(module.load_pandas().data[column], dtype=np.float64)
+
+    return load
+
+
+def _elnino() -> Array:
+    return np.asarray(elnino.load_pandas().data.iloc[:, 1:], dtype=np.float64).ravel()
+
+
+SERIES = (
+    *(
+        Series(
+            s.name,
+            partial(read_trace, FOLDER / f"{s.name}.csv"),
+            s.period,
+            86_400 // s.bucket_seconds,
+        )
+        for s in TRACES
+    ),
+    Series("co2 (monthly)", _co2, 12, 12),
+    Series("sunspots (yearly)", _column(sunspots, "SUNACTIVITY"), 11, 11),
+    Series("nile (yearly)", _column(nile, "volume"), 1, 10),
+    Series("elnino (monthly)", _elnino, 12, 12),
+)
+#: (row label, Box-Cox, outliers cleaned, parameters for the horizon); the Box-Cox ones need a
+#: positive series
+VARIANTS = (
+    ("ETS", False, False, False),
+    ("ETS h-step", False, False, True),
+    ("ETS Box-Cox cleaned", True, True, False),
+    ("ETS h-step Box-Cox cleaned", True, True, True),
+)
+METHODS = (*(v[0] for v in VARIANTS), "seasonal-naive")
+
+
+def name(series: str, method: str) -> str:
+    return f"forecast MASE {series}, {method}"
+
+
+def fit_name(series: str, method: str) -> str:
+    return f"forecast fit seconds {series}, {method}"
+
+
+OPERATIONS = (
+    *(name(s.name, m) for s in SERIES for m in METHODS),
+    *(fit_name(s.name, m) for s in SERIES for m in METHODS[:-1]),
+)
+
+
+@cache
+def evaluate(series: Series, boxcox: bool, clean: bool, multistep: bool, origins: int) -> Backtest:
+    y = series.load()
+    return backtest(
+        y,
+        series.period,
+        series.horizon,
+        origins,
+        fitter=lambda history: fit(
+            history,
+            series.period,
+            boxcox=boxcox,
+            clean=clean,
+            horizon=series.horizon if multistep else None,
+        ),
+    )
+
+
+def metrics(origins: int) -> list[Metric]:
+    out = []
+    for s in SERIES:
+        naive = name(s.name, "seasonal-naive")
+        count = origins * s.horizon
+        positive = bool(np.all(s.load() > 0))  # Box-Cox needs it (sunspots has zeros)
+        for method, boxcox, clean, multistep in VARIANTS if positive else VARIANTS[:2]:
+            ev = partial(evaluate, s, boxcox, clean, multistep, origins)
+            out.append(Metric(name(s.name, method), lambda ev=ev: ev().mase, "MASE", naive, count))
+            out.append(
+                Metric(
+                    fit_name(s.name, method),
+                    lambda ev=ev: ev().fit_seconds / origins,
+                    "s",
+                    count=origins,
+                )
+            )
+        first = partial(evaluate, s, False, False, False, origins)
+        out.append(Metric(naive, lambda ev=first: ev().baseline_mase, "MASE", count=count))
+    return out
+
+
+async def run(env: Environment, plan: Plan) -> list[Row]:
+    del env
+    quick = plan.iterations < 1000
+    return run_metrics(metrics(1 if quick else 7), plan, module="forecast")
+
+
+BENCHMARK = Benchmark(name="forecast", operations=OPERATIONS, run=run)

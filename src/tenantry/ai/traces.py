@@ -1,0 +1,142 @@
+"""Load traces the project generates and ships: per-tenant request rates with known structure.
+
+Each trace is a tenant's requests per second, one value per bucket (an hour, or five minutes),
+built from a daily profile, a weekly profile (weekends differ), a slow trend, autocorrelated
+multiplicative noise (an AR(1) process in the log: a busy hour tends to be followed by another),
+a few spikes (a promotion, a batch job gone wrong) and Poisson counting noise on top. The
+generator is deterministic (a seed per trace), and ``benchmarks/data/load_traces/`` holds its
+output as CSV, so a benchmark reads the same numbers on every machine; a test checks the files
+still match the generator.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["TRACES", "TraceSpec", "generate_trace", "read_trace", "write_traces"]
+
+HOUR = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpec:
+    """How one tenant's trace is made.
+
+    ``daily`` gives the relative rate at each hour of the day (interpolated between hours for
+    finer buckets), ``weekend`` the factor on Saturday and Sunday; ``growth`` is the relative
+    change of the base rate over the whole trace; ``spikes`` are (start bucket, buckets, factor).
+    ``noise`` and ``slow_noise`` are the standard deviations of the fast and slow log-noise.
+    ``period`` is the seasonal period a forecaster should use (in buckets).
+    """
+
+    name: str
+    seed: int
+    base_rps: float
+    days: int
+    bucket_seconds: int
+    daily: tuple[float, ...]
+    weekend: float
+    growth: float
+    noise: float
+    slow_noise: float
+    slow_hours: float
+    spikes: tuple[tuple[int, int, float], ...]
+    period: int
+
+    @property
+    def length(self) -> int:
+        return self.days * self.buckets_a_day
+
+    @property
+    def buckets_a_day(self) -> int:
+        return 86_400 // self.bucket_seconds
+
+
+#: Office hours, a lunch dip; weekends quiet.
+BUSINESS = (
+    0.15, 0.12, 0.1, 0.1, 0.12, 0.2, 0.4, 0.7, 1.0, 1.15, 1.2, 1.1,
+    0.95, 1.1, 1.2, 1.15, 1.05, 0.85, 0.6, 0.45, 0.35, 0.28, 0.22, 0.18,
+)  # fmt: skip
+#: Evenings: streaming and shopping after work.
+EVENING = (
+    0.35, 0.25, 0.18, 0.14, 0.12, 0.13, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55,
+    0.6, 0.6, 0.58, 0.6, 0.7, 0.85, 1.05, 1.3, 1.45, 1.4, 1.0, 0.6,
+)  # fmt: skip
+#: Nightly batch jobs over a steady daytime API load.
+BATCH = (
+    0.9, 1.6, 1.8, 1.7, 1.2, 0.7, 0.5, 0.55, 0.6, 0.65, 0.65, 0.65,
+    0.6, 0.65, 0.65, 0.65, 0.6, 0.6, 0.55, 0.5, 0.5, 0.5, 0.55, 0.7,
+)  # fmt: skip
+
+TRACES: tuple[TraceSpec, ...] = (
+    TraceSpec("retail-hourly", 11, 120.0, 42, HOUR, BUSINESS, 0.45, 0.25, 0.06, 0.1, 12.0,
+              ((200, 4, 2.5), (700, 3, 1.8)), 168),
+    TraceSpec("media-hourly", 12, 300.0, 42, HOUR, EVENING, 1.3, 0.0, 0.08, 0.12, 8.0,
+              ((415, 2, 3.0), (960, 2, 2.0)), 168),
+    TraceSpec("batch-hourly", 13, 40.0, 42, HOUR, BATCH, 0.9, -0.15, 0.1, 0.1, 6.0,
+              ((100, 6, 2.0), (600, 2, 2.2)), 24),
+    TraceSpec("saas-5min", 14, 25.0, 14, 300, BUSINESS, 0.3, 0.1, 0.08, 0.1, 6.0,
+              ((2300, 18, 2.0),), 288),
+)  # fmt: skip
+
+
+def _profile(spec: TraceSpec, hours: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The daily profile at fractional hours, interpolated around the clock."""
+    points = np.asarray((*spec.daily, spec.daily[0]), dtype=np.float64)
+    return np.interp(hours % 24, np.arange(25, dtype=np.float64), points)
+
+
+def generate_trace(spec: TraceSpec) -> npt.NDArray[np.float64]:
+    """The trace's requests per second, one value per bucket (deterministic in ``spec.seed``)."""
+    rng = np.random.default_rng(spec.seed)
+    n = spec.length
+    seconds = np.arange(n, dtype=np.float64) * spec.bucket_seconds
+    hours = seconds / HOUR
+    weekday = (seconds // 86_400).astype(np.int64) % 7  # day 0 is a Monday
+    rate = spec.base_rps * _profile(spec, hours)
+    rate *= np.where(weekday >= 5, spec.weekend, 1.0)
+    rate *= 1.0 + spec.growth * np.arange(n) / n
+    # two AR(1) processes in the log: a fast one (correlation decaying over about an hour) and
+    # a slow one (a busier afternoon, a quiet day: decaying over ``slow_hours``)
+    ar = np.zeros(n)
+    for sigma, tau_hours in ((spec.noise, 1.0), (spec.slow_noise, spec.slow_hours)):
+        phi = math.exp(-spec.bucket_seconds / (HOUR * tau_hours))
+        shocks = rng.normal(0.0, sigma * math.sqrt(1 - phi * phi), n)
+        level = rng.normal(0.0, sigma)
+        for i in range(n):
+            level = phi * level + shocks[i]
+            ar[i] += level
+    rate *= np.exp(ar)
+    for start, length, factor in spec.spikes:
+        rate[start : start + length] *= factor
+    counts = rng.poisson(rate * spec.bucket_seconds)
+    return np.asarray(counts / spec.bucket_seconds, dtype=np.float64)
+
+
+def write_traces(folder: Path, specs: Sequence[TraceSpec] = TRACES) -> list[Path]:
+    """Write each trace to ``folder/<name>.csv`` (``bucket_start_s,rps``); the paths written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for spec in specs:
+        path = folder / f"{spec.name}.csv"
+        with path.open("w", newline="") as f:
+            out = csv.writer(f, lineterminator="\n")
+            out.writerow(["bucket_start_s", "rps"])
+            for i, value in enumerate(generate_trace(spec)):
+                out.writerow([i * spec.bucket_seconds, f"{value:.6g}"])
+        paths.append(path)
+    return paths
+
+
+def read_trace(path: Path) -> npt.NDArray[np.float64]:
+    """A trace written by :func:`write_traces`: its values, in bucket order."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return np.asarray([float(row["rps"]) for row in rows], dtype=np.float64)
