@@ -94,12 +94,12 @@ async def test_train_predict_promote_over_http(client: httpx.AsyncClient) -> Non
         headers={**owner, "content-type": "application/json"},
     )  # fmt: skip
     assert huge.status_code == 413
-    forecasting = await client.post(
+    forecasting = await client.post(  # three features: not a series
         "/ai/models/load_forecasting/train", json={"training_data": latency_data(n=30)},
         headers=owner,
     )  # fmt: skip
-    assert forecasting.status_code == 409
-    assert "not wired" in forecasting.text
+    assert forecasting.status_code == 422
+    assert "one series" in forecasting.text
     after = (await client.get("/ai/models", headers=owner)).json()
     assert [(m["name"], len(m["versions"])) for m in after] == [("latency", 1)]
 

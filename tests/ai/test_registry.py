@@ -107,7 +107,7 @@ async def test_bad_inputs_change_nothing(db: Database, new_tenant: NewTenant) ->
         await ai.train_model("performance_predictor", data, parameters={"x": 1}, tenant_id=tenant)
     with pytest.raises(InvalidInput):
         await ai.train_model("no_such_type", data, tenant_id=tenant)
-    with pytest.raises(FeatureDisabled, match="load_forecasting is not wired"):
+    with pytest.raises(InvalidInput, match="one series"):  # three features, not one series
         await ai.train_model("load_forecasting", data, tenant_id=tenant)
     assert await ai.models(tenant_id=tenant) == []
     await ai.train_model("performance_predictor", data, parameters=FAST, tenant_id=tenant)
@@ -278,3 +278,40 @@ async def test_concurrent_predictions_are_batched(db: Database, new_tenant: NewT
     )
     assert [p.outputs[0] for p in together] == alone
     assert ai.batcher.calls - before < len(rows) / 4
+
+
+async def test_a_load_forecaster_is_trained_measured_against_seasonal_naive_and_asked(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("ai")).id
+    ai = AIManager(db, settings=load_settings(ml_models_enabled=True))
+    hours = np.arange(24 * 21)  # three weeks of hourly load: a daily swing, a slow rise, noise
+    noise = np.random.default_rng(3).normal(0, 4, len(hours))
+    load = 200 + 0.05 * hours + 80 * np.sin(2 * np.pi * hours / 24) + noise
+    data = {"features": [[float(v)] for v in load], "source": "requests_per_second"}
+    result = await ai.train_model(
+        "load_forecasting", data, parameters={"period": 24}, tenant_id=tenant
+    )
+    metrics = result.metrics
+    assert metrics["held_out_buckets"] == 24
+    assert metrics["mae"] < 8  # twice the noise: it learned the swing (ignoring it costs ~50)
+    ratio = metrics["mae"] / metrics["seasonal_naive_mae"]
+    assert metrics["mae_over_seasonal_naive"] == pytest.approx(ratio)  # the baseline, measured
+    assert result.accuracy is not None
+    assert result.accuracy > 0.95  # 1 - MAPE on the held out day
+    assert result.promoted  # meets the target (0.85), no champion to beat
+    steps = await ai.predict("load_forecasting", [[1.0], [24.0]], tenant_id=tenant)
+    ahead = np.array([504, 527])  # the first and the 24th hour after the series
+    expected = 200 + 0.05 * ahead + 80 * np.sin(2 * np.pi * ahead / 24)
+    assert np.allclose(steps.outputs, expected, atol=25)
+    for bad in ([[0.0]], [[1.5]], [[1.0, 2.0]]):
+        with pytest.raises(InvalidInput):
+            await ai.predict("load_forecasting", bad, tenant_id=tenant)
+    again = await ai.train_model(  # the same configuration on the same data: no better
+        "load_forecasting", data, parameters={"period": 24}, tenant_id=tenant
+    )
+    assert not again.promoted
+    assert "does not beat" in again.reason
+    short = {"features": [[1.0]] * 40}
+    with pytest.raises(InvalidInput, match="twice the horizon"):
+        await ai.train_model("load_forecasting", short, tenant_id=tenant)

@@ -7,11 +7,12 @@ unpickled."""
 from __future__ import annotations
 
 from tenantry.ai.batching import MicroBatcher
+from tenantry.ai.catalogue import MODEL_TYPES, register_model_type
 from tenantry.ai.data import TrainingData
 from tenantry.ai.files import ALLOWED_TYPES
 from tenantry.ai.forecast import Backtest, FittedForecaster, Forecast, backtest, fit, seasonal_naive
 from tenantry.ai.jobs import JobStatus, JobView, TrainingJobs
-from tenantry.ai.kinds import MODEL_TYPES, ModelKind, register_model_type
+from tenantry.ai.kinds import ModelKind
 from tenantry.ai.manager import AIManager
 from tenantry.ai.registry import MAX_FILE_BYTES, MAX_MODELS, MAX_VERSIONS_KEPT, MLModelManager
 from tenantry.ai.schemas import ModelVersionView, ModelView, Prediction, TrainingResult

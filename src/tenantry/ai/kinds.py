@@ -1,6 +1,6 @@
 """The model types: how each is trained, measured, stored and asked; pluggable by name.
 
-:data:`MODEL_TYPES` maps a type name to its :class:`ModelKind`:
+Each type is a :class:`ModelKind`:
 
 - ``performance_predictor``: latency from load features, scikit-learn's
   HistGradientBoostingRegressor. Held out: a seeded 20 % of the rows. **Accuracy** is R² on them
@@ -12,9 +12,9 @@
   ``ANOMALY_DETECTION_THRESHOLD`` quantile of the training rows' scores (0.95: the most unusual
   5 % of what it was trained on). **Accuracy** is F1 on the held-out rows when ``labels`` are
   given; without labels a detector has no accuracy and is never promoted automatically.
-- ``load_forecasting``: the load forecaster (``tenantry.ai.forecast``) registers itself with
-  :func:`register_model_type`; until then training or asking it answers
-  :class:`~tenantry.errors.FeatureDisabled`.
+- ``load_forecasting``: the load forecaster (:mod:`tenantry.ai.forecasting`).
+
+:mod:`tenantry.ai.catalogue` names them (``MODEL_TYPES``).
 """
 
 from __future__ import annotations
@@ -36,18 +36,17 @@ from tenantry.ai.files import (
     load_estimator,
     load_hst,
 )
-from tenantry.errors import FeatureDisabled, InvalidInput
+from tenantry.errors import InvalidInput
 
 __all__ = [
-    "MODEL_TYPES",
     "AnomalyDetector",
     "LoadedModel",
     "ModelKind",
     "PerformancePredictor",
     "Progress",
     "Trained",
-    "model_kind",
-    "register_model_type",
+    "mape",
+    "parameters_of",
 ]
 
 Progress = Callable[[float, str], None]
@@ -104,7 +103,7 @@ def _split(n: int) -> tuple[Any, Any]:
     return order[cut:], order[:cut]
 
 
-def _params(
+def parameters_of(
     given: Mapping[str, Any], allowed: Mapping[str, tuple[type, float, float]]
 ) -> dict[str, Any]:
     unknown = set(given) - set(allowed)
@@ -140,7 +139,7 @@ class PerformancePredictor:
     def check(self, data: TrainingData, parameters: Mapping[str, Any]) -> None:
         if data.target is None:
             raise InvalidInput("a performance_predictor needs a target (the latency of each row)")
-        _params(parameters, self.PARAMETERS)
+        parameters_of(parameters, self.PARAMETERS)
 
     def train(
         self, data: TrainingData, parameters: Mapping[str, Any], *, quantile: float,
@@ -151,7 +150,7 @@ class PerformancePredictor:
         if data.target is None:  # check() refused it already; for the type checker
             raise InvalidInput("a performance_predictor needs a target")
         chosen = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}
-        chosen |= _params(parameters, self.PARAMETERS)
+        chosen |= parameters_of(parameters, self.PARAMETERS)
         train, held = _split(len(data.features))
         progress(0.1, "fitting")
         model = HistGradientBoostingRegressor(**chosen, random_state=_SEED)
@@ -164,7 +163,7 @@ class PerformancePredictor:
         metrics: dict[str, Any] = {
             "r2": r2,
             "mae": float(np.mean(np.abs(y_held - predicted))),
-            "mape": _mape(y_held, predicted),
+            "mape": mape(y_held, predicted),
             "baseline_mae": float(np.mean(np.abs(y_held - baseline))),
             "train_rows": len(train),
             "held_out_rows": len(held),
@@ -196,7 +195,7 @@ def _r2(truth: Matrix, predicted: Matrix) -> float:
     return 1.0 - residual / total
 
 
-def _mape(truth: Matrix, predicted: Matrix) -> float | None:
+def mape(truth: Matrix, predicted: Matrix) -> float | None:
     nonzero = truth != 0
     if not nonzero.any():
         return None
@@ -218,7 +217,7 @@ class AnomalyDetector:
         method = rest.pop("method", "isolation_forest")
         if method not in self.METHODS:
             raise InvalidInput(f"method is one of {', '.join(self.METHODS)}")
-        return method, _params(rest, self.PARAMETERS)
+        return method, parameters_of(rest, self.PARAMETERS)
 
     def check(self, data: TrainingData, parameters: Mapping[str, Any]) -> None:
         self._method(parameters)
@@ -314,53 +313,3 @@ def _classification(truth: Matrix, flagged: Any) -> dict[str, float]:
     recall = hits / max(float(np.sum(actual)), 1.0)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
-
-
-class _NotWired:
-    """``load_forecasting`` until the forecaster registers itself."""
-
-    def _refuse(self) -> FeatureDisabled:
-        return FeatureDisabled(
-            "load_forecasting is not wired yet: the load forecaster (tenantry.ai.forecast) "
-            "registers it with tenantry.ai.register_model_type"
-        )
-
-    def check(self, data: TrainingData, parameters: Mapping[str, Any]) -> None:
-        raise self._refuse()
-
-    def train(
-        self, data: TrainingData, parameters: Mapping[str, Any], *, quantile: float,
-        progress: Progress,
-    ) -> Trained:  # fmt: skip
-        raise self._refuse()
-
-    def load(self, file: bytes, file_format: str, sha256: bytes) -> Any:
-        raise self._refuse()
-
-    def predict(self, loaded: LoadedModel, rows: Matrix) -> list[Any]:
-        raise self._refuse()
-
-    def accuracy(self, loaded: LoadedModel, rows: Matrix, truth: Matrix | None) -> float | None:
-        raise self._refuse()
-
-
-#: Model type name -> its kind. The order is the API's (its first is the OpenAPI example's).
-MODEL_TYPES: dict[str, ModelKind] = {
-    "performance_predictor": PerformancePredictor(),
-    "anomaly_detector": AnomalyDetector(),
-    "load_forecasting": _NotWired(),
-}
-
-
-def register_model_type(name: str, kind: ModelKind) -> None:
-    """Make ``name`` trainable with ``kind`` (the load forecaster's hook)."""
-    MODEL_TYPES[name] = kind
-
-
-def model_kind(name: str) -> ModelKind:
-    kind = MODEL_TYPES.get(name)
-    if kind is None:
-        raise InvalidInput(
-            f"unknown model type {InvalidInput.excerpt(name)}: use {', '.join(MODEL_TYPES)}"
-        )
-    return kind

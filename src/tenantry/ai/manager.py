@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tenantry.ai.batching import MicroBatcher
+from tenantry.ai.catalogue import model_kind
 from tenantry.ai.data import TrainingData, input_rows
-from tenantry.ai.kinds import LoadedModel, Progress, Trained, model_kind
+from tenantry.ai.kinds import LoadedModel, Progress, Trained
 from tenantry.ai.registry import MLModelManager, validate_model_name
 from tenantry.ai.schemas import ModelView, Prediction, TrainingResult
 from tenantry.config import Settings, load_settings

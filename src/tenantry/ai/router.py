@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.actions import AI_READ, AI_TRAIN
+from tenantry.ai.catalogue import MODEL_TYPES
 from tenantry.ai.data import MAX_FEATURES, MAX_PREDICT_ROWS, MIN_TRAINING_ROWS
 from tenantry.ai.jobs import JobView, TrainingJobs
-from tenantry.ai.kinds import MODEL_TYPES
 from tenantry.ai.schemas import ModelView, Prediction
 from tenantry.http import BACKEND, Route, problems, provided, require
 from tenantry.principal import Principal
