@@ -17,8 +17,9 @@ The documents' API: ``PerformanceManager()`` (and ``PerformanceManagerFactory``)
   and after, rolled back when worse; every change stored (``performance_changes``, platform)
   and audited (``performance.change``). On request, and with ``ENABLE_AI_OPTIMIZATION`` also
   after a sample that found bottlenecks (``adaptive``, at most one round every 5 intervals).
-- Forecasts: ``forecaster`` is the seam for the load forecaster (``tenantry.ai``), which the
-  service wires in; ``ENABLE_PREDICTIVE_SCALING`` and ``AUTO_SCALING_ENABLED`` belong to it.
+- Forecasts and scaling advice (``planning.py``): :meth:`forecast_load` per tenant or for the
+  process, :meth:`scaling_advice` (the HPA's rule on the forecast's peak ahead, and the HPA
+  fragment), answered while ``ENABLE_PREDICTIVE_SCALING`` is on.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from tenantry.connections.manager import ConnectionManager
 from tenantry.context import PLATFORM_TENANT, tenant_scope, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
-from tenantry.errors import Conflict, InvalidInput, TenantryError
+from tenantry.errors import Conflict, FeatureDisabled, InvalidInput, TenantryError
 from tenantry.logging import get_logger
 from tenantry.monitoring.manager import MonitoringManager
 from tenantry.monitoring.schemas import Aggregation, MetricSeries
@@ -52,8 +53,16 @@ from tenantry.performance.optimizer import (
     measure_window,
     plan,
 )
+from tenantry.performance.planning import (
+    HOUR,
+    MAX_HORIZON_HOURS,
+    LoadForecast,
+    LoadPlanner,
+    ScalingPlan,
+)
 from tenantry.performance.repository import ChangesRepository
 from tenantry.performance.sampler import PerformanceSampler, RequestTally
+from tenantry.performance.scaling import ScalingSpec
 from tenantry.performance.schemas import (
     BottleneckInfo,
     CurrentPerformance,
@@ -103,7 +112,6 @@ class PerformanceManager(RecordsChanges):
         measure: Measure | None = None,
         measure_seconds: float = 10.0,
         tolerance: float = 0.1,
-        forecaster: object | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings = settings or load_settings()
@@ -118,8 +126,7 @@ class PerformanceManager(RecordsChanges):
         self.auto_optimize = settings.enable_ai_optimization
         self.measure_seconds, self.tolerance = measure_seconds, tolerance
         self._measure = measure
-        #: The load forecaster (``tenantry.ai``), wired in by the service; None: no forecasts.
-        self.forecaster = forecaster
+        self._planner: LoadPlanner | None = None
         #: Every request of the process (the service's middleware tells it).
         self.requests = RequestTally()
         self.knobs: dict[str, Knob] = knobs_of(cache, connections)
@@ -151,6 +158,7 @@ class PerformanceManager(RecordsChanges):
             requests=self.requests,
         )
         self.statements = await SlowStatements(database).top()
+        self._planner = LoadPlanner(self.monitoring)
 
     @property
     def sampler(self) -> PerformanceSampler:
@@ -299,6 +307,46 @@ class PerformanceManager(RecordsChanges):
                 ],
             ),
             knobs={name: knob.read() for name, knob in self.knobs.items()},
+        )
+
+    async def forecast_load(
+        self, *, tenant_id: str | None = None, hours: int = 24 * 14, horizon: int = 24
+    ) -> LoadForecast:
+        """The load forecast of ``tenant_id`` (None: the process's) for the next ``horizon``
+        hours from the last ``hours`` (see :mod:`tenantry.performance.planning`)."""
+        await self.initialize()
+        assert self._planner is not None  # noqa: S101 - initialize() made it
+        return await self._planner.forecast(
+            self.clock(), tenant_id=tenant_id, hours=hours, horizon=horizon
+        )
+
+    async def scaling_advice(
+        self,
+        spec: ScalingSpec,
+        *,
+        current_replicas: int,
+        lead_seconds: float = 180.0,
+        deployment: str = "tenantry",
+        tenant_id: str | None = None,
+    ) -> ScalingPlan:
+        """The replicas to run for the forecast load (the process's, or ``tenant_id``'s), ahead
+        of it, and the HPA fragment that applies ``spec`` live. While
+        ``ENABLE_PREDICTIVE_SCALING`` is off: :class:`~tenantry.errors.FeatureDisabled`."""
+        if not self.settings.enable_predictive_scaling:
+            raise FeatureDisabled(
+                "predictive scaling is off: set ENABLE_PREDICTIVE_SCALING=true to get advice"
+            )
+        if not 0 <= lead_seconds <= MAX_HORIZON_HOURS * HOUR:
+            raise InvalidInput(f"lead_seconds is 0 to {MAX_HORIZON_HOURS * HOUR}")
+        await self.initialize()
+        assert self._planner is not None  # noqa: S101 - initialize() made it
+        return await self._planner.plan(
+            self.clock(),
+            spec,
+            current_replicas=current_replicas,
+            lead_seconds=lead_seconds,
+            deployment=deployment,
+            tenant_id=tenant_id,
         )
 
     async def get_analytics(

@@ -31,6 +31,7 @@ from tenantry.errors import InvalidInput
 __all__ = [
     "DEFAULT_SCALE_DOWN_WINDOW_S",
     "DEFAULT_TOLERANCE",
+    "MAX_REPLICAS",
     "Advice",
     "ScalingAdvisor",
     "ScalingSpec",
