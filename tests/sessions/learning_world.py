@@ -16,12 +16,14 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from tenantry.ai.models import ai_model_versions
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.sessions.analytics import SessionAnalytics
 from tenantry.sessions.behaviour import BehaviourModel
 from tenantry.sessions.manager import SessionManager
-from tenantry.sessions.models import behaviour_models, behaviour_samples, session_activity, sessions
+from tenantry.sessions.models import behaviour_samples, session_activity, sessions
+from tenantry.sessions.schemas import BEHAVIOUR_MODEL
 from tenantry.sessions.tokens import make_id
 from tests.sessions.behaviour_data import LabelledSession, generate
 
@@ -118,11 +120,14 @@ async def seed(
 
 
 async def counts(db: Database, tenant_id: str) -> dict[str, int]:
-    """Samples, stored models (0 or 1), and sessions taken, as the tenant sees them."""
+    """Samples, stored behaviour model versions (in the registry), and sessions taken, as the
+    tenant sees them."""
     with tenant_scope(tenant_id):
         async with db.tenant_transaction() as conn:
             samples = await conn.scalar(select(func.count()).select_from(behaviour_samples))
-            models = await conn.scalar(select(func.count()).select_from(behaviour_models))
+            models = await conn.scalar(
+                select(func.count()).where(ai_model_versions.c.model_name == BEHAVIOUR_MODEL)
+            )
             taken = await conn.scalar(
                 select(func.count()).where(sessions.c.behaviour_seen_at.is_not(None))
             )

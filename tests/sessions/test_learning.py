@@ -8,6 +8,8 @@ sleeps, no timing. Two managers on one database stand for two nodes of a deploym
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import pickle
 import uuid
 import zlib
@@ -20,14 +22,16 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tenantry.ai.models import ai_model_aliases, ai_model_versions, ai_models
 from tenantry.api import create_app
 from tenantry.config import Settings
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.principal import ClientInfo
-from tenantry.sessions.models import behaviour_models, behaviour_samples
+from tenantry.sessions.models import behaviour_samples
 from tenantry.sessions.repository import SessionsRepository
+from tenantry.sessions.schemas import BEHAVIOUR_MODEL
 from tenantry.tenants import TenantRegistry, TenantStatus
 from tenantry.threats.events import SecurityEvents
 from tests.conftest import NewTenant
@@ -248,13 +252,48 @@ def _forest_with_a_loop(meta: dict[str, Any], arrays: bytes) -> bytes:
     return zlib.compress(bytes(raw))
 
 
-async def _store(db: Database, tenant_id: str, **values: Any) -> None:
-    """Overwrite the tenant's model row as anyone with the application role could."""
+def _file(meta: object, arrays: bytes) -> bytes:
+    header = json.dumps(meta).encode()
+    return len(header).to_bytes(4, "big") + header + arrays
+
+
+async def _champion_file(db: Database, tenant_id: str) -> tuple[int, bytes]:
     with tenant_scope(tenant_id):
         async with db.tenant_transaction() as conn:
-            version = await conn.scalar(select(behaviour_models.c.version))
-            statement = update(behaviour_models).values(version=version + 1, **values)
-            await conn.execute(statement)
+            row = (
+                await conn.execute(
+                    select(ai_model_aliases.c.version, ai_model_versions.c.file)
+                    .join(
+                        ai_model_versions,
+                        (ai_model_versions.c.model_name == ai_model_aliases.c.model_name)
+                        & (ai_model_versions.c.version == ai_model_aliases.c.version),
+                    )
+                    .where(
+                        ai_model_aliases.c.model_name == BEHAVIOUR_MODEL,
+                        ai_model_aliases.c.alias == "champion",
+                    )
+                )
+            ).one()
+    return int(row.version), bytes(row.file)
+
+
+async def _store(db: Database, tenant_id: str, file: bytes, *, rehash: bool) -> None:
+    """Overwrite the champion's file as anyone with the application role could: with its
+    SHA-256 recomputed (``rehash``) or left as it was."""
+    version, _ = await _champion_file(db, tenant_id)
+    values: dict[str, Any] = {"file": file}
+    if rehash:
+        values["sha256"] = hashlib.sha256(file).digest()
+    with tenant_scope(tenant_id):
+        async with db.tenant_transaction() as conn:
+            await conn.execute(
+                update(ai_model_versions)
+                .where(
+                    ai_model_versions.c.model_name == BEHAVIOUR_MODEL,
+                    ai_model_versions.c.version == version,
+                )
+                .values(**values)
+            )
 
 
 async def test_a_corrupt_or_malicious_stored_model_is_refused(
@@ -265,34 +304,44 @@ async def test_a_corrupt_or_malicious_stored_model_is_refused(
     await seed(db, tenant, normal_sessions(9, 30))
     probe = (await seed(db, tenant, normal_sessions(10, 1), live=True)).session_ids[0]
     assert (await a.learn_behaviour(tenant)).model_version == 1
-    with tenant_scope(tenant):
-        async with db.tenant_transaction() as conn:
-            row = (await conn.execute(select(behaviour_models))).mappings().one()
-    meta, arrays = dict(row.meta), bytes(row.arrays)
+    _, original = await _champion_file(db, tenant)
+    size = int.from_bytes(original[:4], "big")
+    meta, arrays = json.loads(original[4 : 4 + size]), original[4 + size :]
     marker = tmp_path / "executed"
     payload = pickle.dumps(_Boom(marker))
-    attacks: list[dict[str, Any]] = [
-        {"arrays": payload},  # a pickle where the arrays go
-        {"arrays": zlib.compress(payload)},
-        {"meta": {**meta, "trees": 1000, "width": 1 << 16}},  # gigabytes, if believed
-        {"meta": {**meta, "format": True}},
-        {"meta": {**meta, "features": ["request_rate"]}},
-        {"arrays": arrays[:-10]},
-        {"arrays": zlib.compress(zlib.decompress(arrays) + b"\0" * 8)},
-        {"arrays": _forest_with_a_loop(meta, arrays)},
-        {"meta": {"format": 1, "__reduce__": "os.system"}},
+    attacks: list[bytes] = [
+        payload,  # a pickle where the model goes
+        _file(meta, payload),  # a pickle where the arrays go
+        _file(meta, zlib.compress(payload)),
+        _file({**meta, "trees": 1000, "width": 1 << 16}, arrays),  # gigabytes, if believed
+        _file({**meta, "format": True}, arrays),
+        _file({**meta, "features": ["request_rate"]}, arrays),
+        _file(meta, arrays[:-10]),
+        _file(meta, zlib.compress(zlib.decompress(arrays) + b"\0" * 8)),
+        _file(meta, _forest_with_a_loop(meta, arrays)),
+        _file({"format": 1, "__reduce__": "os.system"}, arrays),
+        (1 << 30).to_bytes(4, "big") + original[4:],  # a header longer than the file
     ]
-    for values in attacks:
-        await _store(db, tenant, **values)
-        b = node(db)  # a node that reads the row fresh
+    # a valid model, changed: refused by its SHA-256 before anything is read
+    other = json.loads(original[4 : 4 + size])
+    for file, rehash in [(_file(other, arrays), False), *((f, True) for f in attacks)]:
+        await _store(db, tenant, file, rehash=rehash)
+        b = node(db)  # a node that reads the champion fresh
         report = await b.get_session_analytics(probe)
-        assert (report["method"], report["model_version"]) == ("rules", 0), values
+        assert (report["method"], report["model_version"]) == ("rules", 0), file[:60]
         assert 0 <= report["anomaly_score"] <= 1
         assert not b.analytics.usable(tenant)
+        assert b.analytics.version(tenant) == 1  # refused once, not read again per request
     assert not marker.exists()
-    # the learner replaces a refused model at its next step, and every node uses the new one
-    repaired = await a.learn_behaviour(tenant)
-    assert repaired.trained
+    # the original bytes with their SHA-256 score again: the check is what refused the others
+    await _store(db, tenant, original, rehash=True)
+    assert (await node(db).get_session_analytics(probe))["method"] == "model"
+    await _store(db, tenant, payload, rehash=False)
+    # a learner that finds the champion refused replaces it at its next step (node A, which
+    # loaded version 1 before it was changed, keeps scoring with what it verified then)
+    assert a.analytics.usable(tenant)
+    repaired = await node(db).learn_behaviour(tenant)
+    assert (repaired.trained, repaired.model_version) == (True, 2)
     assert (await node(db).get_session_analytics(probe))["method"] == "model"
     # the check could fail: unpickled, the payload would have run
     pickle.loads(payload)  # noqa: S301 - our own payload, to show what was refused
@@ -410,12 +459,14 @@ async def test_erasing_a_tenant_cascades_to_its_samples_and_model(
         async with owner.begin() as conn:  # erasure: the owner deletes the tenant's row
             await conn.execute(text("DELETE FROM tenantry.tenants WHERE id = :t"), {"t": tenant})
             left = {}
-            for table in (behaviour_samples, behaviour_models):
+            for table in (behaviour_samples, ai_models, ai_model_versions, ai_model_aliases):
                 query = text(f"SELECT count(*) FROM tenantry.{table.name} WHERE tenant_id = :t")
                 left[table.name] = await conn.scalar(query, {"t": tenant})
     finally:
         await owner.dispose()
-    assert left == {"behaviour_samples": 0, "behaviour_models": 0}
+    assert left == dict.fromkeys(
+        ("behaviour_samples", "ai_models", "ai_model_versions", "ai_model_aliases"), 0
+    )
 
 
 # -- in the service ----------------------------------------------------------------------------

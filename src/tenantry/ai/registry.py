@@ -21,6 +21,7 @@ from typing import Any, Final
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tenantry.ai.catalogue import MODEL_TYPES
 from tenantry.ai.files import digest
 from tenantry.ai.kinds import Trained
 from tenantry.ai.models import ALIASES
@@ -148,6 +149,8 @@ class MLModelManager(RecordsChanges):
     async def _next_version(
         self, conn: AsyncConnection, tenant_id: str, name: str, model_type: str
     ) -> int:
+        if name in MODEL_TYPES and name != model_type:
+            raise Conflict(f"{name} is a model type's name: name this {model_type} otherwise")
         row = (
             await conn.execute(
                 text("SELECT model_type FROM tenantry.ai_models WHERE name = :n FOR UPDATE"),

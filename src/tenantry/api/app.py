@@ -73,9 +73,11 @@ from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.learner import BehaviourLearner
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.router import router as sessions_router
+from tenantry.sessions.stored import register as register_behaviour_model
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.router import router as tenants_router
 from tenantry.tenants.status import ActiveTenants
+from tenantry.threats.detector import WindowDetector
 from tenantry.threats.events import SecurityEvents, on_events
 from tenantry.threats.manager import Threat, ThreatAnalyzer
 from tenantry.threats.router import router as threats_router
@@ -413,6 +415,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
 
             ai_jobs = _ai(stack, database, settings, trail)
+            # each tenant's window detector, when its registry has one (threats/detector.py)
+            security.threats.detector = WindowDetector(ai_jobs.ai)
             api_token = resolve_api_token(settings)
             api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
             gate = TenantGate(
@@ -513,6 +517,7 @@ def _ai(
     stack: AsyncExitStack, database: Database, settings: Settings, trail: ChangeLog
 ) -> TrainingJobs:
     """The AI manager (ML_MODELS_ENABLED gates it) and its training jobs, cancelled at the end."""
+    register_behaviour_model()  # session_behaviour: the learner's models, askable through /ai
     jobs = TrainingJobs(AIManager(database, settings=settings, audit=trail))
     stack.push_async_callback(jobs.close)
     return jobs

@@ -1,9 +1,9 @@
 """Session analytics: activity rows -> features -> the tenant's behaviour model -> a score.
 
 :class:`SessionAnalytics` scores only: it never learns. The models it scores with are the
-tenants' stored ones (:class:`~tenantry.sessions.learner.BehaviourLearner` trains and stores
-them), each kept on this node with the stored version it was decoded from, for the
-``max_tenants`` tenants scored most recently.
+champions of the tenants' AI registries (:class:`~tenantry.sessions.learner.BehaviourLearner`
+trains and stores them), each kept on this node with the registry version it was loaded from,
+for the ``max_tenants`` tenants scored most recently.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
+from tenantry.errors import ModelFileRejected
 from tenantry.logging import get_logger
 from tenantry.sessions.behaviour import (
     DEFAULT_THRESHOLD,
     Activity,
     BehaviourModel,
-    CorruptModel,
     FittedModel,
     Score,
     SessionFeatures,
     features,
 )
-from tenantry.sessions.schemas import SessionInfo
+from tenantry.sessions.schemas import BEHAVIOUR_MODEL, SessionInfo
 
 __all__ = ["SessionAnalytics"]
 
@@ -50,7 +50,7 @@ class SessionAnalytics:
     ``model`` scores (its ``min_history``, ``refit_every``, ``max_samples`` and ``trees`` are
     also what this node's learner trains with); ``threshold``: a session scoring at or above it is
     an ``anomaly``, and is never learned from. Not thread-safe: :meth:`install` and
-    :meth:`version` run on the event loop, :meth:`decode`, :meth:`assess` and :meth:`report` may
+    :meth:`version` run on the event loop, :meth:`load`, :meth:`assess` and :meth:`report` may
     run in a thread.
     """
 
@@ -95,16 +95,26 @@ class SessionAnalytics:
         self.model.install(tenant_id, None)
 
     @staticmethod
-    def decode(tenant_id: str, version: int, meta: object, arrays: object) -> FittedModel | None:
-        """The stored model, or None (logged) when it is refused: the tenant is then scored by the
-        rules until its learner stores a valid version. Nothing stored is ever executed."""
+    def load(tenant_id: str, version: int, stored: RowMapping) -> FittedModel | None:
+        """The registry's ``version`` of the tenant's behaviour model (``stored``: its
+        ``model_type``, ``file_format``, ``file`` and ``sha256``), or None (logged) when it is
+        refused: a file that does not match its SHA-256, or that is not a behaviour model. The
+        tenant is then scored by the rules until its learner stores a valid version. Nothing
+        stored is ever executed."""
+        from tenantry.sessions.stored import SessionBehaviourKind  # noqa: PLC0415 - registers it
+
         try:
-            return FittedModel.decode(meta, arrays)
-        except CorruptModel as exc:
+            if stored.model_type != BEHAVIOUR_MODEL:
+                raise ModelFileRejected(f"the model is a {stored.model_type}")
+            fitted: FittedModel = SessionBehaviourKind().load(
+                bytes(stored.file), stored.file_format, bytes(stored.sha256)
+            )
+        except ModelFileRejected as exc:
             _log.warning(
                 "stored behaviour model refused", tenant=tenant_id, version=version, reason=str(exc)
             )
             return None
+        return fitted
 
     def assess(
         self, tenant_id: str, session_id: str, own: Sequence[RowMapping],

@@ -8,7 +8,8 @@ numpy arrays: ~0.3 ms a score, JSON-able, never pickled) and the largest robust 
 feature (a forest cannot score past its training range). Calibration: ``p``, the share of
 training scores as high, becomes ``min(1, -log10(p) / 4)`` (0.75: 1 in 1,000 sessions).
 
-A fitted model is stored as :meth:`FittedModel.encode` makes it: a JSON header (format, feature
+A fitted model is stored (in the tenant's AI registry: :mod:`tenantry.sessions.stored`) as
+:meth:`FittedModel.encode` makes it: a JSON header (format, feature
 names, shapes) and one zlib-compressed block of little-endian numbers. :meth:`FittedModel.decode`
 reads nothing else: no pickle, no object arrays, sizes checked before anything is allocated, and
 a forest that could loop (a child numbered before its parent) or index out of range is refused
@@ -270,6 +271,13 @@ class FittedModel:
     def z(self, x: _Array) -> _Array:
         return np.asarray(np.abs(np.atleast_2d(x) - self.centre) / self.spread)
 
+    def calibrated(self, vector: _Array) -> tuple[float, _Array]:
+        """The model's score of one vector in [0, 1] (the larger calibrated detector), and its
+        features' robust z-scores."""
+        z = self.z(vector)[0]
+        forest = _calibrated(self.forest_train, float(self.forest(vector)[0]))
+        return max(forest, _calibrated(self.z_train, float(z.max()))), z
+
     # -- the stored form -------------------------------------------------------------------------
 
     def encode(self) -> tuple[dict[str, Any], bytes]:
@@ -413,8 +421,12 @@ class BehaviourModel:
         installed. The same samples in the same order make the same model on every node."""
         if len(samples) < self.min_history:
             raise ValueError(f"tenant has {len(samples)} samples, needs {self.min_history}")
-        seed = (self.seed * 1_000_003 + zlib.crc32(tenant_id.encode())) % 2**32
+        seed = self.tenant_seed(tenant_id)
         return FittedModel.fit(np.asarray(samples, dtype=np.float64), seed, self.trees)
+
+    def tenant_seed(self, tenant_id: str) -> int:
+        """The seed of ``tenant_id``'s forests: the same on every node."""
+        return (self.seed * 1_000_003 + zlib.crc32(tenant_id.encode())) % 2**32
 
     def install(self, tenant_id: str, fitted: FittedModel | None) -> None:
         """Score ``tenant_id`` with ``fitted`` from now on (None: with the rules)."""
@@ -432,10 +444,7 @@ class BehaviourModel:
         fitted = self._models.get(tenant_id)
         if fitted is None:
             return Score(round(value, 4), "rules", reasons)
-        x = np.asarray(feats.vector(), dtype=np.float64)
-        z = fitted.z(x)[0]
-        forest = _calibrated(fitted.forest_train, float(fitted.forest(x)[0]))
-        model = max(forest, _calibrated(fitted.z_train, float(z.max())))
+        model, z = fitted.calibrated(np.asarray(feats.vector(), dtype=np.float64))
         top = [int(i) for i in np.argsort(-z)[:3] if z[i] >= 3 and model >= 0.5]
         unusual = [f"{FEATURE_NAMES[i]} unusual for this tenant ({z[i]:.0f} spreads)" for i in top]
         return Score(round(max(hard, value * (0.5 + model / 2)), 4), "model", reasons + unusual)

@@ -9,12 +9,16 @@ again, on any node), scores them with the tenant's stored model, and adds those 
 the threshold to the tenant's training set (``behaviour_samples``, one row per session at most,
 the newest ``max_samples`` kept). Those at or above it are recorded as ``anomaly`` security
 events, once. When the set has ``min_history`` samples and no valid model, or ``refit_every``
-samples newer than the model, it trains one off the event loop and stores it
-(``behaviour_models``: :meth:`~tenantry.sessions.behaviour.FittedModel.encode`'s header and
-arrays, never pickle) as the next version, unless another node stored one meanwhile.
+samples newer than the model, it trains one off the event loop and stores it in the tenant's AI
+registry (:class:`tenantry.ai.MLModelManager`) as the next version of the model
+``session_behaviour`` (:mod:`tenantry.sessions.stored`: the file, its SHA-256, metrics,
+parameters, the lineage of its samples; audited), and makes it ``champion`` unless another node
+made its own champion meanwhile (then the new version stays ``challenger``).
 
-Every node scores with the stored model: :func:`sync_model` reads its version (one primary-key
-read, in the transaction that reads the session) and decodes the model again when it changed.
+Every node scores with the champion: :func:`sync_model` reads which version it is (one
+primary-key read, in the transaction that reads the session) and loads the model again, its
+SHA-256 checked, only when that changed. A version moved by hand (``POST
+/ai/models/session_behaviour/promote``: a rollback) is followed the same way.
 
 Taking is *at most once*: a node that stops between taking a batch and storing its samples loses
 that batch, it never learns a session twice. The app runs :meth:`BehaviourLearner.start`: every
@@ -35,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tenantry.ai.registry import MLModelManager
 from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.logging import get_logger
 from tenantry.sessions.repository import BehaviourRepository, SessionsRepository
-from tenantry.sessions.schemas import BehaviourStep
+from tenantry.sessions.schemas import BEHAVIOUR_MODEL, BehaviourStep
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.rounds import ActiveTenantRounds
 from tenantry.tenants.schemas import TenantStatus
@@ -48,12 +53,22 @@ if TYPE_CHECKING:  # numpy and scikit-learn, loaded when a tenant has sessions t
     from tenantry.sessions.analytics import SessionAnalytics
     from tenantry.sessions.behaviour import FittedModel
 
-__all__ = ["HISTORY", "AnomalyListener", "BehaviourLearner", "session_inputs", "sync_model"]
+__all__ = [
+    "HISTORY",
+    "LEARNER",
+    "AnomalyListener",
+    "BehaviourLearner",
+    "session_inputs",
+    "sync_model",
+]
 
 _log = get_logger("tenantry.sessions")
 
 #: How far back a session's user's activity counts as their usual behaviour.
 HISTORY = timedelta(days=30)
+
+#: The actor of the registry changes the learner makes (audited).
+LEARNER = "tenantry.sessions.learner"
 
 #: Told of each session the learner found anomalous: (tenant, session, user, score).
 AnomalyListener = Callable[[str, str, str, float], Awaitable[None]]
@@ -70,22 +85,21 @@ async def session_inputs(
 
 
 async def sync_model(conn: AsyncConnection, analytics: SessionAnalytics, tenant_id: str) -> int:
-    """Make this node score ``tenant_id`` with its stored model; returns the stored version (0:
-    none). One primary-key read when this node has it already; a stored model that does not
-    decode is refused (logged) and the tenant scored by the rules until a new version."""
+    """Make this node score ``tenant_id`` with its registry's champion behaviour model; returns
+    the champion's version (0: none). One primary-key read when this node has it already; a
+    version whose file does not match its SHA-256 or does not decode is refused (logged) and the
+    tenant scored by the rules until a new champion."""
     repo = BehaviourRepository(conn)
-    stored, _ = await repo.model_version()
-    if analytics.version(tenant_id) == stored:
-        return stored
-    row = await repo.model() if stored else None
+    champion = await repo.champion()
+    if analytics.version(tenant_id) == champion:
+        return champion
+    row = await repo.model_file(champion) if champion else None
     if row is None:
         analytics.install(tenant_id, 0, None)
         return 0
-    fitted = await asyncio.to_thread(
-        analytics.decode, tenant_id, int(row.version), row.meta, row.arrays
-    )
-    analytics.install(tenant_id, int(row.version), fitted)
-    return int(row.version)
+    fitted = await asyncio.to_thread(analytics.load, tenant_id, champion, row)
+    analytics.install(tenant_id, champion, fitted)
+    return champion
 
 
 def _utcnow() -> datetime:
@@ -108,6 +122,7 @@ class BehaviourLearner(ActiveTenantRounds[BehaviourStep]):
         database: Database | None = None,
         *,
         analytics: Callable[[], SessionAnalytics],
+        registry: MLModelManager | None = None,
         on_anomaly: AnomalyListener | None = None,
         interval: float = 60.0,
         batch: int = 50,
@@ -120,6 +135,7 @@ class BehaviourLearner(ActiveTenantRounds[BehaviourStep]):
             raise ValueError("batch, ready_activities, min_activities, sweep_every must be >= 1")
         self._database = database
         self._analytics = analytics
+        self._registry = registry or MLModelManager(database)
         self._on_anomaly = on_anomaly
         super().__init__(interval=interval)
         self.batch, self.sweep_every = batch, sweep_every
@@ -235,14 +251,15 @@ class BehaviourLearner(ActiveTenantRounds[BehaviourStep]):
         self, db: Database, analytics: SessionAnalytics, tenant_id: str
     ) -> tuple[int, bool, int]:
         """(stored version, whether this call stored it, training set size)."""
+        from tenantry.sessions import stored  # noqa: PLC0415 - numpy/sklearn
         from tenantry.sessions.behaviour import FEATURE_NAMES  # noqa: PLC0415 - numpy/sklearn
 
         model, dimensions = analytics.model, len(FEATURE_NAMES)
         async with db.tenant_transaction() as conn:
             version = await sync_model(conn, analytics, tenant_id)
             repo = BehaviourRepository(conn)
-            _, through = await repo.model_version()
-            total, newer = await repo.sample_counts(dimensions, through if version else 0)
+            through = await repo.through(version) if version else 0
+            total, newer = await repo.sample_counts(dimensions, through)
         current = version > 0 and analytics.usable(tenant_id)  # 0 or refused: train now
         if total < model.min_history or (current and newer < model.refit_every):
             return version, False, total
@@ -252,17 +269,15 @@ class BehaviourLearner(ActiveTenantRounds[BehaviourStep]):
             return version, False, len(rows)
         vectors = [list(r.features) for r in rows]
         fitted: FittedModel = await asyncio.to_thread(model.train, tenant_id, vectors)
-        meta, arrays = await asyncio.to_thread(fitted.encode)
-        async with db.tenant_transaction() as conn:
-            saved = await BehaviourRepository(conn).save_model(
-                version,
-                format=meta["format"],
-                meta=meta,
-                arrays=arrays,
-                through=int(rows[-1].sample_id),
-                samples=len(rows),
-            )
-        if saved is None:  # another node stored a version meanwhile: the next sync reads it
+        trained, lineage = await asyncio.to_thread(
+            stored.trained, fitted, rows, model, model.tenant_seed(tenant_id)
+        )
+        saved, promoted = await self._registry.add_version(
+            tenant_id, BEHAVIOUR_MODEL, BEHAVIOUR_MODEL, trained, lineage, actor=LEARNER,
+            promote_over=version or None,
+        )  # fmt: skip
+        if not promoted:  # another node made its own champion meanwhile: the next sync reads it
+            _log.info("behaviour model left as challenger", tenant=tenant_id, version=saved)
             return version, False, len(rows)
         analytics.install(tenant_id, saved, fitted)
         _log.info("behaviour model trained", tenant=tenant_id, version=saved, samples=len(rows))

@@ -1,4 +1,7 @@
-"""Tables of the sessions domain (created by migration 0002; the behaviour tables by 0008)."""
+"""Tables of the sessions domain (created by migration 0002; the behaviour samples by 0008).
+
+The behaviour models live in each tenant's AI registry (``tenantry.ai.models``) since migration
+0023, which moved them there from ``behaviour_models`` and dropped that table."""
 
 from __future__ import annotations
 
@@ -11,19 +14,17 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    SmallInteger,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from tenantry.db.columns import timestamp
 from tenantry.db.rls import tenant_table
 
 __all__ = [
     "api_keys",
-    "behaviour_models",
     "behaviour_samples",
     "session_activity",
     "sessions",
@@ -105,17 +106,4 @@ behaviour_samples = tenant_table(
     CheckConstraint("cardinality(features) between 1 and 256", name="features"),
     Index("ix_behaviour_samples_order", "tenant_id", "sample_id"),
     info={"sample_row": {"features": [0.5]}},
-)
-
-#: A tenant's trained model (one row): ``FittedModel.encode``'s header and arrays, never pickle.
-behaviour_models = tenant_table(
-    "behaviour_models",
-    Column("version", BigInteger, nullable=False),
-    Column("format", SmallInteger, nullable=False),
-    Column("meta", JSONB, nullable=False),
-    Column("arrays", LargeBinary, nullable=False),
-    Column("through", BigInteger, nullable=False),  # the newest sample_id it was trained on
-    Column("samples", Integer, nullable=False),
-    timestamp("trained_at", default=True),
-    CheckConstraint("version > 0", name="version"),
 )

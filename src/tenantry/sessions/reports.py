@@ -1,10 +1,10 @@
 """What a SessionManager reports about sessions: the user's live ones, one's record, its behaviour.
 
 :meth:`SessionReports.get_session_analytics` reads a session's activity and its user's in the 30
-days before it, and scores it, off the event loop, with the tenant's stored behaviour model
-(:class:`~tenantry.sessions.analytics.SessionAnalytics`, imported on first use: it loads numpy
-and scikit-learn). It only reads: the model learns in the background, from each session once
-(:attr:`SessionReports.learner`, :meth:`SessionReports.learn_behaviour`).
+days before it, and scores it, off the event loop, with the tenant's behaviour model (its AI
+registry's champion; :class:`~tenantry.sessions.analytics.SessionAnalytics`, imported on first
+use: it loads numpy and scikit-learn). It only reads: the model learns in the background, from
+each session once (:attr:`SessionReports.learner`, :meth:`SessionReports.learn_behaviour`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from tenantry.ai.registry import MLModelManager
 from tenantry.context import tenant_scope, validate_tenant_id
 from tenantry.errors import NotFound
 from tenantry.sessions.learner import BehaviourLearner, session_inputs, sync_model
@@ -43,7 +44,10 @@ class SessionReports(SessionParts):
         step of it). Sessions validated or revoked through this manager are noticed by it."""
         if self._learner is None:
             self._learner = BehaviourLearner(
-                self._database, analytics=lambda: self.analytics, on_anomaly=self._anomaly
+                self._database,
+                analytics=lambda: self.analytics,
+                registry=MLModelManager(self._database, audit=self._audit),
+                on_anomaly=self._anomaly,
             )
         return self._learner
 

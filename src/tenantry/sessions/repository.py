@@ -1,7 +1,9 @@
 """SQL of the sessions domain (always inside a tenant transaction).
 
 :class:`BehaviourRepository` holds the behaviour learner's: the sessions it takes (each once:
-``sessions.behaviour_seen_at``), the tenant's training set and its stored model.
+``sessions.behaviour_seen_at``), the tenant's training set, and its behaviour model as the
+tenant's AI registry keeps it (``ai_model_versions``, ``ai_model_aliases``: read here in the
+caller's transaction; versions are added by :class:`tenantry.ai.MLModelManager`).
 
 Creations of one user's sessions are serialized per (tenant, user) by an advisory lock
 (:func:`creation_lock`), sent in the transaction's opening message: each creation then counts
@@ -16,18 +18,19 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import BigInteger, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import RowMapping
 
+from tenantry.ai.models import ai_model_aliases, ai_model_versions, ai_models
 from tenantry.db.repository import DriverQuery, TenantRepository
 from tenantry.sessions.models import (
     api_keys,
-    behaviour_models,
     behaviour_samples,
     session_activity,
     sessions,
 )
+from tenantry.sessions.schemas import BEHAVIOUR_MODEL
 
 __all__ = [
     "CREATION_LOCK",
@@ -248,7 +251,8 @@ class ApiKeysRepository(TenantRepository):
         await self.execute_driver(_KEY_USED, {"key_id": key_id})
 
 
-_samples, _models = behaviour_samples, behaviour_models
+_samples = behaviour_samples
+_versions, _aliases = ai_model_versions, ai_model_aliases
 
 
 class BehaviourRepository(TenantRepository):
@@ -326,44 +330,59 @@ class BehaviourRepository(TenantRepository):
         return int(total), int(newer)
 
     async def samples(self, dimensions: int) -> Sequence[RowMapping]:
-        """The training set (``sample_id``, ``features``), oldest first."""
+        """The training set (``sample_id``, ``session_id``, ``features``, ``learned_at``), oldest
+        first."""
         query = (
-            select(_samples.c.sample_id, _samples.c.features)
+            select(
+                _samples.c.sample_id,
+                _samples.c.session_id,
+                _samples.c.features,
+                _samples.c.learned_at,
+            )
             .where(func.cardinality(_samples.c.features) == dimensions)
             .order_by(_samples.c.sample_id)
         )
         return (await self.conn.execute(query)).mappings().all()
 
-    async def model_version(self) -> tuple[int, int]:
-        """(version, through) of the stored model; (0, 0) when there is none."""
-        row = (await self.conn.execute(select(_models.c.version, _models.c.through))).first()
-        return (0, 0) if row is None else (int(row.version), int(row.through))
+    async def champion(self) -> int:
+        """The version of the tenant's behaviour model its registry names ``champion`` (0:
+        none): one primary-key read, what every node asks before scoring."""
+        version = await self.conn.scalar(
+            select(_aliases.c.version).where(
+                _aliases.c.model_name == BEHAVIOUR_MODEL, _aliases.c.alias == "champion"
+            )
+        )
+        return 0 if version is None else int(version)
 
-    async def model(self) -> RowMapping | None:
-        query = select(_models.c.version, _models.c.meta, _models.c.arrays)
+    async def model_file(self, version: int) -> RowMapping | None:
+        """The registry's ``version`` of the behaviour model: ``model_type``, ``file_format``,
+        ``file``, ``sha256``, ``lineage``."""
+        m = ai_models
+        query = (
+            select(
+                m.c.model_type,
+                _versions.c.file_format,
+                _versions.c.file,
+                _versions.c.sha256,
+                _versions.c.lineage,
+            )
+            .join(
+                m, (m.c.tenant_id == _versions.c.tenant_id) & (m.c.name == _versions.c.model_name)
+            )
+            .where(_versions.c.model_name == BEHAVIOUR_MODEL, _versions.c.version == version)
+        )
         return (await self.conn.execute(query)).mappings().first()
 
-    async def save_model(self, expected: int, **values: Any) -> int | None:
-        """Store a model as version ``expected + 1`` if the stored one is still ``expected`` (0:
-        none); returns the new version, or None when another learner stored one meanwhile."""
-        if expected == 0:
-            statement: Any = (
-                upsert(_models)
-                .values(tenant_id=self.tenant_id, version=1, **values)
-                .on_conflict_do_nothing(index_elements=["tenant_id"])
-                .returning(_models.c.version)
+    async def through(self, version: int) -> int:
+        """The newest sample ``version`` of the behaviour model was trained on (0: unknown)."""
+        through = await self.conn.scalar(
+            select(_versions.c.lineage["through"].astext.cast(BigInteger)).where(
+                _versions.c.model_name == BEHAVIOUR_MODEL, _versions.c.version == version
             )
-        else:
-            statement = (
-                update(_models)
-                .where(_models.c.version == expected)
-                .values(version=expected + 1, trained_at=func.now(), **values)
-                .returning(_models.c.version)
-            )
-        row = (await self.conn.execute(statement)).first()
-        return None if row is None else int(row.version)
+        )
+        return 0 if through is None else int(through)
 
     async def purge(self) -> None:
-        """Delete the tenant's training set and model."""
+        """Delete the tenant's training set and its behaviour model (every version, alias)."""
         await self.conn.execute(delete(_samples))
-        await self.conn.execute(delete(_models))
+        await self.conn.execute(delete(ai_models).where(ai_models.c.name == BEHAVIOUR_MODEL))

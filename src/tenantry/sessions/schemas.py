@@ -13,6 +13,7 @@ from tenantry.levels import SecurityLevel
 from tenantry.principal import ClientInfo
 
 __all__ = [
+    "BEHAVIOUR_MODEL",
     "ApiKeyCreate",
     "ApiKeyInfo",
     "BehaviourStep",
@@ -130,6 +131,10 @@ class SessionInfo(BaseModel):
     device_id: str | None = None
 
 
+#: The behaviour model's name and type in each tenant's AI registry (:mod:`tenantry.ai`).
+BEHAVIOUR_MODEL = "session_behaviour"
+
+
 @dataclass(frozen=True, slots=True)
 class BehaviourStep:
     """What one step of the behaviour learner did for a tenant
@@ -141,8 +146,8 @@ class BehaviourStep:
     anomalous: int = 0  # scored at or above the threshold: never learned from
     too_short: int = 0  # fewer activities than the learner's minimum: nothing to learn
     samples: int = 0  # the training set's size after the step
-    model_version: int = 0  # the stored model's version after the step (0: none)
-    trained: bool = False  # whether this step stored a new version
+    model_version: int = 0  # the registry's champion version after the step (0: none)
+    trained: bool = False  # whether this step stored a new version and made it champion
     more: bool = False  # a full batch was taken: more sessions may be ready
     purged: bool = False  # the tenant is deleted: its samples and model were dropped
 

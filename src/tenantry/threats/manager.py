@@ -5,7 +5,9 @@ busiest ``burst_bucket``, worst severity, highest anomaly score); Python applies
 :class:`Rule` objects to each subject, and compares each kind's count with the tenant's own
 baseline (the ``baseline_windows`` windows of the same length before it, cached for 1/60 of a
 window: ``baseline.py``) with a robust z-score (median and MAD): a kind far above its usual
-rate is a ``burst`` signal of the tenant.
+rate is a ``burst`` signal of the tenant. Those counts make the report's ``anomaly_score``, unless
+the tenant's AI registry holds a champion detector of windows (``detector.py``): no model is fitted
+or kept here.
 
 Only MEDIUM and above are signals, so a report lists the subjects that need a look (users and
 IPs missing from it are LOW; the SQL drops aggregates below every threshold of their rule).
@@ -22,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from tenantry.context import tenant_scope
 from tenantry.db.default import UsesDatabase
@@ -31,6 +33,7 @@ from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
 from tenantry.threats.baseline import BaselineCache, History, anchor
 from tenantry.threats.baseline import history as baseline_history
+from tenantry.threats.detector import WindowDetector
 from tenantry.threats.repository import (
     NEVER,
     BaselineCount,
@@ -65,6 +68,8 @@ __all__ = [
 
 _log = get_logger(__name__)
 MAX_WINDOW = timedelta(days=7)
+#: Windows :meth:`ThreatAnalyzer.training_windows` gives at most (a year of hours).
+MAX_TRAINING_WINDOWS = 24 * 366
 
 
 L, M, H, C = ORDER
@@ -157,6 +162,7 @@ class ThreatAnalyzer(UsesDatabase):
         baseline_windows: int = 24,
         burst_z: tuple[float, float] = (4.0, 8.0),
         burst_min_count: int = 20,
+        detector: WindowDetector | None = None,
     ) -> None:
         self._database = database
         self.on_threat: list[ThreatCallback] = list(on_threat or [])
@@ -168,6 +174,8 @@ class ThreatAnalyzer(UsesDatabase):
         self.burst_min_count = burst_min_count
         self._raised: dict[tuple[str, str, str, ThreatLevel], datetime] = {}
         self.baselines = BaselineCache()
+        #: Each tenant's registry detector, when the app gives the AI manager (``detector.py``).
+        self.detector = detector
 
     @traced("threats.analyze")
     async def analyze(
@@ -221,8 +229,43 @@ class ThreatAnalyzer(UsesDatabase):
             self.baselines.put(tenant_id, window, at, history)
         aggregates = [*users, *ips]
         report = self.score(tenant_id, start, end, aggregates, history)
+        if self.detector is not None:
+            scored = await self.detector.score(tenant_id, tuple(self.rules), report.counts)
+            if scored is not None:
+                score, flagged, version = scored
+                report = report.model_copy(
+                    update={"anomaly_score": score, "anomaly_method": "model",
+                            "anomaly_model_version": version, "model_anomaly": flagged}
+                )  # fmt: skip
         await self._raise(report, window)
         return report
+
+    async def training_windows(
+        self, tenant_id: str, window: timedelta = timedelta(hours=1), windows: int = 24 * 14,
+        *, now: datetime | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Training data for the tenant's detector (``detector.py``): the feature vector of each
+        of the ``windows`` windows of ``window`` before ``now``, as ``train_model`` takes it."""
+        if not isinstance(window, timedelta) or not timedelta(0) < window <= MAX_WINDOW:
+            raise InvalidInput(f"the window must be more than 0 and at most {MAX_WINDOW}")
+        if not 1 <= windows <= MAX_TRAINING_WINDOWS:
+            raise InvalidInput(f"windows is 1 to {MAX_TRAINING_WINDOWS}")
+        end = datetime.now(UTC) if now is None else now
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_read_transaction() as conn:
+                counts = await ThreatsRepository(conn).baseline_counts(end, window, windows)
+        past = baseline_history(counts, windows)
+        kinds = tuple(self.rules)
+        rows = [[float(past.get(k, [0] * windows)[i]) for k in kinds] for i in range(windows)]
+        return {
+            "features": rows[::-1],  # oldest first
+            "feature_names": list(kinds),
+            "source": "security_events",
+            "rows": f"{windows} windows of {window}",
+            "start": end - window * windows,
+            "end": end,
+        }
 
     analyze_threats = analyze
 

@@ -116,6 +116,8 @@ class ThreatReport(BaseModel):
     window_start: datetime
     window_end: datetime
     level: ThreatLevel
+    #: In [0, 1]: by the tenant's detector when ``anomaly_method`` is ``model`` (its score),
+    #: else the statistic of the window's counts against the baseline (see ``detector.py``).
     anomaly_score: float
     total_events: int
     counts: dict[str, int]
@@ -123,3 +125,8 @@ class ThreatReport(BaseModel):
     ips: dict[str, ThreatLevel]
     subjects: list[SubjectThreat]
     bursts: list[Burst]
+    anomaly_method: Literal["statistical", "model"] = "statistical"
+    #: The registry version of the detector that scored the window (0: the statistic).
+    anomaly_model_version: int = 0
+    #: Whether the detector's score reached its decision threshold (None: the statistic).
+    model_anomaly: bool | None = None
