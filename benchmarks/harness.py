@@ -307,10 +307,13 @@ async def peak_memory_kib(
 
 
 def select_cases(cases: Sequence[_C], plan: Plan) -> list[_C]:
-    """The cases ``--only`` matches, plus their peers (a ratio needs both)."""
+    """The cases ``--only`` matches, plus their peers, and theirs (a ratio needs both)."""
     chosen = {case.name for case in cases if plan.wants(case.name)}
-    chosen |= {case.peer for case in cases if case.name in chosen and case.peer}
-    return [case for case in cases if case.name in chosen]
+    while True:
+        peers = {case.peer for case in cases if case.name in chosen and case.peer} - chosen
+        if not peers:
+            return [case for case in cases if case.name in chosen]
+        chosen |= peers
 
 
 async def warm_up(case: Case, plan: Plan) -> float:
