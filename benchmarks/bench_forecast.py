@@ -9,7 +9,9 @@ one horizon; MASE is scaled by each origin's in-sample seasonal-naive MAE (Hyndm
 Rows: MASE of the default fit (damped Holt-Winters, no transform, likelihood), of the same
 model with its parameters estimated for the horizon (``horizon=``), of both with an estimated
 Box-Cox transform on a series whose outliers were replaced first (``boxcox=True, clean=True``;
-positive series only), and of seasonal-naive (the peer of all); and the mean seconds of a fit.
+positive series only); the same four with ``periods=`` (MSTL over a day and a week of buckets
+on every trace, STL over the one period of a data set; Nile has none); and of seasonal-naive
+(the peer of all); and the mean seconds of a fit.
 ``--quick`` uses one origin instead of seven.
 """
 
@@ -42,6 +44,9 @@ class Series:
     load: Callable[[], Array]
     period: int
     horizon: int
+    #: MSTL's periods: a day and a week of buckets for every trace (the generator makes both),
+    #: the one period of a data set
+    periods: tuple[int, ...] | None
 
 
 def _co2() -> Array:
@@ -66,22 +71,27 @@ SERIES = (
             s.name,
             partial(read_trace, FOLDER / f"{s.name}.csv"),
             s.period,
-            86_400 // s.bucket_seconds,
+            s.buckets_a_day,
+            (s.buckets_a_day, 7 * s.buckets_a_day),
         )
         for s in TRACES
     ),
-    Series("co2 (monthly)", _co2, 12, 12),
-    Series("sunspots (yearly)", _column(sunspots, "SUNACTIVITY"), 11, 11),
-    Series("nile (yearly)", _column(nile, "volume"), 1, 10),
-    Series("elnino (monthly)", _elnino, 12, 12),
+    Series("co2 (monthly)", _co2, 12, 12, (12,)),
+    Series("sunspots (yearly)", _column(sunspots, "SUNACTIVITY"), 11, 11, (11,)),
+    Series("nile (yearly)", _column(nile, "volume"), 1, 10, None),
+    Series("elnino (monthly)", _elnino, 12, 12, (12,)),
 )
-#: (row label, Box-Cox, outliers cleaned, parameters for the horizon); the Box-Cox ones need a
-#: positive series
+#: (row label, Box-Cox, outliers cleaned, parameters for the horizon, MSTL); the Box-Cox ones
+#: need a positive series, the MSTL ones a series with ``periods``
 VARIANTS = (
-    ("ETS", False, False, False),
-    ("ETS h-step", False, False, True),
-    ("ETS Box-Cox cleaned", True, True, False),
-    ("ETS h-step Box-Cox cleaned", True, True, True),
+    ("ETS", False, False, False, False),
+    ("ETS h-step", False, False, True, False),
+    ("ETS Box-Cox cleaned", True, True, False, False),
+    ("ETS h-step Box-Cox cleaned", True, True, True, False),
+    ("MSTL", False, False, False, True),
+    ("MSTL h-step", False, False, True, True),
+    ("MSTL Box-Cox cleaned", True, True, False, True),
+    ("MSTL h-step Box-Cox cleaned", True, True, True, True),
 )
 METHODS = (*(v[0] for v in VARIANTS), "seasonal-naive")
 
@@ -101,7 +111,9 @@ OPERATIONS = (
 
 
 @cache
-def evaluate(series: Series, boxcox: bool, clean: bool, multistep: bool, origins: int) -> Backtest:
+def evaluate(
+    series: Series, *, boxcox: bool, clean: bool, multistep: bool, mstl: bool, origins: int
+) -> Backtest:
     y = series.load()
     return backtest(
         y,
@@ -111,6 +123,7 @@ def evaluate(series: Series, boxcox: bool, clean: bool, multistep: bool, origins
         fitter=lambda history: fit(
             history,
             series.period,
+            periods=series.periods if mstl else None,
             boxcox=boxcox,
             clean=clean,
             horizon=series.horizon if multistep else None,
@@ -124,8 +137,18 @@ def metrics(origins: int) -> list[Metric]:
         naive = name(s.name, "seasonal-naive")
         count = origins * s.horizon
         positive = bool(np.all(s.load() > 0))  # Box-Cox needs it (sunspots has zeros)
-        for method, boxcox, clean, multistep in VARIANTS if positive else VARIANTS[:2]:
-            ev = partial(evaluate, s, boxcox, clean, multistep, origins)
+        for method, boxcox, clean, multistep, mstl in VARIANTS:
+            if (boxcox and not positive) or (mstl and s.periods is None):
+                continue
+            ev = partial(
+                evaluate,
+                s,
+                boxcox=boxcox,
+                clean=clean,
+                multistep=multistep,
+                mstl=mstl,
+                origins=origins,
+            )
             out.append(Metric(name(s.name, method), lambda ev=ev: ev().mase, "MASE", naive, count))
             out.append(
                 Metric(
@@ -135,7 +158,9 @@ def metrics(origins: int) -> list[Metric]:
                     count=origins,
                 )
             )
-        first = partial(evaluate, s, False, False, False, origins)
+        first = partial(
+            evaluate, s, boxcox=False, clean=False, multistep=False, mstl=False, origins=origins
+        )
         out.append(Metric(naive, lambda ev=first: ev().baseline_mase, "MASE", count=count))
     return out
 

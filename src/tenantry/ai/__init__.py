@@ -10,7 +10,16 @@ from tenantry.ai.batching import MicroBatcher
 from tenantry.ai.catalogue import MODEL_TYPES, register_model_type
 from tenantry.ai.data import TrainingData
 from tenantry.ai.files import ALLOWED_TYPES
-from tenantry.ai.forecast import Backtest, FittedForecaster, Forecast, backtest, fit, seasonal_naive
+from tenantry.ai.forecast import (
+    Backtest,
+    FittedForecaster,
+    Forecast,
+    MultiSeasonalForecaster,
+    backtest,
+    fit,
+    forecaster_from_params,
+    seasonal_naive,
+)
 from tenantry.ai.jobs import JobStatus, JobView, TrainingJobs
 from tenantry.ai.kinds import ModelKind
 from tenantry.ai.manager import AIManager
@@ -36,6 +45,7 @@ __all__ = [
     "ModelKind",
     "ModelVersionView",
     "ModelView",
+    "MultiSeasonalForecaster",
     "Prediction",
     "TraceSpec",
     "TrainingData",
@@ -43,6 +53,7 @@ __all__ = [
     "TrainingResult",
     "backtest",
     "fit",
+    "forecaster_from_params",
     "generate_trace",
     "register_model_type",
     "seasonal_naive",

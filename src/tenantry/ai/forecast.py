@@ -15,6 +15,16 @@ values; :meth:`FittedForecaster.from_params` rebuilds the statsmodels model with
 states ("known" initialisation) and runs its smoother with those parameters, with no
 optimisation, so the rebuilt model forecasts exactly what the fitted one did.
 
+With ``periods`` (say ``(24, 168)``: a daily and a weekly pattern of hourly buckets), :func:`fit`
+decomposes the series instead with statsmodels' MSTL (multiple seasonal-trend decomposition by
+LOESS) over the periods whose history holds more than two cycles (MSTL drops the others), and
+falls back to the ETS rule on ``period`` when none does. Each seasonal component is smoothed
+across cycles with a local mean over nearly the whole history (an average of several weeks, not
+the last one alone); the forecast repeats each component's last cycle and adds the forecast of
+the seasonally adjusted series (trend and remainder) by damped Holt, as statsmodels'
+``STLForecast`` does with one period. It is kept as JSON too: the components' last cycles and
+the adjusted series' ETS document (:class:`MultiSeasonalForecaster`).
+
 MASE follows Hyndman & Koehler (2006): each forecast error is divided by the in-sample MAE of
 the one-step seasonal-naive forecast on that origin's training data, and the scaled errors are
 averaged over every origin and step.
@@ -27,7 +37,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +45,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+from statsmodels.tsa.seasonal import MSTL
 
 from tenantry.errors import InvalidInput
 
@@ -44,18 +55,24 @@ __all__ = [
     "MAX_PERIOD",
     "MAX_SERIES_LENGTH",
     "MIN_POINTS",
+    "MSTL_FORMAT",
     "Backtest",
     "FittedForecaster",
     "Forecast",
+    "Forecaster",
     "ModelKind",
+    "MultiSeasonalForecaster",
     "backtest",
     "fit",
+    "forecaster_from_params",
     "mase_scale",
     "min_seasonal_length",
     "seasonal_naive",
+    "usable_periods",
 ]
 
 FORMAT = "tenantry.forecast/1"
+MSTL_FORMAT = "tenantry.forecast-mstl/1"
 MAX_SERIES_LENGTH = 20_000
 MAX_HORIZON = 2_000
 MAX_PERIOD = 2_016  # a week of 5-minute buckets
@@ -67,6 +84,11 @@ CLEAN_THRESHOLD = 5.0
 CLEAN_KEEP_RECENT = 3
 #: Box-Cox lambdas are estimated, then kept in this range (0: the log; 1: no transform).
 BOXCOX_RANGE = (0.0, 1.0)
+#: MSTL's seasonal smoother: a LOESS window of this many cycles (odd), of degree 0 (a local
+#: mean): on histories of a few dozen cycles nearly every cycle weighs in, so a component is an
+#: average pattern rather than the last cycle's, and its end is not extrapolated by a slope.
+MSTL_SEASONAL_WINDOW = 101
+MAX_PERIODS = 4
 
 ModelKind = Literal["seasonal", "trend", "level"]
 Array = npt.NDArray[np.float64]
@@ -406,17 +428,46 @@ class FittedForecaster:
         )
 
 
+@overload
 def fit(
     series: Sequence[float] | Array,
     period: int,
     *,
+    periods: None = None,
     damped: bool = True,
     boxcox: bool | float = False,
     max_alpha: float | None = None,
     clean: bool = False,
     horizon: int | None = None,
-) -> FittedForecaster:
-    """Fit the richest ETS model ``series`` supports (see the module's docstring).
+) -> FittedForecaster: ...
+
+
+@overload
+def fit(
+    series: Sequence[float] | Array,
+    period: int,
+    *,
+    periods: Sequence[int],
+    damped: bool = True,
+    boxcox: bool | float = False,
+    max_alpha: float | None = None,
+    clean: bool = False,
+    horizon: int | None = None,
+) -> Forecaster: ...
+
+
+def fit(
+    series: Sequence[float] | Array,
+    period: int,
+    *,
+    periods: Sequence[int] | None = None,
+    damped: bool = True,
+    boxcox: bool | float = False,
+    max_alpha: float | None = None,
+    clean: bool = False,
+    horizon: int | None = None,
+) -> Forecaster:
+    """Fit the richest model ``series`` supports (see the module's docstring).
 
     ``period`` is the seasonal period in buckets (24 for daily seasonality of hourly buckets;
     1 for none). ``boxcox``: False (none), True (lambda estimated by maximum likelihood, kept in
@@ -425,11 +476,32 @@ def fit(
     outliers of a seasonal series before the fit (:func:`_clean`; their indices are kept in
     ``cleaned``, and the stored series is the cleaned one). ``horizon``: the smoothing parameters
     are then re-estimated for forecasts 1 to ``horizon`` steps ahead (:func:`_multistep`)
-    rather than by the likelihood, which weighs the next step only."""
+    rather than by the likelihood, which weighs the next step only.
+
+    ``periods`` (seasonal periods in buckets, e.g. ``(24, 168)``): an MSTL decomposition over
+    those of them the history holds more than two cycles of, its seasonally adjusted series
+    fitted with the same options (damped Holt, ``max_alpha``, ``horizon``; Box-Cox and cleaning,
+    on the longest period, apply to the series before the decomposition); when it holds none,
+    the ETS model on ``period`` as without ``periods``."""
     if max_alpha is not None and not 0 < max_alpha <= 1:
         raise InvalidInput("max_alpha must be in (0, 1]")
     y = _as_series(series)
-    kind = _kind_for(len(y), _check_period(period))
+    _check_period(period)
+    if horizon is not None:
+        _check_horizon(horizon)
+    if periods is not None:
+        usable = usable_periods(len(y), periods)
+        if usable:
+            return _fit_mstl(
+                y,
+                usable,
+                damped=damped,
+                boxcox=boxcox,
+                max_alpha=max_alpha,
+                clean=clean,
+                horizon=horizon,
+            )
+    kind = _kind_for(len(y), period)
     cleaned: tuple[int, ...] = ()
     if clean and kind == "seasonal":
         y, cleaned = _clean(y, period)
@@ -472,6 +544,153 @@ def fit(
         }
     )
     return rebuilt
+
+
+def _check_periods(periods: Sequence[int]) -> tuple[int, ...]:
+    try:
+        checked = tuple(_check_period(p) for p in periods)
+    except TypeError as exc:
+        raise InvalidInput("periods must be a sequence of integers") from exc
+    if not 1 <= len(checked) <= MAX_PERIODS or len(set(checked)) != len(checked):
+        raise InvalidInput(f"periods must be 1 to {MAX_PERIODS} distinct integers")
+    if any(p < 2 for p in checked):
+        raise InvalidInput("a seasonal period is at least 2 buckets")
+    return tuple(sorted(checked))
+
+
+def usable_periods(n: int, periods: Sequence[int]) -> tuple[int, ...]:
+    """The periods of which ``n`` points hold more than two cycles (MSTL drops the others)."""
+    return tuple(p for p in _check_periods(periods) if n > 2 * p)
+
+
+@dataclass(frozen=True, slots=True)
+class MultiSeasonalForecaster:
+    """An MSTL decomposition: one seasonal component per period, each forecast by its last
+    cycle, plus the seasonally adjusted series forecast by its own ETS model (``adjusted``, on
+    the Box-Cox scale when ``boxcox_lambda`` is set)."""
+
+    periods: tuple[int, ...]
+    boxcox_lambda: float | None
+    cycles: tuple[tuple[float, ...], ...]
+    adjusted: FittedForecaster
+    series: tuple[float, ...]
+    cleaned: tuple[int, ...]
+
+    kind: Literal["multiseasonal"] = "multiseasonal"
+
+    @property
+    def period(self) -> int:
+        """The longest period."""
+        return self.periods[-1]
+
+    def _seasonal(self, horizon: int) -> Array:
+        steps = np.arange(horizon)
+        total = np.zeros(horizon)
+        for period, cycle in zip(self.periods, self.cycles, strict=True):
+            total += np.asarray(cycle, dtype=np.float64)[steps % period]
+        return total
+
+    def forecast(self, horizon: int, *, level: float = 0.95) -> Forecast:
+        """The next ``horizon`` buckets: the adjusted series' forecast and interval (ETS's
+        variances; the seasonal components' own uncertainty is not counted) plus the seasonal
+        components' last cycles, mapped back through the Box-Cox transform."""
+        inner = self.adjusted.forecast(horizon, level=level)
+        seasonal = self._seasonal(horizon)
+
+        def back(values: tuple[float, ...]) -> tuple[float, ...]:
+            z = np.asarray(values, dtype=np.float64) + seasonal
+            return tuple(map(float, _untransform(z, self.boxcox_lambda)))
+
+        return Forecast(back(inner.mean), back(inner.lower), back(inner.upper), level)
+
+    def to_params(self) -> dict[str, Any]:
+        """Everything :meth:`from_params` needs, as JSON-serialisable values."""
+        return {
+            "format": MSTL_FORMAT,
+            "periods": list(self.periods),
+            "boxcox_lambda": self.boxcox_lambda,
+            "cycles": [list(c) for c in self.cycles],
+            "adjusted": self.adjusted.to_params(),
+            "series": list(self.series),
+            "cleaned": list(self.cleaned),
+        }
+
+    @classmethod
+    def from_params(cls, data: Mapping[str, Any]) -> MultiSeasonalForecaster:
+        """Rebuild from :meth:`to_params` (checked: a bad document is InvalidInput)."""
+        try:
+            if data["format"] != MSTL_FORMAT:
+                raise InvalidInput(f"unknown forecaster format {data['format']!r}")
+            series = _as_series(data["series"])
+            periods = _check_periods(data["periods"])
+            if usable_periods(len(series), periods) != periods:
+                raise InvalidInput(f"periods {periods} need more than two cycles of history")
+            lam = data["boxcox_lambda"]
+            lam = None if lam is None else _check_lambda(float(lam))
+            if lam is not None and np.any(series <= 0):
+                raise InvalidInput("a Box-Cox transform needs a positive series")
+            cycles = tuple(
+                tuple(map(float, _as_series(c, what="seasonal cycle"))) for c in data["cycles"]
+            )
+            if [len(c) for c in cycles] != list(periods):
+                raise InvalidInput("the seasonal cycles must be one a period, a period long")
+            cleaned = tuple(int(i) for i in data.get("cleaned", ()))
+            if not all(0 <= i < len(series) for i in cleaned):
+                raise InvalidInput("the cleaned indices must be positions in the series")
+            adjusted = FittedForecaster.from_params(data["adjusted"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(f"not a forecaster's parameters: {exc}") from exc
+        if len(adjusted.series) != len(series) or adjusted.boxcox_lambda is not None:
+            raise InvalidInput("the adjusted series must be the series' own, untransformed")
+        return cls(periods, lam, cycles, adjusted, tuple(map(float, series)), cleaned)
+
+
+Forecaster = FittedForecaster | MultiSeasonalForecaster
+
+
+def forecaster_from_params(data: Mapping[str, Any]) -> Forecaster:
+    """Rebuild either kind of forecaster from its ``to_params()`` document."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("a forecaster's parameters are a JSON object")
+    if data.get("format") == MSTL_FORMAT:
+        return MultiSeasonalForecaster.from_params(data)
+    return FittedForecaster.from_params(data)
+
+
+def _fit_mstl(
+    y: Array,
+    periods: tuple[int, ...],
+    *,
+    damped: bool,
+    boxcox: bool | float,
+    max_alpha: float | None,
+    clean: bool,
+    horizon: int | None,
+) -> MultiSeasonalForecaster:
+    cleaned: tuple[int, ...] = ()
+    if clean:
+        y, cleaned = _clean(y, periods[-1])
+    lam: float | None = None
+    if boxcox is not False:
+        if np.any(y <= 0):
+            raise InvalidInput("a Box-Cox transform needs a positive series")
+        lam = _boxcox_lambda(y) if boxcox is True else _check_lambda(float(boxcox))
+    z = _transform(y, lam)
+    decomposition = MSTL(
+        z,
+        periods=periods,
+        windows=[MSTL_SEASONAL_WINDOW] * len(periods),
+        stl_kwargs={"seasonal_deg": 0},
+    ).fit()
+    seasonal = np.asarray(decomposition.seasonal, dtype=np.float64).reshape(len(z), -1).T
+    cycles = tuple(
+        tuple(map(float, component[len(z) - p :]))
+        for p, component in zip(periods, seasonal, strict=True)
+    )
+    adjusted = fit(z - seasonal.sum(axis=0), 1, damped=damped, max_alpha=max_alpha, horizon=horizon)
+    return MultiSeasonalForecaster(
+        periods, lam, cycles, adjusted, tuple(float(v) for v in y), cleaned
+    )
 
 
 def seasonal_naive(series: Sequence[float] | Array, period: int, horizon: int) -> Array:
@@ -523,7 +742,7 @@ def backtest(
     origins: int,
     *,
     step: int | None = None,
-    fitter: Callable[[Array], FittedForecaster] | None = None,
+    fitter: Callable[[Array], Forecaster] | None = None,
 ) -> Backtest:
     """Fit at ``origins`` rolling origins and forecast ``horizon`` buckets from each.
 

@@ -76,8 +76,8 @@ class LoadForecasting:
         horizon, period = chosen["horizon"], chosen["period"]
         history, truth = series[:-horizon], series[-horizon:]
         progress(0.1, "fitting on the history")
-        options = {"boxcox": bool(chosen["boxcox"]), "clean": bool(chosen["clean"])}
-        held = np.asarray(fit(history, period, **options).forecast(horizon).mean)
+        boxcox, clean = bool(chosen["boxcox"]), bool(chosen["clean"])
+        held = np.asarray(fit(history, period, boxcox=boxcox, clean=clean).forecast(horizon).mean)
         naive = np.asarray(seasonal_naive(history, period, horizon))
         mae = float(np.mean(np.abs(truth - held)))
         naive_mae = float(np.mean(np.abs(truth - naive)))
@@ -93,7 +93,7 @@ class LoadForecasting:
             "held_out_buckets": horizon,
         }
         progress(0.6, "fitting on the whole series")
-        whole = fit(series, period, **options)
+        whole = fit(series, period, boxcox=boxcox, clean=clean)
         file = json.dumps(whole.to_params(), separators=(",", ":")).encode()
         holdout = history.reshape(-1, 1)
         return Trained(file, FORECAST_JSON, metrics, chosen, accuracy, holdout, truth)
@@ -121,10 +121,9 @@ class LoadForecasting:
         if truth is None or rows.shape[1] != 1 or len(rows) < 4:
             return None
         model: FittedForecaster = loaded.model
-        options = {
-            "boxcox": model.boxcox_lambda is not None,
-            "clean": bool(loaded.parameters.get("clean", 0)),
-        }
-        held = np.asarray(fit(rows[:, 0], model.period, **options).forecast(len(truth)).mean)
+        boxcox = model.boxcox_lambda is not None
+        clean = bool(loaded.parameters.get("clean", 0))
+        refit = fit(rows[:, 0], model.period, boxcox=boxcox, clean=clean)
+        held = np.asarray(refit.forecast(len(truth)).mean)
         error = mape(truth, held)
         return None if error is None else max(0.0, 1.0 - error)
