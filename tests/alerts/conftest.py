@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -12,6 +13,16 @@ from tests.support.slack_server import SlackServer
 #: The bot token and channels the loopback Slack knows.
 BOT_TOKEN = "xoxb-1111-2222-loopbacksecret"
 CHANNELS = {"C0ALERTS", "C0OPS"}
+
+
+class Clock:
+    """A wall clock the test moves: ``clock.at = ...``."""
+
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def __call__(self) -> datetime:
+        return self.at
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tenantry.alerts.rules import AlertRule
 from tenantry.alerts.silences import SilenceManager
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
-from tests.alerts.conftest import BOT_TOKEN
+from tests.alerts.conftest import BOT_TOKEN, Clock
 from tests.conftest import NewTenant
 from tests.support.slack_server import SlackServer
 
@@ -71,14 +71,6 @@ def resolved(tenant: str, name: str, at: datetime) -> Transition:
     return Transition(tenant, RULES[name], AlertStatus.FIRING, AlertStatus.RESOLVED, at, {})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 @dataclass
 class Setup:
     tenant: str
@@ -110,7 +102,7 @@ async def _setup(
     else:
         await notifier.set_receiver(tenant, "default", webhook_url=slack.webhook("C0ALERTS"))
     await notifier.set_routing(tenant, ROUTING)
-    clock = Clock()
+    clock = Clock(T0)
     async with SlackSender(api_base_url=slack.api_base_url) as sender:
         dispatcher = AlertDispatcher(notifier, sender, db, clock=clock)
         yield Setup(tenant, notifier, dispatcher, clock, slack)
@@ -227,7 +219,7 @@ async def test_a_group_due_while_the_service_was_down_is_flushed_after_a_restart
     await routed.notifier.enqueue([fired(t, "db_slow", T0)])
     assert await routed.at(10 * S) == 0
     # the process stops; another starts an hour later, knowing nothing but the database
-    clock = Clock()
+    clock = Clock(T0)
     clock.at = T0 + timedelta(hours=1)
     notifier = AlertNotifier(db, webhook_prefixes=[LOOPBACK])
     async with SlackSender(api_base_url=routed.slack.api_base_url) as sender:

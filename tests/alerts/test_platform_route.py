@@ -28,6 +28,7 @@ from tenantry.db.engine import Database
 from tenantry.monitoring import MonitoringManager
 from tenantry.threats.manager import Threat
 from tenantry.threats.schemas import ThreatLevel
+from tests.alerts.conftest import Clock
 from tests.alerts.platform_world import reset_platform
 from tests.conftest import NewTenant
 from tests.support.slack_server import SlackServer
@@ -75,14 +76,6 @@ def resolved(tenant: str, name: str, at: datetime) -> Transition:
     return Transition(tenant, RULES[name], AlertStatus.FIRING, AlertStatus.RESOLVED, at, {})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 @dataclass
 class World:
     a: str
@@ -120,7 +113,7 @@ async def world(db: Database, new_tenant: NewTenant, slack: SlackServer) -> Asyn
             tenant, "default", webhook_url=slack.webhook("C0ALERTS", tenant)
         )
     await notifier.set_receiver(P, "ops", webhook_url=slack.webhook("C0OPS"))  # the operators'
-    clock = Clock()
+    clock = Clock(T0)
     try:
         async with SlackSender(api_base_url=slack.api_base_url) as sender:
             dispatcher = AlertDispatcher(notifier, sender, db, clock=clock)
