@@ -249,16 +249,22 @@ async def _performance(
     monitoring: MonitoringManager,
     cache: CacheManager,
     connections: ConnectionManager,
+    ai: AIManager,
+    audit_log: AuditLog,
 ) -> PerformanceManager:
     """The process's performance signals sampled every ``PERFORMANCE_MONITORING_INTERVAL``
     seconds into the monitoring series, its bottlenecks raised as the platform's ``bottleneck``
-    series; an optimization round judges its change over two intervals (5-60 s)."""
+    series; an optimization round judges its change over two intervals (5-60 s). Its knobs:
+    the cache's, the connections', the AI manager's micro-batcher and the audit log's group
+    commit."""
     performance = PerformanceManager(
         database,
         monitoring=monitoring,
         cache=cache,
         connections=connections,
         audit=trail,
+        ai=ai,
+        audit_log=audit_log,
         settings=settings,
         measure_seconds=min(60.0, max(5.0, 2 * settings.performance_monitoring_interval)),
     )
@@ -399,7 +405,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions=sessions,
                 exposition=exposition,
             )
-
+            ai_jobs = _ai(stack, database, settings, trail)
             performance = await _performance(
                 stack,
                 database,
@@ -408,13 +414,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 monitoring=monitoring,
                 cache=cache,
                 connections=connections,
+                ai=ai_jobs.ai,
+                audit_log=security.audit_log,
             )
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
 
-            ai_jobs = _ai(stack, database, settings, trail)
             # each tenant's window detector, when its registry has one (threats/detector.py)
             security.threats.detector = WindowDetector(ai_jobs.ai)
             api_token = resolve_api_token(settings)
