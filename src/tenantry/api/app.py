@@ -66,6 +66,7 @@ from tenantry.monitoring.manager import MonitoringManager
 from tenantry.monitoring.router import router as monitoring_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
+from tenantry.performance.autoscaler import AutoScaler
 from tenantry.performance.manager import PerformanceManager
 from tenantry.performance.router import router as performance_router
 from tenantry.security.manager import ComplianceManager, SecurityManager
@@ -273,6 +274,29 @@ async def _performance(
     return performance
 
 
+def _autoscaler(
+    stack: AsyncExitStack, settings: Settings, performance: PerformanceManager
+) -> AutoScaler | None:
+    """``AUTO_SCALING_ENABLED`` with ``ENABLE_PREDICTIVE_SCALING``: the service's Deployment
+    scaled on its own advice every ``TENANTRY_AUTOSCALING_INTERVAL`` seconds (docs/performance.md);
+    else nothing runs."""
+    if not settings.auto_scaling_enabled:
+        return None
+    if not settings.enable_predictive_scaling:
+        _log.warning("AUTO_SCALING_ENABLED needs ENABLE_PREDICTIVE_SCALING: no autoscaling")
+        return None
+    scaler = AutoScaler.from_settings(performance)
+    scaler.start()
+    stack.push_async_callback(scaler.close)
+    _log.info(
+        "autoscaling",
+        namespace=scaler.scale.namespace,
+        deployment=scaler.scale.deployment,
+        interval=scaler.interval,
+    )
+    return scaler
+
+
 def _register_collectors(
     stack: AsyncExitStack,
     registry: CollectorRegistry,
@@ -417,6 +441,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ai=ai_jobs.ai,
                 audit_log=security.audit_log,
             )
+            autoscaler = _autoscaler(stack, settings, performance)
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
@@ -462,6 +487,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ai=ai_jobs.ai,
                 ai_jobs=ai_jobs,
                 performance=performance,
+                autoscaler=autoscaler,
             )
             _log.info(
                 "started",
