@@ -245,10 +245,12 @@ class BackendUnavailable(TenantryError):
 class KubernetesApiError(BackendUnavailable):
     title = "kubernetes api error"
 
-    def __init__(self, detail: str, *, status: int | None = None) -> None:
+    def __init__(self, detail: str, *, status: int | None = None, timed_out: bool = False) -> None:
         super().__init__(detail)
         #: The API's HTTP status (None: no answer: a timeout, a refused connection).
         self.status = status
+        #: No answer in time.
+        self.timed_out = timed_out
 
 
 class CircuitOpen(BackendUnavailable):

@@ -51,8 +51,8 @@ _MAX_BACKOFF: Final = 16
 class ScaleRound:
     """What a round found and did: ``action`` is ``scaled``, ``unchanged`` or ``held``."""
 
-    current: int
-    running: int  # status.replicas: the pods running now
+    current: int  # spec.replicas as read
+    running: int  # status.replicas as read: the pods running
     advised: int | None
     replicas: int  # after the round
     action: str
@@ -164,7 +164,6 @@ class AutoScaler:
                 next_in=self.next_wait(),
             )
             return None
-        self._failures = 0
         return found
 
     # -- one round --------------------------------------------------------------------------------
@@ -193,7 +192,6 @@ class AutoScaler:
             return self._done(current, running, advised, "held", reason)
         await self.scale.set(advised, resource_version=scale.resource_version)
         self._last_change = self._clock()
-        found = self._done(advised, running, advised, "scaled", plan.advice.reason)
         detail = {
             "namespace": self.scale.namespace,
             "from": str(current),
@@ -209,18 +207,27 @@ class AutoScaler:
             actor="autoscaler",
             detail=detail,
         )
-        return found
+        return self._done(current, running, advised, "scaled", plan.advice.reason, advised)
 
-    def _done(
-        self, replicas: int, running: int, advised: int | None, action: str, reason: str
+    def _done(  # noqa: PLR0917 - a round's parts, once
+        self,
+        current: int,
+        running: int,
+        advised: int | None,
+        action: str,
+        reason: str,
+        replicas: int | None = None,
     ) -> ScaleRound:
-        self.last = ScaleRound(replicas, running, advised, replicas, action, reason)
+        """The round's outcome, kept as the last one; a round that ends resets the back-off."""
+        after = current if replicas is None else replicas
+        self.last = ScaleRound(current, running, advised, after, action, reason)
+        self._failures = 0
         return self.last
 
 
 def _kind(exc: BaseException) -> str:
     if isinstance(exc, KubernetesApiError):
         if exc.status is None:
-            return "timeout" if "in time" in exc.detail else "unreachable"
+            return "timeout" if exc.timed_out else "unreachable"
         return f"http_{exc.status}"
     return "advice" if isinstance(exc, TenantryError) else type(exc).__name__

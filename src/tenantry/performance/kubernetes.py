@@ -138,7 +138,9 @@ class DeploymentScale:
         try:
             answer = await self._client.request(method, self.path, json=patch, headers=headers)
         except httpx.TimeoutException:
-            raise KubernetesApiError(f"{where}: the API did not answer in time") from None
+            raise KubernetesApiError(
+                f"{where}: the API did not answer in time", timed_out=True
+            ) from None
         except httpx.HTTPError as exc:
             raise KubernetesApiError(f"{where}: {type(exc).__name__}") from None
         try:
