@@ -24,7 +24,7 @@ from tenantry.errors import InvalidInput
 __all__ = ["MAX_ROWS_LIMIT", "MAX_WINDOW", "MicroBatcher"]
 
 #: The largest window (seconds) and row count a batcher takes.
-MAX_WINDOW = 0.1
+MAX_WINDOW = 60.0
 MAX_ROWS_LIMIT = 65_536
 
 Run = Callable[[Matrix], Sequence[Any]]
@@ -51,7 +51,8 @@ class MicroBatcher:
 
     def set_window(self, seconds: float) -> None:
         """Hold the next batches ``seconds`` (0 to :data:`MAX_WINDOW`)."""
-        if not (isinstance(seconds, (int, float)) and 0 <= seconds <= MAX_WINDOW):
+        number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        if not (number and 0 <= seconds <= MAX_WINDOW):
             raise InvalidInput(f"the batch window is 0 to {MAX_WINDOW} seconds, not {seconds!r}")
         self.window = float(seconds)
 
