@@ -116,6 +116,41 @@ class Settings(BaseSettings):
     metrics_max_series_per_tenant: int = _env(
         "TENANTRY_METRICS_MAX_SERIES_PER_TENANT", 100, ge=0, le=10_000
     )
+    #: ``AUTO_SCALING_ENABLED`` (with ``ENABLE_PREDICTIVE_SCALING``): the service applies its
+    #: own scaling advice to this Deployment through the Kubernetes API's scale subresource
+    #: (``performance/autoscaler.py``). Unset: the in-cluster API, service account and namespace.
+    autoscaling_api_url: str | None = _env(
+        "TENANTRY_AUTOSCALING_API_URL", None, pattern=r"^https?://"
+    )
+    autoscaling_token_file: Path = _env(
+        "TENANTRY_AUTOSCALING_TOKEN_FILE",
+        Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+    )
+    autoscaling_ca_file: Path = _env(
+        "TENANTRY_AUTOSCALING_CA_FILE", Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+    )
+    autoscaling_namespace: str | None = _env(
+        "TENANTRY_AUTOSCALING_NAMESPACE", None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+    )
+    autoscaling_deployment: str = _env(
+        "TENANTRY_AUTOSCALING_DEPLOYMENT",
+        "tenantry",
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+    )
+    autoscaling_min_replicas: int = _env("TENANTRY_AUTOSCALING_MIN_REPLICAS", 1, ge=1, le=100_000)
+    autoscaling_max_replicas: int = _env("TENANTRY_AUTOSCALING_MAX_REPLICAS", 10, ge=1, le=100_000)
+    #: The per-pod target: requests per second one pod should serve.
+    autoscaling_target_per_pod: float = _env("TENANTRY_AUTOSCALING_TARGET_PER_POD", 50.0, gt=0)
+    #: Seconds between rounds; at most one change per stabilization window.
+    autoscaling_interval: float = _env("TENANTRY_AUTOSCALING_INTERVAL", 60.0, gt=0, le=3600)
+    autoscaling_stabilization_seconds: int = _env(
+        "TENANTRY_AUTOSCALING_STABILIZATION_SECONDS", 300, ge=0, le=3600
+    )
+    #: How far ahead the forecast's peak is read: the pods' start-up time.
+    autoscaling_lead_seconds: float = _env(
+        "TENANTRY_AUTOSCALING_LEAD_SECONDS", 180.0, ge=0, le=86400
+    )
+
     #: Worker processes of ``tenantry serve`` (several: prometheus-client's multiprocess mode).
     workers: int = _env("TENANTRY_WORKERS", 1, ge=1, le=64)
     #: Where a tenant's alert webhooks may point: the service POSTs to them, so any other URL

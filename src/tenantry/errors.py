@@ -35,7 +35,8 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     ├── BackendUnavailable          a backend (replica, Redis, HTTP endpoint) cannot take the call
     │   ├── CircuitOpen             its breaker is open
     │   ├── BulkheadFull            the tenant's share of it is in use
-    │   └── RetryBudgetExhausted    retries would exceed the budget
+    │   ├── RetryBudgetExhausted    retries would exceed the budget
+    │   └── KubernetesApiError      the Kubernetes API refused a call or could not be reached
     └── DatabaseError               the database refused or could not be reached
         ├── DatabaseUnavailable
         │   └── AuditUnavailable    a change's audit entry could not be written: no change
@@ -70,6 +71,7 @@ __all__ = [
     "Issue",
     "KeysDestroyed",
     "KeysNotLoaded",
+    "KubernetesApiError",
     "MetadataNotFound",
     "ModelFileRejected",
     "NotFound",
@@ -238,6 +240,17 @@ class BackendUnavailable(TenantryError):
         #: Seconds after which the same call may be taken, when that is known (an open breaker's
         #: remaining time, a full bulkhead lane's wait): an HTTP answer's ``Retry-After``.
         self.retry_after = retry_after
+
+
+class KubernetesApiError(BackendUnavailable):
+    title = "kubernetes api error"
+
+    def __init__(self, detail: str, *, status: int | None = None, timed_out: bool = False) -> None:
+        super().__init__(detail)
+        #: The API's HTTP status (None: no answer: a timeout, a refused connection).
+        self.status = status
+        #: No answer in time.
+        self.timed_out = timed_out
 
 
 class CircuitOpen(BackendUnavailable):

@@ -4,7 +4,9 @@ A scikit-learn ``predict`` costs about the same for one row as for a few hundred
 its dispatch dominate), so :class:`MicroBatcher` holds each key's requests for a short window
 (``window`` seconds, 2 ms by default) or until ``max_rows`` rows wait, stacks their rows, makes
 one call, and gives each caller its own rows' results (or the call's exception). The call runs on
-the event loop: ``max_rows`` keeps each one short.
+the event loop: ``max_rows`` keeps each one short. Both can be changed while it runs
+(:meth:`MicroBatcher.set_window`, :meth:`MicroBatcher.set_max_rows`: the performance manager's
+``ai_batch_window`` and ``ai_batch_max_rows`` knobs); a batch already waiting keeps its timer.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ from typing import Any
 import numpy as np
 
 from tenantry.ai.data import Matrix
+from tenantry.errors import InvalidInput
 
-__all__ = ["MicroBatcher"]
+__all__ = ["MAX_ROWS_LIMIT", "MAX_WINDOW", "MicroBatcher"]
+
+#: The largest window (seconds) and row count a batcher takes.
+MAX_WINDOW = 60.0
+MAX_ROWS_LIMIT = 65_536
 
 Run = Callable[[Matrix], Sequence[Any]]
 
@@ -35,10 +42,27 @@ class MicroBatcher:
     """See the module docstring. ``calls`` and ``batched_rows`` count what it did."""
 
     def __init__(self, *, window: float = 0.002, max_rows: int = 512) -> None:
-        self.window, self.max_rows = window, max_rows
+        self.window, self.max_rows = 0.0, 1
+        self.set_window(window)
+        self.set_max_rows(max_rows)
         self._pending: dict[Hashable, _Batch] = {}
         self.calls = 0
         self.batched_rows = 0
+
+    def set_window(self, seconds: float) -> None:
+        """Hold the next batches ``seconds`` (0 to :data:`MAX_WINDOW`)."""
+        number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        if not (number and 0 <= seconds <= MAX_WINDOW):
+            raise InvalidInput(f"the batch window is 0 to {MAX_WINDOW} seconds, not {seconds!r}")
+        self.window = float(seconds)
+
+    def set_max_rows(self, rows: int) -> None:
+        """Flush a batch once ``rows`` rows wait (1 to :data:`MAX_ROWS_LIMIT`)."""
+        if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_ROWS_LIMIT:
+            raise InvalidInput(
+                f"max_rows is a whole number from 1 to {MAX_ROWS_LIMIT}, not {rows!r}"
+            )
+        self.max_rows = rows
 
     async def submit(self, key: Hashable, rows: Matrix, run: Run) -> list[Any]:
         """``run``'s results for ``rows``, computed with whatever else waits under ``key``

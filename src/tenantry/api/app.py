@@ -66,6 +66,7 @@ from tenantry.monitoring.manager import MonitoringManager
 from tenantry.monitoring.router import router as monitoring_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
+from tenantry.performance.autoscaler import AutoScaler
 from tenantry.performance.manager import PerformanceManager
 from tenantry.performance.router import router as performance_router
 from tenantry.security.manager import ComplianceManager, SecurityManager
@@ -249,22 +250,51 @@ async def _performance(
     monitoring: MonitoringManager,
     cache: CacheManager,
     connections: ConnectionManager,
+    ai: AIManager,
+    audit_log: AuditLog,
 ) -> PerformanceManager:
     """The process's performance signals sampled every ``PERFORMANCE_MONITORING_INTERVAL``
     seconds into the monitoring series, its bottlenecks raised as the platform's ``bottleneck``
-    series; an optimization round judges its change over two intervals (5-60 s)."""
+    series; an optimization round judges its change over two intervals (5-60 s). Its knobs:
+    the cache's, the connections', the AI manager's micro-batcher and the audit log's group
+    commit."""
     performance = PerformanceManager(
         database,
         monitoring=monitoring,
         cache=cache,
         connections=connections,
         audit=trail,
+        ai=ai,
+        audit_log=audit_log,
         settings=settings,
         measure_seconds=min(60.0, max(5.0, 2 * settings.performance_monitoring_interval)),
     )
     await performance.start_monitoring()
     stack.push_async_callback(performance.close)
     return performance
+
+
+def _autoscaler(
+    stack: AsyncExitStack, settings: Settings, performance: PerformanceManager
+) -> AutoScaler | None:
+    """``AUTO_SCALING_ENABLED`` with ``ENABLE_PREDICTIVE_SCALING``: the service's Deployment
+    scaled on its own advice every ``TENANTRY_AUTOSCALING_INTERVAL`` seconds (docs/performance.md);
+    else nothing runs."""
+    if not settings.auto_scaling_enabled:
+        return None
+    if not settings.enable_predictive_scaling:
+        _log.warning("AUTO_SCALING_ENABLED needs ENABLE_PREDICTIVE_SCALING: no autoscaling")
+        return None
+    scaler = AutoScaler.from_settings(performance)
+    scaler.start()
+    stack.push_async_callback(scaler.close)
+    _log.info(
+        "autoscaling",
+        namespace=scaler.scale.namespace,
+        deployment=scaler.scale.deployment,
+        interval=scaler.interval,
+    )
+    return scaler
 
 
 def _register_collectors(
@@ -399,7 +429,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions=sessions,
                 exposition=exposition,
             )
-
+            ai_jobs = _ai(stack, database, settings, trail)
             performance = await _performance(
                 stack,
                 database,
@@ -408,13 +438,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 monitoring=monitoring,
                 cache=cache,
                 connections=connections,
+                ai=ai_jobs.ai,
+                audit_log=security.audit_log,
             )
+            autoscaler = _autoscaler(stack, settings, performance)
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
 
-            ai_jobs = _ai(stack, database, settings, trail)
             # each tenant's window detector, when its registry has one (threats/detector.py)
             security.threats.detector = WindowDetector(ai_jobs.ai)
             api_token = resolve_api_token(settings)
@@ -455,6 +487,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ai=ai_jobs.ai,
                 ai_jobs=ai_jobs,
                 performance=performance,
+                autoscaler=autoscaler,
             )
             _log.info(
                 "started",

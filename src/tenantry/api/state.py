@@ -27,6 +27,7 @@ from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.monitoring.manager import MonitoringManager
 from tenantry.passkeys.manager import PasskeyManager
+from tenantry.performance.autoscaler import AutoScaler
 from tenantry.performance.manager import PerformanceManager
 from tenantry.security.manager import SecurityManager
 from tenantry.sessions.api_keys import ApiKeys
@@ -68,6 +69,8 @@ class AppState:
     ai: AIManager
     ai_jobs: TrainingJobs
     performance: PerformanceManager
+    #: Scales the service's Deployment (AUTO_SCALING_ENABLED); None while off.
+    autoscaler: AutoScaler | None
 
     @property
     def audit(self) -> AuditLog:

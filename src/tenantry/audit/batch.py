@@ -9,6 +9,10 @@ split: its entries stay contiguous and in order, in one transaction. Order is ar
 error fails exactly the submissions of the transaction that failed, and a submission the writer
 refuses (an entry that has no canonical form) fails alone.
 
+How many entries one shared transaction takes is the combiner's ``max_batch`` (:data:`MAX_BATCH`
+by default), changed while it runs by :meth:`AppendCombiner.set_max_batch` (the performance
+manager's ``audit_max_batch`` knob); a transaction already open keeps what it took.
+
 Inside the transaction the submissions are written in chunks (:func:`chunk_plan`): a small one
 first, each next about half again as large. While PostgreSQL writes chunk k, the event loop
 prepares chunk k+1 (canonical bytes, leaf hashes, tree nodes, seals), so the Python work of a
@@ -21,11 +25,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from tenantry.errors import TransactionRolledBack
+from tenantry.errors import InvalidInput, TransactionRolledBack
 
 __all__ = [
     "FIRST_CHUNK",
     "MAX_BATCH",
+    "MAX_BATCH_LIMIT",
     "AppendCombiner",
     "Outcome",
     "Writer",
@@ -35,6 +40,8 @@ __all__ = [
 
 #: Entries per shared transaction (a larger submission gets a transaction of its own).
 MAX_BATCH = 500
+#: The largest ``max_batch`` a combiner takes.
+MAX_BATCH_LIMIT = 10_000
 #: Entries of the first chunk of a transaction (whole submissions, so at least one).
 FIRST_CHUNK = 32
 T = TypeVar("T")
@@ -49,9 +56,19 @@ _Item = tuple[list[T], "asyncio.Future[list[int]]"]
 class AppendCombiner(Generic[T]):
     """Coalesces concurrent submissions per (event loop, tenant) into transactions."""
 
-    def __init__(self, write: Writer[T]) -> None:
+    def __init__(self, write: Writer[T], *, max_batch: int = MAX_BATCH) -> None:
         self._write = write
+        self.max_batch = MAX_BATCH
+        self.set_max_batch(max_batch)
         self._queues: dict[tuple[asyncio.AbstractEventLoop, str], list[_Item[T]]] = {}
+
+    def set_max_batch(self, entries: int) -> None:
+        """Entries per shared transaction from now on (1 to :data:`MAX_BATCH_LIMIT`)."""
+        if isinstance(entries, bool) or not isinstance(entries, int):
+            raise InvalidInput(f"the audit batch is a whole number of entries, not {entries!r}")
+        if not 1 <= entries <= MAX_BATCH_LIMIT:
+            raise InvalidInput(f"the audit batch is 1 to {MAX_BATCH_LIMIT} entries, not {entries}")
+        self.max_batch = entries
 
     async def submit(self, tenant_id: str, entries: list[T]) -> list[int]:
         """Append ``entries``, contiguous and in order; return their sequence numbers."""
@@ -66,8 +83,8 @@ class AppendCombiner(Generic[T]):
         batch: list[_Item[T]] = []
 
         def take() -> list[list[T]]:
-            count, total = 1, len(queue[0][0])
-            while count < len(queue) and total + len(queue[count][0]) <= MAX_BATCH:
+            count, total, most = 1, len(queue[0][0]), self.max_batch
+            while count < len(queue) and total + len(queue[count][0]) <= most:
                 total += len(queue[count][0])
                 count += 1
             batch.extend(queue[:count])

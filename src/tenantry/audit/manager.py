@@ -94,7 +94,8 @@ class AuditLog(UsesDatabase):
         self._signer = signer
         self.cipher = cipher
         self.origin_prefix = origin_prefix
-        self._combiner: AppendCombiner[AuditEntry] = AppendCombiner(self._write)
+        #: Coalesces concurrent appends into transactions (``combiner.set_max_batch``).
+        self.combiner: AppendCombiner[AuditEntry] = AppendCombiner(self._write)
         self._hints: dict[str, TreeState] = {}  # tenant -> the state this log last wrote
         #: Awaited with the tenant before every read (the audit queue's integration).
         self.before_read: Callable[[str], Awaitable[object]] | None = None
@@ -139,7 +140,7 @@ class AuditLog(UsesDatabase):
     async def _submit(self, tenant_id: str, entries: list[AuditEntry]) -> list[int]:
         if current_tenant() is None:
             await self._reading(tenant_id)  # queued entries, committed before, come first
-            return await self._combiner.submit(tenant_id, entries)
+            return await self.combiner.submit(tenant_id, entries)
         outcome = (await self._write(tenant_id, lambda: [entries]))[0]
         if isinstance(outcome, Exception):
             raise outcome

@@ -11,14 +11,27 @@ bounded.
   (``Bulkhead.set_cap``), from 1 to the gate's ceiling;
 - ``breaker_failure_rate``: the primary's breaker failure-rate threshold, 0.2 to 0.9 (no rule
   turns it on its own: loosening a breaker while its backend fails is no optimization; it is
-  here for an operator's explicit change).
+  here for an operator's explicit change);
+- the batch sizes: ``ai_batch_window`` (seconds the AI manager's micro-batcher holds
+  concurrent predictions to stack them, ``MicroBatcher.set_window``) and ``ai_batch_max_rows``
+  (the rows that flush a batch at once, ``MicroBatcher.set_max_rows``), and
+  ``audit_max_batch`` (audit entries per shared transaction of the audit log's group commit,
+  ``AppendCombiner.set_max_batch``): each within a quarter and four times what it was made
+  with (and the setter's own limits).
+
+Not knobs: the metadata encoder's texts per engine call (``metadata/encoder.py`` ``BATCH``, a
+module constant bounding one call's activations, shared by every encoder of the process) and
+the monitoring flush (one transaction per tenant and flush, not a batch size).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from tenantry.ai.batching import MAX_ROWS_LIMIT, MAX_WINDOW, MicroBatcher
+from tenantry.audit.batch import MAX_BATCH_LIMIT, AppendCombiner
 from tenantry.cache.manager import CacheManager
 from tenantry.connections.manager import ConnectionManager
 from tenantry.errors import InvalidInput
@@ -52,9 +65,15 @@ class Knob:
         return value
 
 
-def knobs_of(cache: CacheManager | None, connections: ConnectionManager | None) -> dict[str, Knob]:
+def knobs_of(
+    cache: CacheManager | None,
+    connections: ConnectionManager | None,
+    *,
+    batcher: MicroBatcher | None = None,
+    audit_batch: AppendCombiner[Any] | None = None,
+) -> dict[str, Knob]:
     """The knobs of what the manager was given (none of a component it was not given)."""
-    knobs: list[Knob] = []
+    knobs: list[Knob] = [*_batch_knobs(batcher, audit_batch)]
     if cache is not None:
         l1 = cache.l1
         made = l1.capacity_bytes
@@ -112,3 +131,45 @@ def knobs_of(cache: CacheManager | None, connections: ConnectionManager | None) 
             )
         )
     return {knob.name: knob for knob in knobs}
+
+
+def _batch_knobs(
+    batcher: MicroBatcher | None, audit_batch: AppendCombiner[Any] | None
+) -> list[Knob]:
+    """The batch sizes' knobs: a quarter to four times what each was made with."""
+    knobs: list[Knob] = []
+    if batcher is not None:
+        window, rows = batcher.window, batcher.max_rows
+        knobs.append(
+            Knob(
+                "ai_batch_window",
+                window / 4,
+                min(MAX_WINDOW, max(window * 4, 0.001)),
+                False,
+                lambda: batcher.window,
+                batcher.set_window,
+            )
+        )
+        knobs.append(
+            Knob(
+                "ai_batch_max_rows",
+                max(1, rows // 4),
+                min(MAX_ROWS_LIMIT, rows * 4),
+                True,
+                lambda: float(batcher.max_rows),
+                lambda v: batcher.set_max_rows(int(v)),
+            )
+        )
+    if audit_batch is not None:
+        most = audit_batch.max_batch
+        knobs.append(
+            Knob(
+                "audit_max_batch",
+                max(1, most // 4),
+                min(MAX_BATCH_LIMIT, most * 4),
+                True,
+                lambda: float(audit_batch.max_batch),
+                lambda v: audit_batch.set_max_batch(int(v)),
+            )
+        )
+    return knobs

@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from tenantry.ai.manager import AIManager
+from tenantry.audit.manager import AuditLog
 from tenantry.cache.manager import CacheManager
 from tenantry.config import Settings, load_settings
 from tenantry.connections.manager import ConnectionManager
@@ -97,7 +99,8 @@ _PROCESS_TRENDS: Final = {
 
 class PerformanceManager(RecordsChanges):
     """See the module docstring. Give it the service's components; any left out is not
-    sampled (no cache: no cache knobs; no connections: the database's own pool is read)."""
+    sampled (no cache: no cache knobs; no connections: the database's own pool is read; no
+    ``ai`` or ``audit_log``: no knobs of their batches)."""
 
     def __init__(
         self,
@@ -107,6 +110,8 @@ class PerformanceManager(RecordsChanges):
         cache: CacheManager | None = None,
         connections: ConnectionManager | None = None,
         audit: ChangeLog | None = None,
+        ai: AIManager | None = None,
+        audit_log: AuditLog | None = None,
         settings: Settings | None = None,
         thresholds: Thresholds | None = None,
         measure: Measure | None = None,
@@ -129,7 +134,12 @@ class PerformanceManager(RecordsChanges):
         self._planner: LoadPlanner | None = None
         #: Every request of the process (the service's middleware tells it).
         self.requests = RequestTally()
-        self.knobs: dict[str, Knob] = knobs_of(cache, connections)
+        self.knobs: dict[str, Knob] = knobs_of(
+            cache,
+            connections,
+            batcher=ai.batcher if ai is not None else None,
+            audit_batch=audit_log.combiner if audit_log is not None else None,
+        )
         self.bottlenecks: list[Bottleneck] = []
         self.statements = StatementReport(False, "not read yet")
         self._window = SignalWindow(max(900.0, self.thresholds.window * 3))
@@ -514,6 +524,16 @@ class PerformanceManager(RecordsChanges):
                         detail=detail,
                     )
 
+    async def record_platform_change(
+        self, action: str, resource: str, *, actor: str, detail: dict[str, str]
+    ) -> None:
+        """An entry of the platform's audit log, in a transaction of its own (the
+        autoscaler's changes of the Deployment)."""
+        db, trail = await self._db(), await self._trail(PLATFORM_TENANT)
+        with tenant_scope(PLATFORM_TENANT):
+            async with db.tenant_transaction():
+                await trail.record(PLATFORM_TENANT, action, resource, actor=actor, detail=detail)
+
     async def _maybe_optimize(self) -> None:
         """``ENABLE_AI_OPTIMIZATION``: an adaptive round after a sample that found bottlenecks,
         at most one every 5 intervals."""
@@ -579,6 +599,8 @@ class PerformanceManagerFactory:
         cache: CacheManager | None = None,
         connections: ConnectionManager | None = None,
         monitoring: MonitoringManager | None = None,
+        ai: AIManager | None = None,
+        audit_log: AuditLog | None = None,
     ) -> PerformanceManager:
         """The environment's settings; changes judged over 30 s of live signals."""
         return PerformanceManager(
@@ -586,6 +608,8 @@ class PerformanceManagerFactory:
             cache=cache,
             connections=connections,
             monitoring=monitoring,
+            ai=ai,
+            audit_log=audit_log,
             measure_seconds=30.0,
         )
 

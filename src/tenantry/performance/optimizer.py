@@ -1,16 +1,24 @@
 """Optimization rounds: which knobs a strategy turns for the bottlenecks found, and by how much.
 
-Each bottleneck kind maps to the knob that relieves it, and the direction:
+Each bottleneck kind maps to the knobs that relieve it, in order, and the direction; a round
+turns the first of them that is there and can still move (a knob at its bound, or already off,
+passes the bottleneck to the next one):
 
 ==================  ====================  =====================================================
 bottleneck          knob                  why
 ==================  ====================  =====================================================
 pool_saturated      db_pool_max_size  +   callers queue for connections the driver pool has
+                    audit_max_batch   +   then: fewer audit transactions, each taking more
+                                          entries, check out the pool less often
 tenant_hogging      db_bulkhead_cap   -   one tenant's lane holds what the others wait for
 cache_hit_low       cache_l1_bytes    +   misses go to the database (not while memory is high)
 memory_high         cache_l1_bytes    -   the L1 is the process's largest memory we control
-loop_blocked,       cache_prefetch    off background refreshes take loop time from requests
-cpu_saturated
+loop_blocked        cache_prefetch    off background refreshes take loop time from requests
+                    ai_batch_max_rows -   then: each stacked prediction runs on the loop; fewer
+                                          rows make a shorter block
+cpu_saturated       cache_prefetch    off background refreshes cost CPU
+                    ai_batch_window   +   then: a longer window stacks more rows per predict
+                                          call, whose fixed cost dominates
 ==================  ====================  =====================================================
 
 A strategy bounds the round: ``conservative`` turns one knob by a tenth of its value (at least
@@ -36,15 +44,23 @@ from tenantry.performance.detection import Bottleneck, Thresholds
 from tenantry.performance.knobs import Knob
 from tenantry.performance.window import SignalWindow, percentile
 
-__all__ = ["Measurement", "OptimizationStrategy", "PlannedChange", "measure_window", "plan"]
+__all__ = [
+    "RULES",
+    "Measurement",
+    "OptimizationStrategy",
+    "PlannedChange",
+    "measure_window",
+    "plan",
+]
 
-_RULES: Final = {
-    "pool_saturated": ("db_pool_max_size", 1),
-    "tenant_hogging": ("db_bulkhead_cap", -1),
-    "cache_hit_low": ("cache_l1_bytes", 1),
-    "memory_high": ("cache_l1_bytes", -1),
-    "loop_blocked": ("cache_prefetch", 0),
-    "cpu_saturated": ("cache_prefetch", 0),
+#: bottleneck kind -> (knob, direction) in the order tried; direction 0: turned off.
+RULES: Final[dict[str, tuple[tuple[str, int], ...]]] = {
+    "pool_saturated": (("db_pool_max_size", 1), ("audit_max_batch", 1)),
+    "tenant_hogging": (("db_bulkhead_cap", -1),),
+    "cache_hit_low": (("cache_l1_bytes", 1),),
+    "memory_high": (("cache_l1_bytes", -1),),
+    "loop_blocked": (("cache_prefetch", 0), ("ai_batch_max_rows", -1)),
+    "cpu_saturated": (("cache_prefetch", 0), ("ai_batch_window", 1)),
 }
 
 
@@ -98,30 +114,35 @@ def plan(
     memory_high = any(b.kind == "memory_high" for b in bottlenecks)
     changes: dict[str, PlannedChange] = {}
     for found in sorted(bottlenecks, key=lambda b: -b.severity):
-        rule = _RULES.get(found.kind)
-        if rule is None or rule[0] in changes or rule[0] not in knobs:
-            continue
-        name, direction = rule
         if found.kind == "cache_hit_low" and memory_high:
             continue
-        if strategy is OptimizationStrategy.ADAPTIVE and name in (rolled_back or {}):
-            continue
-        knob = knobs[name]
-        old = knob.read()
-        if direction == 0:
-            new = 0.0
-        else:
-            delta = max(1.0, abs(old) * _step(strategy, found.severity))
-            new = knob.clamp(old + direction * delta)
-            if knob.integer:
-                new = float(math.floor(new) if direction > 0 else math.ceil(new))
-                new = knob.clamp(new)
-        if new == old:
-            continue
-        changes[name] = PlannedChange(name, old, new, found.evidence)
+        for name, direction in RULES.get(found.kind, ()):
+            if name in changes or name not in knobs:
+                continue
+            if strategy is OptimizationStrategy.ADAPTIVE and name in (rolled_back or {}):
+                continue
+            new = _turned(knobs[name], direction, _step(strategy, found.severity))
+            if new is not None:
+                changes[name] = PlannedChange(name, knobs[name].read(), new, found.evidence)
+                break
         if len(changes) >= most:
             break
     return list(changes.values())
+
+
+def _turned(knob: Knob, direction: int, step: float) -> float | None:
+    """The knob's value after a step of ``step`` (a share of its value, at least one unit)
+    in ``direction`` (0: off), within its bounds; None when it would not move."""
+    old = knob.read()
+    if direction == 0:
+        new = 0.0
+    else:
+        unit = 1.0 if knob.integer else 0.0
+        delta = max(unit, abs(old) * step)
+        new = knob.clamp(old + direction * delta)
+        if knob.integer:
+            new = knob.clamp(float(math.floor(new) if direction > 0 else math.ceil(new)))
+    return None if new == old else new
 
 
 #: What a measurement reads, and the threshold each is divided by.

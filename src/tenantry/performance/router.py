@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.actions import PERFORMANCE_READ, PERFORMANCE_WRITE
 from tenantry.http import Route, problems, provided, require_platform
+from tenantry.performance.autoscaler import AutoScaler
 from tenantry.performance.manager import PerformanceManager
 from tenantry.performance.planning import (
     MAX_HISTORY_HOURS,
@@ -18,6 +19,7 @@ from tenantry.performance.planning import (
 )
 from tenantry.performance.scaling import MAX_REPLICAS, ScalingSpec
 from tenantry.performance.schemas import (
+    AutoScalerStatus,
     CurrentPerformance,
     OptimizationResult,
     OptimizeRequest,
@@ -30,6 +32,7 @@ __all__ = ["PerformanceDep", "router"]
 router = APIRouter(route_class=Route, tags=["performance"])
 
 PerformanceDep = Annotated[PerformanceManager, Depends(provided("performance"))]
+AutoScalerDep = Annotated[AutoScaler | None, Depends(provided("autoscaler"))]
 
 
 @router.get(
@@ -123,3 +126,13 @@ async def scaling(
         deployment=query.deployment,
         tenant_id=query.tenant,
     )
+
+
+@router.get(
+    "/performance/autoscaler",
+    summary="The autoscaler (AUTO_SCALING_ENABLED): its Deployment, last round, failures",
+)
+async def autoscaler(
+    _: Annotated[Principal, require_platform(PERFORMANCE_READ)], scaler: AutoScalerDep
+) -> AutoScalerStatus:
+    return scaler.status() if scaler is not None else AutoScalerStatus(enabled=False)

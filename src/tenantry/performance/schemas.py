@@ -11,6 +11,7 @@ from tenantry.performance.optimizer import OptimizationStrategy
 from tenantry.performance.trends import Trend
 
 __all__ = [
+    "AutoScalerStatus",
     "BottleneckInfo",
     "CurrentPerformance",
     "KnobChange",
@@ -86,3 +87,24 @@ class OptimizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: OptimizationStrategy = OptimizationStrategy.BALANCED
+
+
+class AutoScalerStatus(BaseModel):
+    """The autoscaler (``AUTO_SCALING_ENABLED``): off, or its Deployment, its last round and
+    its failed rounds by kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool
+    namespace: str | None = None
+    deployment: str | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    target_per_pod: float | None = None
+    stabilization_seconds: float | None = None
+    next_round_seconds: float | None = None
+    last_action: str | None = Field(default=None, description="scaled, unchanged or held")
+    last_reason: str | None = None
+    replicas: int | None = None
+    advised: int | None = None
+    errors: dict[str, int] = {}

@@ -1,0 +1,233 @@
+"""The service scaling its own Deployment on its load forecast (``AUTO_SCALING_ENABLED``).
+
+Every ``interval`` seconds (``TENANTRY_AUTOSCALING_INTERVAL``) a round:
+
+1. reads the Deployment's scale (:class:`~tenantry.performance.kubernetes.DeploymentScale`):
+   the current replicas are its ``spec.replicas``, as the HPA reads them;
+2. asks the performance manager's :meth:`~tenantry.performance.manager.PerformanceManager.
+   scaling_advice` for them: the HPA's rule (tolerance, stabilization, min/max) on the load
+   forecast's peak over the next ``lead_seconds``;
+3. when the advice differs from the current count and no change was made within the
+   stabilization window (``TENANTRY_AUTOSCALING_STABILIZATION_SECONDS``), patches
+   ``spec.replicas`` with the ``resourceVersion`` it read (409 if the Deployment changed
+   meanwhile), then audits the change on the platform's log (``performance.scale``) and logs it.
+
+It holds, and says why, when the Deployment is scaled to zero (someone stopped it on purpose,
+as the HPA leaves it alone) or when there is no load history at all to forecast from (a fresh
+service would otherwise be scaled to ``min_replicas`` on no evidence). An error of the API
+(401, 403, 404, 409, 5xx, a timeout) or of the advice is counted by kind
+(:attr:`AutoScaler.errors`), logged, and the next round waits twice as long (up to 16
+intervals) until one succeeds; the loop itself never ends on an error.
+
+It must not run beside a HorizontalPodAutoscaler of the same Deployment: both write
+``spec.replicas``, and each would undo the other's changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from tenantry.errors import KubernetesApiError, TenantryError
+from tenantry.logging import get_logger
+from tenantry.performance.kubernetes import DeploymentScale
+from tenantry.performance.manager import PerformanceManager
+from tenantry.performance.scaling import ScalingSpec
+from tenantry.performance.schemas import AutoScalerStatus
+
+__all__ = ["AutoScaler", "ScaleRound"]
+
+_log = get_logger("tenantry.performance.autoscaler")
+#: The longest wait after failures, in intervals.
+_MAX_BACKOFF: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleRound:
+    """What a round found and did: ``action`` is ``scaled``, ``unchanged`` or ``held``."""
+
+    current: int  # spec.replicas as read
+    running: int  # status.replicas as read: the pods running
+    advised: int | None
+    replicas: int  # after the round
+    action: str
+    reason: str
+
+
+class AutoScaler:
+    """See the module docstring. ``clock``: monotonic seconds (the tests' to move)."""
+
+    def __init__(
+        self,
+        performance: PerformanceManager,
+        scale: DeploymentScale,
+        spec: ScalingSpec,
+        *,
+        interval: float = 60.0,
+        lead_seconds: float = 180.0,
+        tenant_id: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.performance, self.scale, self.spec = performance, scale, spec
+        self.interval, self.lead_seconds = interval, lead_seconds
+        #: At most one change per this many seconds (the spec's scale-down window).
+        self.stabilization = float(spec.scale_down_window_s)
+        self.tenant_id = tenant_id
+        self._clock = clock
+        self._last_change = -math.inf
+        self._failures = 0
+        self._task: asyncio.Task[None] | None = None
+        #: Failed rounds by kind (``http_409``, ``timeout``, ``advice``, ...).
+        self.errors: dict[str, int] = {}
+        #: The last round's outcome (None before the first).
+        self.last: ScaleRound | None = None
+
+    @classmethod
+    def from_settings(cls, performance: PerformanceManager) -> AutoScaler:
+        """The settings' Deployment, spec, interval and lead (``TENANTRY_AUTOSCALING_*``)."""
+        s = performance.settings
+        spec = ScalingSpec(
+            min_replicas=s.autoscaling_min_replicas,
+            max_replicas=s.autoscaling_max_replicas,
+            target_per_pod=s.autoscaling_target_per_pod,
+            scale_down_window_s=s.autoscaling_stabilization_seconds,
+        )
+        return cls(
+            performance,
+            DeploymentScale.from_settings(s),
+            spec,
+            interval=s.autoscaling_interval,
+            lead_seconds=s.autoscaling_lead_seconds,
+        )
+
+    def status(self) -> AutoScalerStatus:
+        last = self.last
+        return AutoScalerStatus(
+            enabled=True,
+            namespace=self.scale.namespace,
+            deployment=self.scale.deployment,
+            min_replicas=self.spec.min_replicas,
+            max_replicas=self.spec.max_replicas,
+            target_per_pod=self.spec.target_per_pod,
+            stabilization_seconds=self.stabilization,
+            next_round_seconds=self.next_wait(),
+            last_action=last.action if last else None,
+            last_reason=last.reason if last else None,
+            replicas=last.replicas if last else None,
+            advised=last.advised if last else None,
+            errors=dict(self.errors),
+        )
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), context=contextvars.Context())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.scale.close()
+
+    def next_wait(self) -> float:
+        """Seconds to the next round: the interval, doubled per failure in a row (at most
+        16 times)."""
+        return self.interval * float(min(_MAX_BACKOFF, 2 ** min(self._failures, 8)))
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.next_wait())
+            await self.run_round()
+
+    async def run_round(self) -> ScaleRound | None:
+        """One round; None when it failed (counted and logged, see the module docstring)."""
+        try:
+            found = await self.step()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the loop outlives any one round's failure
+            kind = _kind(exc)
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            self._failures += 1
+            _log.warning(
+                "autoscaling round failed",
+                kind=kind,
+                error=exc.detail if isinstance(exc, TenantryError) else repr(exc),
+                next_in=self.next_wait(),
+            )
+            return None
+        return found
+
+    # -- one round --------------------------------------------------------------------------------
+
+    async def step(self) -> ScaleRound:
+        """Read, advise, and change the replicas if the advice and the window allow."""
+        scale = await self.scale.get()
+        current = scale.spec_replicas
+        if current == 0:
+            return self._done(current, scale.status_replicas, None, "held", "scaled to zero")
+        plan = await self.performance.scaling_advice(
+            self.spec,
+            current_replicas=current,
+            lead_seconds=self.lead_seconds,
+            deployment=self.scale.deployment,
+            tenant_id=self.tenant_id,
+        )
+        advised, running = plan.advice.replicas, scale.status_replicas
+        if plan.forecast.model == "none":
+            return self._done(current, running, advised, "held", "no load history")
+        if advised == current:
+            return self._done(current, running, advised, "unchanged", plan.advice.reason)
+        since = self._clock() - self._last_change
+        if since < self.stabilization:
+            reason = f"a change {since:.0f} s ago, within the {self.stabilization:.0f} s window"
+            return self._done(current, running, advised, "held", reason)
+        await self.scale.set(advised, resource_version=scale.resource_version)
+        self._last_change = self._clock()
+        detail = {
+            "namespace": self.scale.namespace,
+            "from": str(current),
+            "to": str(advised),
+            "reason": plan.advice.reason,
+            "peak_load": f"{plan.advice.peak_load:g}",
+            "target_per_pod": f"{self.spec.target_per_pod:g}",
+        }
+        _log.info("autoscaled", deployment=self.scale.deployment, **detail)
+        await self.performance.record_platform_change(
+            "performance.scale",
+            f"deployment:{self.scale.namespace}/{self.scale.deployment}",
+            actor="autoscaler",
+            detail=detail,
+        )
+        return self._done(current, running, advised, "scaled", plan.advice.reason, advised)
+
+    def _done(  # noqa: PLR0917 - a round's parts, once
+        self,
+        current: int,
+        running: int,
+        advised: int | None,
+        action: str,
+        reason: str,
+        replicas: int | None = None,
+    ) -> ScaleRound:
+        """The round's outcome, kept as the last one; a round that ends resets the back-off."""
+        after = current if replicas is None else replicas
+        self.last = ScaleRound(current, running, advised, after, action, reason)
+        self._failures = 0
+        return self.last
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, KubernetesApiError):
+        if exc.status is None:
+            return "timeout" if exc.timed_out else "unreachable"
+        return f"http_{exc.status}"
+    return "advice" if isinstance(exc, TenantryError) else type(exc).__name__
