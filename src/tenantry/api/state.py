@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
+from tenantry.ai.auto import AutoTrainer
 from tenantry.ai.jobs import TrainingJobs
 from tenantry.ai.manager import AIManager
 from tenantry.alerts.fixtures import SlackFixtureManager
@@ -67,6 +68,7 @@ class AppState:
     silences: SilenceManager
     ai: AIManager
     ai_jobs: TrainingJobs
+    auto_training: AutoTrainer
     performance: PerformanceManager
 
     @property

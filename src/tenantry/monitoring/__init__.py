@@ -2,6 +2,7 @@
 queried per tenant, and counted in the Prometheus exposition."""
 
 from tenantry.monitoring.exposition import TenantExposition
+from tenantry.monitoring.load import hourly_load
 from tenantry.monitoring.manager import MetricsCollector, MonitoringManager
 from tenantry.monitoring.schemas import Aggregation, MetricPoint, MetricSeries
 
@@ -12,4 +13,5 @@ __all__ = [
     "MetricsCollector",
     "MonitoringManager",
     "TenantExposition",
+    "hourly_load",
 ]
