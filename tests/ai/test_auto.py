@@ -31,6 +31,7 @@ from tenantry.audit.trail import trail_for
 from tenantry.config import Settings, load_settings
 from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.engine import Database
+from tenantry.db.locks import advisory_lock
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import InvalidInput, NotFound
 from tenantry.monitoring import MonitoringManager
@@ -212,6 +213,10 @@ async def test_two_processes_in_parallel_train_a_tenant_once(
     tenant = (await new_tenant("auto", auto_db)).id
     await seed(auto_db, tenant, days=4, count=daily)
     (first, ai), (second, _) = trainer(auto_db), trainer(auto_db)
+    async with advisory_lock(auto_db, f"tenantry.ai.auto:{tenant}") as held:
+        assert held  # as a third process training the tenant would
+        locked_out = await first.train(tenant)
+    assert (locked_out.skipped, locked_out.job) == (AutoTrainingSkip.BUSY, None)
     outcomes = await asyncio.gather(first.train(tenant), second.train(tenant))
     assert sorted(o.skipped is None for o in outcomes) == [False, True]
     loser = next(o for o in outcomes if o.skipped is not None)

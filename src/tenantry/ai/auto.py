@@ -195,18 +195,29 @@ class AutoTrainer(UsesDatabase, TenantRounds[AutoTraining]):
         db = await self._db()
         if (await TenantRegistry(db).get(tenant_id)).status is not TenantStatus.ACTIVE:
             return _skipped(tenant_id, AutoTrainingSkip.NOT_ACTIVE)
+        now = self.clock()
+        # most tenants stop here, without the lock's connection
+        if (not_due := await self._not_due(tenant_id, now)) is not None:
+            return not_due
         async with advisory_lock(db, f"tenantry.ai.auto:{tenant_id}") as held:
             if not held:
                 return _skipped(tenant_id, AutoTrainingSkip.BUSY, "another process trains it")
-            return await self._train_held(tenant_id)
+            return await self._train_held(tenant_id, now)
 
-    async def _train_held(self, tenant_id: str) -> AutoTraining:
-        """:meth:`train` under the tenant's lock."""
-        now = self.clock()
+    async def _not_due(self, tenant_id: str, now: datetime) -> AutoTraining | None:
+        """Why ``tenant_id`` is not due (an automatic version younger than the interval), or
+        None when it is."""
         last = await self._last_automatic(tenant_id)
-        if last is not None and now - last < self.every:
-            self._not_before[tenant_id] = last + self.every
-            return _skipped(tenant_id, AutoTrainingSkip.NOT_DUE, f"trained at {last.isoformat()}")
+        if last is None or now - last >= self.every:
+            return None
+        self._not_before[tenant_id] = last + self.every
+        return _skipped(tenant_id, AutoTrainingSkip.NOT_DUE, f"trained at {last.isoformat()}")
+
+    async def _train_held(self, tenant_id: str, now: datetime) -> AutoTraining:
+        """:meth:`train` under the tenant's lock: due still (another process may have trained
+        it since the first look), then on its data."""
+        if (not_due := await self._not_due(tenant_id, now)) is not None:
+            return not_due
         data = await self._data(tenant_id, now)
         if not isinstance(data, TrainingData):
             self._not_before[tenant_id] = now + self.every
