@@ -166,7 +166,7 @@ class AutoTrainer(UsesDatabase, TenantRounds[AutoTraining]):
             if len(trained) >= self.per_round or looked >= CHECKS_PER_TRAINING * self.per_round:
                 break
             if self._not_before.get(tenant_id, now) > now:
-                done.skipped[AutoTrainingSkip.NOT_DUE] += 1
+                done.skipped[AutoTrainingSkip.NOT_DUE.value] += 1
                 continue
             looked += 1
             self._cursor = tenant_id
@@ -175,17 +175,17 @@ class AutoTrainer(UsesDatabase, TenantRounds[AutoTraining]):
             except TenantryError as exc:  # one tenant's failure must not stop the round
                 _log.warning("automatic training failed", tenant=tenant_id, error=exc.detail)
                 self._not_before[tenant_id] = now + self.every
-                done.skipped[AutoTrainingSkip.FAILED] += 1
+                done.skipped[AutoTrainingSkip.FAILED.value] += 1
                 continue
             except Exception:  # noqa: BLE001 - nor a bug met in one tenant's data
                 _log.exception("automatic training failed", tenant=tenant_id)
                 self._not_before[tenant_id] = now + self.every
-                done.skipped[AutoTrainingSkip.FAILED] += 1
+                done.skipped[AutoTrainingSkip.FAILED.value] += 1
                 continue
             if outcome.skipped is None:
                 trained.append(outcome)
             else:
-                done.skipped[outcome.skipped] += 1
+                done.skipped[outcome.skipped.value] += 1
         return replace(done, trained=tuple(trained))
 
     async def train(self, tenant_id: str) -> AutoTraining:
@@ -233,7 +233,13 @@ class AutoTrainer(UsesDatabase, TenantRounds[AutoTraining]):
         if job.status is not JobStatus.SUCCEEDED:
             _log.warning("automatic training failed", tenant=tenant_id, error=job.error)
             return AutoTraining(tenant_id, _MODEL, job, AutoTrainingSkip.FAILED, job.error or "")
-        return AutoTraining(tenant_id, _MODEL, job, detail=job.result.reason if job.result else "")
+        result = job.result
+        if result is not None:
+            _log.info(
+                "automatic training", tenant=tenant_id, model=_MODEL, version=result.version,
+                promoted=result.promoted, reason=result.reason,
+            )  # fmt: skip
+        return AutoTraining(tenant_id, _MODEL, job, detail=result.reason if result else "")
 
     async def _last_automatic(self, tenant_id: str) -> datetime | None:
         try:
