@@ -49,6 +49,8 @@ def test_the_documents_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> No
         ("TENANTRY_DATABASE_URL", "mysql://x@y/z", "a PostgreSQL URL"),
         ("TENANTRY_REDIS_URL", "localhost:6379", "a Redis URL"),
         ("ENABLE_AI_OPTIMIZATION", "perhaps", "valid boolean"),
+        ("TENANTRY_AUTO_TRAINING_INTERVAL", "5", "greater than or equal to 60"),
+        ("TENANTRY_AUTO_TRAINING_TENANTS", "0", "greater than or equal to 1"),
     ],
 )
 def test_an_invalid_value_names_the_variable_and_what_it_accepts(

@@ -159,6 +159,14 @@ class Settings(BaseSettings):
         "TENANTRY_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/", min_length=1
     )
 
+    #: With ``AUTO_TRAINING_ENABLED`` (and ``ML_MODELS_ENABLED``): how often each active
+    #: tenant's models are retrained from the service's own data (seconds, a day by default),
+    #: and how many tenants one round of the trainer trains at most (docs/ai.md).
+    auto_training_interval: float = _env(
+        "TENANTRY_AUTO_TRAINING_INTERVAL", 86400.0, ge=60, le=30 * 86400
+    )
+    auto_training_tenants: int = _env("TENANTRY_AUTO_TRAINING_TENANTS", 10, ge=1, le=1000)
+
     #: Traces of requests and manager calls: ``off`` (no tracer provider at all), ``otlp``
     #: (OTLP/HTTP to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``,
     #: read by the exporter) or ``console`` (stdout). See docs/tracing.md.

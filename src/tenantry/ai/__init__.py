@@ -6,6 +6,13 @@ unpickled."""
 
 from __future__ import annotations
 
+from tenantry.ai.auto import (
+    AUTO_TRAINER,
+    AutoTrainer,
+    AutoTraining,
+    AutoTrainingRound,
+    AutoTrainingSkip,
+)
 from tenantry.ai.batching import MicroBatcher
 from tenantry.ai.catalogue import MODEL_TYPES, register_model_type
 from tenantry.ai.data import TrainingData
@@ -29,12 +36,17 @@ from tenantry.ai.traces import TRACES, TraceSpec, generate_trace
 
 __all__ = [
     "ALLOWED_TYPES",
+    "AUTO_TRAINER",
     "MAX_FILE_BYTES",
     "MAX_MODELS",
     "MAX_VERSIONS_KEPT",
     "MODEL_TYPES",
     "TRACES",
     "AIManager",
+    "AutoTrainer",
+    "AutoTraining",
+    "AutoTrainingRound",
+    "AutoTrainingSkip",
     "Backtest",
     "FittedForecaster",
     "Forecast",

@@ -96,6 +96,8 @@ class TrainingData:
     start: datetime | None = None
     end: datetime | None = None
     rows: str = ""
+    #: Trained by the service from its own data (:mod:`tenantry.ai.auto`); never from a caller.
+    automatic: bool = False
 
     @classmethod
     def of(cls, value: TrainingData | Mapping[str, Any]) -> TrainingData:
@@ -145,8 +147,9 @@ class TrainingData:
         return int(self.features.shape[1])
 
     def lineage(self) -> dict[str, Any]:
-        """Which data trained a version: its source, rows, time range, count and SHA-256 (of
-        the features, target and labels as little-endian float64)."""
+        """Which data trained a version: its source, rows, time range, count, SHA-256 (of the
+        features, target and labels as little-endian float64), and whether the service trained
+        it on its own (``automatic``)."""
         digest = hashlib.sha256(self.features.astype("<f8").tobytes())
         for part in (self.target, self.labels):
             digest.update(b"\x00" if part is None else part.astype("<f8").tobytes())
@@ -159,6 +162,7 @@ class TrainingData:
             "feature_count": self.width,
             "feature_names": list(self.feature_names),
             "sha256": digest.hexdigest(),
+            "automatic": self.automatic,
         }
 
 

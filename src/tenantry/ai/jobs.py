@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from tenantry.ai.data import TrainingData
 from tenantry.ai.manager import AIManager
 from tenantry.ai.schemas import TrainingResult
 from tenantry.errors import BulkheadFull, NotFound, TenantryError
@@ -76,7 +77,7 @@ class TrainingJobs:
         self,
         tenant_id: str,
         model_type: str,
-        training_data: Mapping[str, Any],
+        training_data: TrainingData | Mapping[str, Any],
         *,
         name: str | None = None,
         parameters: Mapping[str, Any] | None = None,

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from tenantry.access.manager import AccessControl
 from tenantry.access.router import router as access_router
+from tenantry.ai.auto import AutoTrainer
 from tenantry.ai.jobs import TrainingJobs
 from tenantry.ai.manager import AIManager
 from tenantry.ai.router import router as ai_router
@@ -447,6 +448,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await active.forget(tenant_id)
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
 
+            auto_training = await _auto_train(stack, ai_jobs, monitoring, database)
             # each tenant's window detector, when its registry has one (threats/detector.py)
             security.threats.detector = WindowDetector(ai_jobs.ai)
             api_token = resolve_api_token(settings)
@@ -486,6 +488,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 groups=AlertGroups(database),
                 ai=ai_jobs.ai,
                 ai_jobs=ai_jobs,
+                auto_training=auto_training,
                 performance=performance,
                 autoscaler=autoscaler,
             )
@@ -554,6 +557,18 @@ def _ai(
     jobs = TrainingJobs(AIManager(database, settings=settings, audit=trail))
     stack.push_async_callback(jobs.close)
     return jobs
+
+
+async def _auto_train(
+    stack: AsyncExitStack, jobs: TrainingJobs, monitoring: MonitoringManager, database: Database
+) -> AutoTrainer:
+    """Each active tenant's load_forecasting model retrained from its request series, one
+    tenant at a time, when ML_MODELS_ENABLED and AUTO_TRAINING_ENABLED are on (else it never
+    starts); stopped before the jobs and the monitoring it uses (docs/ai.md)."""
+    trainer = AutoTrainer(jobs, monitoring, database)
+    await trainer.start()
+    stack.push_async_callback(trainer.close)
+    return trainer
 
 
 def _trace(stack: AsyncExitStack, tracing: AppTracing) -> None:

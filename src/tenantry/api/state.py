@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from tenantry.access.manager import AccessControl
+from tenantry.ai.auto import AutoTrainer
 from tenantry.ai.jobs import TrainingJobs
 from tenantry.ai.manager import AIManager
 from tenantry.alerts.fixtures import SlackFixtureManager
@@ -68,6 +69,7 @@ class AppState:
     silences: SilenceManager
     ai: AIManager
     ai_jobs: TrainingJobs
+    auto_training: AutoTrainer
     performance: PerformanceManager
     #: Scales the service's Deployment (AUTO_SCALING_ENABLED); None while off.
     autoscaler: AutoScaler | None
