@@ -286,3 +286,32 @@ async def test_on_the_service_scales_its_deployment_in_the_background(
     assert (status["namespace"], status["deployment"]) == (NS, NAME)
     assert status["last_action"] in {"scaled", "unchanged", "held"}
     assert status["errors"] == {}
+
+
+async def test_one_process_leads_and_another_takes_over_when_it_stops(
+    db: Database, new_tenant: NewTenant, api: KubernetesApi, token_file: Path
+) -> None:
+    performance, tenant = await loaded_manager(db, new_tenant)
+    spec = ScalingSpec(min_replicas=1, max_replicas=20, target_per_pod=0.05)
+    first, second = (
+        AutoScaler(performance, scale_of(api, token_file), spec, tenant_id=tenant, clock=Clock())
+        for _ in range(2)
+    )
+    try:
+        led = await first.step()
+        assert (led.action, first.leading) == ("scaled", True)
+        api.set_replicas(NS, NAME, 2)
+        follower = await second.step()  # another process: it holds, whatever the advice
+        assert (follower.action, follower.reason) == (
+            "held",
+            "another process leads the autoscaling",
+        )
+        assert not second.leading
+        assert len(api.patches()) == 1
+        await first.close()  # the leader stops: its lock goes with its connection
+        took_over = await second.step()
+        assert (took_over.action, second.leading) == ("scaled", True)
+        assert len(api.patches()) == 2
+    finally:
+        await first.close()
+        await second.close()

@@ -19,6 +19,14 @@ service would otherwise be scaled to ``min_replicas`` on no evidence). An error 
 (:attr:`AutoScaler.errors`), logged, and the next round waits twice as long (up to 16
 intervals) until one succeeds; the loop itself never ends on an error.
 
+One process leads: every process of the service runs the loop (each worker of ``tenantry serve
+--workers N``, each pod), but a round changes nothing unless its process holds the PostgreSQL
+advisory lock of the Deployment (``tenantry.autoscaler:<namespace>/<name>``, taken without
+waiting and kept, on a connection of its own, for as long as the process runs); the others'
+rounds hold, "another process leads". So one process decides, its stabilization window is the
+Deployment's, and when it dies its connection closes, the lock is released, and the next round
+of another process takes over.
+
 It must not run beside a HorizontalPodAutoscaler of the same Deployment: both write
 ``spec.replicas``, and each would undo the other's changes.
 """
@@ -30,9 +38,11 @@ import contextvars
 import math
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Final
 
+from tenantry.db.locks import advisory_lock
 from tenantry.errors import KubernetesApiError, TenantryError
 from tenantry.logging import get_logger
 from tenantry.performance.kubernetes import DeploymentScale
@@ -86,6 +96,8 @@ class AutoScaler:
         self.errors: dict[str, int] = {}
         #: The last round's outcome (None before the first).
         self.last: ScaleRound | None = None
+        #: Holds the leader's lock while this process leads (see the module docstring).
+        self._leading: AsyncExitStack | None = None
 
     @classmethod
     def from_settings(cls, performance: PerformanceManager) -> AutoScaler:
@@ -135,7 +147,30 @@ class AutoScaler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._leading is not None:
+            leading, self._leading = self._leading, None
+            await leading.aclose()
         await self.scale.close()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process holds the Deployment's lock (and decides)."""
+        return self._leading is not None
+
+    async def _lead(self) -> bool:
+        """Take the Deployment's lock if no other process holds it; whether this one does."""
+        if self._leading is not None:
+            return True
+        stack = AsyncExitStack()
+        name = f"tenantry.autoscaler:{self.scale.namespace}/{self.scale.deployment}"
+        held = await stack.enter_async_context(
+            advisory_lock(await self.performance.database(), name)
+        )
+        if not held:
+            await stack.aclose()
+            return False
+        self._leading = stack
+        return True
 
     def next_wait(self) -> float:
         """Seconds to the next round: the interval, doubled per failure in a row (at most
@@ -172,6 +207,9 @@ class AutoScaler:
         """Read, advise, and change the replicas if the advice and the window allow."""
         scale = await self.scale.get()
         current = scale.spec_replicas
+        if not await self._lead():
+            reason = "another process leads the autoscaling"
+            return self._done(current, scale.status_replicas, None, "held", reason)
         if current == 0:
             return self._done(current, scale.status_replicas, None, "held", "scaled to zero")
         plan = await self.performance.scaling_advice(

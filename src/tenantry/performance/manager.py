@@ -152,6 +152,10 @@ class PerformanceManager(RecordsChanges):
 
     # -- lifecycle --------------------------------------------------------------------------------
 
+
+    async def database(self) -> Database:
+        """The database this manager samples and records on."""
+        return await self._db()
     async def initialize(self) -> None:
         """Resolve the database and the monitoring manager (one of its own when none was given),
         and look for ``pg_stat_statements``."""
