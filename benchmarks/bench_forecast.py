@@ -1,4 +1,4 @@
-"""The load forecaster (:mod:`tenantry.ai.forecast`) against seasonal-naive: MASE and time.
+"""The load forecaster (:func:`tenantry.ai.fit`) against seasonal-naive: MASE and time.
 
 Series: the load traces the project ships (``benchmarks/data/load_traces``, made by
 :mod:`tenantry.ai.traces`: hourly traces forecast a day ahead, the 5-minute trace a day ahead
@@ -11,7 +11,8 @@ model with its parameters estimated for the horizon (``horizon=``), of both with
 Box-Cox transform on a series whose outliers were replaced first (``boxcox=True, clean=True``;
 positive series only); the same four with ``periods=`` (MSTL over a day and a week of buckets
 on every trace, STL over the one period of a data set; Nile has none); and of seasonal-naive
-(the peer of all); and the mean seconds of a fit.
+(the peer of all); and the mean seconds of a fit. "MSTL h-step Box-Cox cleaned" is the
+product's default setting (:func:`tenantry.ai.fit_load`, the same fit on a positive series).
 ``--quick`` uses one origin instead of seven.
 """
 
@@ -29,7 +30,8 @@ from statsmodels.datasets import co2, elnino, nile, sunspots
 
 from benchmarks.environment import Environment
 from benchmarks.harness import Benchmark, Metric, Plan, Row, run_metrics
-from tenantry.ai.forecast import Backtest, backtest, fit
+from tenantry.ai.backtest import Backtest, backtest
+from tenantry.ai.forecast import fit
 from tenantry.ai.traces import TRACES, read_trace
 
 __all__ = ["BENCHMARK"]

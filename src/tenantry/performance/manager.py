@@ -54,6 +54,7 @@ from tenantry.performance.optimizer import (
     plan,
 )
 from tenantry.performance.planning import (
+    DEFAULT_HISTORY_HOURS,
     HOUR,
     MAX_HORIZON_HOURS,
     LoadForecast,
@@ -310,7 +311,11 @@ class PerformanceManager(RecordsChanges):
         )
 
     async def forecast_load(
-        self, *, tenant_id: str | None = None, hours: int = 24 * 14, horizon: int = 24
+        self,
+        *,
+        tenant_id: str | None = None,
+        hours: int = DEFAULT_HISTORY_HOURS,
+        horizon: int = 24,
     ) -> LoadForecast:
         """The load forecast of ``tenant_id`` (None: the process's) for the next ``horizon``
         hours from the last ``hours`` (see :mod:`tenantry.performance.planning`)."""

@@ -5,8 +5,12 @@
   process's ``requests_per_second`` (the performance sampler's), averaged per hour: with
   several worker processes or pods, one pod's load, the per-pod metric an HPA scales on.
   An hour without a value counts as no load.
-- **The forecast.** :func:`tenantry.ai.fit` on the last ``hours`` of that series, with a daily
-  period (24 buckets), for the next ``horizon`` hours, with its prediction interval.
+- **The forecast.** The default load forecaster (:func:`tenantry.ai.fit_load`: MSTL over a day
+  and a week, 24 and 168 buckets, those the history holds more than two cycles of; parameters
+  estimated for ``horizon`` hours ahead; Box-Cox when no hour is without load; outliers
+  cleaned) on the last ``hours`` of that series (28 days by default: four weeks, the weekly
+  pattern's average over more than two; at most 90, the PREMIUM tier's retention of hourly
+  buckets), for the next ``horizon`` hours, with its prediction interval.
 - **The advice.** :class:`~tenantry.performance.scaling.ScalingAdvisor` (the HPA's rule, its
   tolerance and stabilization windows) on the forecast's peak over the pods' start-up time, and
   the HPA fragment that applies the same settings to the live metric. The advisor is kept
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from tenantry.ai import fit
+from tenantry.ai import fit_load
 from tenantry.context import PLATFORM_TENANT, validate_tenant_id
 from tenantry.errors import InvalidInput
 from tenantry.monitoring import MonitoringManager
@@ -34,6 +38,7 @@ from tenantry.performance.scaling import (
 )
 
 __all__ = [
+    "DEFAULT_HISTORY_HOURS",
     "HOUR",
     "MAX_HISTORY_HOURS",
     "MAX_HORIZON_HOURS",
@@ -43,9 +48,12 @@ __all__ = [
 ]
 
 HOUR: Final = 3600
-#: The hours of history a forecast may read, and the hours it may look ahead.
-MAX_HISTORY_HOURS: Final = 24 * 28
+#: The hours of history a forecast may read (the PREMIUM tier's retention of hourly buckets,
+#: monitoring.retention.RETENTION), and the hours it may look ahead.
+MAX_HISTORY_HOURS: Final = 24 * 90
 MAX_HORIZON_HOURS: Final = 24 * 7
+#: The hours read by default: four weeks, so the weekly period has more than two cycles.
+DEFAULT_HISTORY_HOURS: Final = 24 * 28
 _DAY: Final = 24
 #: Scaling settings whose advisors (and windows) are kept at once.
 _MAX_ADVISORS: Final = 16
@@ -62,7 +70,7 @@ class LoadForecast:
     forecast: tuple[float, ...]
     lower: tuple[float, ...]
     upper: tuple[float, ...]
-    model: str  # the forecaster's kind: seasonal, trend or level; none without any load
+    model: str  # the forecaster's kind: multiseasonal, seasonal, trend, level; none without load
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,7 @@ class LoadPlanner:
         now: datetime,
         *,
         tenant_id: str | None = None,
-        hours: int = 24 * 14,
+        hours: int = DEFAULT_HISTORY_HOURS,
         horizon: int = 24,
     ) -> LoadForecast:
         """The forecast of ``tenant_id``'s load (None: the process's) for ``horizon`` hours
@@ -105,7 +113,8 @@ class LoadPlanner:
         if not any(history):  # nothing served in the window: nothing to fit, no load ahead
             none = (0.0,) * horizon
             return LoadForecast(tenant_id, start, HOUR, tuple(history), none, none, none, "none")
-        fitted = await asyncio.to_thread(fit, history, _DAY if hours >= 2 * _DAY else 1)
+        day = _DAY if hours >= 2 * _DAY else 1
+        fitted = await asyncio.to_thread(fit_load, history, day, horizon)
         ahead = fitted.forecast(horizon)
         return LoadForecast(
             tenant_id,
@@ -140,7 +149,7 @@ class LoadPlanner:
         lead_seconds: float = 180.0,
         deployment: str = "tenantry",
         metric_name: str = "tenantry_requests_per_second",
-        hours: int = 24 * 14,
+        hours: int = DEFAULT_HISTORY_HOURS,
         tenant_id: str | None = None,
     ) -> ScalingPlan:
         """The replicas to run now for the forecast load: the HPA's rule on its peak over
