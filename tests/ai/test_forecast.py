@@ -1,5 +1,6 @@
-"""The load forecaster (tenantry.ai.forecast): model choice by history, forecasts on series of
-known structure, MASE against a hand computation, the JSON round-trip, bounds and errors."""
+"""The load forecaster (tenantry.ai.forecast, .ets, .series, .backtest): model choice by
+history, forecasts on series of known structure, MASE against a hand computation, the JSON
+round-trip, bounds and errors."""
 
 from __future__ import annotations
 
@@ -9,17 +10,10 @@ import math
 import numpy as np
 import pytest
 
-from tenantry.ai.forecast import (
-    MAX_HORIZON,
-    MAX_PERIOD,
-    MAX_SERIES_LENGTH,
-    FittedForecaster,
-    backtest,
-    fit,
-    mase_scale,
-    min_seasonal_length,
-    seasonal_naive,
-)
+from tenantry.ai.backtest import backtest, mase_scale, seasonal_naive
+from tenantry.ai.ets import FittedForecaster, min_seasonal_length
+from tenantry.ai.forecast import fit
+from tenantry.ai.series import MAX_HORIZON, MAX_PERIOD, MAX_SERIES_LENGTH
 from tenantry.errors import InvalidInput
 
 

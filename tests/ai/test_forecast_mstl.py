@@ -9,16 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from tenantry.ai.forecast import (
-    MAX_PERIOD,
-    FittedForecaster,
-    MultiSeasonalForecaster,
-    backtest,
-    fit,
-    forecaster_from_params,
-    seasonal_naive,
-    usable_periods,
-)
+from tenantry.ai.backtest import backtest, seasonal_naive
+from tenantry.ai.ets import FittedForecaster
+from tenantry.ai.forecast import default_periods, fit, fit_load, forecaster_from_params
+from tenantry.ai.mstl import MultiSeasonalForecaster, usable_periods
+from tenantry.ai.series import MAX_PERIOD
 from tenantry.errors import InvalidInput
 
 DAY, WEEK = 24, 168
@@ -138,3 +133,27 @@ def test_seasonal_naive_is_the_peer_on_the_same_origins() -> None:
     without = backtest(y, WEEK, DAY, 2)
     assert with_mstl.baseline_mase == without.baseline_mase
     assert np.array_equal(seasonal_naive(y, WEEK, 3), y[-WEEK : -WEEK + 3])
+
+
+def test_the_default_setting_is_mstl_on_a_day_and_a_week_for_the_horizon() -> None:
+    assert default_periods(DAY) == (DAY, WEEK)
+    assert default_periods(288) == (288, 2016)  # 5-minute buckets: a week is MAX_PERIOD
+    assert default_periods(300) == (300,)  # a week would be longer than MAX_PERIOD
+    assert default_periods(1) is None
+    y = double_seasonal(WEEK * 4)
+    model = fit_load(y, DAY, DAY)
+    same = fit(y, DAY, periods=(DAY, WEEK), boxcox=True, clean=True, horizon=DAY)
+    assert isinstance(model, MultiSeasonalForecaster)
+    assert model.to_params() == same.to_params()  # the same fit, parameters and all
+    assert model.boxcox_lambda is not None  # a positive series: Box-Cox
+    # through JSON and back, the same forecast
+    document = json.loads(json.dumps(model.to_params()))
+    assert forecaster_from_params(document).forecast(DAY) == model.forecast(DAY)
+    # an hour without load: no Box-Cox (the default does not refuse the series)
+    idle = y.copy()
+    idle[100] = 0.0
+    assert fit_load(idle, DAY, DAY).boxcox_lambda is None
+    assert fit_load(y[: DAY * 9], DAY, DAY).periods == (DAY,)  # nine days: the day alone
+    short = fit_load(y[:30], DAY, DAY)  # not two days: ETS's fallback, no seasonality
+    assert isinstance(short, FittedForecaster)
+    assert short.kind == "trend"

@@ -13,7 +13,7 @@ import pytest
 import skops.io as sio
 from sqlalchemy import text
 
-from tenantry.ai import AIManager, MicroBatcher, MLModelManager
+from tenantry.ai import AIManager, MicroBatcher, MLModelManager, MultiSeasonalForecaster, fit_load
 from tenantry.ai import registry as registry_module
 from tenantry.ai.files import digest, dump_hst, load_hst
 from tenantry.audit.trail import trail_for
@@ -315,3 +315,40 @@ async def test_a_load_forecaster_is_trained_measured_against_seasonal_naive_and_
     short = {"features": [[1.0]] * 40}
     with pytest.raises(InvalidInput, match="twice the horizon"):
         await ai.train_model("load_forecasting", short, tenant_id=tenant)
+
+
+async def test_the_load_forecasters_default_is_the_products_default_setting(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    tenant = (await new_tenant("ai")).id
+    ai = AIManager(db, settings=load_settings(ml_models_enabled=True))
+    hours = np.arange(24 * 22)  # three weeks and a day: a daily swing, quiet weekends, noise
+    rng = np.random.default_rng(4)
+    weekend = np.where((hours // 24) % 7 >= 5, 0.5, 1.0)
+    load = (100 + 40 * np.sin(2 * np.pi * hours / 24)) * weekend + rng.normal(0, 3, len(hours))
+    data = {"features": [[float(v)] for v in load]}
+    result = await ai.train_model("load_forecasting", data, tenant_id=tenant)
+    history = load[:-24]  # the held-out day is measured by the same setting
+    held = fit_load(history, 24, 24).forecast(24).mean
+    assert result.metrics["mae"] == pytest.approx(np.mean(np.abs(load[-24:] - held)))
+    steps = await ai.predict(  # the stored version (JSON, either kind) is fit_load's
+        "load_forecasting", [[float(h)] for h in range(1, 25)], tenant_id=tenant
+    )
+    expected = fit_load(load, 24, 24)
+    assert isinstance(expected, MultiSeasonalForecaster)
+    assert expected.periods == (24, 168)
+    assert expected.boxcox_lambda is not None
+    assert expected.adjusted.kind == "trend"
+    assert steps.outputs == pytest.approx(expected.forecast(24).mean)
+    # hours without load: no Box-Cox by default; asking for it on them (not cleaned) is refused
+    idle = {"features": [[0.0]] * 24 + data["features"][24:]}
+    trained = await ai.train_model("load_forecasting", idle, tenant_id=tenant)
+    assert trained.version == result.version + 1
+    with pytest.raises(InvalidInput, match="positive"):
+        await ai.train_model(
+            "load_forecasting", idle, parameters={"boxcox": 1, "clean": 0}, tenant_id=tenant
+        )
+    former = await ai.train_model(  # the former default, ETS on the day, still available
+        "load_forecasting", data, parameters={"mstl": 0, "multistep": 0}, tenant_id=tenant
+    )
+    assert former.champion_accuracy is not None  # the champion refitted on the same history

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from tenantry.ai import MultiSeasonalForecaster, fit_load
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.errors import FeatureDisabled, InvalidInput
 from tenantry.monitoring import MonitoringManager
 from tenantry.monitoring.aggregate import Aggregator
 from tenantry.performance import PerformanceManager, ScalingSpec
+from tenantry.performance.planning import DEFAULT_HISTORY_HOURS, MAX_HISTORY_HOURS
 from tests.conftest import TOKEN, NewTenant
 
 HOUR = 3600
@@ -48,8 +50,13 @@ async def test_a_tenants_load_is_forecast_from_its_requests(
     now = await recorded(db, tenant, days=7)
     performance = PerformanceManager(db, settings=settings, clock=lambda: now)
     ahead = await performance.forecast_load(tenant_id=tenant, hours=24 * 7, horizon=24)
-    assert ahead.model == "seasonal"
+    assert ahead.model == "multiseasonal"  # the default forecaster: MSTL (a week: the day only)
     assert len(ahead.history) == 24 * 7
+    default = fit_load(ahead.history, 24, 24)  # the product's default setting, a day ahead
+    assert isinstance(default, MultiSeasonalForecaster)
+    assert default.periods == (24,)
+    assert default.boxcox_lambda is not None
+    assert ahead.forecast == pytest.approx(default.forecast(24).mean)
     assert ahead.history[:3] == pytest.approx([daily(h) / HOUR for h in range(3)])
     expected = [daily(24 * 7 + h) / HOUR for h in range(24)]  # the next day, the same swing
     assert ahead.forecast == pytest.approx(expected, abs=0.02)
@@ -58,7 +65,17 @@ async def test_a_tenants_load_is_forecast_from_its_requests(
     nobody = (await new_tenant("plan")).id  # no requests: no load ahead, nothing fitted
     quiet = await performance.forecast_load(tenant_id=nobody, hours=48, horizon=6)
     assert (quiet.model, quiet.forecast) == ("none", (0.0,) * 6)
-    for bad in ({"hours": 0}, {"hours": 24 * 29}, {"horizon": 0}, {"horizon": 24 * 8}):
+    wide = await performance.forecast_load(tenant_id=tenant)  # four weeks read by default
+    assert len(wide.history) == DEFAULT_HISTORY_HOURS == 24 * 28
+    assert wide.history[: 24 * 21] == (0.0,) * (24 * 21)  # three weeks before the recording
+    weekly = fit_load(wide.history, 24, 24)
+    assert isinstance(weekly, MultiSeasonalForecaster)
+    assert weekly.periods == (24, 168)
+    assert weekly.boxcox_lambda is None  # hours without load: no Box-Cox
+    assert wide.forecast == pytest.approx([max(0.0, v) for v in weekly.forecast(24).mean])
+    longest = await performance.forecast_load(tenant_id=tenant, hours=MAX_HISTORY_HOURS)
+    assert len(longest.history) == 24 * 90  # the PREMIUM tier's retention of hourly buckets
+    for bad in ({"hours": 0}, {"hours": 24 * 91}, {"horizon": 0}, {"horizon": 24 * 8}):
         with pytest.raises(InvalidInput):
             await performance.forecast_load(tenant_id=tenant, **bad)
 

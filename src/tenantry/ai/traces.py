@@ -7,6 +7,17 @@ a few spikes (a promotion, a batch job gone wrong) and Poisson counting noise on
 generator is deterministic (a seed per trace), and ``benchmarks/data/load_traces/`` holds its
 output as CSV, so a benchmark reads the same numbers on every machine; a test checks the files
 still match the generator.
+
+Lengths come from what a production forecast can read, not from the forecaster's scores: the
+hourly traces are 13 weeks (91 days), so the last backtest origin a day before the end fits on
+90 days of hourly history, the PREMIUM tier's retention of hourly buckets
+(:data:`tenantry.monitoring.retention.RETENTION`); the 5-minute trace is 9 weeks (63 days,
+18,144 points), the most whole weeks under the forecaster's ``MAX_SERIES_LENGTH`` (20,000; the
+service keeps no 5-minute series past 2 days, so it stands for a series a user trains on). The
+traces were 6 weeks and 2 weeks long before (issue 16); everything else (seeds, profiles,
+noise, spikes) is as it was, except ``growth``, the change over the whole trace, scaled with
+the length so the growth a day is the same (retail 0.25 over 42 days, batch -0.15 over 42,
+saas 0.1 over 14). The random draws depend on the length, so the values are new ones.
 """
 
 from __future__ import annotations
@@ -76,13 +87,13 @@ BATCH = (
 )  # fmt: skip
 
 TRACES: tuple[TraceSpec, ...] = (
-    TraceSpec("retail-hourly", 11, 120.0, 42, HOUR, BUSINESS, 0.45, 0.25, 0.06, 0.1, 12.0,
-              ((200, 4, 2.5), (700, 3, 1.8)), 168),
-    TraceSpec("media-hourly", 12, 300.0, 42, HOUR, EVENING, 1.3, 0.0, 0.08, 0.12, 8.0,
+    TraceSpec("retail-hourly", 11, 120.0, 91, HOUR, BUSINESS, 0.45, 0.25 * 91 / 42, 0.06, 0.1,
+              12.0, ((200, 4, 2.5), (700, 3, 1.8)), 168),
+    TraceSpec("media-hourly", 12, 300.0, 91, HOUR, EVENING, 1.3, 0.0, 0.08, 0.12, 8.0,
               ((415, 2, 3.0), (960, 2, 2.0)), 168),
-    TraceSpec("batch-hourly", 13, 40.0, 42, HOUR, BATCH, 0.9, -0.15, 0.1, 0.1, 6.0,
+    TraceSpec("batch-hourly", 13, 40.0, 91, HOUR, BATCH, 0.9, -0.15 * 91 / 42, 0.1, 0.1, 6.0,
               ((100, 6, 2.0), (600, 2, 2.2)), 24),
-    TraceSpec("saas-5min", 14, 25.0, 14, 300, BUSINESS, 0.3, 0.1, 0.08, 0.1, 6.0,
+    TraceSpec("saas-5min", 14, 25.0, 63, 300, BUSINESS, 0.3, 0.1 * 63 / 14, 0.08, 0.1, 6.0,
               ((2300, 18, 2.0),), 288),
 )  # fmt: skip
 

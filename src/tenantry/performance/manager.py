@@ -56,6 +56,7 @@ from tenantry.performance.optimizer import (
     plan,
 )
 from tenantry.performance.planning import (
+    DEFAULT_HISTORY_HOURS,
     HOUR,
     MAX_HORIZON_HOURS,
     LoadForecast,
@@ -152,10 +153,10 @@ class PerformanceManager(RecordsChanges):
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-
     async def database(self) -> Database:
         """The database this manager samples and records on."""
         return await self._db()
+
     async def initialize(self) -> None:
         """Resolve the database and the monitoring manager (one of its own when none was given),
         and look for ``pg_stat_statements``."""
@@ -324,7 +325,11 @@ class PerformanceManager(RecordsChanges):
         )
 
     async def forecast_load(
-        self, *, tenant_id: str | None = None, hours: int = 24 * 14, horizon: int = 24
+        self,
+        *,
+        tenant_id: str | None = None,
+        hours: int = DEFAULT_HISTORY_HOURS,
+        horizon: int = 24,
     ) -> LoadForecast:
         """The load forecast of ``tenant_id`` (None: the process's) for the next ``horizon``
         hours from the last ``hours`` (see :mod:`tenantry.performance.planning`)."""

@@ -5,8 +5,12 @@
   process's ``requests_per_second`` (the performance sampler's), averaged per hour: with
   several worker processes or pods, one pod's load, the per-pod metric an HPA scales on.
   An hour without a value counts as no load.
-- **The forecast.** :func:`tenantry.ai.fit` on the last ``hours`` of that series, with a daily
-  period (24 buckets), for the next ``horizon`` hours, with its prediction interval.
+- **The forecast.** The default load forecaster (:func:`tenantry.ai.fit_load`: MSTL over a day
+  and a week, 24 and 168 buckets, those the history holds more than two cycles of; parameters
+  estimated for ``horizon`` hours ahead; Box-Cox when no hour is without load; outliers
+  cleaned) on the last ``hours`` of that series (28 days by default: four weeks, the weekly
+  pattern's average over more than two; at most 90, the PREMIUM tier's retention of hourly
+  buckets), for the next ``horizon`` hours, with its prediction interval.
 - **The advice.** :class:`~tenantry.performance.scaling.ScalingAdvisor` (the HPA's rule, its
   tolerance and stabilization windows) on the forecast's peak over the pods' start-up time, and
   the HPA fragment that applies the same settings to the live metric. The advisor is kept
@@ -21,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from tenantry.ai import fit
-from tenantry.context import PLATFORM_TENANT, validate_tenant_id
+from tenantry.ai import fit_load
 from tenantry.errors import InvalidInput
 from tenantry.monitoring import MonitoringManager
+from tenantry.monitoring.load import hourly_load
 from tenantry.performance.scaling import (
     Advice,
     ScalingAdvisor,
@@ -34,6 +38,7 @@ from tenantry.performance.scaling import (
 )
 
 __all__ = [
+    "DEFAULT_HISTORY_HOURS",
     "HOUR",
     "MAX_HISTORY_HOURS",
     "MAX_HORIZON_HOURS",
@@ -43,9 +48,12 @@ __all__ = [
 ]
 
 HOUR: Final = 3600
-#: The hours of history a forecast may read, and the hours it may look ahead.
-MAX_HISTORY_HOURS: Final = 24 * 28
+#: The hours of history a forecast may read (the PREMIUM tier's retention of hourly buckets,
+#: monitoring.retention.RETENTION), and the hours it may look ahead.
+MAX_HISTORY_HOURS: Final = 24 * 90
 MAX_HORIZON_HOURS: Final = 24 * 7
+#: The hours read by default: four weeks, so the weekly period has more than two cycles.
+DEFAULT_HISTORY_HOURS: Final = 24 * 28
 _DAY: Final = 24
 #: Scaling settings whose advisors (and windows) are kept at once.
 _MAX_ADVISORS: Final = 16
@@ -62,7 +70,7 @@ class LoadForecast:
     forecast: tuple[float, ...]
     lower: tuple[float, ...]
     upper: tuple[float, ...]
-    model: str  # the forecaster's kind: seasonal, trend or level; none without any load
+    model: str  # the forecaster's kind: multiseasonal, seasonal, trend, level; none without load
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,7 @@ class LoadPlanner:
         now: datetime,
         *,
         tenant_id: str | None = None,
-        hours: int = 24 * 14,
+        hours: int = DEFAULT_HISTORY_HOURS,
         horizon: int = 24,
     ) -> LoadForecast:
         """The forecast of ``tenant_id``'s load (None: the process's) for ``horizon`` hours
@@ -101,11 +109,12 @@ class LoadPlanner:
         _hours(horizon, "horizon", MAX_HORIZON_HOURS)
         end = now.replace(minute=0, second=0, microsecond=0)  # the hour in progress: not whole
         start = end - timedelta(hours=hours)
-        history = await self._hourly(start, end, tenant_id)
+        history = await hourly_load(self.monitoring, start, end, tenant_id)
         if not any(history):  # nothing served in the window: nothing to fit, no load ahead
             none = (0.0,) * horizon
             return LoadForecast(tenant_id, start, HOUR, tuple(history), none, none, none, "none")
-        fitted = await asyncio.to_thread(fit, history, _DAY if hours >= 2 * _DAY else 1)
+        day = _DAY if hours >= 2 * _DAY else 1
+        fitted = await asyncio.to_thread(fit_load, history, day, horizon)
         ahead = fitted.forecast(horizon)
         return LoadForecast(
             tenant_id,
@@ -118,19 +127,6 @@ class LoadPlanner:
             fitted.kind,
         )
 
-    async def _hourly(self, start: datetime, end: datetime, tenant_id: str | None) -> list[float]:
-        if tenant_id is None:
-            tenant, name, aggregation, scale = PLATFORM_TENANT, "requests_per_second", "avg", 1.0
-        else:
-            tenant, name = validate_tenant_id(tenant_id), "http_request_seconds"
-            aggregation, scale = "count", 1.0 / HOUR
-        found = await self.monitoring.query(
-            tenant, name, start=start, end=end, step=HOUR, aggregation=aggregation
-        )
-        by_hour = {int((p.time - start).total_seconds()) // HOUR: p.value for p in found.points}
-        count = int((end - start).total_seconds()) // HOUR
-        return [by_hour.get(i, 0.0) * scale for i in range(count)]
-
     async def plan(
         self,
         now: datetime,
@@ -140,7 +136,7 @@ class LoadPlanner:
         lead_seconds: float = 180.0,
         deployment: str = "tenantry",
         metric_name: str = "tenantry_requests_per_second",
-        hours: int = 24 * 14,
+        hours: int = DEFAULT_HISTORY_HOURS,
         tenant_id: str | None = None,
     ) -> ScalingPlan:
         """The replicas to run now for the forecast load: the HPA's rule on its peak over

@@ -12,6 +12,7 @@ from tenantry.http import Route, problems, provided, require_platform
 from tenantry.performance.autoscaler import AutoScaler
 from tenantry.performance.manager import PerformanceManager
 from tenantry.performance.planning import (
+    DEFAULT_HISTORY_HOURS,
     MAX_HISTORY_HOURS,
     MAX_HORIZON_HOURS,
     LoadForecast,
@@ -80,7 +81,9 @@ async def analytics(
 async def forecast(
     _: Annotated[Principal, require_platform(PERFORMANCE_READ)],
     performance: PerformanceDep,
-    hours: Annotated[int, Query(ge=1, le=MAX_HISTORY_HOURS, description="history read")] = 336,
+    hours: Annotated[int, Query(ge=1, le=MAX_HISTORY_HOURS, description="history read")] = (
+        DEFAULT_HISTORY_HOURS
+    ),
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON_HOURS, description="hours ahead")] = 24,
     tenant: Annotated[str | None, Query(description="a tenant's requests instead")] = None,
 ) -> LoadForecast:
