@@ -13,7 +13,7 @@ from tenantry.ai.backtest import backtest, seasonal_naive
 from tenantry.ai.ets import FittedForecaster
 from tenantry.ai.forecast import default_periods, fit, fit_load, forecaster_from_params
 from tenantry.ai.mstl import MultiSeasonalForecaster, usable_periods
-from tenantry.ai.series import MAX_PERIOD
+from tenantry.ai.series import MAX_PERIOD, clean_outliers, guerrero_lambda
 from tenantry.errors import InvalidInput
 
 DAY, WEEK = 24, 168
@@ -142,10 +142,11 @@ def test_the_default_setting_is_mstl_on_a_day_and_a_week_for_the_horizon() -> No
     assert default_periods(1) is None
     y = double_seasonal(WEEK * 4)
     model = fit_load(y, DAY, DAY)
-    same = fit(y, DAY, periods=(DAY, WEEK), boxcox=True, clean=True, horizon=DAY)
+    same = fit(y, DAY, periods=(DAY, WEEK), boxcox="guerrero", clean=True, horizon=DAY)
     assert isinstance(model, MultiSeasonalForecaster)
     assert model.to_params() == same.to_params()  # the same fit, parameters and all
-    assert model.boxcox_lambda is not None  # a positive series: Box-Cox
+    assert model.boxcox_lambda is not None  # a positive series: Box-Cox, lambda by Guerrero
+    assert model.boxcox_lambda == guerrero_lambda(clean_outliers(y, WEEK)[0], WEEK)
     # through JSON and back, the same forecast
     document = json.loads(json.dumps(model.to_params()))
     assert forecaster_from_params(document).forecast(DAY) == model.forecast(DAY)
@@ -157,3 +158,19 @@ def test_the_default_setting_is_mstl_on_a_day_and_a_week_for_the_horizon() -> No
     short = fit_load(y[:30], DAY, DAY)  # not two days: ETS's fallback, no seasonality
     assert isinstance(short, FittedForecaster)
     assert short.kind == "trend"
+
+
+def test_guerrero_picks_the_log_for_a_spread_that_grows_with_the_level() -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(WEEK * 8)
+    level = 50 * np.exp(t / len(t))  # the level nearly triples over eight weeks
+    multiplicative = level * (1 + 0.5 * np.sin(2 * np.pi * t / DAY)) * rng.lognormal(0, 0.1, len(t))
+    additive = 100 + 30 * np.sin(2 * np.pi * t / DAY) + t / 20 + rng.normal(0, 3, len(t))
+    assert guerrero_lambda(multiplicative, WEEK) < 0.15  # the spread scales with the level
+    assert guerrero_lambda(additive, WEEK) > 0.85  # the spread does not
+    # fewer than two whole cycles: the likelihood's lambda
+    assert 0 <= guerrero_lambda(multiplicative[: WEEK + 5], WEEK) <= 1
+    with pytest.raises(InvalidInput, match="positive"):
+        fit(np.r_[multiplicative[:-1], 0.0], DAY, boxcox="guerrero")
+    with pytest.raises(InvalidInput, match="boxcox"):
+        fit(multiplicative, DAY, boxcox="likelihood")  # type: ignore[arg-type]

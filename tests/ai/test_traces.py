@@ -7,12 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tenantry.ai.traces import TRACES, generate_trace, read_trace, write_traces
+from tenantry.ai.traces import (
+    ALL_TRACES,
+    TEST_SEED_OFFSET,
+    TEST_TRACES,
+    TRACES,
+    generate_trace,
+    read_trace,
+    write_traces,
+)
 
 FOLDER = Path(__file__).parents[2] / "benchmarks" / "data" / "load_traces"
 
 
-@pytest.mark.parametrize("spec", TRACES, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", ALL_TRACES, ids=lambda s: s.name)
 def test_the_shipped_files_match_the_generator(spec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     shipped = read_trace(FOLDER / f"{spec.name}.csv")
     made = generate_trace(spec)
@@ -30,3 +38,18 @@ def test_traces_have_the_structure_they_claim() -> None:
     assert weekends.mean() < 0.6 * weekdays.mean()
     assert y[-7:].mean() > y[:7].mean()
     assert np.all(y >= 0)
+
+
+def test_the_test_traces_are_the_development_specs_with_new_seeds() -> None:
+    assert len(TEST_TRACES) == len(TRACES)
+    for dev, test in zip(TRACES, TEST_TRACES, strict=True):
+        assert test.name == f"{dev.name}-test"
+        assert test.seed == dev.seed + TEST_SEED_OFFSET
+        assert (test.days, test.daily, test.noise, test.spikes) == (
+            dev.days,
+            dev.daily,
+            dev.noise,
+            dev.spikes,
+        )
+        assert not np.array_equal(generate_trace(test), generate_trace(dev))
+    assert len({s.name for s in ALL_TRACES}) == len(ALL_TRACES)

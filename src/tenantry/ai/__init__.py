@@ -26,7 +26,7 @@ from tenantry.ai.manager import AIManager
 from tenantry.ai.mstl import MultiSeasonalForecaster
 from tenantry.ai.registry import MAX_FILE_BYTES, MAX_MODELS, MAX_VERSIONS_KEPT, MLModelManager
 from tenantry.ai.schemas import ModelVersionView, ModelView, Prediction, TrainingResult
-from tenantry.ai.traces import TRACES, TraceSpec, generate_trace
+from tenantry.ai.traces import TEST_TRACES, TRACES, TraceSpec, generate_trace
 
 __all__ = [
     "ALLOWED_TYPES",
@@ -35,6 +35,7 @@ __all__ = [
     "MAX_MODELS",
     "MAX_VERSIONS_KEPT",
     "MODEL_TYPES",
+    "TEST_TRACES",
     "TRACES",
     "AIManager",
     "AutoTrainer",

@@ -32,12 +32,13 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
 from tenantry.ai.series import (
     Array,
+    BoxCox,
     as_series,
-    boxcox_lambda,
     check_horizon,
     check_lambda,
     check_period,
     clean_outliers,
+    lambda_for,
     transform,
     untransform,
 )
@@ -313,7 +314,7 @@ def fit_ets(
     period: int,
     *,
     damped: bool = True,
-    boxcox: bool | float = False,
+    boxcox: BoxCox = False,
     max_alpha: float | None = None,
     clean: bool = False,
     horizon: int | None = None,
@@ -324,11 +325,7 @@ def fit_ets(
     cleaned: tuple[int, ...] = ()
     if clean and kind == "seasonal":
         y, cleaned = clean_outliers(y, period)
-    lam: float | None = None
-    if boxcox is not False:
-        if np.any(y <= 0):
-            raise InvalidInput("a Box-Cox transform needs a positive series")
-        lam = boxcox_lambda(y) if boxcox is True else check_lambda(float(boxcox))
+    lam = lambda_for(y, boxcox, period)
     z = transform(y, lam)
     model = _model(z, kind, period, damped, None, max_alpha=max_alpha)
     with warnings.catch_warnings():

@@ -11,9 +11,11 @@ are kept as JSON, never pickled; :func:`forecaster_from_params` rebuilds either 
 
 The default (:func:`fit_load`, used by the ``load_forecasting`` model type and the performance
 manager's forecasts) was chosen on the shipped load traces as they were before issue 16's
-longer ones, and not tuned on these: MSTL over a day and a week of buckets, the adjusted
-series' parameters estimated for the horizon, a Box-Cox transform when every value is positive,
-outliers cleaned.
+longer ones: MSTL over a day and a week of buckets, the adjusted series' parameters estimated
+for the horizon, a Box-Cox transform when every value is positive, outliers cleaned. One change
+was then made on the longer development traces (:data:`~tenantry.ai.traces.TRACES`): the
+lambda by Guerrero's method (:data:`LOAD_BOXCOX`) instead of the likelihood; the test traces
+(:data:`~tenantry.ai.traces.TEST_TRACES`) measured it once, after.
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ import numpy as np
 
 from tenantry.ai.ets import FittedForecaster, fit_ets
 from tenantry.ai.mstl import MSTL_FORMAT, MultiSeasonalForecaster, fit_mstl, usable_periods
-from tenantry.ai.series import MAX_PERIOD, Array, as_series, check_horizon, check_period
+from tenantry.ai.series import (
+    MAX_PERIOD,
+    Array,
+    BoxCox,
+    as_series,
+    check_horizon,
+    check_period,
+)
 from tenantry.errors import InvalidInput
 
 __all__ = [
+    "LOAD_BOXCOX",
     "Forecaster",
     "default_periods",
     "fit",
@@ -37,6 +47,10 @@ __all__ = [
 ]
 
 Forecaster = FittedForecaster | MultiSeasonalForecaster
+#: The default setting's Box-Cox estimate on a positive series (issue 16's second round):
+#: Guerrero's method, which asks for a spread that does not grow with the level, rather than
+#: the likelihood of the pooled values, which the seasonal shape sways.
+LOAD_BOXCOX: BoxCox = "guerrero"
 
 
 @overload
@@ -46,7 +60,7 @@ def fit(
     *,
     periods: None = None,
     damped: bool = True,
-    boxcox: bool | float = False,
+    boxcox: BoxCox = False,
     max_alpha: float | None = None,
     clean: bool = False,
     horizon: int | None = None,
@@ -60,7 +74,7 @@ def fit(
     *,
     periods: Sequence[int],
     damped: bool = True,
-    boxcox: bool | float = False,
+    boxcox: BoxCox = False,
     max_alpha: float | None = None,
     clean: bool = False,
     horizon: int | None = None,
@@ -73,7 +87,7 @@ def fit(
     *,
     periods: Sequence[int] | None = None,
     damped: bool = True,
-    boxcox: bool | float = False,
+    boxcox: BoxCox = False,
     max_alpha: float | None = None,
     clean: bool = False,
     horizon: int | None = None,
@@ -81,8 +95,10 @@ def fit(
     """Fit the richest model ``series`` supports (see the module's docstring).
 
     ``period`` is the seasonal period in buckets (24 for daily seasonality of hourly buckets;
-    1 for none). ``boxcox``: False (none), True (lambda estimated by maximum likelihood, kept in
-    [0, 1]) or a lambda; it needs a positive series. ``max_alpha`` caps the level's smoothing
+    1 for none). ``boxcox``: False (none), True (lambda estimated by maximum likelihood),
+    ``"guerrero"`` (lambda by Guerrero's method over cycles of the longest period:
+    :func:`~tenantry.ai.series.guerrero_lambda`), either kept in [0, 1], or a lambda; it needs
+    a positive series. ``max_alpha`` caps the level's smoothing
     parameter (a slower level: steadier forecasts many steps ahead). ``clean`` replaces the
     outliers of a seasonal series before the fit (:func:`~tenantry.ai.series.clean_outliers`;
     their indices are kept in ``cleaned``, and the stored series is the cleaned one).
@@ -133,13 +149,14 @@ def fit_load(series: Sequence[float] | Array, day: int, horizon: int) -> Forecas
     series of ``day`` buckets a day: MSTL over :func:`default_periods` (those of them the history
     holds more than two cycles of; else ETS on ``day``), the parameters estimated for the
     horizon, a Box-Cox transform when every value is positive (a load series may hold hours of
-    no load: then none), outliers cleaned."""
+    no load: then none) with its lambda by Guerrero's method (:data:`LOAD_BOXCOX`), outliers
+    cleaned."""
     y = as_series(series)
     return fit(
         y,
         day,
         periods=default_periods(day),
-        boxcox=bool(np.all(y > 0)),
+        boxcox=LOAD_BOXCOX if np.all(y > 0) else False,
         clean=True,
         horizon=horizon,
     )

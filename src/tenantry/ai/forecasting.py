@@ -9,8 +9,9 @@ registry.
   (:func:`~tenantry.ai.forecast.fit_load`): ``mstl`` (1: MSTL over a day and a week, ``period``
   and ``7 * period`` buckets, those the history holds more than two cycles of; 0: ETS on
   ``period``), ``multistep`` (1: parameters estimated for forecasts 1 to ``horizon`` ahead),
-  ``boxcox`` (1 by default when every value is positive, else 0; 1 on a series with a zero is
-  refused) and ``clean`` (1: outliers replaced), each 0 or 1.
+  ``boxcox`` (1 by default when every value is positive, else 0; the lambda by Guerrero's
+  method, as :func:`~tenantry.ai.forecast.fit_load`'s; 1 on a series with a zero is refused)
+  and ``clean`` (1: outliers replaced), each 0 or 1.
 - **Accuracy.** The forecaster is fitted on the series without its last ``horizon`` buckets
   and forecasts them: accuracy is ``1 - MAPE`` on them (clipped at 0). The metrics add the
   held-out MAE, the MAE of seasonal-naive on the same buckets (the baseline it must beat), and
@@ -36,7 +37,13 @@ import numpy as np
 from tenantry.ai.backtest import seasonal_naive
 from tenantry.ai.data import Matrix, TrainingData
 from tenantry.ai.files import verify
-from tenantry.ai.forecast import Forecaster, default_periods, fit, forecaster_from_params
+from tenantry.ai.forecast import (
+    LOAD_BOXCOX,
+    Forecaster,
+    default_periods,
+    fit,
+    forecaster_from_params,
+)
 from tenantry.ai.kinds import LoadedModel, Progress, Trained, mape, parameters_of
 from tenantry.ai.series import MAX_HORIZON, MAX_PERIOD, Array
 from tenantry.errors import InvalidInput
@@ -55,7 +62,7 @@ def _fit(series: Array, options: Mapping[str, Any], horizon: int) -> Forecaster:
         series,
         period,
         periods=default_periods(period) if options["mstl"] else None,
-        boxcox=bool(options["boxcox"]),
+        boxcox=LOAD_BOXCOX if options["boxcox"] else False,
         clean=bool(options["clean"]),
         horizon=horizon if options["multistep"] else None,
     )

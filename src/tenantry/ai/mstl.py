@@ -24,11 +24,12 @@ from statsmodels.tsa.seasonal import MSTL
 from tenantry.ai.ets import FittedForecaster, Forecast, fit_ets
 from tenantry.ai.series import (
     Array,
+    BoxCox,
     as_series,
-    boxcox_lambda,
     check_lambda,
     check_period,
     clean_outliers,
+    lambda_for,
     transform,
     untransform,
 )
@@ -156,7 +157,7 @@ def fit_mstl(
     periods: tuple[int, ...],
     *,
     damped: bool,
-    boxcox: bool | float,
+    boxcox: BoxCox,
     max_alpha: float | None,
     clean: bool,
     horizon: int | None,
@@ -166,11 +167,7 @@ def fit_mstl(
     cleaned: tuple[int, ...] = ()
     if clean:
         y, cleaned = clean_outliers(y, periods[-1])
-    lam: float | None = None
-    if boxcox is not False:
-        if np.any(y <= 0):
-            raise InvalidInput("a Box-Cox transform needs a positive series")
-        lam = boxcox_lambda(y) if boxcox is True else check_lambda(float(boxcox))
+    lam = lambda_for(y, boxcox, periods[-1])
     z = transform(y, lam)
     decomposition = MSTL(
         z,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from tenantry.errors import InvalidInput
 
@@ -32,6 +33,8 @@ __all__ = [
     "check_lambda",
     "check_period",
     "clean_outliers",
+    "guerrero_lambda",
+    "lambda_for",
     "transform",
     "untransform",
 ]
@@ -47,6 +50,9 @@ CLEAN_KEEP_RECENT = 3
 BOXCOX_RANGE = (0.0, 1.0)
 
 Array = npt.NDArray[np.float64]
+#: A fit's Box-Cox option: False (none), True (lambda by maximum likelihood), ``"guerrero"``
+#: (lambda by Guerrero's method over the seasonal cycles) or a lambda.
+BoxCox = bool | float | Literal["guerrero"]
 
 
 def as_series(values: Sequence[float] | Array, *, what: str = "series") -> Array:
@@ -81,6 +87,49 @@ def boxcox_lambda(y: Array) -> float:
     if np.ptp(y) == 0:
         return 1.0
     return float(np.clip(stats.boxcox_normmax(y, brack=(low, high), method="mle"), low, high))
+
+
+def guerrero_lambda(y: Array, period: int) -> float:
+    """The Box-Cox lambda of ``y`` by Guerrero's method (1993), kept in :data:`BOXCOX_RANGE`:
+    the lambda that makes the ratio of each cycle's standard deviation to its mean to the power
+    ``1 - lambda`` most nearly constant (the smallest coefficient of variation over the whole
+    cycles of ``period`` buckets, the newest ones; ``period`` 1 counts pairs, as R's
+    ``forecast::BoxCox.lambda`` does). Unlike the likelihood of the pooled values, which a
+    seasonal shape sways, it asks what a forecast needs: a spread that does not grow with the
+    level. Fewer than two whole cycles, or a constant cycle: the maximum-likelihood lambda
+    (:func:`boxcox_lambda`)."""
+    size = max(period, 2)
+    cycles = len(y) // size
+    if cycles < 2:
+        return boxcox_lambda(y)
+    blocks = y[len(y) - cycles * size :].reshape(cycles, size)
+    means, spreads = blocks.mean(axis=1), blocks.std(axis=1, ddof=1)
+    if np.any(spreads == 0) or np.any(means <= 0):
+        return boxcox_lambda(y)
+    low, high = BOXCOX_RANGE
+
+    def variation(lam: float) -> float:
+        ratio = spreads / means ** (1.0 - lam)
+        return float(np.std(ratio, ddof=1) / np.mean(ratio))
+
+    best = optimize.minimize_scalar(variation, bounds=(low, high), method="bounded")
+    return float(np.clip(best.x, low, high))
+
+
+def lambda_for(y: Array, boxcox: BoxCox, period: int) -> float | None:
+    """The Box-Cox lambda the option ``boxcox`` asks of ``y`` (None: no transform); a transform
+    needs a positive series. ``period``: the cycle Guerrero's method measures spread over."""
+    if boxcox is False:
+        return None
+    if np.any(y <= 0):
+        raise InvalidInput("a Box-Cox transform needs a positive series")
+    if boxcox is True:
+        return boxcox_lambda(y)
+    if boxcox == "guerrero":
+        return guerrero_lambda(y, period)
+    if isinstance(boxcox, str):
+        raise InvalidInput("boxcox must be False, True, 'guerrero' or a lambda")
+    return check_lambda(float(boxcox))
 
 
 def check_lambda(lam: float) -> float:
