@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         "TENANTRY_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/", min_length=1
     )
 
+    #: Whether the service runs a workflow worker in its process (``tenantry worker`` runs
+    #: more, anywhere that reaches the database), and how many sagas a worker runs at once.
+    workflow_worker: bool = _env("TENANTRY_WORKFLOW_WORKER", True)
+    workflow_concurrency: int = _env("TENANTRY_WORKFLOW_CONCURRENCY", 32, ge=1, le=1024)
+    #: Modules a worker imports before it starts: each registers workflow definitions.
+    workflow_definitions: list[str] = _env("TENANTRY_WORKFLOW_DEFINITIONS", default_factory=list)
+
     #: Traces of requests and manager calls: ``off`` (no tracer provider at all), ``otlp``
     #: (OTLP/HTTP to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``,
     #: read by the exporter) or ``console`` (stdout). See docs/tracing.md.

@@ -39,6 +39,7 @@ from tenantry.api.openapi import document
 from tenantry.api.sampling import ServiceSampler
 from tenantry.api.state import AppState
 from tenantry.api.tracing import AppTracing, TracingMiddleware
+from tenantry.api.workers import start_workflows
 from tenantry.audit.manager import AuditLog
 from tenantry.audit.notes import CheckpointSigner
 from tenantry.audit.router import router as audit_router
@@ -82,6 +83,7 @@ from tenantry.threats.events import SecurityEvents, on_events
 from tenantry.threats.manager import Threat, ThreatAnalyzer
 from tenantry.threats.router import router as threats_router
 from tenantry.threats.watch import ThreatWatch
+from tenantry.workflows.router import router as workflows_router
 
 __all__ = ["create_app", "resolve_api_token"]
 
@@ -211,6 +213,7 @@ async def _monitoring(
     sender = SlackSender()
     stack.push_async_callback(sender.aclose)
     dispatcher = AlertDispatcher(notifier, sender, database)
+    notifier.on_message = dispatcher.notice  # a workflow's message goes out in the next round
 
     async def queue(transitions: list[Transition]) -> None:
         """A background evaluation's transitions: their messages queued, then delivered."""
@@ -319,6 +322,7 @@ def _include_routers(app: FastAPI) -> None:
         fixtures_router,
         ai_router,
         performance_router,
+        workflows_router,
     ):
         app.include_router(router)
 
@@ -417,6 +421,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ai_jobs = _ai(stack, database, settings, trail)
             # each tenant's window detector, when its registry has one (threats/detector.py)
             security.threats.detector = WindowDetector(ai_jobs.ai)
+            workflows, workflow_worker = await start_workflows(
+                stack, database, trail, settings, {"metadata": metadata, "notifier": notifier}
+            )
             api_token = resolve_api_token(settings)
             api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
             gate = TenantGate(
@@ -455,6 +462,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ai=ai_jobs.ai,
                 ai_jobs=ai_jobs,
                 performance=performance,
+                workflows=workflows,
+                workflow_worker=workflow_worker,
             )
             _log.info(
                 "started",

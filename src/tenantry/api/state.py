@@ -35,6 +35,7 @@ from tenantry.tenants.manager import TenantRegistry
 from tenantry.threats.events import SecurityEvents
 from tenantry.threats.manager import ThreatAnalyzer
 from tenantry.threats.watch import ThreatWatch
+from tenantry.workflows import WorkflowManager, WorkflowWorker
 
 __all__ = ["AppState", "StateDep"]
 
@@ -68,6 +69,8 @@ class AppState:
     ai: AIManager
     ai_jobs: TrainingJobs
     performance: PerformanceManager
+    workflows: WorkflowManager
+    workflow_worker: WorkflowWorker | None
 
     @property
     def audit(self) -> AuditLog:
