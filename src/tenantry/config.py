@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     #: more, anywhere that reaches the database), and how many sagas a worker runs at once.
     workflow_worker: bool = _env("TENANTRY_WORKFLOW_WORKER", True)
     workflow_concurrency: int = _env("TENANTRY_WORKFLOW_CONCURRENCY", 32, ge=1, le=1024)
+    #: Seconds a worker's claim on a saga lasts without a heartbeat (renewed every third of
+    #: it): how soon another worker resumes the sagas of a worker that died.
+    workflow_lease: float = _env("TENANTRY_WORKFLOW_LEASE", 30.0, ge=1, le=3600)
     #: Modules a worker imports before it starts: each registers workflow definitions.
     workflow_definitions: list[str] = _env("TENANTRY_WORKFLOW_DEFINITIONS", default_factory=list)
 

@@ -47,6 +47,7 @@ async def start_workflows(
         database,
         default_registry(),
         concurrency=settings.workflow_concurrency,
+        lease=settings.workflow_lease,
         services=services,
         audit=trail,
     )

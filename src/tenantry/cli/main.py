@@ -1,4 +1,4 @@
-"""The ``tenantry`` command: serve, migrate, tenants, doctor."""
+"""The ``tenantry`` command: serve, worker, migrate, tenants, doctor."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tenantry.cli.audit import audit_app
 from tenantry.cli.keys import keys_app
 from tenantry.cli.metadata import metadata_app
 from tenantry.cli.support import held_embedded_database, migrated_database, run_command
+from tenantry.cli.worker import worker
 from tenantry.config import Settings, load_settings
 from tenantry.db.doctor import run_doctor
 from tenantry.db.runtime import DatabaseRuntime
@@ -37,6 +38,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(metadata_app, name="metadata")
 app.add_typer(audit_app, name="audit")
+app.command("worker")(worker)
 console = Console()
 _T = TypeVar("_T")
 

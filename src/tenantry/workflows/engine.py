@@ -169,7 +169,6 @@ class WorkflowEngine:
             tenant_id, row, definition, step, position=index, done=done, back=True
         )
         if outcome.done:
-            await self._write(row, {"compensate_from": index - 1})
             return True
         if not outcome.exhausted:
             await self._release(row, step.retry.delay(outcome.attempt))
@@ -209,7 +208,9 @@ class WorkflowEngine:
             output=done.get(position) if back else None,
             services=self.services,
         )
-        advance = {} if back else {"position": position + 1}
+        # where the saga goes next, written with the step's checkpoint (one transaction: a crash
+        # between the two would do the step again)
+        advance = {"compensate_from": position - 1} if back else {"position": position + 1}
         try:
             if step.transactional:
                 async with db.tenant_transaction() as conn:

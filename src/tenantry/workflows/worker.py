@@ -128,12 +128,19 @@ class WorkflowWorker:
         await asyncio.gather(*(self._running[key] for key in claimed))
         return len(claimed)
 
-    async def drain(self, *, within: float = 60.0) -> None:
-        """Run rounds until nothing is due, for at most ``within`` seconds (for tests and
-        one-shot scripts)."""
+    async def drain(self, *, idle: float = 0.5, within: float = 60.0) -> None:
+        """Run rounds until nothing was due for ``idle`` seconds (a retry waiting less than
+        that is run too), for at most ``within`` seconds: for tests and one-shot scripts."""
+        loop = asyncio.get_running_loop()
         async with asyncio.timeout(within):
-            while await self.run_once():
-                pass
+            last = loop.time()
+            while True:
+                if await self.run_once():
+                    last = loop.time()
+                elif loop.time() - last >= idle:
+                    return
+                else:
+                    await asyncio.sleep(min(self.poll, 0.05))
 
     async def _claim(self, room: int) -> list[Held]:
         if room <= 0:
