@@ -3,7 +3,9 @@
 The engine runs a saga its worker holds (leased by :func:`~tenantry.workflows.repository.claim`)
 until it finishes, waits for a retry, or is lost to another worker:
 
-- **forward**: the step at ``position`` is attempted (the attempt counted first, in a
+- **forward**: the step at ``position`` is attempted (a transactional step in the saga's
+  tenant transaction; any other in a context of its own, outside the saga's tenant scope, so
+  that a platform saga's step may act for another tenant) (the attempt counted first, in a
   transaction of its own); its output and ``position + 1`` are written in one transaction, which
   for a transactional step is the one the step wrote its effect in. A failed attempt with
   attempts left records the error and releases the saga until its backoff is over (another
@@ -24,6 +26,7 @@ Any write of the engine names its worker: if the lease was lost, it changes noth
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -220,9 +223,10 @@ class WorkflowEngine:
                     output_json = check_json(output, f"the output of step {step.name!r}")
                     await repo.update(conn, row.id, advance, owner=self.owner)
                     await repo.finish_step(conn, row.id, position, phase, output_json)
-            else:
-                async with asyncio.timeout(step.timeout):
-                    output = await action(context)
+            else:  # in a context of its own: no tenant scope or transaction of the saga's
+                task = asyncio.create_task(_timed(action, context, step.timeout),
+                                           context=contextvars.Context())  # fmt: skip
+                output = await task
                 output_json = check_json(output, f"the output of step {step.name!r}")
                 async with db.tenant_transaction() as conn:
                     await repo.update(conn, row.id, advance, owner=self.owner)
@@ -303,6 +307,11 @@ class WorkflowEngine:
         async with self.database.tenant_transaction() as conn:
             await repo.update(conn, row.id, changes, owner=self.owner)
             await _audit(trail, tenant_id, row, status, reason or "")
+
+
+async def _timed(action: Any, context: StepContext, seconds: float) -> Any:
+    async with asyncio.timeout(seconds):
+        return await action(context)
 
 
 async def _audit(

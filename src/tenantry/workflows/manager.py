@@ -209,6 +209,16 @@ class WorkflowManager(RecordsChanges):
                 history = await repo.steps(conn, key)
         return _view(row, history)
 
+    async def by_idempotency_key(self, tenant_id: str, key: str) -> WorkflowView | None:
+        """The saga that ``create_workflow`` started with ``idempotency_key=key``, if any."""
+        validate_tenant_id(tenant_id)
+        if not (isinstance(key, str) and _KEY.match(key)):
+            raise InvalidInput("an idempotency key is 1 to 128 of A-Z a-z 0-9 _ . : -")
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                row = await repo.by_key(conn, key)
+        return None if row is None else _view(row)
+
     async def list_workflows(
         self,
         tenant_id: str,
