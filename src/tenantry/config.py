@@ -124,6 +124,8 @@ class Settings(BaseSettings):
         "TENANTRY_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/", min_length=1
     )
 
+    #: A TOML file of tier policies over the shipped ones (docs/lifecycle.md).
+    tier_policies: Path | None = _env("TENANTRY_TIER_POLICIES")
     #: Whether the service runs a workflow worker in its process (``tenantry worker`` runs
     #: more, anywhere that reaches the database), and how many sagas a worker runs at once.
     workflow_worker: bool = _env("TENANTRY_WORKFLOW_WORKER", True)

@@ -56,6 +56,8 @@ from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
+from tenantry.lifecycle.manager import LifecycleManager
+from tenantry.lifecycle.router import router as lifecycle_router
 from tenantry.logging import get_logger
 from tenantry.metadata.indexes import SearchIndexes
 from tenantry.metadata.manager import MetadataManager
@@ -323,6 +325,7 @@ def _include_routers(app: FastAPI) -> None:
         ai_router,
         performance_router,
         workflows_router,
+        lifecycle_router,
     ):
         app.include_router(router)
 
@@ -424,6 +427,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             workflows, workflow_worker = await start_workflows(
                 stack, database, trail, settings, {"metadata": metadata, "notifier": notifier}
             )
+            tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
+            lifecycle = LifecycleManager(database, workflows=workflows, tenants=tenants)
             api_token = resolve_api_token(settings)
             api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
             gate = TenantGate(
@@ -448,7 +453,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 access=access,
                 passkeys=passkeys,
                 security=security,
-                tenants=TenantRegistry(database, audit=trail, on_status_change=status_changed),
+                tenants=tenants,
                 schemas=metadata.schemas.registry,
                 gate=gate,
                 threat_watch=watch,
@@ -464,6 +469,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 performance=performance,
                 workflows=workflows,
                 workflow_worker=workflow_worker,
+                lifecycle=lifecycle,
             )
             _log.info(
                 "started",

@@ -23,6 +23,7 @@ from tenantry.config import Settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.lifecycle.manager import LifecycleManager
 from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.monitoring.manager import MonitoringManager
@@ -71,6 +72,7 @@ class AppState:
     performance: PerformanceManager
     workflows: WorkflowManager
     workflow_worker: WorkflowWorker | None
+    lifecycle: LifecycleManager
 
     @property
     def audit(self) -> AuditLog:

@@ -17,6 +17,8 @@ from tenantry.config import Settings
 from tenantry.db.changes import ChangeLog
 from tenantry.db.engine import Database
 from tenantry.errors import ConfigError
+from tenantry.lifecycle import policies
+from tenantry.lifecycle import provisioning as _provisioning  # noqa: F401 - its saga
 from tenantry.workflows import WorkflowManager, WorkflowWorker, default_registry
 from tenantry.workflows import release as _release  # noqa: F401 - registers release_track
 
@@ -40,6 +42,7 @@ async def start_workflows(
     services: Mapping[str, Any],
 ) -> tuple[WorkflowManager, WorkflowWorker | None]:
     import_definitions(settings.workflow_definitions)
+    policies(settings.tier_policies)  # a wrong policy file stops the service here
     manager = WorkflowManager(database, audit=trail)
     if not settings.workflow_worker:
         return manager, None

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+from tenantry.config import load_settings
 from tenantry.errors import ConfigError, InvalidInput
 from tenantry.levels import SecurityLevel
 from tenantry.tenants.schemas import TenantTier
@@ -136,9 +137,14 @@ def load_policies(path: Path | None = None) -> dict[TenantTier, TierPolicy]:
     return {TenantTier(t): _policy(t, v, where) for t, v in merged.items()}
 
 
-@cache
 def policies(path: Path | None = None) -> dict[TenantTier, TierPolicy]:
-    """:func:`load_policies`, read once per path."""
+    """The policies in force: the shipped ones with ``path``'s (default: the file
+    ``TENANTRY_TIER_POLICIES`` names, if any) over them; read once per path."""
+    return _cached(load_settings().tier_policies if path is None else path)
+
+
+@cache
+def _cached(path: Path | None) -> dict[TenantTier, TierPolicy]:
     return load_policies(path)
 
 
