@@ -3,6 +3,7 @@ changes of status only, and the tier policies file."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -25,6 +26,17 @@ def platform_worker(db: Database) -> WorkflowWorker:
     return WorkflowWorker(db, default_registry(), tenants=[PLATFORM_TENANT], poll=0.05)
 
 
+async def provisioned(db: Database, lifecycle: LifecycleManager, tenant: str) -> None:
+    """Run the platform's sagas here until the tenant's provisioning ended (a service's worker
+    in this process may run it instead: then wait for it)."""
+    await platform_worker(db).drain()
+    for _ in range(400):
+        found = (await lifecycle.lifecycle(tenant)).provisioning
+        if found is not None and found.finished_at is not None:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_provisioning_makes_an_active_tenant_with_its_tiers_setup(db: Database) -> None:
     tenant = f"label-{uuid.uuid4().hex[:10]}"
     lifecycle = LifecycleManager(db)
@@ -36,7 +48,7 @@ async def test_provisioning_makes_an_active_tenant_with_its_tiers_setup(db: Data
     again = await lifecycle.create_tenant_lifecycle(tenant, "premium_tier")
     assert again.provisioning is not None
     assert again.provisioning.id == started.provisioning.id  # the same saga, not another
-    await platform_worker(db).drain()
+    await provisioned(db, lifecycle, tenant)
     done = await lifecycle.lifecycle(tenant)
     assert done.provisioning is not None
     saga = await WorkflowManager(db).get_workflow(PLATFORM_TENANT, done.provisioning.id)

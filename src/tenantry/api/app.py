@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -57,6 +58,9 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
 from tenantry.lifecycle.manager import LifecycleManager
+from tenantry.lifecycle.policies import policies
+from tenantry.lifecycle.quotas import RequestLimiter
+from tenantry.lifecycle.retention import RetentionJob
 from tenantry.lifecycle.router import router as lifecycle_router
 from tenantry.logging import get_logger
 from tenantry.metadata.indexes import SearchIndexes
@@ -85,6 +89,7 @@ from tenantry.threats.events import SecurityEvents, on_events
 from tenantry.threats.manager import Threat, ThreatAnalyzer
 from tenantry.threats.router import router as threats_router
 from tenantry.threats.watch import ThreatWatch
+from tenantry.workflows import WorkflowManager
 from tenantry.workflows.router import router as workflows_router
 
 __all__ = ["create_app", "resolve_api_token"]
@@ -330,6 +335,55 @@ def _include_routers(app: FastAPI) -> None:
         app.include_router(router)
 
 
+async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
+    stack: AsyncExitStack,
+    database: Database,
+    trail: ChangeLog,
+    settings: Settings,
+    monitoring: MonitoringManager,
+    workflows: WorkflowManager,
+    tenants: TenantRegistry,
+) -> tuple[LifecycleManager, RequestLimiter]:
+    """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
+    (the limiter), its old data deleted by its tier's retention (an hourly round, a daily sweep;
+    the metric series' by the monitoring manager's downsampler, with the same days)."""
+    tiers = policies(settings.tier_policies)
+    monitoring.downsampler.retention = {
+        tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
+    }
+    job = RetentionJob(database, tiers, audit=trail)
+    await job.start()
+    stack.push_async_callback(job.close)
+    lifecycle = LifecycleManager(database, workflows=workflows, tenants=tenants)
+    return lifecycle, RequestLimiter(tenants, tiers)
+
+
+def _gate(  # noqa: PLR0917 - the gate's parts, once
+    settings: Settings,
+    database: Database,
+    trail: ChangeLog,
+    cache: CacheManager,
+    active: ActiveTenants,
+    sessions: SessionManager,
+    access: AccessControl,
+    limiter: RequestLimiter,
+) -> tuple[str, ApiKeys, TenantGate]:
+    """The service token, the API keys, and the gate that checks every credential with them
+    (and each tenant's request rate)."""
+    api_token = resolve_api_token(settings)
+    api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
+    gate = TenantGate(
+        api_token=api_token,
+        database=database,
+        active=active,
+        sessions=sessions,
+        api_keys=api_keys,
+        access=access,
+        limiter=limiter,
+    )
+    return api_token, api_keys, gate
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The tenantry service. ``settings`` defaults to the environment's."""
     settings = settings or load_settings()
@@ -419,6 +473,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
+                limiter.forget(tenant_id)  # its tier, read again
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
 
             ai_jobs = _ai(stack, database, settings, trail)
@@ -428,16 +483,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack, database, trail, settings, {"metadata": metadata, "notifier": notifier}
             )
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
-            lifecycle = LifecycleManager(database, workflows=workflows, tenants=tenants)
-            api_token = resolve_api_token(settings)
-            api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
-            gate = TenantGate(
-                api_token=api_token,
-                database=database,
-                active=active,
-                sessions=sessions,
-                api_keys=api_keys,
-                access=access,
+            lifecycle, limiter = await _lifecycle(
+                stack, database, trail, settings, monitoring, workflows, tenants
+            )
+            api_token, api_keys, gate = _gate(
+                settings, database, trail, cache, active, sessions, access, limiter
             )
             app.state.tenantry = AppState(
                 settings=settings,

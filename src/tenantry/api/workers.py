@@ -22,7 +22,12 @@ from tenantry.lifecycle import provisioning as _provisioning  # noqa: F401 - its
 from tenantry.workflows import WorkflowManager, WorkflowWorker, default_registry
 from tenantry.workflows import release as _release  # noqa: F401 - registers release_track
 
-__all__ = ["import_definitions", "start_workflows"]
+__all__ = ["import_definitions", "start_workflows", "workflow_caps"]
+
+
+def workflow_caps(settings: Settings) -> dict[str, int]:
+    """Each tier's ``workflow_concurrency`` (a wrong policy file stops the service here)."""
+    return {t.value: p.workflow_concurrency for t, p in policies(settings.tier_policies).items()}
 
 
 def import_definitions(modules: Sequence[str]) -> None:
@@ -42,13 +47,13 @@ async def start_workflows(
     services: Mapping[str, Any],
 ) -> tuple[WorkflowManager, WorkflowWorker | None]:
     import_definitions(settings.workflow_definitions)
-    policies(settings.tier_policies)  # a wrong policy file stops the service here
     manager = WorkflowManager(database, audit=trail)
     if not settings.workflow_worker:
         return manager, None
     worker = WorkflowWorker(
         database,
         default_registry(),
+        caps=workflow_caps(settings),
         concurrency=settings.workflow_concurrency,
         lease=settings.workflow_lease,
         services=services,

@@ -14,7 +14,7 @@ import typer
 from tenantry.alerts.delivery import SlackSender
 from tenantry.alerts.dispatch import AlertDispatcher
 from tenantry.alerts.notify import AlertNotifier
-from tenantry.api.workers import import_definitions
+from tenantry.api.workers import import_definitions, workflow_caps
 from tenantry.cli.support import migrated_database, run_command
 from tenantry.config import load_settings
 from tenantry.logging import configure_logging, get_logger
@@ -55,6 +55,7 @@ def worker(
             runner = WorkflowWorker(
                 database,
                 default_registry(),
+                caps=workflow_caps(settings),
                 concurrency=concurrency or settings.workflow_concurrency,
                 lease=settings.workflow_lease,
                 services={"metadata": MetadataManager(database), "notifier": notifier},

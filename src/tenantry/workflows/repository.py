@@ -314,13 +314,15 @@ async def claim(
     caps: Mapping[str, int],
     default_cap: int,
     only: Sequence[str] | None = None,
+    definitions: Sequence[str] | None = None,
 ) -> list[tuple[str, uuid.UUID]]:
     """Lease up to ``limit`` due sagas to ``worker`` for ``lease`` seconds, in fair order under
-    each tier's concurrency cap (``caps``, else ``default_cap``), of the tenants ``only`` if
-    given: (tenant, saga) pairs."""
+    each tier's concurrency cap (``caps``, else ``default_cap``), of the tenants ``only`` and
+    the definitions ``definitions`` if given: (tenant, saga) pairs."""
     rows = await conn.execute(
         text(
-            "SELECT tenant_id, workflow_id FROM tenantry.claim_workflows(:w, :n, :l, :c, :d, :only)"
+            "SELECT tenant_id, workflow_id FROM "
+            "tenantry.claim_workflows(:w, :n, :l, :c, :d, :only, :defs)"
         ),
         {
             "w": worker,
@@ -329,6 +331,7 @@ async def claim(
             "c": json.dumps(dict(caps)),
             "d": default_cap,
             "only": None if only is None else list(only),
+            "defs": None if definitions is None else list(definitions),
         },
     )
     return [(str(t), w) for t, w in rows]

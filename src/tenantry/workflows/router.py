@@ -5,12 +5,13 @@ is not found. Each change is audited by the manager."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantry.actions import WORKFLOWS_OPERATE, WORKFLOWS_READ, WORKFLOWS_RUN
 from tenantry.http import BACKEND, Route, problems, provided, require
@@ -21,6 +22,7 @@ from tenantry.workflows.models import STATUSES
 
 __all__ = ["DefinitionView", "WorkflowBody", "router"]
 
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 router = APIRouter(route_class=Route, responses=problems(*BACKEND), tags=["workflows"])
 Reader = Annotated[Principal, require(WORKFLOWS_READ)]
 Runner = Annotated[Principal, require(WORKFLOWS_RUN)]
@@ -94,6 +96,14 @@ class WorkflowFilter(BaseModel):
     definition: str | None = Field(default=None, max_length=64)
     before: datetime | None = None
     limit: int = Field(default=100, ge=1, le=MAX_LIST)
+
+    @field_validator("before", mode="before")
+    @classmethod
+    def _iso(cls, value: object) -> object:
+        """A time as ISO 8601 text (``2026-12-06T09:00:00Z``), not a number of seconds."""
+        if isinstance(value, str) and not _ISO.match(value):
+            raise ValueError("before is a time in ISO 8601 (2026-12-06T09:00:00Z)")
+        return value
 
 
 @router.get("/workflows")

@@ -3,7 +3,8 @@
 A worker is a loop in any process that reaches the database (the service runs one; ``tenantry
 worker`` runs one on its own), and any number of them may run at once:
 
-- it claims up to its free slots (``concurrency`` minus what it runs) with
+- it claims up to its free slots (``concurrency`` minus what it runs), of the definitions its
+  registry has (a worker never holds a workflow it cannot run), with
   :func:`~tenantry.workflows.repository.claim`: each tenant at most its tier's cap of sagas
   running across all workers, every tenant's first due saga before anyone's second, so one
   tenant's burst does not hold back another tenant's first saga for longer than the worker's
@@ -154,6 +155,7 @@ class WorkflowWorker:
                 caps=self.caps,
                 default_cap=self.default_cap,
                 only=self.tenants,
+                definitions=self.engine.registry.names(),
             )
         for key in claimed:
             task = asyncio.create_task(self._run(key), name=f"tenantry-workflow-{key[1]}")

@@ -2,7 +2,8 @@
 functions the workers claim and keep them with.
 
 ``claim_workflows`` runs outside any tenant's transaction and visits each active tenant (of
-``p_only`` when given: a worker dedicated to some tenants) in turn
+``p_only`` when given: a worker dedicated to some tenants) in turn, taking only workflows of the
+definitions the worker has (``p_definitions``: a worker never holds one it cannot run)
 as that tenant (row-level security applies to every statement it runs): it counts the tenant's
 sagas held by a live lease, takes up to the tenant's room under its concurrency cap of its due
 ones (``FOR UPDATE SKIP LOCKED``), then leases the first ``p_limit`` of all the candidates in
@@ -37,7 +38,7 @@ STATUSES = (
     "'pending', 'running', 'compensating', 'parked', 'completed', 'compensated', 'failed', "
     "'cancelled'"
 )
-CLAIM_ARGS = "(text, integer, double precision, jsonb, integer, text[])"
+CLAIM_ARGS = "(text, integer, double precision, jsonb, integer, text[], text[])"
 CLAIM = f'"{SCHEMA}".claim_workflows{CLAIM_ARGS}'
 RENEW = f'"{SCHEMA}".renew_workflow_leases(text, text[], uuid[], double precision)'
 
@@ -127,7 +128,7 @@ def _functions() -> None:
         f"""
         CREATE FUNCTION "{SCHEMA}".claim_workflows(
             p_worker text, p_limit integer, p_lease double precision, p_caps jsonb,
-            p_default_cap integer, p_only text[]
+            p_default_cap integer, p_only text[], p_definitions text[]
         ) RETURNS TABLE (tenant_id text, workflow_id uuid)
         LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp
         AS $$
@@ -164,6 +165,7 @@ def _functions() -> None:
                 FOR w IN SELECT x.id, x.next_run_at FROM "{SCHEMA}".workflows x
                          WHERE x.status IN {RUNNABLE} AND x.next_run_at <= v_now
                            AND (x.lease_expires_at IS NULL OR x.lease_expires_at <= v_now)
+                           AND (p_definitions IS NULL OR x.definition = ANY(p_definitions))
                          ORDER BY x.next_run_at, x.created_at
                          LIMIT v_room FOR UPDATE SKIP LOCKED LOOP
                     v_rank := v_rank + 1;
