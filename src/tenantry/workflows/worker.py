@@ -143,11 +143,10 @@ class WorkflowWorker:
                 else:
                     await asyncio.sleep(min(self.poll, 0.05))
 
-    async def _claim(self, room: int) -> list[Held]:
-        if room <= 0:
-            return []
+    async def _lease(self, room: int) -> list[Held]:
+        """Lease up to ``room`` due sagas to this worker: the fair, capped claim."""
         async with self.database.transaction() as conn:
-            claimed = await repo.claim(
+            return await repo.claim(
                 conn,
                 self.name,
                 limit=room,
@@ -157,6 +156,11 @@ class WorkflowWorker:
                 only=self.tenants,
                 definitions=self.engine.registry.names(),
             )
+
+    async def _claim(self, room: int) -> list[Held]:
+        if room <= 0:
+            return []
+        claimed = await self._lease(room)
         for key in claimed:
             task = asyncio.create_task(self._run(key), name=f"tenantry-workflow-{key[1]}")
             self._running[key] = task
