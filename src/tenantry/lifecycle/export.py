@@ -13,7 +13,8 @@ for the tenant, with a manifest of hashes.
 3. writes each table as sealed chunks (:mod:`tenantry.lifecycle.archive`) to a temporary file
    next to ``destination``, then the manifest, then the tar, renamed to ``destination`` only
    when complete (an existing file is never overwritten);
-4. records ``tenant.export`` in the tenant's audit log, with the manifest's SHA-256.
+4. records ``tenant.export`` in the tenant's audit log, with the manifest's SHA-256 (if that
+   fails, the archive is removed: no export without its entry).
 
 Rows are exported as stored: a column tenantry seals with the tenant's data key (a metadata
 record's sensitive fields, a receiver's secret, the audit entries) stays a ciphertext in the
@@ -186,21 +187,25 @@ class TenantExporter(RecordsChanges):
                 tuple(files),
             )
             await asyncio.to_thread(parts.write_tar, path, report)
-        with tenant_scope(tenant_id):
-            async with db.tenant_transaction():
-                await trail.record(
-                    tenant_id,
-                    "tenant.export",
-                    f"export:{export_id}",
-                    actor=actor,
-                    frameworks=("GDPR",),
-                    detail={
-                        "manifest_sha256": report.manifest_sha256,
-                        "tables": len(files),
-                        "rows": report.rows,
-                        "bytes": report.bytes,
-                    },
-                )
+        try:
+            with tenant_scope(tenant_id):
+                async with db.tenant_transaction():
+                    await trail.record(
+                        tenant_id,
+                        "tenant.export",
+                        f"export:{export_id}",
+                        actor=actor,
+                        frameworks=("GDPR",),
+                        detail={
+                            "manifest_sha256": report.manifest_sha256,
+                            "tables": len(files),
+                            "rows": report.rows,
+                            "bytes": report.bytes,
+                        },
+                    )
+        except BaseException:  # no export without its audit entry
+            path.unlink(missing_ok=True)
+            raise
         return report
 
 
