@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -31,13 +32,14 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import ConfigError, Conflict, DecryptionError, KeysDestroyed, TenantNotFound
 from tenantry.keys import Keyring
 from tenantry.lifecycle import ExportStep, LifecycleManager, TenantExporter, open_export
+from tenantry.lifecycle import router as export_router
 from tenantry.metadata import MetadataManager, MetadataType
 from tenantry.metadata.models import EMBEDDING_DIMENSION
 from tenantry.security import SecurityManager
 from tenantry.sessions import SessionManager
 from tenantry.tenants import TenantSettings
 from tenantry.workflows import Step, StepContext, WorkflowDefinition, WorkflowManager
-from tests.conftest import NewTenant, cli_environment
+from tests.conftest import TOKEN, NewTenant, cli_environment
 
 
 async def _noop(ctx: StepContext) -> str:
@@ -265,3 +267,31 @@ def test_cli_exports_a_tenant(cli_env: dict[str, str], tmp_path: Path) -> None:
     result = runner.invoke(app, missing, env=env)
     assert result.exit_code == 1
     assert "tenant 'no-such-tenant' does not exist" in result.output
+
+
+async def test_export_over_http(
+    client: httpx.AsyncClient, db: Database, new_tenant: NewTenant, tmp_path: Path
+) -> None:
+    tenant = (await new_tenant("exp")).id
+    await TenantSettings(tenant, db).set("export.marker", "over-http")
+    answer = await client.post(f"/tenants/{tenant}/export", headers=TOKEN)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/x-tar"
+    path = tmp_path / "http.tar"
+    path.write_bytes(answer.content)
+    archive = await open_export(path, Keyring(db))
+    assert archive.manifest_sha256 == answer.headers["x-tenantry-manifest-sha256"]
+    assert archive.export_id == answer.headers["x-tenantry-export-id"]
+    assert [r["value"] for r in archive.rows("tenant_settings") if r["key"] == "export.marker"] == [
+        "over-http"
+    ]
+    missing = await client.post("/tenants/no-such-tenant/export", headers=TOKEN)
+    assert missing.status_code == 404
+    export_router._running.append("another")  # an export under way in this process
+    try:
+        busy = await client.post(f"/tenants/{tenant}/export", headers=TOKEN)
+    finally:
+        export_router._running.remove("another")
+    assert busy.status_code == 429
+    assert busy.headers["retry-after"] == "5"
+    assert export_router._running == []
