@@ -35,7 +35,7 @@ from typing import IO, Any, Final
 
 import zstandard
 
-from tenantry.context import tenant_scope, validate_tenant_id
+from tenantry.context import validate_tenant_id
 from tenantry.errors import DecryptionError, InvalidTenantId
 from tenantry.keys import Keyring
 
@@ -180,10 +180,9 @@ class ExportArchive:
 
     def _member(self, tar: tarfile.TarFile, name: str, digest: Any) -> Iterator[bytes]:
         stream = _extract(tar, name)
-        with tenant_scope(self.tenant_id):
-            for chunk in _chunks(stream, self.keyring, self.tenant_id, self.export_id, name):
-                digest.update(chunk)
-                yield chunk
+        for chunk in _chunks(stream, self.keyring, self.tenant_id, self.export_id, name):
+            digest.update(chunk)
+            yield chunk
 
 
 async def open_export(path: str | Path, keyring: Keyring) -> ExportArchive:
@@ -197,13 +196,12 @@ async def open_export(path: str | Path, keyring: Keyring) -> ExportArchive:
             header = _header(tar)
             tenant_id, export_id = header["tenant_id"], header["export_id"]
             await keyring.load(tenant_id)
-            with tenant_scope(tenant_id):
-                raw = bytearray()
-                stream = _extract(tar, MANIFEST_NAME)
-                for chunk in _chunks(stream, keyring, tenant_id, export_id, MANIFEST_NAME):
-                    raw += chunk
-                    if len(raw) > MAX_MANIFEST_BYTES:
-                        raise DecryptionError("export archive: the manifest is too large")
+            raw = bytearray()
+            stream = _extract(tar, MANIFEST_NAME)
+            for chunk in _chunks(stream, keyring, tenant_id, export_id, MANIFEST_NAME):
+                raw += chunk
+                if len(raw) > MAX_MANIFEST_BYTES:
+                    raise DecryptionError("export archive: the manifest is too large")
             manifest_sha256 = hashlib.sha256(raw).hexdigest()
             if manifest_sha256 != header["manifest_sha256"]:
                 raise DecryptionError("export archive: the manifest does not match its SHA-256")
