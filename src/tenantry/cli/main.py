@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tenantry.cli.audit import audit_app
 from tenantry.cli.keys import keys_app
+from tenantry.cli.lifecycle import tenants_export
 from tenantry.cli.metadata import metadata_app
 from tenantry.cli.support import held_embedded_database, migrated_database, run_command
 from tenantry.cli.worker import worker
@@ -33,12 +34,13 @@ __all__ = ["app", "main", "worker_app"]
 app = typer.Typer(
     help="tenantry: the tenant boundary of a multi-tenant service.", no_args_is_help=True
 )
-tenants_app = typer.Typer(help="Create, list and show tenants.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Create, list, show and export tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(metadata_app, name="metadata")
 app.add_typer(audit_app, name="audit")
 app.command("worker")(worker)
+tenants_app.command("export")(tenants_export)
 console = Console()
 _T = TypeVar("_T")
 

@@ -11,17 +11,22 @@
   at the boundary, with the tenant's status in the error.
 - ``lifecycle`` is a tenant's :class:`ResourceLifecycle`: its status, tier and policy, the
   states it may move to, and its provisioning saga.
+- ``export_tenant`` writes every tenant table of the tenant to an archive sealed for it
+  (:mod:`tenantry.lifecycle.export`); ``open_export`` verifies and reads one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from tenantry.context import PLATFORM_TENANT, RESERVED_TENANTS, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import Conflict, InvalidInput, TenantExists, TenantNotFound
+from tenantry.keys import Keyring
+from tenantry.lifecycle.export import ExportProgress, ExportReport, TenantExporter
 from tenantry.lifecycle.policies import TierPolicy, policies, tier_of_policy
 from tenantry.lifecycle.provisioning import PROVISIONING
 from tenantry.tenants import TRANSITIONS, TenantRegistry, TenantStatus
@@ -69,10 +74,12 @@ class LifecycleManager(RecordsChanges):
         workflows: WorkflowManager | None = None,
         tenants: TenantRegistry | None = None,
         audit: ChangeLog | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self._database, self._audit = database, audit
         self._workflows = workflows
         self._tenants = tenants
+        self._keyring = keyring
 
     async def _parts(self) -> tuple[WorkflowManager, TenantRegistry]:
         db = await self._db()
@@ -163,6 +170,20 @@ class LifecycleManager(RecordsChanges):
         _, tenants = await self._parts()
         await tenants.update_status(tenant_id, target, actor=actor)
         return await self.lifecycle(tenant_id)
+
+    async def export_tenant(
+        self,
+        tenant_id: str,
+        destination: str | Path,
+        *,
+        actor: str | None = None,
+        progress: ExportProgress | None = None,
+    ) -> ExportReport:
+        """Export every tenant table of ``tenant_id`` to ``destination`` (a new file), sealed
+        for the tenant, and record ``tenant.export`` in its audit log; see
+        :mod:`tenantry.lifecycle.export`."""
+        exporter = TenantExporter(await self._db(), keyring=self._keyring, audit=self._audit)
+        return await exporter.export(tenant_id, destination, actor=actor, progress=progress)
 
     async def _latest_provisioning(
         self, workflows: WorkflowManager, tenant_id: str

@@ -1,23 +1,34 @@
 """HTTP routes of the tenant lifecycle, the platform's (the service token alone): provision a
-tenant under a tier's policy (a saga; 202), and read where a tenant is in its life."""
+tenant under a tier's policy (a saga; 202), read where a tenant is in its life, and export its
+data (the sealed archive, streamed)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import shutil
+import tempfile
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
+from tenantry.errors import BulkheadFull
 from tenantry.http import BACKEND, Route, problems, provided, require_platform
 from tenantry.lifecycle.manager import LifecycleManager
 from tenantry.principal import Principal
 from tenantry.tenants.schemas import TenantId
 
-__all__ = ["LifecycleBody", "LifecycleView", "router"]
+__all__ = ["MAX_EXPORTS", "LifecycleBody", "LifecycleView", "router"]
 
 router = APIRouter(route_class=Route, responses=problems(*BACKEND), tags=["lifecycle"])
 Platform = Annotated[Principal, require_platform()]
 Lifecycles = Annotated[LifecycleManager, Depends(provided("lifecycle"))]
+#: Exports a process makes at once (each reads a whole tenant and keeps its archive in a
+#: temporary directory until it is sent); more are 429.
+MAX_EXPORTS: Final = 1
+_running: list[str] = []
 
 
 class LifecycleBody(BaseModel):
@@ -82,3 +93,49 @@ async def get_tenant_lifecycle(
     provisioning saga."""
     del caller
     return LifecycleView(**(await lifecycle.lifecycle(tenant_id)).as_dict())
+
+
+@router.post(
+    "/tenants/{tenant_id}/export",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The tenant's export, sealed for it (docs/lifecycle.md#export)",
+            "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problems(404, 410),
+    },
+)
+async def export_tenant(
+    tenant_id: Annotated[TenantId, Path()], caller: Platform, lifecycle: Lifecycles
+) -> FileResponse:
+    """Export every tenant table of the tenant (GDPR portability): the tar sealed for it, with
+    its manifest's SHA-256 in ``X-Tenantry-Manifest-SHA256`` (the ``tenant.export`` audit entry
+    names it too). One export at a time in a process (429 while one runs); a tenant whose keys
+    are destroyed is 410."""
+    if len(_running) >= MAX_EXPORTS:
+        raise BulkheadFull("an export is under way: retry later", retry_after=5.0)
+    _running.append(tenant_id)
+    folder = tempfile.mkdtemp(prefix="tenantry-export-")
+
+    def done() -> None:  # once sent (or failed): the slot and the disk are given back
+        shutil.rmtree(folder, ignore_errors=True)
+        _running.remove(tenant_id)
+
+    try:
+        report = await lifecycle.export_tenant(
+            tenant_id, FilePath(folder) / f"{tenant_id}.tar", actor=caller.actor
+        )
+    except BaseException:
+        done()
+        raise
+    return FileResponse(
+        report.path,
+        media_type="application/x-tar",
+        filename=f"{tenant_id}-{report.export_id}.tar",
+        headers={
+            "X-Tenantry-Export-Id": report.export_id,
+            "X-Tenantry-Manifest-SHA256": report.manifest_sha256,
+        },
+        background=BackgroundTask(done),
+    )
