@@ -428,7 +428,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack, database, trail, settings, {"metadata": metadata, "notifier": notifier}
             )
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
-            lifecycle = LifecycleManager(database, workflows=workflows, tenants=tenants)
+            lifecycle = LifecycleManager(
+                database,
+                workflows=workflows,
+                tenants=tenants,
+                audit=trail,
+                security=security,
+                cache=cache,
+            )
             api_token = resolve_api_token(settings)
             api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
             gate = TenantGate(

@@ -11,6 +11,9 @@
   at the boundary, with the tenant's status in the error.
 - ``lifecycle`` is a tenant's :class:`ResourceLifecycle`: its status, tier and policy, the
   states it may move to, and its provisioning saga.
+- ``erase_tenant`` erases a deleted tenant (rows deleted, keys destroyed, audit tree kept as
+  hashes) and answers the :class:`~tenantry.lifecycle.erasure.ErasureReport` that proves it
+  (:mod:`tenantry.lifecycle.erasure`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tenantry.cache import CacheManager
 from tenantry.context import PLATFORM_TENANT, RESERVED_TENANTS, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import Conflict, InvalidInput, TenantExists, TenantNotFound
+from tenantry.lifecycle.erasure import ErasureParts, ErasureReport, erase
 from tenantry.lifecycle.policies import TierPolicy, policies, tier_of_policy
 from tenantry.lifecycle.provisioning import PROVISIONING
+from tenantry.security import SecurityManager
 from tenantry.tenants import TRANSITIONS, TenantRegistry, TenantStatus
 from tenantry.validation import parse_enum
 from tenantry.workflows import WorkflowManager, WorkflowView
@@ -69,10 +75,15 @@ class LifecycleManager(RecordsChanges):
         workflows: WorkflowManager | None = None,
         tenants: TenantRegistry | None = None,
         audit: ChangeLog | None = None,
+        security: SecurityManager | None = None,
+        cache: CacheManager | None = None,
     ) -> None:
         self._database, self._audit = database, audit
         self._workflows = workflows
         self._tenants = tenants
+        self._security = security
+        #: The app's cache: an erasure drops the tenant's entries from it, on every node.
+        self._cache = cache
 
     async def _parts(self) -> tuple[WorkflowManager, TenantRegistry]:
         db = await self._db()
@@ -163,6 +174,19 @@ class LifecycleManager(RecordsChanges):
         _, tenants = await self._parts()
         await tenants.update_status(tenant_id, target, actor=actor)
         return await self.lifecycle(tenant_id)
+
+    async def erase_tenant(self, tenant_id: str, *, actor: str | None = None) -> ErasureReport:
+        """Erase a ``deleted`` tenant: delete its rows from every tenant table but its audit
+        tree's, destroy its keys, and answer the report that proves nothing of it is readable
+        (recorded as ``tenant.erase`` on the platform's audit tree). Idempotent. A tenant that
+        is not deleted, or a reserved one, is a :class:`~tenantry.errors.Conflict`."""
+        _, tenants = await self._parts()
+        db = await self._db()
+        if self._security is None:
+            self._security = SecurityManager(db)
+        audit = await self._trail(PLATFORM_TENANT)
+        parts = ErasureParts(db, tenants, self._security, audit, self._cache)
+        return await erase(parts, tenant_id, actor=actor)
 
     async def _latest_provisioning(
         self, workflows: WorkflowManager, tenant_id: str
