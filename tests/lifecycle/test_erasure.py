@@ -9,11 +9,13 @@ import uuid
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from tenantry.access.manager import AccessControl
 from tenantry.alerts.manager import AlertManager
 from tenantry.audit import trail_for
+from tenantry.cache import CacheManager
 from tenantry.context import PLATFORM_TENANT, tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.rls import tenant_tables
@@ -28,7 +30,7 @@ from tenantry.sessions import ApiKeys, SessionManager
 from tenantry.tenants import TenantRegistry, TenantSettings, TenantStatus
 from tenantry.threats.events import SecurityEvents
 from tenantry.workflows import Step, WorkflowDefinition, WorkflowManager, WorkflowRegistry
-from tests.conftest import NewTenant
+from tests.conftest import NewTenant, require_redis
 from tests.isolation.rows import insert_sample
 
 PHONE = ClientInfo(ip="198.51.100.7", user_agent="LowtideApp/3.2", device_id="phone-7")
@@ -230,3 +232,29 @@ async def test_erasure_takes_turns_with_the_audit_queues_integration(
     assert report.audit.queue_dropped == 0
     assert report.audit.size >= queued  # every queued entry reached the tree
     assert await trail.outbox.backlog(tenant) == 0
+
+
+async def test_erasure_drops_the_tenants_cache_entries_on_redis_too(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    redis = Redis.from_url(require_redis())
+    cache = CacheManager(redis=redis)
+    tenant = (await new_tenant("cached")).id
+    other = (await new_tenant("cached")).id
+    try:
+        for who in (tenant, other):
+            with tenant_scope(who):
+                await cache.set("profile", {"name": "Nadia Vos"})
+        await TenantRegistry(db).update_status(tenant, TenantStatus.DELETED)
+        report = await LifecycleManager(db, cache=cache).erase_tenant(tenant)
+        assert report.erased
+        assert report.cache_entries_dropped >= 1
+        fresh = CacheManager(redis=redis)  # another node: L2 alone
+        with tenant_scope(tenant):
+            assert await fresh.get("profile") is None
+            assert await cache.get("profile") is None
+        with tenant_scope(other):
+            assert await fresh.get("profile") == {"name": "Nadia Vos"}
+    finally:
+        await cache.close()
+        await redis.aclose()
