@@ -5,6 +5,7 @@ erasure takes turns with the audit queue's integration (no deadlock); the CLI co
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from typing import Any
 
@@ -14,12 +15,12 @@ from sqlalchemy import text
 
 from tenantry.access.manager import AccessControl
 from tenantry.alerts.manager import AlertManager
-from tenantry.audit import trail_for
+from tenantry.audit import lock_statement, trail_for
 from tenantry.cache import CacheManager
 from tenantry.context import PLATFORM_TENANT, tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.rls import tenant_tables
-from tenantry.errors import Conflict, KeysDestroyed, TenantNotFound
+from tenantry.errors import Conflict, KeysDestroyed, TenantContextError, TenantNotFound
 from tenantry.keys import Keyring
 from tenantry.lifecycle import ErasureReport, LifecycleManager
 from tenantry.lifecycle.erasure import KEPT_TABLES
@@ -258,3 +259,21 @@ async def test_erasure_drops_the_tenants_cache_entries_on_redis_too(
     finally:
         await cache.close()
         await redis.aclose()
+
+
+async def test_erasure_waits_for_the_audit_trees_lock(db: Database, new_tenant: NewTenant) -> None:
+    """While an integration holds the tenant's tree lock, the erasure deletes nothing."""
+    tenant = await deleted_tenant(db, new_tenant)
+    records = (await rows_of(db, tenant))["metadata_records"]
+    with tenant_scope(tenant):
+        async with db.tenant_transaction(prologue=lock_statement(tenant)) as conn:
+            erasure = LifecycleManager(db).erase_tenant(tenant)
+            erasing = asyncio.create_task(erasure, context=contextvars.Context())
+            await asyncio.sleep(1.0)
+            assert not erasing.done()
+            count = "SELECT count(*) FROM tenantry.metadata_records"
+            assert await conn.scalar(text(count)) == records > 0  # nothing deleted yet
+    report = await asyncio.wait_for(erasing, 60)
+    assert report.erased, report.as_dict()
+    with pytest.raises(TenantContextError), tenant_scope(tenant):
+        await LifecycleManager(db).erase_tenant(tenant)

@@ -2,8 +2,9 @@
 tree kept as hashes, and a report that proves it, every fact read back from the database.
 
 The tenant must be ``deleted`` first (a status change of its own, audited, refused at the
-boundary from then on; nothing claims a deleted tenant's workflows or visits it in the
-background rounds); the reserved tenants are never erased. Then:
+boundary from then on; no worker claims a deleted tenant's workflows, and the background rounds
+leave it alone but for the behaviour learner, which drops its samples and model); the reserved
+tenants are never erased. Then:
 
 1. its committed audit queue is integrated into its tree, while the entries still open;
 2. its rows are deleted from every tenant table (:func:`~tenantry.db.rls.tenant_tables`: a new
@@ -42,14 +43,20 @@ from sqlalchemy import Table, delete, select, text, tuple_
 
 from tenantry.audit import KeyringAuditCipher, lock_statement
 from tenantry.cache import CacheManager
-from tenantry.context import PLATFORM_TENANT, RESERVED_TENANTS, tenant_scope, validate_tenant_id
+from tenantry.context import (
+    PLATFORM_TENANT,
+    RESERVED_TENANTS,
+    current_tenant,
+    tenant_scope,
+    validate_tenant_id,
+)
 from tenantry.db.bootstrap import quote_ident
 from tenantry.db.changes import ChangeLog
 from tenantry.db.engine import Database
 from tenantry.db.inspect import read_tenant_tables
 from tenantry.db.metadata import SCHEMA
 from tenantry.db.rls import tenant_tables
-from tenantry.errors import Conflict, DecryptionError, TransactionRolledBack
+from tenantry.errors import Conflict, DecryptionError, TenantContextError, TransactionRolledBack
 from tenantry.keys import Keyring
 from tenantry.logging import get_logger
 from tenantry.security import SecurityManager
@@ -194,6 +201,8 @@ async def erase(parts: ErasureParts, tenant_id: str, *, actor: str | None = None
     """Erase ``tenant_id`` (see the module docstring); :class:`Conflict` for a reserved tenant or
     one that is not deleted, :class:`~tenantry.errors.TenantNotFound` for none."""
     validate_tenant_id(tenant_id)
+    if current_tenant() is not None:  # its transactions are the erased tenant's own
+        raise TenantContextError("a tenant is erased outside every tenant scope")
     if tenant_id in RESERVED_TENANTS:
         raise Conflict(f"tenant {tenant_id!r} is tenantry's own: it is never erased")
     tenant = await parts.tenants.get(tenant_id)
