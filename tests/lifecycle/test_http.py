@@ -51,3 +51,32 @@ async def test_provisioning_over_http(client: httpx.AsyncClient) -> None:
     assert missing.status_code == 404
     platform = await client.post("/tenants/platform/lifecycle", json={}, headers=TOKEN)
     assert platform.status_code == 409
+
+
+async def test_erasure_over_http(client: httpx.AsyncClient) -> None:
+    tenant = f"label-{uuid.uuid4().hex[:10]}"
+    created = await client.post("/tenants", json={"id": tenant, "display_name": "L"},
+                                headers=TOKEN)  # fmt: skip
+    assert created.status_code == 201, created.text
+    own = {**TOKEN, "X-Tenant-ID": tenant}
+    assert (await client.put("/settings/ui.theme", json={"value": "dark"}, headers=own)).is_success
+    active = await client.post(f"/tenants/{tenant}/erase", headers=TOKEN)
+    assert active.status_code == 409
+    assert "set its status to deleted first" in active.text
+    deleted = await client.patch(f"/tenants/{tenant}", json={"status": "deleted"}, headers=TOKEN)
+    assert deleted.status_code == 200, deleted.text
+    erased = await client.post(f"/tenants/{tenant}/erase", headers=TOKEN)
+    assert erased.status_code == 200, erased.text
+    report = erased.json()
+    assert report["erased"] is True
+    assert {t["table"]: t["left"] for t in report["tables"]}["tenant_settings"] == 0
+    assert report["audit"]["verified"] is True
+    assert report["keys"]["error"] == "KeysDestroyed"
+    assert len(report["report_sha256"]) == 64
+    again = await client.post(f"/tenants/{tenant}/erase", headers=TOKEN)
+    assert again.status_code == 200
+    assert again.json()["rows_deleted"] == 0
+    assert (await client.post("/tenants/platform/erase", headers=TOKEN)).status_code == 409
+    unknown = await client.post(f"/tenants/no-{uuid.uuid4().hex[:8]}/erase", headers=TOKEN)
+    assert unknown.status_code == 404
+    assert (await client.post("/tenants/Bad Id/erase", headers=TOKEN)).status_code == 422

@@ -343,7 +343,8 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     monitoring: MonitoringManager,
     workflows: WorkflowManager,
     tenants: TenantRegistry,
-    keyring: Keyring,
+    security: SecurityManager,
+    cache: CacheManager,
 ) -> tuple[LifecycleManager, RequestLimiter]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
     (the limiter), its old data deleted by its tier's retention (an hourly round, a daily sweep;
@@ -355,7 +356,15 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     job = RetentionJob(database, tiers, audit=trail)
     await job.start()
     stack.push_async_callback(job.close)
-    lifecycle = LifecycleManager(database, workflows=workflows, tenants=tenants, keyring=keyring)
+    lifecycle = LifecycleManager(
+        database,
+        workflows=workflows,
+        tenants=tenants,
+        audit=trail,
+        keyring=security.keyring,
+        security=security,
+        cache=cache,
+    )
     return lifecycle, RequestLimiter(tenants, tiers)
 
 
@@ -485,7 +494,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
             lifecycle, limiter = await _lifecycle(
-                stack, database, trail, settings, monitoring, workflows, tenants, keyring
+                stack, database, trail, settings, monitoring, workflows, tenants, security, cache
             )
             api_token, api_keys, gate = _gate(
                 settings, database, trail, cache, active, sessions, access, limiter

@@ -1,7 +1,13 @@
 """The tenant lifecycle: tier policies, provisioning as a saga, the states a tenant goes
-through, export. See docs/lifecycle.md."""
+through, export and the erasure of a deleted tenant. See docs/lifecycle.md."""
 
 from tenantry.lifecycle.archive import ExportArchive, open_export
+from tenantry.lifecycle.erasure import (
+    AuditAfterErasure,
+    ErasureReport,
+    KeysAfterErasure,
+    TableErasure,
+)
 from tenantry.lifecycle.export import (
     ExportProgress,
     ExportReport,
@@ -15,12 +21,16 @@ from tenantry.lifecycle.provisioning import PROVISIONING
 
 __all__ = [
     "PROVISIONING",
+    "AuditAfterErasure",
+    "ErasureReport",
     "ExportArchive",
     "ExportProgress",
     "ExportReport",
     "ExportStep",
+    "KeysAfterErasure",
     "LifecycleManager",
     "ResourceLifecycle",
+    "TableErasure",
     "TableExport",
     "TenantExporter",
     "TierPolicy",

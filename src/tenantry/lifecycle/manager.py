@@ -13,6 +13,9 @@
   states it may move to, and its provisioning saga.
 - ``export_tenant`` writes every tenant table of the tenant to an archive sealed for it
   (:mod:`tenantry.lifecycle.export`); ``open_export`` verifies and reads one.
+- ``erase_tenant`` erases a deleted tenant (rows deleted, keys destroyed, audit tree kept as
+  hashes) and answers the :class:`~tenantry.lifecycle.erasure.ErasureReport` that proves it
+  (:mod:`tenantry.lifecycle.erasure`).
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from tenantry.cache import CacheManager
 from tenantry.context import PLATFORM_TENANT, RESERVED_TENANTS, validate_tenant_id
 from tenantry.db.changes import ChangeLog, RecordsChanges
 from tenantry.db.engine import Database
 from tenantry.errors import Conflict, InvalidInput, TenantExists, TenantNotFound
 from tenantry.keys import Keyring
+from tenantry.lifecycle.erasure import ErasureParts, ErasureReport, erase
 from tenantry.lifecycle.export import ExportProgress, ExportReport, TenantExporter
 from tenantry.lifecycle.policies import TierPolicy, policies, tier_of_policy
 from tenantry.lifecycle.provisioning import PROVISIONING
+from tenantry.security import SecurityManager
 from tenantry.tenants import TRANSITIONS, TenantRegistry, TenantStatus
 from tenantry.validation import parse_enum
 from tenantry.workflows import WorkflowManager, WorkflowView
@@ -75,11 +81,16 @@ class LifecycleManager(RecordsChanges):
         tenants: TenantRegistry | None = None,
         audit: ChangeLog | None = None,
         keyring: Keyring | None = None,
+        security: SecurityManager | None = None,
+        cache: CacheManager | None = None,
     ) -> None:
         self._database, self._audit = database, audit
         self._workflows = workflows
         self._tenants = tenants
         self._keyring = keyring
+        self._security = security
+        #: The app's cache: an erasure drops the tenant's entries from it, on every node.
+        self._cache = cache
 
     async def _parts(self) -> tuple[WorkflowManager, TenantRegistry]:
         db = await self._db()
@@ -184,6 +195,19 @@ class LifecycleManager(RecordsChanges):
         :mod:`tenantry.lifecycle.export`."""
         exporter = TenantExporter(await self._db(), keyring=self._keyring, audit=self._audit)
         return await exporter.export(tenant_id, destination, actor=actor, progress=progress)
+
+    async def erase_tenant(self, tenant_id: str, *, actor: str | None = None) -> ErasureReport:
+        """Erase a ``deleted`` tenant: delete its rows from every tenant table but its audit
+        tree's, destroy its keys, and answer the report that proves nothing of it is readable
+        (recorded as ``tenant.erase`` on the platform's audit tree). Idempotent. A tenant that
+        is not deleted, or a reserved one, is a :class:`~tenantry.errors.Conflict`."""
+        _, tenants = await self._parts()
+        db = await self._db()
+        if self._security is None:
+            self._security = SecurityManager(db)
+        audit = await self._trail(PLATFORM_TENANT)
+        parts = ErasureParts(db, tenants, self._security, audit, self._cache)
+        return await erase(parts, tenant_id, actor=actor)
 
     async def _latest_provisioning(
         self, workflows: WorkflowManager, tenant_id: str

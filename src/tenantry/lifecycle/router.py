@@ -1,11 +1,12 @@
 """HTTP routes of the tenant lifecycle, the platform's (the service token alone): provision a
-tenant under a tier's policy (a saga; 202), read where a tenant is in its life, and export its
-data (the sealed archive, streamed)."""
+tenant under a tier's policy (a saga; 202), read where a tenant is in its life, export its data
+(the sealed archive, streamed), and erase a deleted tenant (its report)."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Final
 
@@ -16,11 +17,12 @@ from starlette.background import BackgroundTask
 
 from tenantry.errors import BulkheadFull
 from tenantry.http import BACKEND, Route, problems, provided, require_platform
+from tenantry.lifecycle.erasure import AuditAfterErasure, KeysAfterErasure, TableErasure
 from tenantry.lifecycle.manager import LifecycleManager
 from tenantry.principal import Principal
 from tenantry.tenants.schemas import TenantId
 
-__all__ = ["MAX_EXPORTS", "LifecycleBody", "LifecycleView", "router"]
+__all__ = ["MAX_EXPORTS", "ErasureView", "LifecycleBody", "LifecycleView", "router"]
 
 router = APIRouter(route_class=Route, responses=problems(*BACKEND), tags=["lifecycle"])
 Platform = Annotated[Principal, require_platform()]
@@ -139,3 +141,33 @@ async def export_tenant(
         },
         background=BackgroundTask(done),
     )
+
+
+class ErasureView(BaseModel):
+    """An erasure's report (``ErasureReport.as_dict()``) and its SHA-256, the one recorded as
+    ``tenant.erase`` on the platform's audit log."""
+
+    tenant_id: str
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    passes: int
+    tables: list[TableErasure]
+    audit: AuditAfterErasure
+    keys: KeysAfterErasure
+    cache_entries_dropped: int
+    rows_deleted: int
+    rows_left: int
+    erased: bool
+    report_sha256: str
+
+
+@router.post("/tenants/{tenant_id}/erase", responses=problems(404, 409))
+async def erase_tenant(
+    tenant_id: Annotated[TenantId, Path()], caller: Platform, lifecycle: Lifecycles
+) -> ErasureView:
+    """Erase a deleted tenant: its rows from every tenant table but its audit tree's, its keys
+    destroyed; the report that proves it. A tenant that is not deleted, or the platform, is 409;
+    erasing again answers a report again."""
+    report = await lifecycle.erase_tenant(tenant_id, actor=caller.actor)
+    return ErasureView(**report.as_dict(), report_sha256=report.digest())
