@@ -40,6 +40,7 @@ from benchmarks import (
     bench_sessions,
     bench_threats,
     bench_tracing,
+    bench_workflows,
 )
 from benchmarks.environment import RESULTS_DIR, open_environment
 from benchmarks.harness import Benchmark, Plan, Row, format_table
@@ -70,6 +71,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_monitoring.BENCHMARK,
     bench_alert_delivery.BENCHMARK,
     bench_alerts.BENCHMARK,
+    bench_workflows.BENCHMARK,
     bench_ai.BENCHMARK,
     bench_load.BENCHMARK,
 )

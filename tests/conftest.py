@@ -38,6 +38,8 @@ from tenantry.tenants import Tenant, TenantRegistry
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TENANTRY_TEST_DATA_DIR", ROOT / ".tenantry-test"))
 SERVER_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
+#: The tests' tier policies: request rates out of the suite's way (see the file).
+TEST_TIERS = ROOT / "tests" / "support" / "tiers.toml"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 _root_key = provider_from_environment(load_settings(data_dir=TEST_DATA_DIR, root_key_file=None))
@@ -102,6 +104,7 @@ async def embedded_settings(server: EmbeddedPostgres, purpose: str) -> Settings:
         embedded_database=name,
         api_token="test-token",
         ml_models_enabled=True,
+        tier_policies=TEST_TIERS,
     )
 
 
@@ -118,6 +121,7 @@ async def server_settings(purpose: str) -> Settings:
         data_dir=TEST_DATA_DIR,
         api_token="test-token",
         ml_models_enabled=True,
+        tier_policies=TEST_TIERS,
     )
 
 

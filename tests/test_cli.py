@@ -219,3 +219,45 @@ def test_metadata_upgrade_moves_records_to_the_latest_schema(cli_env: dict[str, 
     code, out = invoke(env, *upgrade, "nope")
     assert code == 1
     assert out.startswith("error: ")
+
+
+def test_tenants_erase_needs_yes_and_a_deleted_tenant_then_prints_its_report(
+    cli_env: dict[str, str],
+) -> None:
+    env = {**cli_env, "TENANTRY_DATA_DIR": str(TEST_DATA_DIR)}
+    tenant_id = f"cli-erase-{uuid.uuid4().hex[:6]}"
+    assert invoke(env, "tenants", "create", tenant_id, "--name", "Erase")[0] == 0
+
+    async def prepare() -> None:
+        async with migrated_database() as database:
+            await MetadataManager(database).create_metadata(
+                tenant_id, "business", {"iban": "NL91ABNA0417164300"}, sensitive=True
+            )
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        asyncio.run(prepare())
+    code, out = invoke(env, "tenants", "erase", tenant_id)
+    assert code == 2
+    assert "pass --yes" in out
+    code, out = invoke(env, "tenants", "erase", tenant_id, "--yes")
+    assert code == 1
+    assert f"error: tenant {tenant_id!r} is active: set its status to deleted first" in out
+    code, out = invoke(env, "tenants", "status", tenant_id, "deleted")
+    assert code == 0, out
+    code, out = invoke(env, "tenants", "erase", tenant_id, "--yes")
+    assert code == 0, out
+    assert "metadata_records" in out
+    assert "verifies" in out
+    assert "sealing answers KeysDestroyed" in out
+    assert f"{tenant_id}: erased" in out
+    code, out = invoke(env, "tenants", "erase", tenant_id, "--yes", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["erased"] is True
+    assert report["rows_deleted"] == 0  # erased already
+    assert {t["table"]: t["left"] for t in report["tables"]}["metadata_records"] == 0
+    code, out = invoke(env, "tenants", "erase", "platform", "--yes")
+    assert code == 1
+    assert "never erased" in out

@@ -27,6 +27,7 @@ PACKAGES = [
     "tenantry.db",
     "tenantry.http",
     "tenantry.keys",
+    "tenantry.lifecycle",
     "tenantry.metadata",
     "tenantry.monitoring",
     "tenantry.passkeys",
@@ -35,6 +36,7 @@ PACKAGES = [
     "tenantry.sessions",
     "tenantry.tenants",
     "tenantry.threats",
+    "tenantry.workflows",
 ]
 MODULES = [
     "tenantry.actions",

@@ -78,6 +78,7 @@ from tenantry.passkeys import models as _passkeys_models  # noqa: F401
 from tenantry.performance import models as _performance_models  # noqa: F401
 from tenantry.sessions import models as _sessions_models  # noqa: F401
 from tenantry.threats import models as _threats_models  # noqa: F401
+from tenantry.workflows import models as _workflows_models  # noqa: F401
 
 # The assembly of the library: managers made without an audit trail (the tenant registry sits
 # below the audit log, and knows it only as a ChangeLog) record their changes in their

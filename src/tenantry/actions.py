@@ -39,6 +39,9 @@ __all__ = [
     "SETTINGS_READ",
     "SETTINGS_WRITE",
     "TENANTS_ADMIN",
+    "WORKFLOWS_OPERATE",
+    "WORKFLOWS_READ",
+    "WORKFLOWS_RUN",
     "is_action",
 ]
 
@@ -70,6 +73,9 @@ AI_READ = "ai:read"
 AI_TRAIN = "ai:train"
 PERFORMANCE_READ = "performance:read"
 PERFORMANCE_WRITE = "performance:write"
+WORKFLOWS_READ = "workflows:read"
+WORKFLOWS_RUN = "workflows:run"
+WORKFLOWS_OPERATE = "workflows:operate"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -104,6 +110,10 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         "(platform only)",
         PERFORMANCE_WRITE: "run an optimization round that changes the process's knobs "
         "(platform only)",
+        WORKFLOWS_READ: "list and read the tenant's workflows, their steps' history and the "
+        "definitions they can start",
+        WORKFLOWS_RUN: "start the tenant's workflows and cancel them",
+        WORKFLOWS_OPERATE: "resume or compensate the tenant's parked workflows",
     }
 )
 

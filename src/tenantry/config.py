@@ -166,6 +166,17 @@ class Settings(BaseSettings):
         "TENANTRY_AUTO_TRAINING_INTERVAL", 86400.0, ge=60, le=30 * 86400
     )
     auto_training_tenants: int = _env("TENANTRY_AUTO_TRAINING_TENANTS", 10, ge=1, le=1000)
+    #: A TOML file of tier policies over the shipped ones (docs/lifecycle.md).
+    tier_policies: Path | None = _env("TENANTRY_TIER_POLICIES")
+    #: Whether the service runs a workflow worker in its process (``tenantry worker`` runs
+    #: more, anywhere that reaches the database), and how many sagas a worker runs at once.
+    workflow_worker: bool = _env("TENANTRY_WORKFLOW_WORKER", True)
+    workflow_concurrency: int = _env("TENANTRY_WORKFLOW_CONCURRENCY", 32, ge=1, le=1024)
+    #: Seconds a worker's claim on a saga lasts without a heartbeat (renewed every third of
+    #: it): how soon another worker resumes the sagas of a worker that died.
+    workflow_lease: float = _env("TENANTRY_WORKFLOW_LEASE", 30.0, ge=1, le=3600)
+    #: Modules a worker imports before it starts: each registers workflow definitions.
+    workflow_definitions: list[str] = _env("TENANTRY_WORKFLOW_DEFINITIONS", default_factory=list)
 
     #: Traces of requests and manager calls: ``off`` (no tracer provider at all), ``otlp``
     #: (OTLP/HTTP to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``,

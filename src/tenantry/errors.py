@@ -35,6 +35,7 @@ status codes: ``tenantry.api.errors`` maps them to problem+json responses in one
     ├── BackendUnavailable          a backend (replica, Redis, HTTP endpoint) cannot take the call
     │   ├── CircuitOpen             its breaker is open
     │   ├── BulkheadFull            the tenant's share of it is in use
+    │   ├── RateLimited             the tenant sends more requests a second than its tier allows
     │   ├── RetryBudgetExhausted    retries would exceed the budget
     │   └── KubernetesApiError      the Kubernetes API refused a call or could not be reached
     └── DatabaseError               the database refused or could not be reached
@@ -76,6 +77,7 @@ __all__ = [
     "ModelFileRejected",
     "NotFound",
     "PermissionDenied",
+    "RateLimited",
     "ReferenceMissing",
     "RetryBudgetExhausted",
     "SchemaNotFound",
@@ -259,6 +261,10 @@ class CircuitOpen(BackendUnavailable):
 
 class BulkheadFull(BackendUnavailable):
     title = "too many concurrent calls"
+
+
+class RateLimited(BackendUnavailable):
+    title = "rate limited"
 
 
 class RetryBudgetExhausted(BackendUnavailable):

@@ -150,6 +150,7 @@ def kind_of(name: str) -> IdKind | None:
         ("silence_id", "silence"),
         ("model_name", "model"),
         ("job_id", "job"),
+        ("workflow_id", "workflow"),
     ):
         if name == suffix.lstrip("_") or name.endswith(suffix):
             return kind  # type: ignore[return-value]

@@ -55,6 +55,7 @@ IdKind = Literal[
     "silence",
     "model",
     "job",
+    "workflow",
 ]
 
 
@@ -185,6 +186,9 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
     model, source = f"{prefix}-model-{_hex()}", f"source-{_hex()}"
     job = await _trained(client, tenant, model, source)
     markers |= {model, source, job}
+    title = f"track-{_hex()}"
+    workflow = await _workflow(client, tenant, title)
+    markers |= {title, workflow}
     # Activity: the viewer and the key read (cache, session activity), and the viewer's session
     # names a tenant that does not exist (a security event, in this tenant's threat report).
     viewer_auth = {"Authorization": f"Bearer {sessions[viewer]['token']}"}
@@ -207,6 +211,7 @@ async def populate(client: httpx.AsyncClient, prefix: str) -> TenantData:
         "silence": silence,
         "model": model,
         "job": job,
+        "workflow": workflow,
     }
     return TenantData(tenant, ids, (admin, viewer), frozenset(markers))
 
@@ -234,6 +239,7 @@ def ghost(data: TenantData) -> dict[IdKind, str]:
         "silence": str(uuid.uuid4()),
         "model": again(ids["model"]),
         "job": f"job_{secrets.token_urlsafe(12)}",
+        "workflow": str(uuid.uuid4()),
     }
 
 
@@ -332,6 +338,8 @@ async def fresh(
     if "model" in kinds or "job" in kinds:
         ids["model"] = f"own-{_hex()}"
         ids["job"] = await _trained(client, tenant, ids["model"], "own")
+    if "workflow" in kinds:
+        ids["workflow"] = await _workflow(client, tenant, f"own-{_hex()}")
     return ids
 
 
@@ -351,6 +359,35 @@ async def _trained(client: httpx.AsyncClient, tenant: str, name: str, source: st
         raise AssertionError(f"training failed: {got}")
     await _post(client, tenant, f"/ai/models/{name}/promote", {})
     return str(job["id"])
+
+
+async def _workflow(client: httpx.AsyncClient, tenant: str, title: str) -> str:
+    """A ``release_track`` workflow of ``tenant`` whose first step fails (injected) and that is
+    parked for an operator (``manual``), waited for until it is (so that nothing changes in the
+    background after the world is made, and it can be cancelled, resumed, compensated); its
+    id."""
+    body = {
+        "definition": "release_track",
+        "input": {
+            "title": title,
+            "artists": ["Ada"],
+            "release_date": "2027-01-01",
+            "country": "DE",
+            "registrant": "TNT",
+            "stores": ["spotify"],
+            "fail_at": "validate_metadata",
+            "fail_times": 100,
+        },
+        "compensation_strategy": "manual",
+    }
+    made = await _post(client, tenant, "/workflows", body)
+    workflow = str(made["id"])
+    for _ in range(400):
+        got = _ok(await client.get(f"/workflows/{workflow}", headers=_platform(tenant)), "read")
+        if got["status"] == "parked":
+            return workflow
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"workflow {workflow} was not parked: {got}")
 
 
 async def _silence(client: httpx.AsyncClient, tenant: str, alertname: str, comment: str) -> str:
@@ -440,6 +477,9 @@ class Watch:
             "models": sorted(
                 (m["name"], json.dumps(m["aliases"], sort_keys=True), len(m["versions"]))
                 for m in await get("/ai/models")
+            ),
+            "workflows": sorted(
+                (w["id"], w["status"], w["updated_at"]) for w in await get("/workflows")
             ),
             "audit_size": (await get("/audit/entries?limit=1"))["tree_size"],
         }

@@ -64,6 +64,7 @@ DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {
         a.ALERTS_READ,
         a.FIXTURES_READ,
         a.AI_READ,
+        a.WORKFLOWS_READ,
         a.PASSKEYS_REGISTER,
         a.PASSKEYS_AUTHENTICATE,
     ),
@@ -74,6 +75,7 @@ DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {
         a.ALERTS_WRITE,
         a.FIXTURES_WRITE,
         a.AI_TRAIN,
+        a.WORKFLOWS_RUN,
     ),
     "admin": (
         a.SESSIONS_READ,
@@ -82,6 +84,7 @@ DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {
         a.API_KEYS_MANAGE,
         a.SECURITY_READ,
         a.ROLES_MANAGE,
+        a.WORKFLOWS_OPERATE,
     ),
     "service": (
         a.SETTINGS_READ,
@@ -103,6 +106,8 @@ DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {
         a.SESSIONS_REVOKE,
         a.SESSIONS_ANALYTICS,
         a.SECURITY_READ,
+        a.WORKFLOWS_READ,
+        a.WORKFLOWS_RUN,
     ),
     PLATFORM_ROLE: ("*",),
 }

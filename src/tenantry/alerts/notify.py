@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -64,6 +64,7 @@ DEFAULT_RECEIVER: Final = "default"
 SLACK_WEBHOOKS: Final = "https://hooks.slack.com/"
 _log = get_logger("tenantry.alerts")
 _INSERT: Final = OUTBOX_INSERT
+_MAX_MESSAGE: Final = 3000
 _PURPOSE: Final = "alerts.receiver"
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -173,6 +174,9 @@ class AlertNotifier(RecordsChanges):
         #: The URL prefixes a webhook receiver may have: the service posts to it, so a URL of
         #: the tenant's choosing would reach the service's own network (SSRF).
         self.webhook_prefixes = tuple(webhook_prefixes)
+        #: Called with the tenant of each message :meth:`queue_message` queued (the app hands
+        #: its dispatcher's ``notice``, so the message goes out in the next round).
+        self.on_message: Callable[[str], None] | None = None
 
     async def _keys(self, tenant_id: str) -> Keyring:
         if self._keyring is None:
@@ -328,6 +332,38 @@ class AlertNotifier(RecordsChanges):
                         await conn.execute(_INSERT, rows)
                     queued += [r["id"] for r in rows]
         return queued + await route_copies(await self._db(), copies)
+
+    async def queue_message(
+        self, tenant_id: str, receiver: str, message: str, *, rule: str = "message"
+    ) -> str | None:
+        """Queue ``message`` (Slack mrkdwn, at most 3,000 characters, a section block's limit)
+        to the tenant's ``receiver``, in the open transaction if there is one (it commits with
+        the change that sent it); the outbox row's id, or None when the tenant has no such
+        receiver. ``rule`` names the sender in the delivery history."""
+        validate_tenant_id(tenant_id)
+        if not isinstance(message, str) or not 0 < len(message) <= _MAX_MESSAGE:
+            raise InvalidInput(f"a message is 1 to {_MAX_MESSAGE:,} characters")
+        body = {
+            "text": message,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": message}}],
+        }
+        row = {
+            "t": tenant_id,
+            "id": f"ao_{uuid.uuid4().hex}",
+            "receiver": receiver,
+            "target_key": f"{tenant_id}:{receiver}",
+            "rule": rule,
+            "transition": "message",
+            "message": json.dumps(body),
+        }
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                if receiver not in await receiver_names(conn):
+                    return None
+                await conn.execute(_INSERT, row)
+        if self.on_message is not None:
+            self.on_message(tenant_id)
+        return str(row["id"])
 
     async def threat(self, threat: Threat) -> str | None:
         """Queue a message for a threat of HIGH or above (the threat analysis' ``on_threat``

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -40,6 +41,7 @@ from tenantry.api.openapi import document
 from tenantry.api.sampling import ServiceSampler
 from tenantry.api.state import AppState
 from tenantry.api.tracing import AppTracing, TracingMiddleware
+from tenantry.api.workers import start_workflows
 from tenantry.audit.manager import AuditLog
 from tenantry.audit.notes import CheckpointSigner
 from tenantry.audit.router import router as audit_router
@@ -56,6 +58,11 @@ from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
+from tenantry.lifecycle.manager import LifecycleManager
+from tenantry.lifecycle.policies import policies
+from tenantry.lifecycle.quotas import RequestLimiter
+from tenantry.lifecycle.retention import RetentionJob
+from tenantry.lifecycle.router import router as lifecycle_router
 from tenantry.logging import get_logger
 from tenantry.metadata.indexes import SearchIndexes
 from tenantry.metadata.manager import MetadataManager
@@ -84,6 +91,8 @@ from tenantry.threats.events import SecurityEvents, on_events
 from tenantry.threats.manager import Threat, ThreatAnalyzer
 from tenantry.threats.router import router as threats_router
 from tenantry.threats.watch import ThreatWatch
+from tenantry.workflows import WorkflowManager
+from tenantry.workflows.router import router as workflows_router
 
 __all__ = ["create_app", "resolve_api_token"]
 
@@ -213,6 +222,7 @@ async def _monitoring(
     sender = SlackSender()
     stack.push_async_callback(sender.aclose)
     dispatcher = AlertDispatcher(notifier, sender, database)
+    notifier.on_message = dispatcher.notice  # a workflow's message goes out in the next round
 
     async def queue(transitions: list[Transition]) -> None:
         """A background evaluation's transitions: their messages queued, then delivered."""
@@ -253,12 +263,12 @@ async def _performance(
     connections: ConnectionManager,
     ai: AIManager,
     audit_log: AuditLog,
-) -> PerformanceManager:
+) -> tuple[PerformanceManager, AutoScaler | None]:
     """The process's performance signals sampled every ``PERFORMANCE_MONITORING_INTERVAL``
     seconds into the monitoring series, its bottlenecks raised as the platform's ``bottleneck``
     series; an optimization round judges its change over two intervals (5-60 s). Its knobs:
     the cache's, the connections', the AI manager's micro-batcher and the audit log's group
-    commit."""
+    commit. And, with ``AUTO_SCALING_ENABLED``, the autoscaler on its advice."""
     performance = PerformanceManager(
         database,
         monitoring=monitoring,
@@ -272,7 +282,7 @@ async def _performance(
     )
     await performance.start_monitoring()
     stack.push_async_callback(performance.close)
-    return performance
+    return performance, _autoscaler(stack, settings, performance)
 
 
 def _autoscaler(
@@ -350,8 +360,69 @@ def _include_routers(app: FastAPI) -> None:
         fixtures_router,
         ai_router,
         performance_router,
+        workflows_router,
+        lifecycle_router,
     ):
         app.include_router(router)
+
+
+async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
+    stack: AsyncExitStack,
+    database: Database,
+    trail: ChangeLog,
+    settings: Settings,
+    monitoring: MonitoringManager,
+    workflows: WorkflowManager,
+    tenants: TenantRegistry,
+    security: SecurityManager,
+    cache: CacheManager,
+) -> tuple[LifecycleManager, RequestLimiter]:
+    """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
+    (the limiter), its old data deleted by its tier's retention (an hourly round, a daily sweep;
+    the metric series' by the monitoring manager's downsampler, with the same days)."""
+    tiers = policies(settings.tier_policies)
+    monitoring.downsampler.retention = {
+        tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
+    }
+    job = RetentionJob(database, tiers, audit=trail)
+    await job.start()
+    stack.push_async_callback(job.close)
+    lifecycle = LifecycleManager(
+        database,
+        workflows=workflows,
+        tenants=tenants,
+        audit=trail,
+        keyring=security.keyring,
+        security=security,
+        cache=cache,
+    )
+    return lifecycle, RequestLimiter(tenants, tiers)
+
+
+def _gate(  # noqa: PLR0917 - the gate's parts, once
+    settings: Settings,
+    database: Database,
+    trail: ChangeLog,
+    cache: CacheManager,
+    active: ActiveTenants,
+    sessions: SessionManager,
+    access: AccessControl,
+    limiter: RequestLimiter,
+) -> tuple[str, ApiKeys, TenantGate]:
+    """The service token, the API keys, and the gate that checks every credential with them
+    (and each tenant's request rate)."""
+    api_token = resolve_api_token(settings)
+    api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
+    gate = TenantGate(
+        api_token=api_token,
+        database=database,
+        active=active,
+        sessions=sessions,
+        api_keys=api_keys,
+        access=access,
+        limiter=limiter,
+    )
+    return api_token, api_keys, gate
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -431,7 +502,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 exposition=exposition,
             )
             ai_jobs = _ai(stack, database, settings, trail)
-            performance = await _performance(
+            performance, autoscaler = await _performance(
                 stack,
                 database,
                 trail,
@@ -442,24 +513,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ai=ai_jobs.ai,
                 audit_log=security.audit_log,
             )
-            autoscaler = _autoscaler(stack, settings, performance)
 
             async def status_changed(tenant_id: str) -> None:
                 await active.forget(tenant_id)
+                limiter.forget(tenant_id)  # its tier, read again
                 learner.notice(tenant_id)  # a deleted tenant's samples and model are dropped
 
             auto_training = await _auto_train(stack, ai_jobs, monitoring, database)
             # each tenant's window detector, when its registry has one (threats/detector.py)
             security.threats.detector = WindowDetector(ai_jobs.ai)
-            api_token = resolve_api_token(settings)
-            api_keys = ApiKeys(database, cache=cache, audit=trail, active=active)
-            gate = TenantGate(
-                api_token=api_token,
-                database=database,
-                active=active,
-                sessions=sessions,
-                api_keys=api_keys,
-                access=access,
+            workflows, workflow_worker = await start_workflows(
+                stack, database, trail, settings, {"metadata": metadata, "notifier": notifier}
+            )
+            tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
+            lifecycle, limiter = await _lifecycle(
+                stack, database, trail, settings, monitoring, workflows, tenants, security, cache
+            )
+            api_token, api_keys, gate = _gate(
+                settings, database, trail, cache, active, sessions, access, limiter
             )
             app.state.tenantry = AppState(
                 settings=settings,
@@ -475,7 +546,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 access=access,
                 passkeys=passkeys,
                 security=security,
-                tenants=TenantRegistry(database, audit=trail, on_status_change=status_changed),
+                tenants=tenants,
                 schemas=metadata.schemas.registry,
                 gate=gate,
                 threat_watch=watch,
@@ -491,6 +562,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 auto_training=auto_training,
                 performance=performance,
                 autoscaler=autoscaler,
+                workflows=workflows,
+                workflow_worker=workflow_worker,
+                lifecycle=lifecycle,
             )
             _log.info(
                 "started",

@@ -7,6 +7,9 @@
 - the service token (``TENANTRY_API_TOKEN``) with ``X-Tenant-ID``: the platform backend acting
   for that tenant (role ``platform``); the tenant must exist and be active.
 
+A tenant's requests beyond its tier's ``requests_per_second`` are refused after its credential
+is checked (429, :class:`~tenantry.lifecycle.quotas.RequestLimiter`).
+
 Every credential of a tenant that is not active is refused (sessions and API keys check it as
 they validate, with the same :class:`~tenantry.tenants.ActiveTenants`). With a session token or
 API key, an ``X-Tenant-ID`` naming another tenant is a probe of another tenant: it is recorded as
@@ -28,6 +31,7 @@ from tenantry.context import RESERVED_TENANTS, validate_tenant_id
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, NotFound, StepUpRequired
 from tenantry.http import client_info
+from tenantry.lifecycle.quotas import RequestLimiter
 from tenantry.principal import Principal, platform_principal
 from tenantry.sessions.api_keys import ApiKeys
 from tenantry.sessions.manager import SessionManager
@@ -49,8 +53,11 @@ class TenantGate:
         sessions: SessionManager,
         api_keys: ApiKeys,
         access: AccessControl,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         self._token = api_token.encode()
+        #: Each tenant's requests a second, by its tier (None: no limit).
+        self._limiter = limiter
         self._database = database
         self._active = active
         self._sessions = sessions
@@ -71,6 +78,7 @@ class TenantGate:
                     "the service token needs X-Tenant-ID: the tenant to act for"
                 )
             await self._active.ensure(validate_tenant_id(tenant_id))
+            await self._limit(tenant_id)
             return platform_principal(tenant_id)
         else:
             raise AuthenticationError("unknown credential")
@@ -81,7 +89,12 @@ class TenantGate:
                 principal, f"tenant {tenant_id[:64]!r}", request, database=self._database
             )
             raise NotFound("no such tenant")
+        await self._limit(principal.tenant_id)
         return principal
+
+    async def _limit(self, tenant_id: str) -> None:
+        if self._limiter is not None:
+            await self._limiter.take(tenant_id)
 
     def authenticate_platform(self, credential: str) -> Principal:
         if not hmac.compare_digest(credential.encode(), self._token):

@@ -38,6 +38,7 @@ STATUS: dict[type[errors.TenantryError], int] = {
     errors.DatabaseUnavailable: 503,
     errors.BackendUnavailable: 503,
     errors.BulkheadFull: 429,
+    errors.RateLimited: 429,
     errors.TransactionRolledBack: 409,
 }
 

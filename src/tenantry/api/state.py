@@ -24,6 +24,7 @@ from tenantry.config import Settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.lifecycle.manager import LifecycleManager
 from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.monitoring.manager import MonitoringManager
@@ -37,6 +38,7 @@ from tenantry.tenants.manager import TenantRegistry
 from tenantry.threats.events import SecurityEvents
 from tenantry.threats.manager import ThreatAnalyzer
 from tenantry.threats.watch import ThreatWatch
+from tenantry.workflows import WorkflowManager, WorkflowWorker
 
 __all__ = ["AppState", "StateDep"]
 
@@ -73,6 +75,9 @@ class AppState:
     performance: PerformanceManager
     #: Scales the service's Deployment (AUTO_SCALING_ENABLED); None while off.
     autoscaler: AutoScaler | None
+    workflows: WorkflowManager
+    workflow_worker: WorkflowWorker | None
+    lifecycle: LifecycleManager
 
     @property
     def audit(self) -> AuditLog:

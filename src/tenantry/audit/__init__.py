@@ -3,12 +3,14 @@
 :class:`AuditLog` appends entries, serves inclusion and consistency proofs, signs checkpoints
 (Ed25519, co-signed ML-DSA-65 at ``quantum``) and exports; :func:`verify_export` checks an
 export offline. Managers record their changes through an :class:`AuditTrail`, which queues each
-entry in the change's own transaction.
+entry in the change's own transaction. :func:`lock_statement` is the tenant's tree lock, for
+work that must take turns with the appends (a tenant's erasure).
 """
 
 from tenantry.audit.manager import AuditCipher, AuditLog
 from tenantry.audit.merkle import verify_consistency, verify_inclusion
 from tenantry.audit.notes import CheckpointSigner, NoteVerifier
+from tenantry.audit.repository import lock_statement
 from tenantry.audit.schemas import (
     AuditEntry,
     ConsistencyProof,
@@ -34,6 +36,7 @@ __all__ = [
     "SignedCheckpoint",
     "StoredEntry",
     "VerificationReport",
+    "lock_statement",
     "trail_for",
     "use_trail",
     "verify_consistency",

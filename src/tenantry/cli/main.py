@@ -1,4 +1,4 @@
-"""The ``tenantry`` command: serve, migrate, tenants, doctor."""
+"""The ``tenantry`` command: serve, worker, migrate, tenants, doctor."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ from rich.table import Table
 
 from tenantry.cli.audit import audit_app
 from tenantry.cli.keys import keys_app
+from tenantry.cli.lifecycle import tenants_export
 from tenantry.cli.metadata import metadata_app
 from tenantry.cli.support import held_embedded_database, migrated_database, run_command
+from tenantry.cli.worker import worker
 from tenantry.config import Settings, load_settings
 from tenantry.db.doctor import run_doctor
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import ConfigError, TenantryError
+from tenantry.lifecycle.erasure import ErasureReport
+from tenantry.lifecycle.manager import LifecycleManager
 from tenantry.logging import configure_logging
 from tenantry.tenants.manager import TenantRegistry
 from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
@@ -32,13 +36,20 @@ __all__ = ["app", "main", "worker_app"]
 app = typer.Typer(
     help="tenantry: the tenant boundary of a multi-tenant service.", no_args_is_help=True
 )
-tenants_app = typer.Typer(help="Create, list and show tenants.", no_args_is_help=True)
+tenants_app = typer.Typer(
+    help="Create, list, show and export tenants, change their status, erase deleted ones.",
+    no_args_is_help=True,
+)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(metadata_app, name="metadata")
 app.add_typer(audit_app, name="audit")
+app.command("worker")(worker)
+tenants_app.command("export")(tenants_export)
 console = Console()
 _T = TypeVar("_T")
+#: The audit log's actor for changes made with ``tenantry tenants``.
+_ACTOR = "cli:tenantry tenants"
 
 
 def _settings() -> Settings:
@@ -165,9 +176,7 @@ def tenants_create(
 
     async def work() -> Tenant:
         async with migrated_database(_settings()) as db:
-            return await TenantRegistry(db).create(
-                tenant_id, name, tier=tier, actor="cli:tenantry tenants"
-            )
+            return await TenantRegistry(db).create(tenant_id, name, tier=tier, actor=_ACTOR)
 
     _print_tenants([run_command(work)])
 
@@ -195,6 +204,72 @@ def tenants_show(tenant_id: str) -> None:
             return await TenantRegistry(db).get(tenant_id)
 
     typer.echo(run_command(work).model_dump_json(indent=2))
+
+
+@tenants_app.command("status")
+def tenants_status(
+    tenant_id: str,
+    status: Annotated[TenantStatus, typer.Argument(help="The new status")],
+) -> None:
+    """Change a tenant's status (only the changes the lifecycle allows; deleted is final)."""
+
+    async def work() -> Tenant:
+        async with migrated_database(_settings()) as db:
+            return await TenantRegistry(db).update_status(tenant_id, status, actor=_ACTOR)
+
+    _print_tenants([run_command(work)])
+
+
+@tenants_app.command("erase")
+def tenants_erase(
+    tenant_id: str,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: the tenant's data and keys are destroyed")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Erase a deleted tenant: its rows, its keys (crypto-shredding); its audit tree is kept as
+    hashes. Prints the report that proves it (exit 1 if anything of it is still readable)."""
+    if not yes:
+        typer.echo(
+            f"error: erasing {tenant_id!r} destroys its data and keys for good: pass --yes",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+    async def work() -> ErasureReport:
+        async with migrated_database(_settings()) as db:
+            return await LifecycleManager(db).erase_tenant(tenant_id, actor=_ACTOR)
+
+    report = run_command(work)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_erasure(report)
+    if not report.erased:
+        raise typer.Exit(1)
+
+
+def _print_erasure(report: ErasureReport) -> None:
+    table = Table("table", "deleted", "left", "kept", title=f"erasure of {report.tenant_id}")
+    for row in report.tables:
+        left = f"[red]{row.left}[/]" if row.left and row.kept is None else str(row.left)
+        table.add_row(row.table, str(row.deleted), left, row.kept or "")
+    console.print(table)
+    audit, keys = report.audit, report.keys
+    verified = "[green]verifies[/]" if audit.verified else "[red]DOES NOT VERIFY[/]"
+    console.print(
+        f"audit tree: {audit.size} entries, {verified}, "
+        f"{audit.payloads_unavailable}/{audit.size} payloads unreadable"
+        + (f", newest entry: {audit.probe_error_after}" if audit.probe_seq is not None else "")
+    )
+    console.print(
+        f"keys: {keys.destroyed}/{keys.keys} destroyed ({keys.destroyed_now} now), "
+        f"sealing answers {keys.error}"
+    )
+    console.print(f"report sha256: {report.digest()}")
+    done = "[green]erased[/]" if report.erased else "[red]NOT erased[/]"
+    console.print(f"{report.tenant_id}: {done} ({report.finished_at.isoformat()})")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -81,6 +81,8 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
         self._database = database
         super().__init__(interval=interval)
         self.sweep_every, self.batch, self._clock = sweep_every, batch, clock
+        #: How long each tier's hourly buckets are kept (the app sets its tier policies').
+        self.retention: Mapping[TenantTier, timedelta] = dict(RETENTION)
 
     async def visit(self, tenant_id: str) -> RetentionStep:
         return await self.downsample(tenant_id)
@@ -101,7 +103,7 @@ class Downsampler(ActiveTenantRounds[RetentionStep]):
             async with db.tenant_transaction() as conn:
                 result = await conn.execute(
                     text("DELETE FROM tenantry.metric_points WHERE bucket_start < :before"),
-                    {"before": now - RETENTION[TenantTier(tier)]},
+                    {"before": now - self.retention[TenantTier(tier)]},
                 )
         expired = int(getattr(result, "rowcount", 0) or 0)
         return RetentionStep(tenant_id, minutes, hours, expired, more_m or more_h)

@@ -9,7 +9,7 @@ from tenantry.tenants.manager import (
     TenantSettings,
     check_time_zone,
 )
-from tenantry.tenants.schemas import Tenant, TenantStatus, TenantTier
+from tenantry.tenants.schemas import TRANSITIONS, Tenant, TenantStatus, TenantTier
 from tenantry.tenants.status import ActiveTenants
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "MANAGED_SETTINGS",
     "MAX_SETTING_BYTES",
     "TIME_ZONE_SETTING",
+    "TRANSITIONS",
     "ActiveTenants",
     "Tenant",
     "TenantRegistry",

@@ -34,6 +34,7 @@ from tenantry.levels import SECURITY_LEVEL_SETTING, parse_level
 from tenantry.tenants.repository import SettingsRepository, TenantsRepository
 from tenantry.tenants.schemas import (
     SETTING_KEY_PATTERN,
+    TRANSITIONS,
     Setting,
     Tenant,
     TenantStatus,
@@ -56,6 +57,7 @@ _JSON = TypeAdapter(JsonValue)
 MANAGED_SETTINGS: Mapping[str, str] = {
     SECURITY_LEVEL_SETTING: "SecurityManager.set_security_level (tenantry keys level)",
     "default_role": "AccessControl.set_default_role (PUT /default-role/{role})",
+    "lifecycle.policy": "LifecycleManager.create_tenant_lifecycle (the tier's quotas, recorded)",
 }
 #: The largest value one setting holds: bytes of its canonical JSON (UTF-8, sorted keys, no
 #: whitespace). Settings are configuration, read whole on every ``GET /settings``.
@@ -180,8 +182,15 @@ class TenantRegistry(_UsesDatabase):
                 current = await repo.get(tenant_id, lock=True)
                 if current is None:
                     raise TenantNotFound(f"tenant {tenant_id!r} does not exist")
-                if current["status"] == TenantStatus.DELETED.value != status_value.value:
+                before = TenantStatus(current["status"])
+                if before == TenantStatus.DELETED != status_value:
                     raise Conflict(f"tenant {tenant_id!r} is deleted: deletion is final")
+                if status_value != before and status_value not in TRANSITIONS[before]:
+                    allowed = ", ".join(sorted(s.value for s in TRANSITIONS[before]))
+                    raise Conflict(
+                        f"tenant {tenant_id!r} is {before.value}: it can become {allowed}, "
+                        f"not {status_value.value}"
+                    )
                 row = await repo.set_status(tenant_id, status_value.value)
                 detail = {"status": status_value.value}
                 resource = f"tenant:{tenant_id}"

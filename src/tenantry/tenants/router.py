@@ -68,13 +68,16 @@ async def get_tenant(
     return await registry.get(tenant_id)
 
 
-@router.patch("/tenants/{tenant_id}", tags=["tenants"], responses=problems(404))
+@router.patch("/tenants/{tenant_id}", tags=["tenants"], responses=problems(404, 409))
 async def update_tenant_status(
     tenant_id: Annotated[TenantId, Path()],
     body: TenantStatusUpdate,
     caller: Platform,
     registry: Registry,
 ) -> Tenant:
+    """Change the tenant's status: provisioning → active; active ⇄ suspended; active or
+    suspended → archived → active; anything but deleted → deleted (final). Any other change
+    is 409 and changes nothing. A tenant that is not active has every credential refused."""
     return await registry.update_status(tenant_id, body.status, actor=caller.actor)
 
 

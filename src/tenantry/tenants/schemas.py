@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from types import MappingProxyType
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -12,6 +14,7 @@ from tenantry.context import TENANT_ID_PATTERN
 
 __all__ = [
     "SETTING_KEY_PATTERN",
+    "TRANSITIONS",
     "Setting",
     "SettingWrite",
     "Tenant",
@@ -39,6 +42,23 @@ class TenantStatus(StrEnum):
     SUSPENDED = "suspended"
     ARCHIVED = "archived"
     DELETED = "deleted"
+
+
+#: The changes of status a tenant may go through: provisioning → active; active ⇄ suspended;
+#: active or suspended → archived → active (restored); any but deleted → deleted, which is final.
+TRANSITIONS: Final[Mapping[TenantStatus, frozenset[TenantStatus]]] = MappingProxyType(
+    {
+        TenantStatus.PROVISIONING: frozenset({TenantStatus.ACTIVE, TenantStatus.DELETED}),
+        TenantStatus.ACTIVE: frozenset(
+            {TenantStatus.SUSPENDED, TenantStatus.ARCHIVED, TenantStatus.DELETED}
+        ),
+        TenantStatus.SUSPENDED: frozenset(
+            {TenantStatus.ACTIVE, TenantStatus.ARCHIVED, TenantStatus.DELETED}
+        ),
+        TenantStatus.ARCHIVED: frozenset({TenantStatus.ACTIVE, TenantStatus.DELETED}),
+        TenantStatus.DELETED: frozenset(),
+    }
+)
 
 
 class TenantCreate(BaseModel):

@@ -1,0 +1,91 @@
+"""The tier quotas the service enforces from the tier policies.
+
+:class:`RequestLimiter` holds each tenant to its tier's ``requests_per_second``: a token bucket
+per tenant, refilled at that rate and holding at most one second of it (so a burst of one
+second's requests passes at once, and a tenant sending more waits). A request over the limit
+is refused before any work (:class:`~tenantry.errors.RateLimited`: 429 with ``Retry-After``)
+and counted (:attr:`RequestLimiter.refused`). The limit is per process of the service: with
+``N`` processes behind a balancer a tenant gets up to ``N`` times its rate in all.
+
+A tenant's tier is read from the registry and remembered for :data:`TIER_TTL` seconds (at most
+:data:`MAX_TENANTS` tenants; the least recently seen go first), so a change of tier applies
+within that time; :meth:`RequestLimiter.forget` applies it at once (the app calls it on every
+change of a tenant's status).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from tenantry.errors import RateLimited
+from tenantry.lifecycle.policies import TierPolicy
+from tenantry.tenants import TenantRegistry, TenantTier
+
+__all__ = ["MAX_TENANTS", "TIER_TTL", "RequestLimiter"]
+
+#: Seconds a tenant's tier is trusted without reading the registry again.
+TIER_TTL: Final = 30.0
+#: Tenants whose bucket and tier are kept at once.
+MAX_TENANTS: Final = 100_000
+
+
+@dataclass(slots=True)
+class _Bucket:
+    rate: float
+    tokens: float
+    at: float
+    tier_read_at: float
+
+
+class RequestLimiter:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        registry: TenantRegistry,
+        policies: Mapping[TenantTier, TierPolicy],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = registry
+        self._policies = policies
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        #: Requests refused, by tenant (for metrics and tests).
+        self.refused: dict[str, int] = {}
+
+    def forget(self, tenant_id: str) -> None:
+        """Read the tenant's tier again at its next request."""
+        self._buckets.pop(tenant_id, None)
+
+    async def take(self, tenant_id: str) -> None:
+        """Count one request of ``tenant_id``; :class:`~tenantry.errors.RateLimited` past its
+        tier's rate."""
+        now = self._clock()
+        bucket = self._buckets.get(tenant_id)
+        if bucket is None or now - bucket.tier_read_at > TIER_TTL:
+            tier = (await self._registry.get(tenant_id)).tier
+            rate = float(self._policies[tier].requests_per_second)
+            if bucket is None:
+                bucket = _Bucket(rate, rate, now, now)
+            else:
+                bucket.rate, bucket.tier_read_at = rate, now
+            self._buckets[tenant_id] = bucket
+        self._buckets.move_to_end(tenant_id)
+        while len(self._buckets) > MAX_TENANTS:
+            self._buckets.popitem(last=False)
+        bucket.tokens = min(bucket.rate, bucket.tokens + (now - bucket.at) * bucket.rate)
+        bucket.at = now
+        if bucket.tokens < 1.0:
+            self.refused[tenant_id] = self.refused.get(tenant_id, 0) + 1
+            wait = (1.0 - bucket.tokens) / bucket.rate
+            raise RateLimited(
+                f"tenant {tenant_id!r} sends more than {bucket.rate:g} requests a second, "
+                "its tier's limit",
+                retry_after=wait,
+            )
+        bucket.tokens -= 1.0

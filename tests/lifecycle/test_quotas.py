@@ -1,0 +1,89 @@
+"""Each tenant's requests a second, by its tier: a token bucket per tenant, refused with 429 and
+``Retry-After`` past the limit, one tenant's flood leaving another's requests alone; and the
+workflow workers' caps from the same policies."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tenantry.api import create_app
+from tenantry.api.workers import workflow_caps
+from tenantry.config import Settings
+from tenantry.db.engine import Database
+from tenantry.errors import RateLimited
+from tenantry.lifecycle import load_policies
+from tenantry.lifecycle.quotas import RequestLimiter
+from tenantry.tenants import TenantRegistry, TenantTier
+from tests.conftest import TOKEN, NewTenant
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_bucket_per_tenant_at_its_tiers_rate(db: Database, new_tenant: NewTenant) -> None:
+    free = (await new_tenant()).id
+    pro = (await new_tenant(tier="premium")).id
+    clock = Clock()
+    limiter = RequestLimiter(TenantRegistry(db), load_policies(), clock=clock)
+    for _ in range(20):  # free: 20 a second, a second's burst at once
+        await limiter.take(free)
+    with pytest.raises(RateLimited) as refused:
+        await limiter.take(free)
+    assert refused.value.retry_after == pytest.approx(0.05)
+    for _ in range(500):  # premium: 500 a second; the free tenant's flood does not touch it
+        await limiter.take(pro)
+    clock.now += 0.5  # half a second: 10 more for the free tenant
+    for _ in range(10):
+        await limiter.take(free)
+    with pytest.raises(RateLimited):
+        await limiter.take(free)
+    assert limiter.refused == {free: 2}
+    await TenantRegistry(db).update_status(free, "suspended")
+    await TenantRegistry(db).update_status(free, "active")
+    limiter.forget(free)  # read again: the tier decides at once
+
+
+async def test_over_http_429_with_retry_after_and_others_unaffected(
+    settings: Settings, tmp_path: Path
+) -> None:
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text("[free]\nrequests_per_second = 3\n")
+    app = create_app(settings.model_copy(update={"tier_policies": tiers}))
+    async with app.router.lifespan_context(app):
+        state = app.state.tenantry
+        noisy, quiet = (f"rl-{uuid.uuid4().hex[:10]}" for _ in range(2))
+        await state.tenants.create(noisy, "Noisy")
+        await state.tenants.create(quiet, "Quiet")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answers = [
+                await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": noisy})
+                for _ in range(5)
+            ]
+            assert [a.status_code for a in answers].count(200) == 3
+            refused = answers[-1]
+            assert refused.status_code == 429
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.headers["retry-after"] == "1"
+            assert "3 requests a second" in refused.json()["detail"]
+            other = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": quiet})
+            assert other.status_code == 200
+
+
+def test_workflow_caps_come_from_the_policies(settings: Settings, tmp_path: Path) -> None:
+    assert workflow_caps(settings.model_copy(update={"tier_policies": None})) == {
+        "free": 2, "standard": 4, "premium": 8, "enterprise": 16,
+    }  # fmt: skip
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text("[free]\nworkflow_concurrency = 5\n")
+    caps = workflow_caps(settings.model_copy(update={"tier_policies": tiers}))
+    assert caps[TenantTier.FREE.value] == 5
