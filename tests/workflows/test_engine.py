@@ -14,7 +14,13 @@ from sqlalchemy import text
 from tenantry.audit.trail import trail_for
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
-from tenantry.errors import Conflict, InvalidInput, NotFound, TenantNotActive
+from tenantry.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+    TenantNotActive,
+)
 from tenantry.tenants import TenantRegistry, TenantStatus
 from tenantry.workflows import (
     RetryPolicy,
@@ -328,3 +334,28 @@ async def test_bad_input_and_other_tenants(db: Database, new_tenant: NewTenant) 
     await TenantRegistry(db).update_status(tenant, TenantStatus.SUSPENDED)
     with pytest.raises(TenantNotActive):
         await manager.create_workflow(tenant, definition, {})
+
+
+async def test_a_steps_error_keeps_no_database_text(db: Database, new_tenant: NewTenant) -> None:
+    tenant = (await new_tenant()).id
+    manager, worker = setup(db, tenant)
+
+    async def broken(ctx: StepContext) -> str:
+        raise DatabaseUnavailable('relation "tenantry.secret_table" does not exist at 10.0.0.7')
+
+    async def odd(ctx: StepContext) -> str:
+        raise ValueError("card 4111-1111 declined")
+
+    once = RetryPolicy(max_attempts=1)
+    for action in (broken, odd):
+        definition = WorkflowDefinition(
+            f"test.err{uuid.uuid4().hex[:6]}", (Step("s", action, retry=once),)
+        )
+        wid = await manager.create_workflow(tenant, definition, {}, compensation_strategy="none")
+        await worker.drain()
+        view = await manager.get_workflow(tenant, wid)
+        [step] = view.steps or []
+        assert view.status == "failed"
+        assert step.errors in (["DatabaseUnavailable: database unavailable"], ["ValueError"])
+        assert "secret_table" not in view.reason
+        assert "4111" not in view.reason

@@ -35,7 +35,7 @@ from typing import Any, Final
 from tenantry.context import tenant_scope
 from tenantry.db.changes import ChangeLog, change_log_for
 from tenantry.db.engine import Database
-from tenantry.errors import InvalidInput, TenantryError
+from tenantry.errors import DatabaseError, InvalidInput, TenantryError
 from tenantry.logging import get_logger
 from tenantry.workflows import repository as repo
 from tenantry.workflows.definitions import (
@@ -58,11 +58,14 @@ _log = get_logger("tenantry.workflows")
 
 def describe(exc: BaseException, step: Step) -> str:
     """What a failed attempt leaves in the history: a step's own message (:class:`StepFailed`,
-    a tenantry error), a timeout, or the exception's type alone (its text may hold anything)."""
+    a tenantry error), a timeout, or the exception's type alone (its text may hold anything; a
+    database error's too, which may quote the server)."""
     if isinstance(exc, TimeoutError):
         return f"timed out after {step.timeout:g} s"
     if isinstance(exc, StepFailed):
         return str(exc)[:_MAX_ERROR]
+    if isinstance(exc, DatabaseError):  # its detail may quote the server: its kind alone
+        return f"{type(exc).__name__}: {exc.title}"
     if isinstance(exc, TenantryError):
         return f"{type(exc).__name__}: {exc.detail}"[:_MAX_ERROR]
     return type(exc).__name__
