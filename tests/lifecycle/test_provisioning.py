@@ -115,3 +115,20 @@ def test_policies_are_a_file_a_deployment_extends(tmp_path: Path) -> None:
     assert tier_of_policy("enterprise_tier") is TenantTier.ENTERPRISE
     with pytest.raises(InvalidInput):
         tier_of_policy("platinum_tier")
+
+
+async def test_erasure_takes_the_platforms_provisioning_records_too(db: Database) -> None:
+    tenant = f"gone-{uuid.uuid4().hex[:10]}"
+    lifecycle = LifecycleManager(db)
+    await lifecycle.create_tenant_lifecycle(tenant, "free_tier", admin_user="ada@label.example")
+    await provisioned(db, lifecycle, tenant)
+    saga = await WorkflowManager(db).by_idempotency_key(PLATFORM_TENANT, f"provision:{tenant}")
+    assert saga is not None
+    assert saga.input["admin_user"] == "ada@label.example"
+    await lifecycle.transition(tenant, "deleted")
+    report = await lifecycle.erase_tenant(tenant, actor="ops")
+    assert report.erased
+    assert report.platform_workflows_deleted == 1
+    assert (
+        await WorkflowManager(db).by_idempotency_key(PLATFORM_TENANT, f"provision:{tenant}") is None
+    )

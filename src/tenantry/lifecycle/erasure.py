@@ -22,7 +22,9 @@ tenants are never erased. Then:
    checkpoint and consistency proof), with its payloads unreadable; the newest entry is opened by
    a keyring that reads the keys from the database anew: it opened before the keys were
    destroyed, and fails with :class:`~tenantry.errors.KeysDestroyed` after;
-5. the report is recorded as ``tenant.erase`` on the platform's audit tree (its SHA-256 and
+5. the platform's own provisioning workflows of the tenant (their input names its display name
+   and first admin: personal data) are deleted, when they are finished;
+6. the report is recorded as ``tenant.erase`` on the platform's audit tree (its SHA-256 and
    counts). The registry row stays, status ``deleted``: ids are never reused.
 
 Running it again on an erased tenant finds nothing to delete and no key to destroy, and answers
@@ -58,6 +60,7 @@ from tenantry.db.metadata import SCHEMA
 from tenantry.db.rls import tenant_tables
 from tenantry.errors import Conflict, DecryptionError, TenantContextError, TransactionRolledBack
 from tenantry.keys import Keyring
+from tenantry.lifecycle.provisioning import PROVISIONING
 from tenantry.logging import get_logger
 from tenantry.security import SecurityManager
 from tenantry.tenants import TenantRegistry, TenantStatus
@@ -146,6 +149,8 @@ class ErasureReport:
     audit: AuditAfterErasure
     keys: KeysAfterErasure
     cache_entries_dropped: int
+    #: the platform's provisioning workflows of the tenant deleted (they name its first admin)
+    platform_workflows_deleted: int = 0
 
     @property
     def rows_deleted(self) -> int:
@@ -227,6 +232,7 @@ async def erase(parts: ErasureParts, tenant_id: str, *, actor: str | None = None
     if parts.cache is not None:
         with tenant_scope(tenant_id):
             cache_dropped = await parts.cache.clear_tenant()
+    provisioning = await _drop_provisioning(db, tenant_id)
     audit = await _audit_after(
         db, security, tenant_id, probe=probe, opened_before=opened_before, dropped=dropped
     )
@@ -240,6 +246,7 @@ async def erase(parts: ErasureParts, tenant_id: str, *, actor: str | None = None
         audit=audit,
         keys=await _keys_after(db, security, tenant_id, destroyed_now),
         cache_entries_dropped=cache_dropped,
+        platform_workflows_deleted=provisioning,
     )
     await parts.audit.prepare(PLATFORM_TENANT)
     await parts.audit.record(
@@ -263,6 +270,22 @@ async def erase(parts: ErasureParts, tenant_id: str, *, actor: str | None = None
 
 
 # -- deletion ----------------------------------------------------------------------------------
+
+
+async def _drop_provisioning(db: Database, tenant_id: str) -> int:
+    """Delete the platform's finished provisioning workflows of ``tenant_id`` (their steps go
+    with them); how many."""
+    with tenant_scope(PLATFORM_TENANT):
+        async with db.tenant_transaction() as conn:
+            found = await conn.execute(
+                text(
+                    "DELETE FROM tenantry.workflows WHERE definition = :d "
+                    "AND input ->> 'tenant_id' = :t AND status IN "
+                    "('completed', 'compensated', 'failed', 'cancelled')"
+                ),
+                {"d": PROVISIONING.name, "t": tenant_id},
+            )
+    return int(getattr(found, "rowcount", 0) or 0)
 
 
 def _erasable() -> list[Table]:

@@ -156,6 +156,7 @@ class ErasureView(BaseModel):
     audit: AuditAfterErasure
     keys: KeysAfterErasure
     cache_entries_dropped: int
+    platform_workflows_deleted: int
     rows_deleted: int
     rows_left: int
     erased: bool
