@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tenantry.access.manager import AccessControl
+from tenantry.alerts import SlackFixtureManager, TenantContext
 from tenantry.alerts.manager import AlertManager
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.context import PLATFORM_TENANT
@@ -66,6 +67,15 @@ async def test_provisioning_makes_an_active_tenant_with_its_tiers_setup(db: Data
         "slow_requests",
     ]
     assert await AlertNotifier(db).routing(tenant) is not None
+    fixtures = SlackFixtureManager(TenantContext(tenant), db)
+    [fixture] = await fixtures.list_fixtures()
+    assert fixture.name == "tenantry_default"
+    rendered = await fixtures.render(
+        fixture.id, "de-AT", {"alertname": "slow_requests", "status": "firing",
+                              "summary": "p95 > 1 s", "at": "2026-12-06T09:00:00Z"},
+    )  # fmt: skip
+    assert rendered.resolved_locale == "de-DE"
+    assert "slow_requests: firing" in rendered.text
     # provisioned: calling again answers its state and starts nothing
     third = await lifecycle.create_tenant_lifecycle(tenant, "premium_tier")
     assert third.status is TenantStatus.ACTIVE

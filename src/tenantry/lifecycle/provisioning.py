@@ -19,10 +19,11 @@ each safe to run again:
 4. ``roles``: the default role of users without one (``viewer``) and the ``admin`` role for the
    invited user (the invitation: that user's first session, opened by the backend, is an
    admin's); compensated by taking the role back;
-5. ``alerting``: default alert rules (request errors and latency from the
-   tenant's own series) and a routing that sends every alert, grouped by name, to the receiver
-   ``default`` (a tenant adds the receiver; until then nothing is sent); compensated by removing
-   both;
+5. ``alerting``: a default Slack template (``tenantry_default``, English and German; other
+   languages from the tenant's translation memory), default alert rules that use it (request
+   errors and latency from the tenant's own series) and a routing that sends every alert,
+   grouped by name, to the receiver ``default`` (a tenant adds the receiver; until then nothing
+   is sent); compensated by removing all three;
 6. ``activate``: status ``active``.
 
 A step that keeps failing compensates what is compensable; the tenant stays ``provisioning``
@@ -36,6 +37,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.access.manager import AccessControl
+from tenantry.alerts import AlertSeverity, SlackFixtureEntity, SlackFixtureManager, TenantContext
 from tenantry.alerts.manager import AlertManager
 from tenantry.alerts.notify import AlertNotifier
 from tenantry.context import TENANT_ID_PATTERN
@@ -52,7 +54,14 @@ from tenantry.workflows import (
     default_registry,
 )
 
-__all__ = ["DEFAULT_ROUTING", "DEFAULT_RULES", "POLICY_SETTING", "PROVISIONING", "ProvisionInput"]
+__all__ = [
+    "DEFAULT_FIXTURE",
+    "DEFAULT_ROUTING",
+    "DEFAULT_RULES",
+    "POLICY_SETTING",
+    "PROVISIONING",
+    "ProvisionInput",
+]
 
 #: The managed setting that shows a tenant the quotas and retention it was provisioned with.
 POLICY_SETTING: Final = "lifecycle.policy"
@@ -64,12 +73,14 @@ alerts:
     severity: warning
     annotations:
       summary: more than 300 failed requests in five minutes, for five minutes
+      fixture: tenantry_default
   - name: slow_requests
     condition: http_request_seconds_p95 > 1s
     for: 10m
     severity: warning
     annotations:
       summary: the 95th percentile of request time above one second for ten minutes
+      fixture: tenantry_default
 """
 DEFAULT_ROUTING: Final = """
 route:
@@ -79,6 +90,25 @@ route:
   group_interval: 5m
   repeat_interval: 4h
 """
+#: The default Slack template of the default rules (its other languages come from the tenant's
+#: translation memory or translator, marked machine-made, as for any template).
+DEFAULT_FIXTURE: Final = SlackFixtureEntity(
+    name="tenantry_default",
+    severity=AlertSeverity.WARNING,
+    default_locale="en-US",
+    locales={
+        "en-US": {
+            "title": "{{ alertname }}: {{ status }}",
+            "description": "{{ summary }} (at {{ at | datetime }})",
+            "action_required": "Look at the tenant's requests and errors",
+        },
+        "de-DE": {
+            "title": "{{ alertname }}: {{ status }}",
+            "description": "{{ summary }} (um {{ at | datetime }})",
+            "action_required": "Anfragen und Fehler des Mandanten prüfen",
+        },
+    },
+)
 _RETRY: Final = RetryPolicy(max_attempts=5, initial=0.5, max_delay=30.0)
 _ACTOR: Final = "tenantry.lifecycle"
 
@@ -144,15 +174,22 @@ async def _unroles(ctx: StepContext) -> dict[str, Any]:
 
 async def _alerting(ctx: StepContext) -> dict[str, Any]:
     database = ctx.service("database")
+    fixtures = SlackFixtureManager(TenantContext(_tenant(ctx)), database)
+    if not any(f.name == DEFAULT_FIXTURE.name for f in await fixtures.list_fixtures()):
+        await fixtures.create_fixture(DEFAULT_FIXTURE, actor=_ACTOR)
     rules = await AlertManager(database).set_rules(_tenant(ctx), DEFAULT_RULES, actor=_ACTOR)
     await AlertNotifier(database).set_routing(_tenant(ctx), DEFAULT_ROUTING, actor=_ACTOR)
-    return {"rules": [r.name for r in rules], "routing": True}
+    return {"rules": [r.name for r in rules], "routing": True, "fixture": DEFAULT_FIXTURE.name}
 
 
 async def _unalerting(ctx: StepContext) -> dict[str, Any]:
     database = ctx.service("database")
     await AlertManager(database).set_rules(_tenant(ctx), "alerts: []\n", actor=_ACTOR)
     await AlertNotifier(database).delete_routing(_tenant(ctx), actor=_ACTOR)
+    fixtures = SlackFixtureManager(TenantContext(_tenant(ctx)), database)
+    for found in await fixtures.list_fixtures():
+        if found.name == DEFAULT_FIXTURE.name:
+            await fixtures.delete_fixture(found.id, actor=_ACTOR)
     return {"removed": True}
 
 
