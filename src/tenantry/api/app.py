@@ -376,10 +376,12 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     tenants: TenantRegistry,
     security: SecurityManager,
     cache: CacheManager,
+    sessions: SessionManager,
 ) -> tuple[LifecycleManager, RequestLimiter]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
-    (the limiter), its old data deleted by its tier's retention (an hourly round, a daily sweep;
-    the metric series' by the monitoring manager's downsampler, with the same days)."""
+    (the limiter), its live sessions and metric series (by the limiter's cached tiers), its old
+    data deleted by its tier's retention (an hourly round, a daily sweep; the metric series' by
+    the monitoring manager's downsampler, with the same days)."""
     tiers = policies(settings.tier_policies)
     monitoring.downsampler.retention = {
         tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
@@ -396,7 +398,10 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
         security=security,
         cache=cache,
     )
-    return lifecycle, RequestLimiter(tenants, tiers)
+    limiter = RequestLimiter(tenants, tiers)
+    monitoring.aggregator.series_limit = limiter.metric_series
+    sessions.tenant_limit = limiter.sessions
+    return lifecycle, limiter
 
 
 def _gate(  # noqa: PLR0917 - the gate's parts, once
@@ -527,8 +532,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
             lifecycle, limiter = await _lifecycle(
-                stack, database, trail, settings, monitoring, workflows, tenants, security, cache
-            )
+                stack, database, trail, settings, monitoring, workflows, tenants, security, cache,
+                sessions,
+            )  # fmt: skip
             api_token, api_keys, gate = _gate(
                 settings, database, trail, cache, active, sessions, access, limiter
             )

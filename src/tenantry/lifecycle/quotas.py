@@ -11,6 +11,11 @@ A tenant's tier is read from the registry and remembered for :data:`TIER_TTL` se
 :data:`MAX_TENANTS` tenants; the least recently seen go first), so a change of tier applies
 within that time; :meth:`RequestLimiter.forget` applies it at once (the app calls it on every
 change of a tenant's status).
+
+The same cached tiers give two more quotas: :meth:`RequestLimiter.metric_series` (the monitoring
+aggregator's per-tenant cap on its series; a tenant whose tier is not known here yet, having
+sent no request to this process, keeps the aggregator's default) and
+:meth:`RequestLimiter.sessions` (the session manager's cap on a tenant's live sessions).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ MAX_TENANTS: Final = 100_000
 
 @dataclass(slots=True)
 class _Bucket:
+    tier: TenantTier
     rate: float
     tokens: float
     at: float
@@ -62,22 +68,45 @@ class RequestLimiter:
         """Read the tenant's tier again at its next request."""
         self._buckets.pop(tenant_id, None)
 
-    async def take(self, tenant_id: str) -> None:
-        """Count one request of ``tenant_id``; :class:`~tenantry.errors.RateLimited` past its
-        tier's rate."""
-        now = self._clock()
+    def cached_tier(self, tenant_id: str) -> TenantTier | None:
+        """The tenant's tier as last read (None if not read yet): no I/O, for hot paths."""
+        bucket = self._buckets.get(tenant_id)
+        return None if bucket is None else bucket.tier
+
+    async def tier(self, tenant_id: str) -> TenantTier:
+        """The tenant's tier, read from the registry at most every :data:`TIER_TTL` seconds."""
+        return (await self._bucket(tenant_id, self._clock())).tier
+
+    def metric_series(self, tenant_id: str) -> int | None:
+        """The tenant's tier's ``metric_series`` if its tier is known here, else None (the
+        monitoring aggregator's own cap): the aggregator's ``series_limit``, on its hot path."""
+        tier = self.cached_tier(tenant_id)
+        return None if tier is None else self._policies[tier].metric_series
+
+    async def sessions(self, tenant_id: str) -> int:
+        """The tenant's tier's ``sessions``: the session manager's ``tenant_limit``."""
+        return self._policies[await self.tier(tenant_id)].sessions
+
+    async def _bucket(self, tenant_id: str, now: float) -> _Bucket:
         bucket = self._buckets.get(tenant_id)
         if bucket is None or now - bucket.tier_read_at > TIER_TTL:
             tier = (await self._registry.get(tenant_id)).tier
             rate = float(self._policies[tier].requests_per_second)
             if bucket is None:
-                bucket = _Bucket(rate, rate, now, now)
+                bucket = _Bucket(tier, rate, rate, now, now)
             else:
-                bucket.rate, bucket.tier_read_at = rate, now
+                bucket.tier, bucket.rate, bucket.tier_read_at = tier, rate, now
             self._buckets[tenant_id] = bucket
         self._buckets.move_to_end(tenant_id)
         while len(self._buckets) > MAX_TENANTS:
             self._buckets.popitem(last=False)
+        return bucket
+
+    async def take(self, tenant_id: str) -> None:
+        """Count one request of ``tenant_id``; :class:`~tenantry.errors.RateLimited` past its
+        tier's rate."""
+        now = self._clock()
+        bucket = await self._bucket(tenant_id, now)
         bucket.tokens = min(bucket.rate, bucket.tokens + (now - bucket.at) * bucket.rate)
         bucket.at = now
         if bucket.tokens < 1.0:

@@ -7,8 +7,10 @@ the closed slots into :class:`Bucket` rows (count, sum, min, max and a quantile
 
 Bounds, so that no tenant can exhaust the process:
 
-- a tenant has at most ``max_series`` series alive (seen within the last hour); a value of a
-  new series past that is dropped and counted (:attr:`Aggregator.dropped`), never stored;
+- a tenant has at most ``max_series`` series alive (seen within the last hour), or what
+  ``series_limit(tenant_id)`` says when it is given and knows the tenant (the service gives its
+  tier's ``metric_series``, docs/lifecycle.md); a value of a new series past that is dropped and
+  counted (:attr:`Aggregator.dropped`), never stored;
 - a series' list is folded into a partial bucket every ``fold_every`` values, so a slot's memory
   does not grow with the rate;
 - names and labels are checked when a series is first seen (``[A-Za-z_][A-Za-z0-9_.:]*``, at
@@ -114,11 +116,15 @@ class Aggregator:
         max_series: int = 1000,
         fold_every: int = 65_536,
         clock: Callable[[], float] = time.time,
+        series_limit: Callable[[str], int | None] | None = None,
     ) -> None:
         if resolution < 1 or max_series < 1 or fold_every < 1:
             raise ValueError("resolution, max_series and fold_every must be >= 1")
         self.resolution, self.max_series, self.fold_every = resolution, max_series, fold_every
         self._clock = clock
+        #: A tenant's cap on its series (None: ``max_series``); asked only for a new series, so
+        #: it is synchronous and cheap (no I/O).
+        self.series_limit = series_limit
         self._slot = int(clock() // resolution)
         self._values: dict[SeriesKey, list[float]] = {}
         self._partial: dict[SeriesKey, Bucket] = {}
@@ -150,7 +156,8 @@ class Aggregator:
         alive = self._alive.setdefault(key[0], {})
         series = (key[1], key[2])
         if series not in alive:
-            if len(alive) >= self.max_series:
+            limit = None if self.series_limit is None else self.series_limit(key[0])
+            if len(alive) >= (self.max_series if limit is None else limit):
                 return False
             check_name(key[1])
             _check_labels(key[2])

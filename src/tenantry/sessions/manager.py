@@ -8,6 +8,13 @@
   every node's L1 as well (measured in ``benchmarks/bench_sessions.py``).
 - Idle (sliding) and absolute expiry per session type and security level; at most
   ``max_sessions_per_user`` live sessions per user and tenant (the oldest is revoked).
+- At most ``tenant_limit(tenant_id)`` live sessions per tenant, when given (the service gives
+  its tier's ``sessions``): one more is refused (:class:`~tenantry.errors.Conflict`, 409) and
+  counted (``refused``), nothing created. The tenant's live sessions are counted in the
+  database at its first creation, every :data:`LIVE_COUNT_TTL` seconds, and whenever the count
+  kept here (the last count plus the creations since) reaches the cap: far from its cap a
+  creation costs no query, at the cap the count is exact (a revocation frees a slot at once).
+  Creations in flight at once in several processes may pass the cap by their number.
 - CRITICAL and QUANTUM sessions are bound to their device: they are created with the client's
   device id (InvalidInput without one), and another device id revokes them.
 - ADMIN sessions at CRITICAL or QUANTUM need a passkey assertion to be created; any session
@@ -25,12 +32,20 @@ a session's record, analytics). :class:`SessionManagerFactory` makes configured 
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from datetime import datetime
+from typing import Any, Final
 
 from tenantry.cache.manager import CacheManager
 from tenantry.context import RESERVED_TENANTS, tenant_scope, validate_tenant_id
 from tenantry.db.engine import Database
-from tenantry.errors import AuthenticationError, InvalidInput, NotFound, PermissionDenied
+from tenantry.errors import (
+    AuthenticationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from tenantry.levels import SecurityLevel
 from tenantry.passkeys.stepup import step_up_required
 from tenantry.principal import ClientInfo, Principal
@@ -43,7 +58,10 @@ from tenantry.sessions.tokens import hash_token, make_id, make_token
 from tenantry.tracing import traced
 from tenantry.validation import parse_enum
 
-__all__ = ["SessionManager", "SessionManagerFactory"]
+__all__ = ["LIVE_COUNT_TTL", "SessionManager", "SessionManagerFactory"]
+
+#: Seconds a tenant's count of live sessions is trusted (with the creations since added).
+LIVE_COUNT_TTL: Final = 30.0
 
 
 class SessionManager(SessionStepUp, SessionReports):
@@ -99,6 +117,8 @@ class SessionManager(SessionStepUp, SessionReports):
             raise AuthenticationError(
                 "an ADMIN session at CRITICAL or QUANTUM level needs a passkey assertion"
             )
+        if self.tenant_limit is not None:
+            await self._check_room(tenant_id, await self.tenant_limit(tenant_id), now)
         expiry = self.policy.for_session(kind, level)
         session_id, token = make_id("ses", tenant_id), make_token("s", tenant_id)
         db, trail = await self._db(), await self._trail(tenant_id)
@@ -147,7 +167,24 @@ class SessionManager(SessionStepUp, SessionReports):
             for digest in evicted:
                 await self.cache.delete(cache_key(digest))
         self._created[tenant_id] += 1
+        if (known := self._live.get(tenant_id)) is not None:
+            self._live[tenant_id] = (known[0] + 1 - len(evicted), known[1])
         return session_id, token
+
+    async def _check_room(self, tenant_id: str, limit: int, now: datetime) -> None:
+        """Conflict if the tenant has ``limit`` live sessions (see the module docstring)."""
+        known, at = self._live.get(tenant_id), time.monotonic()
+        if known is None or at - known[1] > LIVE_COUNT_TTL or known[0] >= limit:
+            with tenant_scope(tenant_id):
+                async with (await self._db()).tenant_transaction() as conn:
+                    known = (await SessionsRepository(conn).live_count(now), at)
+            self._live[tenant_id] = known
+        if known[0] >= limit:
+            self.refused[tenant_id] += 1
+            raise Conflict(
+                f"tenant {tenant_id!r} has {known[0]} live sessions, its tier's limit of "
+                f"{limit}: revoke one first"
+            )
 
     # -- refresh, revoke -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ sets up its own per-node state in :meth:`SessionParts._setup`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,14 @@ class SessionParts(RecordsChanges):
         #: Sessions created per tenant since the last :meth:`take_created` (the service's
         #: sampler reads it into the tenants' ``sessions_created`` series).
         self._created: defaultdict[str, int] = defaultdict(int)
+        #: A tenant's cap on its live sessions (the service gives its tier's ``sessions``); None:
+        #: no cap but the per-user one.
+        self.tenant_limit: Callable[[str], Awaitable[int]] | None = None
+        #: Live sessions per tenant as last counted, plus those created here since, and when
+        #: counted (time.monotonic()): see ``create_session``.
+        self._live: dict[str, tuple[int, float]] = {}
+        #: Creations refused by the tenant's cap, per tenant (for metrics and tests).
+        self.refused: defaultdict[str, int] = defaultdict(int)
         if access is not None:
             access.listen(self.forget_user)
         self._setup()

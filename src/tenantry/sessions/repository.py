@@ -117,6 +117,16 @@ class SessionsRepository(TenantRepository):
         query = select(sessions).where(sessions.c.session_id == session_id)
         return (await self.conn.execute(query)).mappings().first()
 
+    async def live_count(self, now: datetime) -> int:
+        """How many sessions of the tenant are neither revoked nor expired."""
+        query = select(func.count()).where(
+            sessions.c.tenant_id == self.tenant_id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.idle_expires_at > now,
+            sessions.c.absolute_expires_at > now,
+        )
+        return int(await self.conn.scalar(query) or 0)
+
     async def live_ids(self, user_id: str, now: datetime) -> list[str]:
         """The ids of the user's sessions that are neither revoked nor expired, oldest first."""
         rows = await self.fetch_driver(_LIVE_IDS, {"user_id": user_id, "now": now})
