@@ -59,7 +59,7 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
 from tenantry.lifecycle.manager import LifecycleManager
-from tenantry.lifecycle.policies import policies
+from tenantry.lifecycle.policies import TierPolicy, policies
 from tenantry.lifecycle.quotas import RequestLimiter
 from tenantry.lifecycle.retention import RetentionJob
 from tenantry.lifecycle.router import router as lifecycle_router
@@ -378,8 +378,9 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     cache: CacheManager,
 ) -> tuple[LifecycleManager, RequestLimiter]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
-    (the limiter), its old data deleted by its tier's retention (an hourly round, a daily sweep;
-    the metric series' by the monitoring manager's downsampler, with the same days)."""
+    (the limiter) and its in-process cache budget, its old data deleted by its tier's retention
+    (an hourly round, a daily sweep; the metric series' by the monitoring manager's downsampler,
+    with the same days)."""
     tiers = policies(settings.tier_policies)
     monitoring.downsampler.retention = {
         tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
@@ -396,7 +397,13 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
         security=security,
         cache=cache,
     )
-    return lifecycle, RequestLimiter(tenants, tiers)
+
+    # Each tenant's in-process cache is capped at its tier's cache_bytes, set when the limiter
+    # reads its tier (its first request, then every TIER_TTL): never asked on the cache's path.
+    def cache_budget(tenant_id: str, policy: TierPolicy) -> None:
+        cache.l1.set_budget(tenant_id, policy.cache_bytes)
+
+    return lifecycle, RequestLimiter(tenants, tiers, on_tier=cache_budget)
 
 
 def _gate(  # noqa: PLR0917 - the gate's parts, once

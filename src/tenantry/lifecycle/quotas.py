@@ -11,6 +11,10 @@ A tenant's tier is read from the registry and remembered for :data:`TIER_TTL` se
 :data:`MAX_TENANTS` tenants; the least recently seen go first), so a change of tier applies
 within that time; :meth:`RequestLimiter.forget` applies it at once (the app calls it on every
 change of a tenant's status).
+
+Each time it reads a tenant's tier it calls ``on_tier(tenant_id, policy)`` when given: the app
+sets the tenant's in-process cache budget there (``cache_bytes``), so the cache learns a
+tenant's budget at its first request, and no cache read or write ever asks the database.
 """
 
 from __future__ import annotations
@@ -50,8 +54,10 @@ class RequestLimiter:
         policies: Mapping[TenantTier, TierPolicy],
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_tier: Callable[[str, TierPolicy], None] | None = None,
     ) -> None:
         self._registry = registry
+        self._on_tier = on_tier
         self._policies = policies
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
@@ -69,7 +75,10 @@ class RequestLimiter:
         bucket = self._buckets.get(tenant_id)
         if bucket is None or now - bucket.tier_read_at > TIER_TTL:
             tier = (await self._registry.get(tenant_id)).tier
-            rate = float(self._policies[tier].requests_per_second)
+            policy = self._policies[tier]
+            if self._on_tier is not None:
+                self._on_tier(tenant_id, policy)
+            rate = float(policy.requests_per_second)
             if bucket is None:
                 bucket = _Bucket(rate, rate, now, now)
             else:
