@@ -376,11 +376,12 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     tenants: TenantRegistry,
     security: SecurityManager,
     cache: CacheManager,
+    metadata: MetadataManager,
 ) -> tuple[LifecycleManager, RequestLimiter]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
-    (the limiter) and its in-process cache budget, its old data deleted by its tier's retention
-    (an hourly round, a daily sweep; the metric series' by the monitoring manager's downsampler,
-    with the same days)."""
+    (the limiter), its in-process cache budget and its stored metadata's bytes, its old data
+    deleted by its tier's retention (an hourly round, a daily sweep; the metric series' by the
+    monitoring manager's downsampler, with the same days)."""
     tiers = policies(settings.tier_policies)
     monitoring.downsampler.retention = {
         tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
@@ -403,7 +404,15 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     def cache_budget(tenant_id: str, policy: TierPolicy) -> None:
         cache.l1.set_budget(tenant_id, policy.cache_bytes)
 
-    return lifecycle, RequestLimiter(tenants, tiers, on_tier=cache_budget)
+    limiter = RequestLimiter(tenants, tiers, on_tier=cache_budget)
+
+    # Each tenant's stored metadata is capped at its tier's storage_bytes (its tier cached by
+    # the limiter), counted in each write's transaction (metadata/storage.py).
+    async def storage_limit(tenant_id: str) -> int:
+        return (await limiter.policy(tenant_id)).storage_bytes
+
+    metadata.storage_limit = storage_limit
+    return lifecycle, limiter
 
 
 def _gate(  # noqa: PLR0917 - the gate's parts, once
@@ -534,7 +543,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
             lifecycle, limiter = await _lifecycle(
-                stack, database, trail, settings, monitoring, workflows, tenants, security, cache
+                stack,
+                database,
+                trail,
+                settings,
+                monitoring,
+                workflows,
+                tenants,
+                security,
+                cache,
+                metadata,
             )
             api_token, api_keys, gate = _gate(
                 settings, database, trail, cache, active, sessions, access, limiter

@@ -43,6 +43,7 @@ class _Bucket:
     tokens: float
     at: float
     tier_read_at: float
+    tier: TenantTier
 
 
 class RequestLimiter:
@@ -68,9 +69,12 @@ class RequestLimiter:
         """Read the tenant's tier again at its next request."""
         self._buckets.pop(tenant_id, None)
 
-    async def take(self, tenant_id: str) -> None:
-        """Count one request of ``tenant_id``; :class:`~tenantry.errors.RateLimited` past its
-        tier's rate."""
+    async def policy(self, tenant_id: str) -> TierPolicy:
+        """The policy of ``tenant_id``'s tier (read from the registry at most every
+        :data:`TIER_TTL` seconds): for the app's other quotas, as its metadata storage limit."""
+        return self._policies[(await self._bucket(tenant_id)).tier]
+
+    async def _bucket(self, tenant_id: str) -> _Bucket:
         now = self._clock()
         bucket = self._buckets.get(tenant_id)
         if bucket is None or now - bucket.tier_read_at > TIER_TTL:
@@ -80,13 +84,20 @@ class RequestLimiter:
                 self._on_tier(tenant_id, policy)
             rate = float(policy.requests_per_second)
             if bucket is None:
-                bucket = _Bucket(rate, rate, now, now)
+                bucket = _Bucket(rate, rate, now, now, tier)
             else:
-                bucket.rate, bucket.tier_read_at = rate, now
+                bucket.rate, bucket.tier_read_at, bucket.tier = rate, now, tier
             self._buckets[tenant_id] = bucket
         self._buckets.move_to_end(tenant_id)
         while len(self._buckets) > MAX_TENANTS:
             self._buckets.popitem(last=False)
+        return bucket
+
+    async def take(self, tenant_id: str) -> None:
+        """Count one request of ``tenant_id``; :class:`~tenantry.errors.RateLimited` past its
+        tier's rate."""
+        bucket = await self._bucket(tenant_id)
+        now = self._clock()
         bucket.tokens = min(bucket.rate, bucket.tokens + (now - bucket.at) * bucket.rate)
         bucket.at = now
         if bucket.tokens < 1.0:
