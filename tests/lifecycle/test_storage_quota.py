@@ -16,7 +16,7 @@ from tenantry.config import Settings
 from tests.conftest import TOKEN
 
 
-def _body() -> dict[str, object]:  # ~600 random characters: about as many bytes after zstd
+def _body() -> dict[str, object]:  # 600 random characters, stored as they are
     return {
         "metadata_type": "business",
         "content": {"blob": base64.b64encode(os.urandom(450)).decode()},
@@ -51,8 +51,12 @@ async def test_a_write_past_the_tiers_storage_bytes_is_refused(
             assert 0 < used <= 2048
             assert await state.metadata.recount_storage(full) == used  # nothing of it stored
             assert state.metadata.storage_refused[full] == 1
+            # The tenant cannot reset its own total: the setting is the metadata manager's.
+            key = "/settings/metadata.storage_bytes"
+            assert (await client.put(key, json={"value": 0}, headers=headers)).status_code == 403
+            assert (await client.delete(key, headers=headers)).status_code == 403
             # An update that would grow past the limit is refused too, and changes nothing.
-            grown = {"content": {"blob": _body()["content"]["blob"] * 4}, "expected_version": 1}  # type: ignore[index]
+            grown = {"content": {"blob": os.urandom(1800).hex()}, "expected_version": 1}
             answer = await client.put(f"/metadata/{created[0]}", json=grown, headers=headers)
             assert answer.status_code == 413
             assert (await client.get(f"/metadata/{created[0]}", headers=headers)).json()[
