@@ -84,6 +84,7 @@ __all__ = [
     "SchemaViolation",
     "SettingNotFound",
     "StepUpRequired",
+    "StorageQuotaExceeded",
     "TemplateError",
     "TenantContextError",
     "TenantExists",
@@ -144,6 +145,12 @@ class InvalidTenantId(InvalidInput):
 
 class ContentTooLarge(InvalidInput):
     title = "content too large"
+
+
+class StorageQuotaExceeded(ContentTooLarge):
+    """A write would take the tenant's stored metadata past its tier's ``storage_bytes``."""
+
+    title = "storage quota exceeded"
 
 
 class TemplateError(InvalidInput):

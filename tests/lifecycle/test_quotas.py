@@ -87,3 +87,31 @@ def test_workflow_caps_come_from_the_policies(settings: Settings, tmp_path: Path
     tiers.write_text("[free]\nworkflow_concurrency = 5\n")
     caps = workflow_caps(settings.model_copy(update={"tier_policies": tiers}))
     assert caps[TenantTier.FREE.value] == 5
+
+
+async def test_each_tenants_cache_budget_is_its_tiers_cache_bytes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text("[free]\ncache_bytes = 65_536\n")
+    app = create_app(settings.model_copy(update={"tier_policies": tiers}))
+    async with app.router.lifespan_context(app):
+        state = app.state.tenantry
+        free, big = (f"cb-{uuid.uuid4().hex[:10]}" for _ in range(2))
+        await state.tenants.create(free, "Free")
+        await state.tenants.create(big, "Big", tier="enterprise")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for tenant in (free, big):  # the first request reads the tier: the budget is set
+                answer = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": tenant})
+                assert answer.status_code == 200
+        l1 = state.cache.l1
+        assert l1.stats(free).budget == 65_536
+        assert l1.stats(big).budget == 268_435_456
+        for i in range(64):  # 256 KiB each: four times the free tenant's budget
+            l1.set(free, f"k{i}", b"x", 4096)
+            l1.set(big, f"k{i}", b"x", 4096)
+        assert l1.stats(free).bytes <= 65_536
+        assert l1.stats(free).evictions + l1.stats(free).rejections > 0
+        assert l1.stats(big).bytes > 65_536
+        assert not l1.set(free, "huge", b"x", 65_537)  # larger than its budget: refused

@@ -59,7 +59,7 @@ from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.manager import Keyring
 from tenantry.keys.provider import provider_from_environment
 from tenantry.lifecycle.manager import LifecycleManager
-from tenantry.lifecycle.policies import policies
+from tenantry.lifecycle.policies import TierPolicy, policies
 from tenantry.lifecycle.quotas import RequestLimiter
 from tenantry.lifecycle.retention import RetentionJob
 from tenantry.lifecycle.router import router as lifecycle_router
@@ -377,11 +377,13 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     security: SecurityManager,
     cache: CacheManager,
     sessions: SessionManager,
+    metadata: MetadataManager,
 ) -> tuple[LifecycleManager, RequestLimiter]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
-    (the limiter), its live sessions and metric series (by the limiter's cached tiers), its old
-    data deleted by its tier's retention (an hourly round, a daily sweep; the metric series' by
-    the monitoring manager's downsampler, with the same days)."""
+    (the limiter), its live sessions and metric series (by the limiter's cached tiers), its
+    in-process cache budget and its stored metadata's bytes, its old data deleted by its tier's
+    retention (an hourly round, a daily sweep; the metric series' by the monitoring manager's
+    downsampler, with the same days)."""
     tiers = policies(settings.tier_policies)
     monitoring.downsampler.retention = {
         tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
@@ -398,9 +400,22 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
         security=security,
         cache=cache,
     )
-    limiter = RequestLimiter(tenants, tiers)
+
+    # Each tenant's in-process cache is capped at its tier's cache_bytes, set when the limiter
+    # reads its tier (its first request, then every TIER_TTL): never asked on the cache's path.
+    def cache_budget(tenant_id: str, policy: TierPolicy) -> None:
+        cache.l1.set_budget(tenant_id, policy.cache_bytes)
+
+    limiter = RequestLimiter(tenants, tiers, on_tier=cache_budget)
     monitoring.aggregator.series_limit = limiter.metric_series
     sessions.tenant_limit = limiter.sessions
+
+    # Each tenant's stored metadata is capped at its tier's storage_bytes (its tier cached by
+    # the limiter), counted in each write's transaction (metadata/storage.py).
+    async def storage_limit(tenant_id: str) -> int:
+        return (await limiter.policy(tenant_id)).storage_bytes
+
+    metadata.storage_limit = storage_limit
     return lifecycle, limiter
 
 
@@ -533,7 +548,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
             lifecycle, limiter = await _lifecycle(
                 stack, database, trail, settings, monitoring, workflows, tenants, security, cache,
-                sessions,
+                sessions, metadata,
             )  # fmt: skip
             api_token, api_keys, gate = _gate(
                 settings, database, trail, cache, active, sessions, access, limiter

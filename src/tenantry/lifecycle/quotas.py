@@ -15,7 +15,11 @@ change of a tenant's status).
 The same cached tiers give two more quotas: :meth:`RequestLimiter.metric_series` (the monitoring
 aggregator's per-tenant cap on its series; a tenant whose tier is not known here yet, having
 sent no request to this process, keeps the aggregator's default) and
-:meth:`RequestLimiter.sessions` (the session manager's cap on a tenant's live sessions).
+:meth:`RequestLimiter.sessions` (the session manager's cap on a tenant's live sessions), and
+:meth:`RequestLimiter.policy` (the metadata manager's storage limit). Each time it reads a
+tenant's tier it calls ``on_tier(tenant_id, policy)`` when given: the app sets the tenant's
+in-process cache budget there (``cache_bytes``), so the cache learns a tenant's budget at its
+first request, and no cache read or write ever asks the database.
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ class RequestLimiter:
         policies: Mapping[TenantTier, TierPolicy],
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_tier: Callable[[str, TierPolicy], None] | None = None,
     ) -> None:
         self._registry = registry
+        self._on_tier = on_tier
         self._policies = policies
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
@@ -83,6 +89,11 @@ class RequestLimiter:
         tier = self.cached_tier(tenant_id)
         return None if tier is None else self._policies[tier].metric_series
 
+    async def policy(self, tenant_id: str) -> TierPolicy:
+        """The policy of ``tenant_id``'s tier (read from the registry at most every
+        :data:`TIER_TTL` seconds): for the app's other quotas, as its metadata storage limit."""
+        return self._policies[await self.tier(tenant_id)]
+
     async def sessions(self, tenant_id: str) -> int:
         """The tenant's tier's ``sessions``: the session manager's ``tenant_limit``."""
         return self._policies[await self.tier(tenant_id)].sessions
@@ -91,7 +102,10 @@ class RequestLimiter:
         bucket = self._buckets.get(tenant_id)
         if bucket is None or now - bucket.tier_read_at > TIER_TTL:
             tier = (await self._registry.get(tenant_id)).tier
-            rate = float(self._policies[tier].requests_per_second)
+            policy = self._policies[tier]
+            if self._on_tier is not None:
+                self._on_tier(tenant_id, policy)
+            rate = float(policy.requests_per_second)
             if bucket is None:
                 bucket = _Bucket(tier, rate, rate, now, now)
             else:

@@ -24,6 +24,7 @@ from tenantry.errors import (
     InvalidInput,
     MetadataNotFound,
     SchemaViolation,
+    StorageQuotaExceeded,
 )
 from tenantry.keys import Keyring
 from tenantry.metadata.conformance import Conformance
@@ -51,6 +52,7 @@ from tenantry.metadata.schemas import (
     UpgradeStep,
 )
 from tenantry.metadata.search import Filters, Query, VectorStore, run_search
+from tenantry.metadata.storage import StorageLimit, StorageUsage
 from tenantry.metadata.versions import check_sensitive, open_content
 from tenantry.metadata.views import record_of, version_of
 from tenantry.metadata.writes import Header, Writes
@@ -98,6 +100,11 @@ class MetadataManager(RecordsChanges):
         self.embedder = Embedder(
             database, encoder=self.encoder, store=self.vector_store, interval=embed_interval
         )
+        #: The bytes of metadata a tenant may store (the app: its tier's ``storage_bytes``);
+        #: ``None``: no limit. Asked before each write's transaction (:mod:`.storage`).
+        self.storage_limit: StorageLimit | None = None
+        #: Writes refused by the storage limit, by tenant.
+        self.storage_refused: dict[str, int] = {}
         #: Builds large tenants' own search indexes (with the process's default database, or
         #: when given one made with the database's runtime; else searches read tenants' rows).
         self.indexes = indexes or SearchIndexes(database)
@@ -294,6 +301,7 @@ class MetadataManager(RecordsChanges):
         self._check_id(tenant_id, metadata_id)
         async with self._writes(tenant_id, actor) as writes:
             current = await writes.locked(metadata_id, expected_version)
+            await StorageUsage(writes.repo.conn).release(metadata_id)
             await writes.repo.delete(metadata_id)
             await writes.trail.record(
                 tenant_id,
@@ -486,10 +494,28 @@ class MetadataManager(RecordsChanges):
         """A tenant transaction for changes, its keys loaded and its audit trail ready (both
         before it opens, so that sealing and recording inside do no I/O)."""
         keyring, trail = await self._keys(tenant_id), await self._trail(tenant_id)
+        limit = None if self.storage_limit is None else await self.storage_limit(tenant_id)
         db = await self._db()
+        try:
+            with tenant_scope(tenant_id):
+                async with db.tenant_transaction() as conn:
+                    yield Writes(MetadataRepository(conn), keyring, trail, tenant_id, actor, limit)
+        except StorageQuotaExceeded:
+            self.storage_refused[tenant_id] = self.storage_refused.get(tenant_id, 0) + 1
+            raise
+
+    async def storage_used(self, tenant_id: str) -> int:
+        """The bytes of metadata ``tenant_id`` stores (the running total :mod:`.storage` keeps)."""
         with tenant_scope(tenant_id):
-            async with db.tenant_transaction() as conn:
-                yield Writes(MetadataRepository(conn), keyring, trail, tenant_id, actor)
+            async with (await self._db()).tenant_transaction() as conn:
+                return await StorageUsage(conn).used()
+
+    async def recount_storage(self, tenant_id: str) -> int:
+        """Set ``tenant_id``'s running total to the exact sum of its stored versions (O(rows):
+        for a total that may have drifted, as after a restore); that sum."""
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_transaction() as conn:
+                return await StorageUsage(conn).recount()
 
     async def _record_of(self, tenant_id: str, row: Mapping[Any, Any]) -> MetadataRecord:
         keyring = await self._keys(tenant_id) if row["sealed"] is not None else None

@@ -3,7 +3,8 @@
 Every write of a record goes through :meth:`Writes.put`: creation (version 1), an update, a
 rollback and a schema upgrade. The version's content is sealed and encoded by
 :func:`~tenantry.metadata.versions.compose`; the audit entry (``metadata.<change>``) names the
-record, its version, type and schema, never the content.
+record, its version, type and schema, never the content. Its stored bytes are counted against
+the tenant's limit (:mod:`~tenantry.metadata.storage`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tenantry.db.changes import ChangeLog
 from tenantry.errors import MetadataNotFound, VersionConflict
 from tenantry.keys import Keyring
 from tenantry.metadata.repository import MetadataRepository
+from tenantry.metadata.storage import StorageUsage, version_bytes
 from tenantry.metadata.versions import compose
 
 __all__ = ["Header", "Writes"]
@@ -55,6 +57,8 @@ class Writes:
     trail: ChangeLog
     tenant_id: str
     actor: str | None
+    #: The bytes the tenant may store (its tier's ``storage_bytes``; ``None``: no limit).
+    limit: int | None = None
 
     async def locked(self, record_id: str, expected: int | None) -> RowMapping:
         """The record, locked until the transaction ends; at ``expected`` when given."""
@@ -89,6 +93,9 @@ class Writes:
             schema_version=header.schema_version,
             language=header.language,
             sensitive_fields=header.sensitive_fields,
+        )
+        await StorageUsage(self.repo.conn).charge(
+            version_bytes(new.payload, new.sealed), self.limit
         )
         if change == "create":
             await self.repo.create(record_id, new, self.actor)

@@ -58,6 +58,7 @@ MANAGED_SETTINGS: Mapping[str, str] = {
     SECURITY_LEVEL_SETTING: "SecurityManager.set_security_level (tenantry keys level)",
     "default_role": "AccessControl.set_default_role (PUT /default-role/{role})",
     "lifecycle.policy": "LifecycleManager.create_tenant_lifecycle (the tier's quotas, recorded)",
+    "metadata.storage_bytes": "the metadata manager's writes (the bytes its records store)",
 }
 #: The largest value one setting holds: bytes of its canonical JSON (UTF-8, sorted keys, no
 #: whitespace). Settings are configuration, read whole on every ``GET /settings``.
