@@ -13,6 +13,7 @@ import pytest
 from tenantry.api import create_app
 from tenantry.api.workers import workflow_caps
 from tenantry.config import Settings
+from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.errors import RateLimited
 from tenantry.lifecycle import load_policies
@@ -115,3 +116,15 @@ async def test_each_tenants_cache_budget_is_its_tiers_cache_bytes(
         assert l1.stats(free).evictions + l1.stats(free).rejections > 0
         assert l1.stats(big).bytes > 65_536
         assert not l1.set(free, "huge", b"x", 65_537)  # larger than its budget: refused
+
+
+async def test_a_tier_is_read_outside_an_open_transaction(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """A quota asked inside a tenant's transaction (a workflow step writing metadata) reads the
+    tier without joining that transaction (which would be refused: another tenant's scope)."""
+    tenant = (await new_tenant(tier="premium")).id
+    limiter = RequestLimiter(TenantRegistry(db), load_policies())
+    with tenant_scope(tenant):
+        async with db.tenant_transaction():
+            assert (await limiter.policy(tenant)).tier is TenantTier.PREMIUM

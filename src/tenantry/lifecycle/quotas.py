@@ -24,6 +24,8 @@ first request, and no cache read or write ever asks the database.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -101,7 +103,10 @@ class RequestLimiter:
     async def _bucket(self, tenant_id: str, now: float) -> _Bucket:
         bucket = self._buckets.get(tenant_id)
         if bucket is None or now - bucket.tier_read_at > TIER_TTL:
-            tier = (await self._registry.get(tenant_id)).tier
+            # read in a context of its own: a quota asked inside a tenant's open transaction
+            # (a workflow step writing metadata) must not join it with a registry read
+            read = asyncio.create_task(self._registry.get(tenant_id), context=contextvars.Context())
+            tier = (await read).tier
             policy = self._policies[tier]
             if self._on_tier is not None:
                 self._on_tier(tenant_id, policy)

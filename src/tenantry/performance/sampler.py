@@ -24,6 +24,7 @@ there, not sampled twice.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Final
 
@@ -39,6 +40,9 @@ from tenantry.performance.window import SignalWindow, percentile
 
 __all__ = ["PerformanceSampler", "RequestTally", "tenant_share_signal"]
 
+#: The shortest interval a CPU share is measured over, and the most a process can use.
+_MIN_CPU_INTERVAL: Final = 0.1
+_MAX_CPU_PERCENT: Final = 100.0 * (psutil.cpu_count() or 1)
 _log = get_logger("tenantry.performance")
 _LATENCIES: Final = 8192
 
@@ -87,6 +91,7 @@ class PerformanceSampler:
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # the first call only starts the measurement
         psutil.cpu_percent(None)
+        self._cpu_since = time.monotonic()
         self._checkouts = self._waited = 0
         self._last_request_sample: float | None = None
 
@@ -102,10 +107,18 @@ class PerformanceSampler:
 
     def sample(self) -> None:
         """Process, host, pool and requests (see the module docstring)."""
+        now = time.monotonic()
+        # CPU over less than a tenth of a second is noise (psutil divides by that interval): a
+        # sample that soon after the last one leaves the CPU signals out
+        timed, self._cpu_since = now - self._cpu_since >= _MIN_CPU_INTERVAL, now
         with self._process.oneshot():
-            self._signal("process_cpu_percent", self._process.cpu_percent(None))
+            process_cpu = self._process.cpu_percent(None)
+            if timed:
+                self._signal("process_cpu_percent", min(process_cpu, _MAX_CPU_PERCENT))
             self._signal("process_rss_bytes", float(self._process.memory_info().rss))
-        self._signal("host_cpu_percent", psutil.cpu_percent(None))
+        host_cpu = psutil.cpu_percent(None)
+        if timed:
+            self._signal("host_cpu_percent", host_cpu)
         self._signal("host_memory_percent", psutil.virtual_memory().percent)
         self.sample_pool()
         self._sample_requests()
