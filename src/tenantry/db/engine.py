@@ -316,7 +316,12 @@ class Database:
             except TimeoutError as exc:  # the server did not answer: no retry, it would wait again
                 await pool.release(pooled, reuse=False)
                 raise DatabaseUnavailable(_no_answer(within)) from exc
-            except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as exc:
+            except (
+                OSError,
+                asyncpg.InterfaceError,
+                asyncpg.ConnectionDoesNotExistError,
+                asyncpg.InternalClientError,  # left mid-operation (its server restarted under it)
+            ) as exc:
                 await pool.release(pooled, reuse=False)
                 if attempt == 2:
                     raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
