@@ -193,9 +193,17 @@ TOKEN = {"Authorization": "Bearer test-token"}
 
 @pytest.fixture(scope="session")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan run, over ASGI (no sockets)."""
+    """The app with its lifespan run, over ASGI (no sockets).
+
+    Its alert dispatcher is stopped before its first round: this app lives through every test
+    of the worker, on the database they share, and its rounds (a sweep of every active tenant
+    at the first and every 600th) would claim and deliver, at any moment, the outbox rows that
+    another test queues and dispatches itself (that test's visit then finds none; the messages
+    go to its loopback Slack, or, after its teardown, meet a refused connection). A test of
+    the service's own delivery runs an app of its own (tests/alerts/test_service.py)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        await app.state.tenantry.dispatcher.close()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tenantry") as c:
             yield c

@@ -10,7 +10,7 @@ groups): no test sleeps."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,12 +86,39 @@ class World:
     slack: SlackServer
     db: Database
 
+    sent: dict[str, int] = field(default_factory=dict)  #: by this world's dispatcher
+
     async def visit(self, tenant: str, offset: timedelta) -> list[dict[str, Any]]:
         """A dispatcher visit of ``tenant`` at T0 + ``offset``: the messages Slack received."""
         self.clock.at = T0 + offset
         before = len(self.slack.messages())
-        await self.dispatcher.visit(tenant)
-        return self.slack.messages()[before:]
+        step = await self.dispatcher.visit(tenant)
+        self.sent[tenant] = self.sent.get(tenant, 0) + step.sent
+        received = self.slack.messages()[before:]
+        for each in (self.a, self.b, P):  # what Slack received is any of theirs
+            await self._alone(each)
+        return received
+
+    async def _alone(self, tenant: str) -> None:
+        """Fails, naming the cause, if another dispatcher on this database (a background one
+        some app runs) sent or holds a claim on ``tenant``'s outbox rows: this world's visits
+        would miss them (its count of what Slack received is then wrong)."""
+        with tenant_scope(tenant):
+            async with self.db.tenant_transaction() as conn:
+                sent, claimed = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FILTER (WHERE status = 'sent'), count(*) FILTER "
+                            "(WHERE status = 'queued' AND attempts > 0 AND last_error IS NULL) "
+                            "FROM tenantry.alert_outbox"
+                        )
+                    )
+                ).one()
+        others = sent - self.sent.get(tenant, 0)
+        assert (others, claimed) == (0, 0), (
+            f"another dispatcher on this database sent {others} and holds a claim on {claimed} "
+            f"of {tenant}'s outbox rows"
+        )
 
     async def platform_labels(self) -> list[dict[str, str]]:
         with tenant_scope(P):

@@ -189,11 +189,12 @@ async def _monitoring(
     connections: ConnectionManager,
     sessions: SessionManager,
     exposition: TenantExposition,
-) -> tuple[MonitoringManager, AlertManager, AlertNotifier, SlackFixtureManager]:
+) -> tuple[MonitoringManager, AlertManager, AlertNotifier, SlackFixtureManager, AlertDispatcher]:
     """Metrics recorded in this process, flushed to the tenants' series every 10 s (on stop,
     what is left is written, before the database is disposed: the stack unwinds in reverse),
     the alert rules evaluated over them every 30 s, and their messages delivered from the
-    outbox. What the collector writes is added to ``/metrics`` too (``exposition``)."""
+    outbox (by the dispatcher returned). What the collector writes is added to ``/metrics``
+    too (``exposition``)."""
     monitoring = MonitoringManager(database, exposition=exposition)
     await monitoring.start_collection()
     stack.push_async_callback(monitoring.close)
@@ -249,7 +250,7 @@ async def _monitoring(
     stack.push_async_callback(alerts.close)
     await dispatcher.start()
     stack.push_async_callback(dispatcher.close)
-    return monitoring, alerts, notifier, fixtures
+    return monitoring, alerts, notifier, fixtures, dispatcher
 
 
 async def _performance(
@@ -509,7 +510,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             learner = await _learn_behaviour(stack, sessions)
             metadata = await _metadata(stack, runtime, database, trail, keyring)
-            monitoring, alerts, notifier, fixtures = await _monitoring(
+            monitoring, alerts, notifier, fixtures, dispatcher = await _monitoring(
                 stack,
                 database,
                 trail,
@@ -575,6 +576,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 monitoring=monitoring,
                 alerts=alerts,
                 notifier=notifier,
+                dispatcher=dispatcher,
                 fixtures=fixtures,
                 silences=SilenceManager(database, audit=trail),
                 groups=AlertGroups(database),

@@ -12,6 +12,7 @@ from tenantry.access.manager import AccessControl
 from tenantry.ai.auto import AutoTrainer
 from tenantry.ai.jobs import TrainingJobs
 from tenantry.ai.manager import AIManager
+from tenantry.alerts.dispatch import AlertDispatcher
 from tenantry.alerts.fixtures import SlackFixtureManager
 from tenantry.alerts.groups import AlertGroups
 from tenantry.alerts.manager import AlertManager
@@ -66,6 +67,8 @@ class AppState:
     monitoring: MonitoringManager
     alerts: AlertManager
     notifier: AlertNotifier
+    #: Delivers every tenant's (and the platform's) alert outbox, in rounds in the background.
+    dispatcher: AlertDispatcher
     groups: AlertGroups
     fixtures: SlackFixtureManager
     silences: SilenceManager
