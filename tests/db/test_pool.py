@@ -63,8 +63,48 @@ async def test_at_most_size_plus_overflow_are_open_and_waiters_go_first_come(
     assert order == [0, 1, 2]
     stats = small.pool.stats()
     assert stats["checked_out"] == 0
-    assert stats["idle"] == 1  # the overflow connection was closed when nobody waited
-    assert stats["overflow"] == 0
+    assert stats["idle"] == 2  # the overflow connection stays open while idle a while
+    assert stats["overflow"] == 1
+
+
+async def test_an_overflow_connection_is_kept_while_busy_and_closed_once_idle(
+    runtime: DatabaseRuntime,
+) -> None:
+    """A load hovering around ``size`` (one then two transactions at once, again and again)
+    keeps reusing the same two connections; the one beyond ``size`` is closed once it has been
+    idle ``overflow_idle`` seconds, when a connection is given back."""
+    database = Database(runtime.app_url, pool_size=1, max_overflow=1, pool_overflow_idle=0.3)
+    seen: set[int] = set()
+
+    async def one(started: asyncio.Event | None, go: asyncio.Event | None) -> None:
+        async with database.transaction() as conn:
+            seen.add(int(await conn.scalar(PID)))
+            if started is not None and go is not None:
+                started.set()
+                await go.wait()
+
+    try:
+        for _ in range(20):
+            started, go = asyncio.Event(), asyncio.Event()
+            holder = asyncio.create_task(one(started, go))
+            await started.wait()
+            await one(None, None)  # a second one at once: the overflow connection
+            go.set()
+            await holder
+            await one(None, None)  # alone again: below size
+        assert len(seen) == 2  # no connection was opened again
+        assert database.pool.stats()["overflow"] == 1
+        await asyncio.sleep(0.4)
+        await one(None, None)  # giving one back closes the other, idle longer than 0.3 s
+        assert database.pool.stats() == {
+            "checked_out": 0,
+            "idle": 1,
+            "size": 1,
+            "overflow": 0,
+            "waiting": 0,
+        }
+    finally:
+        await database.dispose()
 
 
 async def test_a_caller_waits_at_most_the_timeout_and_nothing_leaks(small: Database) -> None:
@@ -85,9 +125,9 @@ async def test_a_caller_waits_at_most_the_timeout_and_nothing_leaks(small: Datab
         assert await conn.scalar(text("select 1")) == 1
     assert small.pool.stats() == {
         "checked_out": 0,
-        "idle": 1,
+        "idle": 2,  # both places kept: the overflow one is closed once idle a while
         "size": 1,
-        "overflow": 0,
+        "overflow": 1,
         "waiting": 0,
     }
 
@@ -114,7 +154,7 @@ async def test_a_cancelled_waiter_loses_no_connection(small: Database) -> None:
         async with small.transaction() as conn:
             await conn.scalar(PID)
     assert small.pool.stats()["checked_out"] == 0
-    assert small.pool.stats()["idle"] <= 1
+    assert small.pool.stats()["idle"] <= 2
 
 
 async def test_an_old_connection_is_recycled(runtime: DatabaseRuntime) -> None:
@@ -186,7 +226,13 @@ def test_the_pool_refuses_settings_that_cannot_work() -> None:
         raise AssertionError
 
     good = {"size": 1, "overflow": 0, "timeout": 1.0, "recycle": 1.0}
-    for bad in ({"size": 0}, {"overflow": -1}, {"timeout": 0}, {"recycle": 0}):
+    for bad in (
+        {"size": 0},
+        {"overflow": -1},
+        {"timeout": 0},
+        {"recycle": 0},
+        {"overflow_idle": -1.0},
+    ):
         with pytest.raises(ConfigError, match="pool"):
             ConnectionPool(never, **(good | bad))  # type: ignore[arg-type]
 

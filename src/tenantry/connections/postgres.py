@@ -11,7 +11,8 @@ The pool itself is SQLAlchemy's: pre-ping is the ``BEGIN`` that opens every tran
 pooled connection fails there, before anything ran on it, and is replaced; see
 ``db/engine.py``), connections are recycled after 30 minutes, and a replica's pool keeps
 ``min_size`` idle connections with ``max_size - min_size`` more as overflow, closed as they come
-back: the manager's :class:`~.pools.PoolGate` decides how many may be used at once.
+back (``pool_overflow_idle=0``, where the primary's pool keeps them idle a while): the manager's
+:class:`~.pools.PoolGate` decides how many may be used at once, and shrinks an idle pool.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def replica_database(url: str | URL, limits: PoolLimits) -> Database:
         parsed.set(drivername="postgresql+asyncpg"),
         pool_size=limits.min_size,
         max_overflow=limits.max_size - limits.min_size,
+        pool_overflow_idle=0.0,  # the gate sizes a replica's pool: shrinking it closes them
     )
 
 

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from tenantry.context import current_tenant, get_tenant, validate_tenant_id
-from tenantry.db.pool import ConnectionPool, Pooled, driver_connection
+from tenantry.db.pool import OVERFLOW_IDLE, ConnectionPool, Pooled, driver_connection
 from tenantry.db.rls import TENANT_SETTING
 from tenantry.errors import (
     ConfigError,
@@ -178,6 +178,7 @@ class Database:
         max_overflow: int = 5,
         pool_timeout: float = 30.0,
         pool_recycle: float = 1800.0,
+        pool_overflow_idle: float = OVERFLOW_IDLE,
         connect_timeout: float = 10.0,
         lock_wait: float = LOCK_WAIT,
     ) -> None:
@@ -200,6 +201,7 @@ class Database:
             overflow=max_overflow,
             timeout=pool_timeout,
             recycle=pool_recycle,
+            overflow_idle=pool_overflow_idle,
         )
         self._on_dispose: list[Callable[[], Awaitable[object]]] = []
         self._router: TransactionRouter | None = None

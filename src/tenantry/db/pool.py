@@ -10,7 +10,12 @@ trip); measured in ``benchmarks/README.md``, the choice in ``docs/decisions.md``
 What a pool must do it does:
 
 - at most ``size + overflow`` connections are open (or opening) at once; ``size`` of them stay
-  open when idle, the others are closed when given back with nobody waiting;
+  open when idle, the others are closed once they have been idle ``overflow_idle`` seconds
+  (:data:`OVERFLOW_IDLE`; checked whenever a connection is given back). Closing one as soon as
+  it came back with nobody waiting made a load hovering around ``size`` open and close a
+  connection every few transactions (a backend started, the driver's setup, every statement
+  prepared again): three connections a saga under a workflow tenant's cap of 16 on a pool of
+  10 + 5, most of two CPUs (``benchmarks/README.md``, workflows);
 - a caller finding none free waits, first come first served, at most ``timeout`` seconds
   (then :class:`DatabaseUnavailable`); a connection given back goes straight to the first waiter;
 - the newest idle connection is handed out first (its backend is warm), and one older than
@@ -29,13 +34,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.errors import ConfigError, DatabaseUnavailable
 
-__all__ = ["ConnectionPool", "Pooled", "driver_connection"]
+__all__ = ["OVERFLOW_IDLE", "ConnectionPool", "Pooled", "driver_connection"]
+
+#: Seconds a connection beyond the pool's ``size`` stays open while idle (see the module).
+OVERFLOW_IDLE: Final = 10.0
 
 
 def driver_connection(conn: AsyncConnection) -> Any:
@@ -59,6 +67,7 @@ class Pooled:
     conn: AsyncConnection
     driver: Any  # asyncpg.Connection, read once
     opened: float = field(default_factory=time.monotonic)
+    idle_since: float = 0.0  # when it was last given back (for the overflow's idle time)
 
     @classmethod
     def of(cls, conn: AsyncConnection) -> Pooled:
@@ -87,14 +96,18 @@ class ConnectionPool:
         overflow: int,
         timeout: float,
         recycle: float,
+        overflow_idle: float = OVERFLOW_IDLE,
     ) -> None:
-        if size < 1 or overflow < 0 or timeout <= 0 or recycle <= 0:
-            raise ConfigError("pool: size >= 1, overflow >= 0, timeout > 0 and recycle > 0")
+        if size < 1 or overflow < 0 or timeout <= 0 or recycle <= 0 or overflow_idle < 0:
+            raise ConfigError(
+                "pool: size >= 1, overflow >= 0, timeout > 0, recycle > 0 and overflow_idle >= 0"
+            )
         self._connect = connect
         self.size = size
         self.limit = size + overflow
         self.timeout = timeout
         self.recycle = recycle
+        self.overflow_idle = overflow_idle
         self._idle: list[Pooled] = []
         self._open = 0  # open or being opened
         self._waiters: deque[asyncio.Future[Pooled | None]] = deque()
@@ -146,10 +159,21 @@ class ConnectionPool:
                 if not waiter.done():
                     waiter.set_result(pooled)
                     return
-            if self._open <= self.size:
-                self._idle.append(pooled)
-                return
+            pooled.idle_since = time.monotonic()
+            self._idle.append(pooled)
+            await self._trim(pooled.idle_since)
+            return
         await self._close(pooled)
+
+    async def _trim(self, now: float) -> None:
+        """Close the idle connections beyond ``size`` that have been idle ``overflow_idle``
+        seconds, the longest idle first (the idle list's head: the newest is handed out)."""
+        while (
+            self._open > self.size
+            and self._idle
+            and now - self._idle[0].idle_since >= self.overflow_idle
+        ):
+            await self._close(self._idle.pop(0))
 
     async def close(self) -> None:
         """Close the idle connections; those in use are closed when given back."""
