@@ -181,6 +181,8 @@ class WorkflowWorker:
     async def _claim_loop(self) -> None:
         pause = self.poll
         while True:
+            # cleared before the claim: a slot freed while it runs wakes the next one at once
+            self._wake.clear()
             try:
                 await self._claim(self.concurrency - len(self._running))
                 pause = self.poll
@@ -188,7 +190,7 @@ class WorkflowWorker:
                 self.claim_errors += 1
                 pause = min(MAX_BACKOFF, max(self.poll, pause * 2))
                 _log.warning("workflow claim failed", error=exc.detail, retry_in=pause)
-            self._wake.clear()
+                self._wake.clear()  # a failing database is given its backoff
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(pause):
                     await self._wake.wait()
