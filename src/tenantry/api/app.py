@@ -378,9 +378,11 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     cache: CacheManager,
     sessions: SessionManager,
     metadata: MetadataManager,
+    connections: ConnectionManager,
 ) -> tuple[LifecycleManager, RequestLimiter]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
-    (the limiter), its live sessions and metric series (by the limiter's cached tiers), its
+    (the limiter; shared by every process through the connections' Redis when there is one), its
+    live sessions and metric series (by the limiter's cached tiers), its
     in-process cache budget and its stored metadata's bytes, its old data deleted by its tier's
     retention (an hourly round, a daily sweep; the metric series' by the monitoring manager's
     downsampler, with the same days)."""
@@ -406,7 +408,14 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     def cache_budget(tenant_id: str, policy: TierPolicy) -> None:
         cache.l1.set_budget(tenant_id, policy.cache_bytes)
 
-    limiter = RequestLimiter(tenants, tiers, on_tier=cache_budget)
+    redis = connections.redis
+    limiter = RequestLimiter(
+        tenants,
+        tiers,
+        on_tier=cache_budget,
+        redis=redis,
+        breaker=connections.breaker("redis") if redis is not None else None,
+    )
     monitoring.aggregator.series_limit = limiter.metric_series
     sessions.tenant_limit = limiter.sessions
 
@@ -548,7 +557,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
             lifecycle, limiter = await _lifecycle(
                 stack, database, trail, settings, monitoring, workflows, tenants, security, cache,
-                sessions, metadata,
+                sessions, metadata, connections,
             )  # fmt: skip
             api_token, api_keys, gate = _gate(
                 settings, database, trail, cache, active, sessions, access, limiter

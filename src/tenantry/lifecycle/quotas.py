@@ -4,8 +4,15 @@
 per tenant, refilled at that rate and holding at most one second of it (so a burst of one
 second's requests passes at once, and a tenant sending more waits). A request over the limit
 is refused before any work (:class:`~tenantry.errors.RateLimited`: 429 with ``Retry-After``)
-and counted (:attr:`RequestLimiter.refused`). The limit is per process of the service: with
-``N`` processes behind a balancer a tenant gets up to ``N`` times its rate in all.
+and counted (:attr:`RequestLimiter.refused`, in this process).
+
+Given a Redis client (the service's, when ``TENANTRY_REDIS_URL`` is set), the bucket is kept in
+Redis and shared by every process of the service (``shared_rate.py``: one atomic round trip a
+request), so ``N`` processes give a tenant its rate in all, not ``N`` times it. When Redis fails
+or its breaker is open, the request takes a token from this process's bucket instead (fail
+open to the per-process limit: Redis being away never refuses a request), counted in
+:attr:`RequestLimiter.fallbacks` and logged once each time the limit stops being shared. Without
+Redis the limit is per process: with ``N`` processes a tenant gets up to ``N`` times its rate.
 
 A tenant's tier is read from the registry and remembered for :data:`TIER_TTL` seconds (at most
 :data:`MAX_TENANTS` tenants; the least recently seen go first), so a change of tier applies
@@ -30,13 +37,20 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
+from redis.asyncio import Redis
+
+from tenantry.connections.breaker import CircuitBreaker
 from tenantry.errors import RateLimited
 from tenantry.lifecycle.policies import TierPolicy
+from tenantry.lifecycle.shared_rate import SharedRate
+from tenantry.logging import get_logger
 from tenantry.tenants import TenantRegistry, TenantTier
 
 __all__ = ["MAX_TENANTS", "TIER_TTL", "RequestLimiter"]
+
+_log = get_logger("tenantry.lifecycle")
 
 #: Seconds a tenant's tier is trusted without reading the registry again.
 TIER_TTL: Final = 30.0
@@ -63,8 +77,18 @@ class RequestLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_tier: Callable[[str, TierPolicy], None] | None = None,
+        redis: Redis | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
+        """``redis`` (guarded by ``breaker``, a breaker of its own if not given) shares the
+        requests-a-second buckets with every process using it."""
         self._registry = registry
+        self._shared = (
+            None if redis is None else SharedRate(redis, breaker or CircuitBreaker("redis"))
+        )
+        #: Requests counted in this process's bucket because Redis did not answer.
+        self.fallbacks = 0
+        self._falling_back = False
         self._on_tier = on_tier
         self._policies = policies
         self._clock = clock
@@ -121,19 +145,40 @@ class RequestLimiter:
             self._buckets.popitem(last=False)
         return bucket
 
+    @property
+    def shared(self) -> bool:
+        """Whether the buckets are kept in Redis (when it answers)."""
+        return self._shared is not None
+
     async def take(self, tenant_id: str) -> None:
         """Count one request of ``tenant_id``; :class:`~tenantry.errors.RateLimited` past its
         tier's rate."""
         now = self._clock()
         bucket = await self._bucket(tenant_id, now)
+        if self._shared is not None:
+            wait = await self._shared.take(tenant_id, bucket.rate)
+            if wait is not None:
+                if self._falling_back:
+                    self._falling_back = False
+                    _log.info("request limits shared again", fallbacks=self.fallbacks)
+                if wait > 0.0:
+                    self._refuse(tenant_id, bucket.rate, wait)
+                return
+            self.fallbacks += 1
+            if not self._falling_back:
+                self._falling_back = True
+                _log.warning(
+                    "request limits per process: Redis does not answer", fallbacks=self.fallbacks
+                )
         bucket.tokens = min(bucket.rate, bucket.tokens + (now - bucket.at) * bucket.rate)
         bucket.at = now
         if bucket.tokens < 1.0:
-            self.refused[tenant_id] = self.refused.get(tenant_id, 0) + 1
-            wait = (1.0 - bucket.tokens) / bucket.rate
-            raise RateLimited(
-                f"tenant {tenant_id!r} sends more than {bucket.rate:g} requests a second, "
-                "its tier's limit",
-                retry_after=wait,
-            )
+            self._refuse(tenant_id, bucket.rate, (1.0 - bucket.tokens) / bucket.rate)
         bucket.tokens -= 1.0
+
+    def _refuse(self, tenant_id: str, rate: float, wait: float) -> NoReturn:
+        self.refused[tenant_id] = self.refused.get(tenant_id, 0) + 1
+        raise RateLimited(
+            f"tenant {tenant_id!r} sends more than {rate:g} requests a second, its tier's limit",
+            retry_after=wait,
+        )
