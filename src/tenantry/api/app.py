@@ -416,6 +416,8 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
         redis=redis,
         breaker=connections.breaker("redis") if redis is not None else None,
     )
+    # its background reads of tiers (for the series caps) cancelled before the database closes
+    stack.push_async_callback(limiter.close)
     monitoring.aggregator.series_limit = limiter.metric_series
     sessions.tenant_limit = limiter.sessions
 
