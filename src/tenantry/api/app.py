@@ -390,7 +390,8 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     monitoring.downsampler.retention = {
         tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
     }
-    job = RetentionJob(database, tiers, audit=trail)
+    # its rounds also recount each active tenant's stored-bytes total in turn (bounded)
+    job = RetentionJob(database, tiers, audit=trail, recount=metadata.recount_storage)
     await job.start()
     stack.push_async_callback(job.close)
     lifecycle = LifecycleManager(
@@ -402,6 +403,7 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
         security=security,
         cache=cache,
     )
+    lifecycle.retention = job
 
     # Each tenant's in-process cache is capped at its tier's cache_bytes, set when the limiter
     # reads its tier (its first request, then every TIER_TTL): never asked on the cache's path.
