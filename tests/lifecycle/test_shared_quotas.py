@@ -77,7 +77,9 @@ async def test_redis_stopped_falls_back_to_the_process_bucket(
     tenant = (await new_tenant()).id
     breaker = CircuitBreaker("redis", minimum_calls=5, window_size=20, open_duration=0.3)
     redis = Redis.from_url(redis_process.url, socket_timeout=0.2, socket_connect_timeout=0.2)
-    limiter = RequestLimiter(TenantRegistry(db), load_policies(), redis=redis, breaker=breaker)
+    limiter = RequestLimiter(  # the process's bucket on a still clock: no refill meanwhile
+        TenantRegistry(db), load_policies(), redis=redis, breaker=breaker, clock=lambda: 100.0
+    )
     try:
         await limiter.take(tenant)
         assert await redis.exists(SharedRate.key(tenant))
