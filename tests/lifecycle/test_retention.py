@@ -9,11 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from tenantry.api import create_app
 from tenantry.audit.trail import trail_for
+from tenantry.config import Settings
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.lifecycle import load_policies
 from tenantry.lifecycle.retention import RetentionJob
+from tenantry.metadata.manager import MetadataManager
+from tenantry.tenants import TenantRegistry
 from tests.conftest import NewTenant
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -80,3 +84,61 @@ async def test_old_data_goes_by_the_tiers_days(db: Database, new_tenant: NewTena
     ]
     again = await job.apply(free)  # nothing more to delete: nothing audited
     assert set(again.deleted.values()) == {0}
+
+
+async def drift(db: Database, tenant: str, total: int) -> None:
+    """The tenant's stored-bytes total set by hand (as a restore could leave it): no versions."""
+    with tenant_scope(tenant):
+        async with db.tenant_transaction() as conn:
+            await conn.execute(
+                text("INSERT INTO tenantry.tenant_settings (tenant_id, key, value) VALUES "
+                     "(:t, 'metadata.storage_bytes', to_jsonb(CAST(:n AS bigint))) ON CONFLICT "
+                     "(tenant_id, key) DO UPDATE SET value = excluded.value"),
+                {"t": tenant, "n": total},
+            )  # fmt: skip
+
+
+async def test_the_rounds_recount_storage_totals_in_turn(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """Each round recounts at most ``recount_batch`` tenants' totals, first queued first; a
+    sweep queues every active tenant; a tenant no longer active is skipped."""
+    metadata = MetadataManager(db)
+    tenants = [(await new_tenant()).id for _ in range(3)]
+    suspended = (await new_tenant()).id
+    for tenant in (*tenants, suspended):
+        await drift(db, tenant, 12_345)
+    await TenantRegistry(db).update_status(suspended, "suspended")
+    job = RetentionJob(
+        db, load_policies(), sweep_every=0, recount=metadata.recount_storage, recount_batch=2
+    )
+    for tenant in (*tenants, suspended):
+        job.recount_soon(tenant)
+    job.recount_soon(tenants[0])  # queued once
+    await job.before_round(1)
+    assert [await metadata.storage_used(t) for t in tenants] == [0, 0, 12_345]
+    assert job.recounts_due == (tenants[2], suspended)
+    await job.before_round(2)  # the rest, the suspended tenant skipped
+    assert [await metadata.storage_used(t) for t in (*tenants, suspended)] == [0, 0, 0, 12_345]
+    assert (job.recounted, job.recount_failures, job.recounts_due) == (3, 0, ())
+    await job.sweep()  # every active tenant queued again, not the suspended one
+    assert set(tenants) <= set(job.recounts_due)
+    assert suspended not in job.recounts_due
+    assert RetentionJob(db, load_policies(), sweep_every=0).recounts_due == ()
+
+
+async def test_the_services_retention_job_recounts(settings: Settings) -> None:
+    """The app's job is given the metadata manager's recount."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        state = app.state.tenantry
+        tenant = f"rc-{uuid.uuid4().hex[:10]}"
+        await state.tenants.create(tenant, "Recount")
+        await drift(state.database, tenant, 999)
+        job = state.lifecycle.retention
+        assert job is not None
+        assert job.recount is not None
+        job.recount_soon(tenant)
+        while tenant in job.recounts_due:
+            await job.recount_some()
+        assert await state.metadata.storage_used(tenant) == 0

@@ -5,6 +5,7 @@ and another tenant is not affected."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -14,10 +15,10 @@ from tenantry.api import create_app
 from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.lifecycle import load_policies
-from tenantry.lifecycle.quotas import RequestLimiter
+from tenantry.lifecycle.quotas import MAX_TIER_READS, RequestLimiter
 from tenantry.monitoring.aggregate import Aggregator
 from tenantry.monitoring.manager import MonitoringManager
-from tenantry.tenants import TenantRegistry
+from tenantry.tenants import TenantRegistry, TenantTier
 from tests.conftest import TOKEN, NewTenant
 
 
@@ -46,9 +47,42 @@ async def test_each_tenants_series_cap_is_its_tiers(
     assert all(monitoring.record(f"s{i}", 1.0, tenant_id=big) for i in range(10))
     assert monitoring.aggregator.dropped == {free: 1}
     assert (monitoring.aggregator.series(free), monitoring.aggregator.series(big)) == (3, 10)
-    unknown = f"t-{uuid.uuid4().hex[:10]}"  # a tier not read here: the aggregator's own cap
-    assert limiter.metric_series(unknown) is None
-    assert all(monitoring.record(f"s{i}", 1.0, tenant_id=unknown) for i in range(10))
+    await limiter.close()
+
+
+async def test_a_series_cap_before_the_tenants_first_request(
+    db: Database, new_tenant: NewTenant, tmp_path: Path
+) -> None:
+    """A tenant whose tier this process has not read yet (no request here) gets the strictest
+    tier's cap at once, and its own as soon as one background read of its tier ends."""
+    late = (await new_tenant(tier="enterprise")).id
+    limiter = RequestLimiter(TenantRegistry(db), load_policies(policies_file(tmp_path)))
+    monitoring = MonitoringManager(db, aggregator=Aggregator(max_series=1000))
+    monitoring.aggregator.series_limit = limiter.metric_series
+    recorded = [monitoring.record(f"s{i}", 1.0, tenant_id=late) for i in range(5)]
+    assert recorded == [True] * 3 + [False] * 2  # the free tier's 3, the strictest, meanwhile
+    assert limiter.background_reads == 1  # one read for all five
+    for _ in range(500):
+        if limiter.cached_tier(late) is TenantTier.ENTERPRISE:
+            break
+        await asyncio.sleep(0.01)
+    assert limiter.metric_series(late) == 1_000  # the shipped enterprise tier's
+    assert all(monitoring.record(f"s{i}", 1.0, tenant_id=late) for i in range(10))
+    assert limiter.background_reads == 1
+    unknown = f"t-{uuid.uuid4().hex[:10]}"  # no such tenant: the strictest cap, one read failing
+    assert limiter.metric_series(unknown) == 3
+    assert limiter.background_reads == 2
+    for _ in range(500):
+        if not limiter.pending_reads:
+            break
+        await asyncio.sleep(0.01)
+    assert limiter.cached_tier(unknown) is None
+    assert limiter.metric_series(unknown) == 3
+    assert limiter.background_reads == 2  # not tried again within TIER_TTL
+    many = [f"t-{uuid.uuid4().hex[:10]}" for _ in range(MAX_TIER_READS + 10)]
+    assert {limiter.metric_series(t) for t in many} == {3}
+    assert limiter.background_reads <= 2 + MAX_TIER_READS  # bounded
+    await limiter.close()
 
 
 async def test_over_http_the_tiers_caps(settings: Settings, tmp_path: Path) -> None:

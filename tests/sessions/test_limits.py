@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from tenantry.cache import CacheManager
 from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
+from tenantry.errors import Conflict
 from tenantry.sessions.manager import SessionManager
 from tenantry.sessions.repository import creation_lock
 from tenantry.sessions.schemas import SessionPolicy
@@ -67,3 +69,34 @@ def test_the_lock_is_per_tenant_and_user_and_carries_no_text() -> None:
     assert creation_lock("acme", "mira") != creation_lock("acme", "zed")
     assert creation_lock("acme", "mira") != creation_lock("acme-2", "mira")
     assert creation_lock("abc", "d:e") != creation_lock("abc:d", "e")
+
+
+async def test_the_live_counts_kept_are_bounded(db: Database) -> None:
+    """The per-tenant live counts are an LRU of ``max_live_tenants``: the least recently used
+    tenant's count goes first, and its next creation counts in the database again, so its cap
+    still holds."""
+    registry = TenantRegistry(db)
+    tenants = [f"lv-{uuid.uuid4().hex[:10]}" for _ in range(5)]
+    for tenant in tenants:
+        await registry.create(tenant, "Live counts")
+    manager = SessionManager(db, cache=CacheManager())
+    manager.max_live_tenants = 3
+
+    async def cap(tenant_id: str) -> int:
+        return 2
+
+    manager.tenant_limit = cap
+    for tenant in tenants[:3]:
+        await manager.create_session(tenant, "u1")
+    await manager.create_session(tenants[0], "u2")  # the first tenant used again: kept
+    for tenant in tenants[3:]:
+        await manager.create_session(tenant, "u1")
+        assert len(manager.counted_tenants) <= 3
+    assert manager.counted_tenants == (tenants[0], tenants[3], tenants[4])
+    assert tenants[1] not in manager.counted_tenants  # dropped; counted again at its next
+    await manager.create_session(tenants[1], "u2")  # its second session: room
+    with pytest.raises(Conflict, match="limit of 2"):  # the first tenant's cap still holds
+        await manager.create_session(tenants[0], "u3")
+    with pytest.raises(Conflict, match="limit of 2"):  # and the recounted one's
+        await manager.create_session(tenants[1], "u3")
+    assert len(manager.counted_tenants) == 3

@@ -379,9 +379,11 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     cache: CacheManager,
     sessions: SessionManager,
     metadata: MetadataManager,
+    connections: ConnectionManager,
 ) -> tuple[LifecycleManager, RequestLimiter]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
-    (the limiter), its live sessions and metric series (by the limiter's cached tiers), its
+    (the limiter; shared by every process through the connections' Redis when there is one), its
+    live sessions and metric series (by the limiter's cached tiers), its
     in-process cache budget and its stored metadata's bytes, its old data deleted by its tier's
     retention (an hourly round, a daily sweep; the metric series' by the monitoring manager's
     downsampler, with the same days)."""
@@ -389,7 +391,8 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     monitoring.downsampler.retention = {
         tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
     }
-    job = RetentionJob(database, tiers, audit=trail)
+    # its rounds also recount each active tenant's stored-bytes total in turn (bounded)
+    job = RetentionJob(database, tiers, audit=trail, recount=metadata.recount_storage)
     await job.start()
     stack.push_async_callback(job.close)
     lifecycle = LifecycleManager(
@@ -401,13 +404,23 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
         security=security,
         cache=cache,
     )
+    lifecycle.retention = job
 
     # Each tenant's in-process cache is capped at its tier's cache_bytes, set when the limiter
     # reads its tier (its first request, then every TIER_TTL): never asked on the cache's path.
     def cache_budget(tenant_id: str, policy: TierPolicy) -> None:
         cache.l1.set_budget(tenant_id, policy.cache_bytes)
 
-    limiter = RequestLimiter(tenants, tiers, on_tier=cache_budget)
+    redis = connections.redis
+    limiter = RequestLimiter(
+        tenants,
+        tiers,
+        on_tier=cache_budget,
+        redis=redis,
+        breaker=connections.breaker("redis") if redis is not None else None,
+    )
+    # its background reads of tiers (for the series caps) cancelled before the database closes
+    stack.push_async_callback(limiter.close)
     monitoring.aggregator.series_limit = limiter.metric_series
     sessions.tenant_limit = limiter.sessions
 
@@ -549,7 +562,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
             lifecycle, limiter = await _lifecycle(
                 stack, database, trail, settings, monitoring, workflows, tenants, security, cache,
-                sessions, metadata,
+                sessions, metadata, connections,
             )  # fmt: skip
             api_token, api_keys, gate = _gate(
                 settings, database, trail, cache, active, sessions, access, limiter

@@ -22,12 +22,18 @@ from redis.exceptions import RedisError
 
 from tenantry.connections.breaker import CircuitBreaker
 
-__all__ = ["Envelope", "RedisTier"]
+__all__ = ["Envelope", "RedisTier", "tenant_key"]
 
 _T = TypeVar("_T")
 _HEADER = struct.Struct(">dd")  # fresh_until (epoch seconds), load time in seconds
 #: Redis errors, and a dead socket or timeout underneath redis-py.
 _FAILURES = (RedisError, OSError, TimeoutError)
+
+
+def tenant_key(namespace: bytes, tenant: str, rest: bytes) -> bytes:
+    """``<namespace>:{<tenant>}:<rest>``: the tenant's hash tag, so that all of a tenant's keys
+    of a namespace (the cache's ``tc``, the shared request limit's ``tq``) sit in one slot."""
+    return namespace + b":{" + tenant.encode() + b"}:" + rest
 
 
 class Envelope:
@@ -58,15 +64,15 @@ class RedisTier:
 
     @staticmethod
     def key(tenant: str, key: str) -> bytes:
-        return b"tc:{" + tenant.encode() + b"}:k:" + key.encode("utf-8", "surrogatepass")
+        return tenant_key(b"tc", tenant, b"k:" + key.encode("utf-8", "surrogatepass"))
 
     @staticmethod
     def tag_key(tenant: str, tag: str) -> bytes:
-        return b"tc:{" + tenant.encode() + b"}:t:" + tag.encode("utf-8", "surrogatepass")
+        return tenant_key(b"tc", tenant, b"t:" + tag.encode("utf-8", "surrogatepass"))
 
     @staticmethod
     def lease_key(tenant: str, key: str) -> bytes:
-        return b"tc:{" + tenant.encode() + b"}:l:" + key.encode("utf-8", "surrogatepass")
+        return tenant_key(b"tc", tenant, b"l:" + key.encode("utf-8", "surrogatepass"))
 
     async def guarded(self, call: Callable[[], Awaitable[_T]], fallback: _T) -> _T:
         """``await call()`` if the breaker admits it, else ``fallback``; failures also fall back."""
@@ -131,7 +137,7 @@ class RedisTier:
         return await self.guarded(pop, set())
 
     async def clear_tenant(self, tenant: str) -> int:
-        pattern = b"tc:{" + tenant.encode() + b"}:*"
+        pattern = tenant_key(b"tc", tenant, b"*")
 
         async def clear() -> int:
             removed = 0

@@ -34,6 +34,7 @@ from tenantry.lifecycle.erasure import ErasureParts, ErasureReport, erase
 from tenantry.lifecycle.export import ExportProgress, ExportReport, TenantExporter
 from tenantry.lifecycle.policies import TierPolicy, policies, tier_of_policy
 from tenantry.lifecycle.provisioning import PROVISIONING
+from tenantry.lifecycle.retention import RetentionJob
 from tenantry.security import SecurityManager
 from tenantry.tenants import TRANSITIONS, TenantRegistry, TenantStatus
 from tenantry.validation import parse_enum
@@ -91,6 +92,8 @@ class LifecycleManager(RecordsChanges):
         self._security = security
         #: The app's cache: an erasure drops the tenant's entries from it, on every node.
         self._cache = cache
+        #: The app's retention job (its rounds also recount storage totals), when it runs one.
+        self.retention: RetentionJob | None = None
 
     async def _parts(self) -> tuple[WorkflowManager, TenantRegistry]:
         db = await self._db()

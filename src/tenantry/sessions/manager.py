@@ -14,7 +14,9 @@
   database at its first creation, every :data:`LIVE_COUNT_TTL` seconds, and whenever the count
   kept here (the last count plus the creations since) reaches the cap: far from its cap a
   creation costs no query, at the cap the count is exact (a revocation frees a slot at once).
-  Creations in flight at once in several processes may pass the cap by their number.
+  Creations in flight at once in several processes may pass the cap by their number. The counts
+  of at most ``max_live_tenants`` tenants are kept, the least recently used dropped first (their
+  next creation counts in the database again).
 - CRITICAL and QUANTUM sessions are bound to their device: they are created with the client's
   device id (InvalidInput without one), and another device id revokes them.
 - ADMIN sessions at CRITICAL or QUANTUM need a passkey assertion to be created; any session
@@ -169,6 +171,7 @@ class SessionManager(SessionStepUp, SessionReports):
         self._created[tenant_id] += 1
         if (known := self._live.get(tenant_id)) is not None:
             self._live[tenant_id] = (known[0] + 1 - len(evicted), known[1])
+            self._live.move_to_end(tenant_id)
         return session_id, token
 
     async def _check_room(self, tenant_id: str, limit: int, now: datetime) -> None:
@@ -179,6 +182,9 @@ class SessionManager(SessionStepUp, SessionReports):
                 async with (await self._db()).tenant_transaction() as conn:
                     known = (await SessionsRepository(conn).live_count(now), at)
             self._live[tenant_id] = known
+            self._live.move_to_end(tenant_id)
+            while len(self._live) > self.max_live_tenants:  # the least recently counted go
+                self._live.popitem(last=False)
         if known[0] >= limit:
             self.refused[tenant_id] += 1
             raise Conflict(

@@ -9,10 +9,10 @@ sets up its own per-node state in :meth:`SessionParts._setup`.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from tenantry.access.manager import AccessControl
 from tenantry.cache.manager import CacheManager
@@ -34,10 +34,20 @@ if TYPE_CHECKING:  # loaded on first use (numpy, scikit-learn): see reports.py
     from tenantry.sessions.analytics import SessionAnalytics
     from tenantry.sessions.learner import BehaviourLearner
 
-__all__ = ["ALL_SESSIONS_TAG", "STRONG", "SessionParts", "cache_key", "user_tag", "utcnow"]
+__all__ = [
+    "ALL_SESSIONS_TAG",
+    "MAX_LIVE_TENANTS",
+    "STRONG",
+    "SessionParts",
+    "cache_key",
+    "user_tag",
+    "utcnow",
+]
 
 #: The cache tag of every cached session of a tenant (its default role changed).
 ALL_SESSIONS_TAG = "sessions"
+#: Tenants whose live-session count is kept at once (as the request limiter's MAX_TENANTS).
+MAX_LIVE_TENANTS: Final = 100_000
 
 #: The levels whose sessions are bound to their device and, for admins, need a passkey.
 STRONG = (SecurityLevel.CRITICAL, SecurityLevel.QUANTUM)
@@ -59,6 +69,9 @@ def user_tag(user_id: str) -> str:
 
 class SessionParts(RecordsChanges):
     """Make it with no arguments, or give it the app's parts."""
+
+    #: Tenants whose live-session count is kept (see ``_live``).
+    max_live_tenants: int = MAX_LIVE_TENANTS
 
     def __init__(
         self,
@@ -94,13 +107,19 @@ class SessionParts(RecordsChanges):
         #: no cap but the per-user one.
         self.tenant_limit: Callable[[str], Awaitable[int]] | None = None
         #: Live sessions per tenant as last counted, plus those created here since, and when
-        #: counted (time.monotonic()): see ``create_session``.
-        self._live: dict[str, tuple[int, float]] = {}
+        #: counted (time.monotonic()): see ``create_session``. At most :attr:`max_live_tenants`
+        #: tenants, the least recently counted dropped first (their next creation counts again).
+        self._live: OrderedDict[str, tuple[int, float]] = OrderedDict()
         #: Creations refused by the tenant's cap, per tenant (for metrics and tests).
         self.refused: defaultdict[str, int] = defaultdict(int)
         if access is not None:
             access.listen(self.forget_user)
         self._setup()
+
+    @property
+    def counted_tenants(self) -> tuple[str, ...]:
+        """The tenants whose live sessions are counted here, the least recently used first."""
+        return tuple(self._live)
 
     def take_created(self) -> dict[str, int]:
         """Sessions created per tenant since the last call (counted in this process)."""
