@@ -7,10 +7,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tenantry.api import create_app
 from tenantry.api.workers import workflow_caps
 from tenantry.config import Settings
 from tenantry.context import tenant_scope
@@ -20,6 +18,7 @@ from tenantry.lifecycle import load_policies
 from tenantry.lifecycle.quotas import RequestLimiter
 from tenantry.tenants import TenantRegistry, TenantTier
 from tests.conftest import TOKEN, NewTenant
+from tests.support.service import running_app, with_tiers
 
 
 class Clock:
@@ -56,36 +55,29 @@ async def test_a_bucket_per_tenant_at_its_tiers_rate(db: Database, new_tenant: N
 async def test_over_http_429_with_retry_after_and_others_unaffected(
     settings: Settings, tmp_path: Path
 ) -> None:
-    tiers = tmp_path / "tiers.toml"
-    tiers.write_text("[free]\nrequests_per_second = 3\n")
-    app = create_app(settings.model_copy(update={"tier_policies": tiers}))
-    async with app.router.lifespan_context(app):
-        state = app.state.tenantry
+    tiers = with_tiers(tmp_path, "[free]\nrequests_per_second = 3\n")
+    async with running_app(settings, tier_policies=tiers) as (state, client):
         noisy, quiet = (f"rl-{uuid.uuid4().hex[:10]}" for _ in range(2))
         await state.tenants.create(noisy, "Noisy")
         await state.tenants.create(quiet, "Quiet")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            answers = [
-                await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": noisy})
-                for _ in range(5)
-            ]
-            assert [a.status_code for a in answers].count(200) == 3
-            refused = answers[-1]
-            assert refused.status_code == 429
-            assert refused.headers["content-type"] == "application/problem+json"
-            assert refused.headers["retry-after"] == "1"
-            assert "3 requests a second" in refused.json()["detail"]
-            other = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": quiet})
-            assert other.status_code == 200
+        answers = [
+            await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": noisy}) for _ in range(5)
+        ]
+        assert [a.status_code for a in answers].count(200) == 3
+        refused = answers[-1]
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "1"
+        assert "3 requests a second" in refused.json()["detail"]
+        other = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": quiet})
+        assert other.status_code == 200
 
 
 def test_workflow_caps_come_from_the_policies(settings: Settings, tmp_path: Path) -> None:
     assert workflow_caps(settings.model_copy(update={"tier_policies": None})) == {
         "free": 2, "standard": 4, "premium": 8, "enterprise": 16,
     }  # fmt: skip
-    tiers = tmp_path / "tiers.toml"
-    tiers.write_text("[free]\nworkflow_concurrency = 5\n")
+    tiers = with_tiers(tmp_path, "[free]\nworkflow_concurrency = 5\n")
     caps = workflow_caps(settings.model_copy(update={"tier_policies": tiers}))
     assert caps[TenantTier.FREE.value] == 5
 
@@ -93,19 +85,14 @@ def test_workflow_caps_come_from_the_policies(settings: Settings, tmp_path: Path
 async def test_each_tenants_cache_budget_is_its_tiers_cache_bytes(
     settings: Settings, tmp_path: Path
 ) -> None:
-    tiers = tmp_path / "tiers.toml"
-    tiers.write_text("[free]\ncache_bytes = 65_536\n")
-    app = create_app(settings.model_copy(update={"tier_policies": tiers}))
-    async with app.router.lifespan_context(app):
-        state = app.state.tenantry
+    tiers = with_tiers(tmp_path, "[free]\ncache_bytes = 65_536\n")
+    async with running_app(settings, tier_policies=tiers) as (state, client):
         free, big = (f"cb-{uuid.uuid4().hex[:10]}" for _ in range(2))
         await state.tenants.create(free, "Free")
         await state.tenants.create(big, "Big", tier="enterprise")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            for tenant in (free, big):  # the first request reads the tier: the budget is set
-                answer = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": tenant})
-                assert answer.status_code == 200
+        for tenant in (free, big):  # the first request reads the tier: the budget is set
+            answer = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": tenant})
+            assert answer.status_code == 200
         l1 = state.cache.l1
         assert l1.stats(free).budget == 65_536
         assert l1.stats(big).budget == 268_435_456

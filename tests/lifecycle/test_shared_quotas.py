@@ -9,12 +9,10 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from tenantry.api import create_app
 from tenantry.config import Settings
 from tenantry.connections.breaker import BreakerState, CircuitBreaker
 from tenantry.db.engine import Database
@@ -24,6 +22,7 @@ from tenantry.lifecycle.quotas import RequestLimiter
 from tenantry.lifecycle.shared_rate import SharedRate
 from tenantry.tenants import TenantRegistry
 from tests.conftest import TOKEN, NewTenant, RedisProcess, require_redis
+from tests.support.service import running_app, with_tiers
 
 FREE_RATE = 20  # the shipped policies' free tier
 
@@ -109,21 +108,16 @@ async def test_the_service_shares_its_limit_through_its_redis(
     """The app's limiter uses the service's Redis: a tenant's bucket emptied by another process
     refuses the app's next request."""
     url = require_redis()
-    tiers = tmp_path / "tiers.toml"
-    tiers.write_text("[free]\nrequests_per_second = 3\n")
-    app = create_app(settings.model_copy(update={"tier_policies": tiers, "redis_url": url}))
+    tiers = with_tiers(tmp_path, "[free]\nrequests_per_second = 3\n")
     redis = Redis.from_url(url)
-    async with app.router.lifespan_context(app):
-        state = app.state.tenantry
+    async with running_app(settings, tier_policies=tiers, redis_url=url) as (state, client):
         tenant = f"sq-{uuid.uuid4().hex[:10]}"
         await state.tenants.create(tenant, "Shared")
         other = RequestLimiter(TenantRegistry(db), load_policies(tiers), redis=redis)
         try:
             for _ in range(3):  # another process takes the tenant's whole burst
                 await other.take(tenant)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                answer = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": tenant})
+            answer = await client.get("/settings", headers={**TOKEN, "X-Tenant-ID": tenant})
             assert answer.status_code == 429
             assert answer.headers["retry-after"] == "1"
         finally:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 
-from tenantry.api import create_app
 from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.lifecycle import load_policies
@@ -20,6 +19,7 @@ from tenantry.monitoring.aggregate import Aggregator
 from tenantry.monitoring.manager import MonitoringManager
 from tenantry.tenants import TenantRegistry, TenantTier
 from tests.conftest import TOKEN, NewTenant
+from tests.support.service import running_app
 
 
 def policies_file(tmp_path: Path) -> Path:
@@ -86,46 +86,42 @@ async def test_a_series_cap_before_the_tenants_first_request(
 
 
 async def test_over_http_the_tiers_caps(settings: Settings, tmp_path: Path) -> None:
-    app = create_app(settings.model_copy(update={"tier_policies": policies_file(tmp_path)}))
-    async with app.router.lifespan_context(app):
-        state = app.state.tenantry
+    async with running_app(settings, tier_policies=policies_file(tmp_path)) as (state, client):
         free, other = (f"cap-{uuid.uuid4().hex[:10]}" for _ in range(2))
         await state.tenants.create(free, "Free")
         await state.tenants.create(other, "Other", tier="standard")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
 
-            async def create(tenant: str, user: str) -> httpx.Response:
-                return await client.post(
-                    "/sessions/create",
-                    json={"user_id": user},
-                    headers={**TOKEN, "X-Tenant-ID": tenant},
-                )
-
-            made = [await create(free, f"u{i}") for i in range(3)]
-            assert [m.status_code for m in made] == [201] * 3
-            refused = await create(free, "u3")
-            assert refused.status_code == 409
-            assert refused.headers["content-type"] == "application/problem+json"
-            assert "limit of 3" in refused.json()["detail"]
-            assert state.sessions.refused == {free: 1}
-            listed = await state.sessions.list_sessions(free, "u3")
-            assert listed == []  # nothing created
-            gone = await client.delete(
-                f"/sessions/{made[0].json()['session_id']}",
-                headers={**TOKEN, "X-Tenant-ID": free},
+        async def create(tenant: str, user: str) -> httpx.Response:
+            return await client.post(
+                "/sessions/create",
+                json={"user_id": user},
+                headers={**TOKEN, "X-Tenant-ID": tenant},
             )
-            assert gone.status_code == 204
-            assert (await create(free, "u3")).status_code == 201  # the slot freed
-            assert (await create(free, "u4")).status_code == 409
-            others = [await create(other, f"u{i}") for i in range(5)]
-            assert [o.status_code for o in others] == [201] * 5
-            # the free tenant's tier is now cached by the limiter: its metric series are capped
-            # (the service may have recorded some of its own for it already)
-            aggregator = state.monitoring.aggregator
-            kept = [state.monitoring.record(f"s{i}", 1.0, tenant_id=free) for i in range(5)]
-            assert kept.count(False) >= 2
-            assert aggregator.series(free) == 3
-            assert aggregator.dropped[free] >= 2
-            kept = [state.monitoring.record(f"s{i}", 1.0, tenant_id=other) for i in range(5)]
-            assert all(kept)  # standard: 500 series
+
+        made = [await create(free, f"u{i}") for i in range(3)]
+        assert [m.status_code for m in made] == [201] * 3
+        refused = await create(free, "u3")
+        assert refused.status_code == 409
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "limit of 3" in refused.json()["detail"]
+        assert state.sessions.refused == {free: 1}
+        listed = await state.sessions.list_sessions(free, "u3")
+        assert listed == []  # nothing created
+        gone = await client.delete(
+            f"/sessions/{made[0].json()['session_id']}",
+            headers={**TOKEN, "X-Tenant-ID": free},
+        )
+        assert gone.status_code == 204
+        assert (await create(free, "u3")).status_code == 201  # the slot freed
+        assert (await create(free, "u4")).status_code == 409
+        others = [await create(other, f"u{i}") for i in range(5)]
+        assert [o.status_code for o in others] == [201] * 5
+        # the free tenant's tier is now cached by the limiter: its metric series are capped
+        # (the service may have recorded some of its own for it already)
+        aggregator = state.monitoring.aggregator
+        kept = [state.monitoring.record(f"s{i}", 1.0, tenant_id=free) for i in range(5)]
+        assert kept.count(False) >= 2
+        assert aggregator.series(free) == 3
+        assert aggregator.dropped[free] >= 2
+        kept = [state.monitoring.record(f"s{i}", 1.0, tenant_id=other) for i in range(5)]
+        assert all(kept)  # standard: 500 series
