@@ -27,13 +27,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tenantry.api import create_app
+from tenantry.api.state import AppState
 from tenantry.config import Settings, load_settings
 from tenantry.db.bootstrap import quote_ident
 from tenantry.db.embedded import EmbeddedPostgres
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.keys.provider import FileKeyProvider, provider_from_environment
+from tenantry.lifecycle.provisioning import PROVISIONING
 from tenantry.tenants import Tenant, TenantRegistry
+from tenantry.workflows import WorkflowRegistry
+from tenantry.workflows.release import RELEASE_TRACK
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TENANTRY_TEST_DATA_DIR", ROOT / ".tenantry-test"))
@@ -191,19 +195,59 @@ def new_tenant(db: Database) -> NewTenant:
 TOKEN = {"Authorization": "Bearer test-token"}
 
 
+async def quiet_background(state: AppState) -> None:
+    """Stop the session app's background jobs that reach rows other tests make and drive
+    themselves, and keep its workflow worker to the service's own definitions.
+
+    The app of ``client`` lives through every test of the worker, on the database they share,
+    and a sweep of every active tenant (or a visit of the platform) lands at any moment of
+    another test. Each job stopped here is one such test's own machinery, and no test of
+    ``client`` waits on it (a test of the service's own rounds runs an app of its own):
+
+    - the alert dispatcher (a sweep at its first and every 600th round) claimed and delivered
+      the outbox rows a platform-route test queued and dispatched itself (the CI failure);
+    - the alert evaluator (its first round, 30 s in, sweeps every active tenant and the
+      platform, and keeps every tenant found with rules): it evaluates at the real time the
+      rules a test evaluates at its own (tests/alerts/test_platform_route.py: a later
+      ``evaluated_at`` makes the test's evaluation change nothing) and queues their messages,
+      the platform's copies too, into outboxes a test dispatches itself;
+    - the threat watch (every 30 s, the tenants whose events came through this app, as the
+      isolation attacks' do): a HIGH threat is audited in that tenant's log and its message
+      queued, with the platform's copy while a platform-route test has routing set;
+    - the metrics downsampler (a sweep at its first round, 60 s in, then hourly): it rolls up
+      and expires, by the real time, the old buckets a test writes at chosen times and reads
+      or downsamples itself (tests/monitoring/test_retention.py, the load forecasts of
+      tests/performance/test_planning.py: ten to three days ago, the free tier keeps seven);
+    - the behaviour learner (a sweep every 30th round): it takes the ready sessions a test
+      seeds and learns from itself (tests/sessions/test_learning.py counts what it takes);
+    - the retention job (its first round, an hour in, sweeps every active tenant and the
+      platform): it deletes the old rows a test seeds and deletes with its own job
+      (tests/lifecycle/test_retention.py counts what it deletes).
+
+    The workflow worker runs on (tests/lifecycle/test_http.py and tests/workflows/test_release.py
+    wait on it), with the definitions the service registers only: the suite registers others in
+    the same registry (``effects.counted``, imported at collection), whose sagas a test runs on
+    worker processes of its own (tests/workflows/test_reliability.py, one SIGKILLed). The
+    platform's provisioning sagas that tests/lifecycle/test_provisioning.py drives may still be
+    run by it: that test waits for whichever worker runs them.
+    """
+    await state.dispatcher.close()
+    await state.alerts.close()
+    await state.threat_watch.close()
+    await state.monitoring.downsampler.close()
+    await state.sessions.learner.close()
+    await state.retention.close()
+    if state.workflow_worker is not None:
+        state.workflow_worker.engine.registry = WorkflowRegistry([PROVISIONING, RELEASE_TRACK])
+
+
 @pytest.fixture(scope="session")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan run, over ASGI (no sockets).
-
-    Its alert dispatcher is stopped before its first round: this app lives through every test
-    of the worker, on the database they share, and its rounds (a sweep of every active tenant
-    at the first and every 600th) would claim and deliver, at any moment, the outbox rows that
-    another test queues and dispatches itself (that test's visit then finds none; the messages
-    go to its loopback Slack, or, after its teardown, meet a refused connection). A test of
-    the service's own delivery runs an app of its own (tests/alerts/test_service.py)."""
+    """The app with its lifespan run, over ASGI (no sockets), its background jobs that would
+    reach other tests' rows stopped before their first round (:func:`quiet_background`)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        await app.state.tenantry.dispatcher.close()
+        await quiet_background(app.state.tenantry)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tenantry") as c:
             yield c

@@ -37,6 +37,8 @@ async def test_the_service_watches_its_events(
     tenant = (await new_tenant()).id
     app = client._transport.app  # type: ignore[attr-defined]  # the app behind the test client
     watch: ThreatWatch = app.state.tenantry.threat_watch
+    # stopped in this app (tests/conftest.py): no round takes the tenant before it is looked at
+    assert not watch.running
     forged = {"Authorization": f"Bearer {make_token('s', tenant)}"}  # a failed validation
     assert (await client.get("/settings", headers=forged)).status_code == 401
     assert tenant in watch.noticed

@@ -380,13 +380,13 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
     sessions: SessionManager,
     metadata: MetadataManager,
     connections: ConnectionManager,
-) -> tuple[LifecycleManager, RequestLimiter]:
+) -> tuple[LifecycleManager, RequestLimiter, RetentionJob]:
     """The lifecycle manager, and what the tier policies govern: each tenant's requests a second
     (the limiter; shared by every process through the connections' Redis when there is one), its
     live sessions and metric series (by the limiter's cached tiers), its
     in-process cache budget and its stored metadata's bytes, its old data deleted by its tier's
-    retention (an hourly round, a daily sweep; the metric series' by the monitoring manager's
-    downsampler, with the same days)."""
+    retention (the job returned: an hourly round, a daily sweep; the metric series' by the
+    monitoring manager's downsampler, with the same days)."""
     tiers = policies(settings.tier_policies)
     monitoring.downsampler.retention = {
         tier: timedelta(days=p.retention_days["metrics"]) for tier, p in tiers.items()
@@ -430,7 +430,7 @@ async def _lifecycle(  # noqa: PLR0917 - the lifecycle's parts, once
         return (await limiter.policy(tenant_id)).storage_bytes
 
     metadata.storage_limit = storage_limit
-    return lifecycle, limiter
+    return lifecycle, limiter, job
 
 
 def _gate(  # noqa: PLR0917 - the gate's parts, once
@@ -560,7 +560,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack, database, trail, settings, {"metadata": metadata, "notifier": notifier}
             )
             tenants = TenantRegistry(database, audit=trail, on_status_change=status_changed)
-            lifecycle, limiter = await _lifecycle(
+            lifecycle, limiter, retention = await _lifecycle(
                 stack, database, trail, settings, monitoring, workflows, tenants, security, cache,
                 sessions, metadata, connections,
             )  # fmt: skip
@@ -601,6 +601,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 workflows=workflows,
                 workflow_worker=workflow_worker,
                 lifecycle=lifecycle,
+                retention=retention,
             )
             _log.info(
                 "started",

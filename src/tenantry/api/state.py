@@ -26,6 +26,7 @@ from tenantry.connections.manager import ConnectionManager
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.lifecycle.manager import LifecycleManager
+from tenantry.lifecycle.retention import RetentionJob
 from tenantry.metadata.manager import MetadataManager
 from tenantry.metadata.registry import SchemaRegistry
 from tenantry.monitoring.manager import MonitoringManager
@@ -81,6 +82,8 @@ class AppState:
     workflows: WorkflowManager
     workflow_worker: WorkflowWorker | None
     lifecycle: LifecycleManager
+    #: Deletes every tenant's (and the platform's) data past its tier's days, hourly rounds.
+    retention: RetentionJob
 
     @property
     def audit(self) -> AuditLog:
