@@ -6,10 +6,14 @@ the CLI's commands, the Deployment the HPA, the Role and the autoscaler's settin
 from __future__ import annotations
 
 import json
+import runpy
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +240,35 @@ async def test_the_probes_are_the_apps_public_routes(
     env = {e["name"]: e["value"] for e in api["env"]}
     assert api["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     assert (env["TENANTRY_PORT"], env["TENANTRY_HOST"]) == ("8000", "0.0.0.0")  # noqa: S104
+
+
+def test_the_images_health_check_asks_serve_and_lets_the_worker_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check = runpy.run_path(str(ROOT / "deploy" / "healthcheck.py"))["main"]
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setenv("TENANTRY_PORT", str(port))  # nothing listens there once closed
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_bytes(b"/opt/tenantry/bin/python\0/opt/tenantry/bin/tenantry\0worker\0")
+    assert check(cmdline) == 0  # the worker: no HTTP server to ask
+    cmdline.write_bytes(b"/opt/tenantry/bin/python\0/opt/tenantry/bin/tenantry\0serve\0")
+    assert check(cmdline) == 1  # serve, and nothing answers
+
+    class Live(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health/live" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Live)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TENANTRY_PORT", str(server.server_address[1]))
+        assert check(cmdline) == 0  # serve, answering on its liveness route
+    finally:
+        server.shutdown()
+        server.server_close()
