@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         "TENANTRY_AUTOSCALING_LEAD_SECONDS", 180.0, ge=0, le=86400
     )
 
+    #: With ``ENABLE_PREDICTIVE_SCALING`` and without ``AUTO_SCALING_ENABLED``: the autoscaler's
+    #: rounds run but only publish their advice, ``tenantry_scaling_recommended_replicas`` in
+    #: ``/metrics``, for a HorizontalPodAutoscaler to read (deploy/kubernetes/hpa.yaml).
+    scaling_advice_metric: bool = _env("TENANTRY_SCALING_ADVICE_METRIC", False)
+
     #: Worker processes of ``tenantry serve`` (several: prometheus-client's multiprocess mode).
     workers: int = _env("TENANTRY_WORKERS", 1, ge=1, le=64)
     #: Where a tenant's alert webhooks may point: the service POSTs to them, so any other URL

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, generate_latest
 
 from tenantry.api import create_app
 from tenantry.audit.trail import trail_for
@@ -26,6 +27,7 @@ from tenantry.performance import (
     Scale,
     ScalingSpec,
 )
+from tenantry.performance.exposition import RECOMMENDED_REPLICAS, ScalingMetrics
 from tests.conftest import TOKEN, NewTenant
 from tests.performance.test_planning import recorded
 from tests.support.kubernetes_api import KubernetesApi
@@ -315,3 +317,105 @@ async def test_one_process_leads_and_another_takes_over_when_it_stops(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_for_an_hpa_the_advice_is_published_as_a_gauge_and_never_applied(
+    db: Database, new_tenant: NewTenant, api: KubernetesApi, token_file: Path
+) -> None:
+    """TENANTRY_SCALING_ADVICE_METRIC: the rounds run with apply=False; the gauge carries the
+    advice, the Deployment is only read."""
+    performance, tenant = await loaded_manager(db, new_tenant)
+    spec = ScalingSpec(min_replicas=1, max_replicas=20, target_per_pod=0.05)
+    registry = CollectorRegistry()
+
+    def published() -> float | None:
+        return registry.get_sample_value(RECOMMENDED_REPLICAS, {"deployment": NAME})
+
+    advisor = AutoScaler(
+        performance,
+        scale_of(api, token_file),
+        spec,
+        tenant_id=tenant,
+        clock=Clock(),
+        apply=False,
+        metrics=ScalingMetrics(registry),
+    )
+    try:
+        assert published() is None  # no round yet: no series
+        first = await advisor.step()
+        assert first.action == "advised"
+        assert first.advised is not None
+        assert 3 <= first.advised <= 20  # a rise from 2 (the applying test scales to it)
+        assert (first.current, first.replicas) == (2, 2)
+        assert published() == first.advised
+        again = await advisor.step()  # no stabilization window of its own: the HPA has one
+        assert (again.action, published()) == ("advised", first.advised)
+        assert api.patches() == []
+        assert api.deployment(NS, NAME).replicas == 2
+        status = advisor.status()
+        assert (status.applies, status.last_action, status.advised) == (
+            False,
+            "advised",
+            first.advised,
+        )
+        api.set_replicas(NS, NAME, 0)  # stopped on purpose: no advice, the series goes
+        stopped = await advisor.step()
+        assert (stopped.action, stopped.reason) == ("held", "scaled to zero")
+        assert published() is None
+        assert f"{RECOMMENDED_REPLICAS}{{" not in generate_latest(registry).decode()
+    finally:
+        await advisor.close()
+    assert api.patches() == []
+    # the applying autoscaler publishes what it applies, and withdraws it without history
+    api.set_replicas(NS, NAME, 2)
+    applying = AutoScaler(
+        performance,
+        scale_of(api, token_file),
+        spec,
+        tenant_id=tenant,
+        clock=Clock(),
+        metrics=ScalingMetrics(registry := CollectorRegistry()),
+    )
+    quiet = (await new_tenant("scale")).id
+    try:
+        scaled = await applying.step()
+        assert scaled.action == "scaled"
+        assert published() == scaled.replicas == api.deployment(NS, NAME).replicas
+        applying.tenant_id = quiet  # no load history: nothing to advise
+        held = await applying.step()
+        assert (held.action, held.reason) == ("held", "no load history")
+        assert published() is None
+    finally:
+        await applying.close()
+
+
+async def test_the_service_publishes_its_advice_in_metrics_without_patching(
+    settings: Settings, api: KubernetesApi, token_file: Path
+) -> None:
+    on = settings.model_copy(
+        update={
+            "scaling_advice_metric": True,
+            "enable_predictive_scaling": True,
+            "autoscaling_api_url": api.url,
+            "autoscaling_token_file": token_file,
+            "autoscaling_namespace": NS,
+            "autoscaling_deployment": NAME,
+            "autoscaling_interval": 0.1,
+        }
+    )
+    app = create_app(on)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with asyncio.timeout(30):
+                while not await last_action(client):  # noqa: ASYNC110 - the app's loop sets it
+                    await asyncio.sleep(0.05)
+            status = (await client.get("/performance/autoscaler", headers=TOKEN)).json()
+            exposed = (await client.get("/metrics", headers=TOKEN)).text
+    assert (status["enabled"], status["applies"]) == (True, False)
+    # the process's own load: advised when the shared test database has history, else held
+    assert status["last_action"] in {"advised", "held"}, status
+    line = f'{RECOMMENDED_REPLICAS}{{deployment="{NAME}"}} {float(status["advised"] or 0)}'
+    assert (line in exposed) == (status["last_action"] == "advised"), exposed[:2000]
+    assert [r for r in api.requests if r.method == "GET"]
+    assert api.patches() == []

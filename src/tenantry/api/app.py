@@ -75,6 +75,7 @@ from tenantry.monitoring.router import router as monitoring_router
 from tenantry.passkeys.manager import PasskeyManager
 from tenantry.passkeys.router import router as passkeys_router
 from tenantry.performance.autoscaler import AutoScaler
+from tenantry.performance.exposition import ScalingMetrics
 from tenantry.performance.manager import PerformanceManager
 from tenantry.performance.router import router as performance_router
 from tenantry.security.manager import ComplianceManager, SecurityManager
@@ -264,12 +265,14 @@ async def _performance(
     connections: ConnectionManager,
     ai: AIManager,
     audit_log: AuditLog,
+    registry: CollectorRegistry,
 ) -> tuple[PerformanceManager, AutoScaler | None]:
     """The process's performance signals sampled every ``PERFORMANCE_MONITORING_INTERVAL``
     seconds into the monitoring series, its bottlenecks raised as the platform's ``bottleneck``
     series; an optimization round judges its change over two intervals (5-60 s). Its knobs:
     the cache's, the connections', the AI manager's micro-batcher and the audit log's group
-    commit. And, with ``AUTO_SCALING_ENABLED``, the autoscaler on its advice."""
+    commit. And, with ``AUTO_SCALING_ENABLED``, the autoscaler on its advice (or, with
+    ``TENANTRY_SCALING_ADVICE_METRIC``, the advice published for an HPA)."""
     performance = PerformanceManager(
         database,
         monitoring=monitoring,
@@ -283,21 +286,29 @@ async def _performance(
     )
     await performance.start_monitoring()
     stack.push_async_callback(performance.close)
-    return performance, _autoscaler(stack, settings, performance)
+    return performance, _autoscaler(stack, settings, performance, registry)
 
 
 def _autoscaler(
-    stack: AsyncExitStack, settings: Settings, performance: PerformanceManager
+    stack: AsyncExitStack,
+    settings: Settings,
+    performance: PerformanceManager,
+    registry: CollectorRegistry,
 ) -> AutoScaler | None:
     """``AUTO_SCALING_ENABLED`` with ``ENABLE_PREDICTIVE_SCALING``: the service's Deployment
     scaled on its own advice every ``TENANTRY_AUTOSCALING_INTERVAL`` seconds (docs/performance.md);
-    else nothing runs."""
-    if not settings.auto_scaling_enabled:
+    ``TENANTRY_SCALING_ADVICE_METRIC`` instead: the same rounds, their advice only published as
+    ``tenantry_scaling_recommended_replicas`` for an HPA; else nothing runs."""
+    if not (settings.auto_scaling_enabled or settings.scaling_advice_metric):
         return None
     if not settings.enable_predictive_scaling:
-        _log.warning("AUTO_SCALING_ENABLED needs ENABLE_PREDICTIVE_SCALING: no autoscaling")
+        _log.warning("autoscaling needs ENABLE_PREDICTIVE_SCALING: no scaling advice")
         return None
-    scaler = AutoScaler.from_settings(performance)
+    scaler = AutoScaler.from_settings(
+        performance,
+        apply=settings.auto_scaling_enabled,
+        metrics=ScalingMetrics(registry),
+    )
     scaler.start()
     stack.push_async_callback(scaler.close)
     _log.info(
@@ -305,6 +316,7 @@ def _autoscaler(
         namespace=scaler.scale.namespace,
         deployment=scaler.scale.deployment,
         interval=scaler.interval,
+        applies=scaler.apply,
     )
     return scaler
 
@@ -546,6 +558,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 connections=connections,
                 ai=ai_jobs.ai,
                 audit_log=security.audit_log,
+                registry=registry,
             )
 
             async def status_changed(tenant_id: str) -> None:

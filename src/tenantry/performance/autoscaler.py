@@ -28,7 +28,13 @@ Deployment's, and when it dies its connection closes, the lock is released, and 
 of another process takes over.
 
 It must not run beside a HorizontalPodAutoscaler of the same Deployment: both write
-``spec.replicas``, and each would undo the other's changes.
+``spec.replicas``, and each would undo the other's changes. For an HPA, the autoscaler runs
+with ``apply=False`` instead (``TENANTRY_SCALING_ADVICE_METRIC`` without
+``AUTO_SCALING_ENABLED``): a round reads the scale and asks for the advice as above, then only
+publishes it (action ``advised``) as the gauge ``tenantry_scaling_recommended_replicas``
+(:mod:`tenantry.performance.exposition`), which the HPA reads through the Prometheus adapter;
+it never patches, and needs only ``get`` on ``deployments/scale``. Either way a round with
+advice sets the gauge, and one without (no load history, scaled to zero) removes it.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from typing import Final
 from tenantry.db.locks import advisory_lock
 from tenantry.errors import KubernetesApiError, TenantryError
 from tenantry.logging import get_logger
+from tenantry.performance.exposition import ScalingMetrics
 from tenantry.performance.kubernetes import DeploymentScale
 from tenantry.performance.manager import PerformanceManager
 from tenantry.performance.scaling import ScalingSpec
@@ -65,7 +72,7 @@ class ScaleRound:
     running: int  # status.replicas as read: the pods running
     advised: int | None
     replicas: int  # after the round
-    action: str
+    action: str  # scaled, unchanged, held; advised (apply=False)
     reason: str
 
 
@@ -82,8 +89,12 @@ class AutoScaler:
         lead_seconds: float = 180.0,
         tenant_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        apply: bool = True,
+        metrics: ScalingMetrics | None = None,
     ) -> None:
         self.performance, self.scale, self.spec = performance, scale, spec
+        #: False: the advice is published (``metrics``), never applied (module docstring).
+        self.apply, self.metrics = apply, metrics
         self.interval, self.lead_seconds = interval, lead_seconds
         #: At most one change per this many seconds (the spec's scale-down window).
         self.stabilization = float(spec.scale_down_window_s)
@@ -100,7 +111,13 @@ class AutoScaler:
         self._leading: AsyncExitStack | None = None
 
     @classmethod
-    def from_settings(cls, performance: PerformanceManager) -> AutoScaler:
+    def from_settings(
+        cls,
+        performance: PerformanceManager,
+        *,
+        apply: bool = True,
+        metrics: ScalingMetrics | None = None,
+    ) -> AutoScaler:
         """The settings' Deployment, spec, interval and lead (``TENANTRY_AUTOSCALING_*``)."""
         s = performance.settings
         spec = ScalingSpec(
@@ -115,12 +132,15 @@ class AutoScaler:
             spec,
             interval=s.autoscaling_interval,
             lead_seconds=s.autoscaling_lead_seconds,
+            apply=apply,
+            metrics=metrics,
         )
 
     def status(self) -> AutoScalerStatus:
         last = self.last
         return AutoScalerStatus(
             enabled=True,
+            applies=self.apply,
             namespace=self.scale.namespace,
             deployment=self.scale.deployment,
             min_replicas=self.spec.min_replicas,
@@ -211,6 +231,7 @@ class AutoScaler:
             reason = "another process leads the autoscaling"
             return self._done(current, scale.status_replicas, None, "held", reason)
         if current == 0:
+            self._publish(None)
             return self._done(current, scale.status_replicas, None, "held", "scaled to zero")
         plan = await self.performance.scaling_advice(
             self.spec,
@@ -221,9 +242,12 @@ class AutoScaler:
         )
         advised, running = plan.advice.replicas, scale.status_replicas
         if plan.forecast.model == "none":
+            self._publish(None)
             return self._done(current, running, advised, "held", "no load history")
-        if advised == current:
-            return self._done(current, running, advised, "unchanged", plan.advice.reason)
+        self._publish(advised)
+        if advised == current or not self.apply:  # apply=False: published, never patched
+            action = "unchanged" if self.apply else "advised"
+            return self._done(current, running, advised, action, plan.advice.reason)
         since = self._clock() - self._last_change
         if since < self.stabilization:
             reason = f"a change {since:.0f} s ago, within the {self.stabilization:.0f} s window"
@@ -246,6 +270,13 @@ class AutoScaler:
             detail=detail,
         )
         return self._done(current, running, advised, "scaled", plan.advice.reason, advised)
+
+    def _publish(self, advised: int | None) -> None:
+        if self.metrics is not None:
+            if advised is None:
+                self.metrics.withdrawn(self.scale.deployment)
+            else:
+                self.metrics.advised(self.scale.deployment, advised)
 
     def _done(  # noqa: PLR0917 - a round's parts, once
         self,

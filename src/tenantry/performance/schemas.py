@@ -96,6 +96,10 @@ class AutoScalerStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     enabled: bool
+    applies: bool | None = Field(
+        default=None,
+        description="true: patches the Deployment; false: only publishes the advice (an HPA's)",
+    )
     namespace: str | None = None
     deployment: str | None = None
     min_replicas: int | None = None
@@ -103,7 +107,7 @@ class AutoScalerStatus(BaseModel):
     target_per_pod: float | None = None
     stabilization_seconds: float | None = None
     next_round_seconds: float | None = None
-    last_action: str | None = Field(default=None, description="scaled, unchanged or held")
+    last_action: str | None = Field(default=None, description="scaled, unchanged, held or advised")
     last_reason: str | None = None
     replicas: int | None = None
     advised: int | None = None
