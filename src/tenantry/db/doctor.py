@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from tenantry.config import Settings, load_settings
 from tenantry.db.inspect import read_role, read_tenant_tables
+from tenantry.db.migrate import schema_position
 from tenantry.db.rls import tenant_tables
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import TenantryError
@@ -58,12 +59,17 @@ async def _database_checks(runtime: DatabaseRuntime) -> list[Check]:
     settings = runtime.settings
     checks: list[Check] = []
     current, head = await runtime.revision_status()
+    position = schema_position(current)
+    advice = {
+        "head": "",
+        "ahead": ": a newer release's schema",
+        "behind": ": run `tenantry migrate`",
+    }
     checks.append(
         Check(
             "migrations",
-            current == head,
-            f"database at {current}, code at {head}"
-            + ("" if current == head else ": run `tenantry migrate`"),
+            position != "behind",
+            f"database at {current}, code at {head}{advice[position]}",
         )
     )
     admin = create_async_engine(runtime.admin_url, poolclass=NullPool)
