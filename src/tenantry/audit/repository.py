@@ -75,7 +75,8 @@ _PAGE = text(
 )
 _EXPORT = text(
     f"SELECT n.idx, n.hash, e.seq, e.leaf_hash, e.entry FROM"
-    f" (SELECT idx, hash FROM {_N} WHERE level = 0) n FULL JOIN {_E} e ON e.seq = n.idx"
+    f" (SELECT tenant_id, idx, hash FROM {_N} WHERE level = 0) n FULL JOIN {_E} e"
+    " ON e.tenant_id = n.tenant_id AND e.seq = n.idx"
     " ORDER BY coalesce(n.idx, e.seq), e.seq"
 )
 _ADD_CHECKPOINT = text(

@@ -138,7 +138,8 @@ def migrate() -> None:
 
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
-    """Check configuration, database, roles, RLS on every tenant table, Redis."""
+    """Check configuration, database, roles, RLS on every tenant table, Citus readiness,
+    Redis."""
     checks = asyncio.run(run_doctor())
     if as_json:
         typer.echo(
