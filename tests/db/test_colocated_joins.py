@@ -29,16 +29,6 @@ TENANT_TABLES = {t.name for t in tenant_tables()}
 #: the first words of the statement, so that moving a line does not matter.
 EXCEPTIONS: dict[tuple[str, str], str] = {
     (
-        "tenantry/audit/repository.py",
-        "SELECT c.n, ARRAY(SELECT (SELECT nd.hash",
-    ): "the Merkle frontier: scalar subqueries on the tenant's audit_nodes, by (level, idx), "
-    "with the tenant left to RLS; on Citus they need nd.tenant_id = the tenant (not done: the "
-    "audit append's hot path, to change with its benchmark)",
-    (
-        "tenantry/audit/repository.py",
-        "WITH s AS (SELECT c.n, ARRAY(SELECT",
-    ): "the audit append, built on the frontier statement above (same reason)",
-    (
         "tenantry/metadata/search.py",
         "SELECT id, ts_rank_cd(search_tsv",
     ): "assembled at run time from the filters; one table (metadata_records), "

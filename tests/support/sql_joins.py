@@ -356,10 +356,18 @@ def _render(node: ast.expr, module: dict[str, Any]) -> str | None:
 
 
 def _placeholder(expr: ast.expr, module: dict[str, Any]) -> str:
-    """The value of a module-level name or attribute (a table's full name), else a name."""
-    try:
-        value = eval(ast.unparse(expr), dict(module))  # noqa: S307 - our own source
-    except Exception:  # noqa: BLE001 - a local variable: unknown here
+    """The value of an expression of module-level names (a table's full name, a helper's SQL),
+    a local variable standing for the identifier ``placeholder``; else that identifier."""
+    names = dict(module)
+    for _ in range(5):
+        try:
+            value = eval(ast.unparse(expr), names)  # noqa: S307 - our own source
+            break
+        except NameError as exc:  # a local variable: unknown here
+            names[exc.name] = "placeholder"
+        except Exception:  # noqa: BLE001 - anything else: unknown here
+            return "placeholder"
+    else:
         return "placeholder"
     fullname = getattr(value, "fullname", None)
     return str(fullname if isinstance(fullname, str) else value)
