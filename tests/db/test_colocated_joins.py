@@ -1,4 +1,4 @@
-"""No cross-tenant joins in our SQL: every statement the package writes that touches two tenant
+"""No cross-tenant joins in our SQL: every statement the package sends that touches two tenant
 tables (or one twice) ties them by tenant_id, so on Citus it runs on one shard.
 
 The SQL is parsed with PostgreSQL's own parser (pglast; tests/support/sql_joins.py): the
@@ -8,13 +8,20 @@ database. A new statement is checked without new test code; an exception needs a
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 import tenantry  # noqa: F401 - imports every domain, so the metadata holds every table
+from tenantry.context import tenant_scope
 from tenantry.db.engine import Database
 from tenantry.db.rls import tenant_tables
-from tests.conftest import ROOT
+from tenantry.metadata.repository import MetadataRepository
+from tenantry.sessions.repository import BehaviourRepository
+from tests.conftest import ROOT, NewTenant
 from tests.support.sql_joins import (
     Source,
     mentions_tenant_table,
@@ -144,3 +151,48 @@ def test_a_join_without_tenant_id_is_caught(sql: str, untied: list[list[str]]) -
 )
 def test_a_join_on_tenant_id_passes(sql: str) -> None:
     assert problems(sql, TENANT_TABLES) == []
+
+
+async def test_the_core_statements_join_tenant_tables_on_tenant_id(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """The statements built with SQLAlchemy Core (not in the scan above: they exist only when
+    built) that join or nest tenant tables, recorded as sent to PostgreSQL and parsed."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        sent.append(_with_values(statement, parameters))
+
+    tenant = await new_tenant()
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        with tenant_scope(tenant.id):
+            async with db.tenant_transaction() as conn:
+                behaviour = BehaviourRepository(conn)
+                await behaviour.take_ready(datetime.now(UTC), ready_activities=3, limit=5)
+                await behaviour.keep_newest(10)
+                await behaviour.model_file(1)
+                records = MetadataRepository(conn)
+                await records.get("r-1")
+                await records.get_many(["r-1", "r-2"])
+                await records.page(
+                    metadata_type=None, schema_name=None, fields={}, after=None, limit=5
+                )
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    statements = [s for s in sent if mentions_tenant_table(s, TENANT_TABLES)]
+    assert len(statements) >= 6  # one a call above
+    untied = {s: groups for s in statements if (groups := problems(s, TENANT_TABLES))}
+    assert untied == {}
+
+
+def _with_values(statement: str, parameters: Any) -> str:
+    """The statement with its text parameters as literals: Core binds the tenant once per use
+    (``$1``, ``$2``), and equal values are what ties two uses."""
+    values = list(parameters or ())
+
+    def literal(match: re.Match[str]) -> str:
+        value = values[int(match.group(1)) - 1]
+        return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else match.group(0)
+
+    return re.sub(r"\$(\d+)", literal, statement)
