@@ -2,8 +2,10 @@
 tables (or one twice) ties them by tenant_id, so on Citus it runs on one shard.
 
 The SQL is parsed with PostgreSQL's own parser (pglast; tests/support/sql_joins.py): the
-statements in the package's Python, and those inside the PL/pgSQL functions of the migrated
-database. A new statement is checked without new test code; an exception needs a reason here.
+statements written in the package's Python, and those inside the PL/pgSQL functions of the
+migrated database (a new one is checked without new test code; an exception needs a reason
+here), and the SQLAlchemy Core statements that join or nest tenant tables, recorded as sent (a
+new Core join needs its call added to the last test).
 """
 
 from __future__ import annotations
