@@ -203,9 +203,10 @@ class MLModelManager(RecordsChanges):
         gone = (
             await conn.execute(
                 text(
-                    "DELETE FROM tenantry.ai_model_versions WHERE model_name = :n AND version "
-                    "IN (SELECT version FROM tenantry.ai_model_versions WHERE model_name = :n "
-                    "ORDER BY version DESC OFFSET :keep) AND version NOT IN (SELECT version "
+                    "DELETE FROM tenantry.ai_model_versions WHERE model_name = :n AND "
+                    "(tenant_id, version) IN (SELECT tenant_id, version FROM "
+                    "tenantry.ai_model_versions WHERE model_name = :n ORDER BY version DESC "
+                    "OFFSET :keep) AND (tenant_id, version) NOT IN (SELECT tenant_id, version "
                     "FROM tenantry.ai_model_aliases WHERE model_name = :n) RETURNING version"
                 ),
                 {"n": name, "keep": MAX_VERSIONS_KEPT},

@@ -166,7 +166,7 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
         rows = await conn.execute(
             text(
                 "UPDATE tenantry.alert_outbox SET not_before = now() + :lease, "
-                "attempts = attempts + 1 WHERE id IN (SELECT id FROM "
+                "attempts = attempts + 1 WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM "
                 "tenantry.alert_outbox WHERE status = 'queued' AND "
                 "not_before <= now() ORDER BY created_at, id LIMIT :n FOR UPDATE SKIP LOCKED) "
                 "RETURNING id, receiver, message, attempts, created_at"
@@ -196,7 +196,7 @@ class AlertDispatcher(ActiveTenantRounds[DispatchStep]):
                         text(
                             "INSERT INTO tenantry.alert_attempts (tenant_id, outbox_id, attempt, "
                             "outcome, detail) SELECT :t, :id, attempts, :outcome, :error FROM "
-                            "tenantry.alert_outbox WHERE id = :id "
+                            "tenantry.alert_outbox WHERE tenant_id = :t AND id = :id "
                             "ON CONFLICT DO NOTHING"
                         ),
                         {"t": tenant_id, "id": row_id, "outcome": outcome, "error": error},

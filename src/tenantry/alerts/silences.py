@@ -363,8 +363,9 @@ class SilenceManager(RecordsChanges):
         gone = (
             await conn.execute(
                 text(
-                    "DELETE FROM tenantry.alert_silences WHERE ends_at <= :kept OR id IN ("
-                    "SELECT id FROM tenantry.alert_silences WHERE ends_at <= :now "
+                    "DELETE FROM tenantry.alert_silences WHERE ends_at <= :kept OR "
+                    "(tenant_id, id) IN (SELECT tenant_id, id FROM tenantry.alert_silences "
+                    "WHERE ends_at <= :now "
                     "ORDER BY ends_at DESC, id OFFSET :keep) RETURNING id"
                 ),
                 {"kept": now - SILENCE_RETENTION, "now": now, "keep": MAX_KEPT_EXPIRED},

@@ -74,7 +74,8 @@ _QUEUE_PLATFORM = DriverQuery.of(
     f'SELECT "{audit_pending.schema}".queue_platform_entry(:id, :leaf, :entry)'
 )
 _TAKE = text(
-    f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} ORDER BY queued_at, id LIMIT :limit)"
+    f"DELETE FROM {_T} WHERE (tenant_id, id) IN"
+    f" (SELECT tenant_id, id FROM {_T} ORDER BY queued_at, id LIMIT :limit)"
     " RETURNING id, leaf_hash, entry, queued_at"
 )
 _COUNT = text(f"SELECT count(*) FROM {_T}")

@@ -41,20 +41,31 @@ _E = f'"{audit_entries.schema}"."{audit_entries.name}"'
 _N = f'"{audit_nodes.schema}"."{audit_nodes.name}"'
 _C = f'"{audit_checkpoints.schema}"."{audit_checkpoints.name}"'
 
-_SIZE_SQL = f"SELECT coalesce(max(idx) + 1, 0) AS n FROM {_N} WHERE level = 0"
-# The frontier of a tree of size c.n: one index probe on (level, idx) per set bit of c.n.
-_STATE_SQL = (
-    "SELECT c.n, ARRAY(SELECT (SELECT nd.hash FROM"
-    f" {_N} nd WHERE nd.level = g.l AND nd.idx = (c.n >> g.l) - 1)"
-    " FROM generate_series(62, 0, -1) g(l) WHERE (c.n >> g.l) & 1 = 1 ORDER BY g.l DESC) AS f"
-    f" FROM ({_SIZE_SQL}) c"
-)
-_STATE = text(_STATE_SQL)
+
+def _size_sql(tenant: str) -> str:
+    return (
+        f"SELECT coalesce(max(idx) + 1, 0) AS n FROM {_N} WHERE tenant_id = {tenant} AND level = 0"
+    )
+
+
+def _state_sql(tenant: str) -> str:
+    """The frontier of a tree of size c.n: one index probe on (tenant_id, level, idx) per set bit
+    of c.n. ``tenant`` is the parameter of the tenant (RLS filters as well: it names the shard)."""
+    return (
+        "SELECT c.n, ARRAY(SELECT (SELECT nd.hash FROM"
+        f" {_N} nd WHERE nd.tenant_id = {tenant} AND nd.level = g.l AND nd.idx = (c.n >> g.l) - 1)"
+        " FROM generate_series(62, 0, -1) g(l) WHERE (c.n >> g.l) & 1 = 1 ORDER BY g.l DESC)"
+        f" AS f FROM ({_size_sql(tenant)}) c"
+    )
+
+
+_SIZE = text(_size_sql(":t"))
+_STATE = text(_state_sql(":t"))
 # $1, $2: the state the batch extends; $3: tenant; $4, $5: leaf hashes and entries (sequence
 # numbers from $1 on; the leaves are the level-0 nodes too); $6-$8: the inner nodes. The inserts
 # happen only when the state found is that one; the state found is returned either way.
 _APPEND = (
-    f"WITH s AS ({_STATE_SQL}), ok AS (SELECT s.n = $1 AND s.f = $2::bytea[] AS ok FROM s),"
+    f"WITH s AS ({_state_sql('$3')}), ok AS (SELECT s.n = $1 AND s.f = $2::bytea[] AS ok FROM s),"
     f" e AS (INSERT INTO {_E} (tenant_id, seq, leaf_hash, entry)"
     " SELECT $3, $1 + u.o - 1, u.l, u.d FROM unnest($4::bytea[], $5::bytea[])"
     " WITH ORDINALITY u(l, d, o) WHERE (SELECT ok FROM ok)),"
@@ -75,7 +86,8 @@ _PAGE = text(
 )
 _EXPORT = text(
     f"SELECT n.idx, n.hash, e.seq, e.leaf_hash, e.entry FROM"
-    f" (SELECT idx, hash FROM {_N} WHERE level = 0) n FULL JOIN {_E} e ON e.seq = n.idx"
+    f" (SELECT tenant_id, idx, hash FROM {_N} WHERE level = 0) n FULL JOIN {_E} e"
+    " ON e.tenant_id = n.tenant_id AND e.seq = n.idx"
     " ORDER BY coalesce(n.idx, e.seq), e.seq"
 )
 _ADD_CHECKPOINT = text(
@@ -127,11 +139,11 @@ class AuditRepository(TenantRepository):
 
     async def state(self) -> TreeState:
         """(size, frontier hashes from the largest subtree down)."""
-        row = (await self.conn.execute(_STATE)).one()
+        row = (await self.conn.execute(_STATE, {"t": self.tenant_id})).one()
         return _state(row[0], row[1])
 
     async def size(self) -> int:
-        return int((await self.conn.execute(text(_SIZE_SQL))).scalar_one())
+        return int((await self.conn.execute(_SIZE, {"t": self.tenant_id})).scalar_one())
 
     async def append(self, batch: AppendBatch) -> TreeState | None:
         """Write ``batch`` if the tree is at ``batch.base``; else write nothing, return its state.

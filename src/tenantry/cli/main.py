@@ -1,4 +1,4 @@
-"""The ``tenantry`` command: serve, worker, migrate, tenants, doctor."""
+"""The ``tenantry`` command: serve, worker, migrate, tenants, doctor, citus-script."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -19,6 +20,7 @@ from tenantry.cli.metadata import metadata_app
 from tenantry.cli.support import held_embedded_database, migrated_database, run_command
 from tenantry.cli.worker import worker
 from tenantry.config import Settings, load_settings
+from tenantry.db.citus import distribution_script, read_placements
 from tenantry.db.doctor import run_doctor
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import ConfigError, TenantryError
@@ -136,7 +138,8 @@ def migrate() -> None:
 
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
-    """Check configuration, database, roles, RLS on every tenant table, Redis."""
+    """Check configuration, database, roles, RLS on every tenant table, Citus readiness,
+    Redis."""
     checks = asyncio.run(run_doctor())
     if as_json:
         typer.echo(
@@ -150,6 +153,32 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
             table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
         console.print(table)
     if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command("citus-script")
+def citus_script(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    ] = None,
+) -> None:
+    """Print the create_distributed_table / create_reference_table calls for every table
+    (deploy/citus/distribute.sql is this command's output); exit 1 if a table cannot be placed."""
+
+    async def work() -> tuple[str, list[str]]:
+        async with migrated_database(_settings()) as db, db.transaction() as conn:
+            placements = await read_placements(conn)
+        problems = [f"{p.name}: {', '.join(p.problems)}" for p in placements if p.problems]
+        return distribution_script(placements), problems
+
+    script, problems = run_command(work)
+    if output is None:
+        typer.echo(script, nl=False)
+    else:
+        output.write_text(script)
+    for problem in problems:
+        typer.echo(f"cannot place {problem}", err=True)
+    if problems:
         raise typer.Exit(1)
 
 

@@ -1,7 +1,8 @@
 """``tenantry doctor``: is this deployment keeping the tenant boundary?
 
 Checks the configuration, the database (as the admin user and as the application role), both
-roles, row-level security on every tenant table, and Redis when one is configured.
+roles, row-level security on every tenant table, that every table could be placed on a Citus
+cluster (:mod:`tenantry.db.citus`), and Redis when one is configured.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tenantry.config import Settings, load_settings
+from tenantry.db.citus import TablePlacement, read_placements
 from tenantry.db.inspect import read_role, read_tenant_tables
 from tenantry.db.migrate import schema_position
 from tenantry.db.rls import tenant_tables
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import TenantryError
 
-__all__ = ["Check", "probe_bypass", "run_doctor"]
+__all__ = ["Check", "citus_checks", "probe_bypass", "run_doctor"]
 
 
 @dataclass(slots=True)
@@ -89,6 +91,7 @@ async def _database_checks(runtime: DatabaseRuntime) -> list[Check]:
                     )
                 )
             tables = await read_tenant_tables(conn)
+            placements = await read_placements(conn)
     finally:
         await admin.dispose()
     declared = {t.name for t in tenant_tables()}
@@ -108,7 +111,29 @@ async def _database_checks(runtime: DatabaseRuntime) -> list[Check]:
             )
         )
     checks.extend(await _bypass_check(runtime, [t.name for t in tables]))
+    checks.extend(citus_checks(placements))
     return checks
+
+
+def citus_checks(placements: list[TablePlacement]) -> list[Check]:
+    """One check: can every table be placed on Citus; the failures name table and reason."""
+    failed = [p for p in placements if p.problems]
+    if failed:
+        detail = "; ".join(f"{p.name}: {', '.join(p.problems)}" for p in failed)
+        return [Check("citus distribution", False, detail)]
+    counts = {
+        kind: sorted(p.name for p in placements if p.placement == kind)
+        for kind in ("distributed", "reference", "local")
+    }
+    return [
+        Check(
+            "citus distribution",
+            True,
+            f"{len(counts['distributed'])} tenant tables distributable by tenant_id (keys and "
+            "foreign keys include it); reference: "
+            f"{', '.join(counts['reference']) or '-'}; local: {', '.join(counts['local']) or '-'}",
+        )
+    ]
 
 
 #: What the application role must not be able to do; each runs in a savepoint and must fail.

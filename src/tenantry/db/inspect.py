@@ -27,6 +27,16 @@ class TableFacts:
     #: Unique constraints, unique indexes and foreign keys that leave ``tenant_id`` out.
     keys_without_tenant: list[str] = field(default_factory=list)
     primary_key_leads_with_tenant: bool = False
+    #: The primary key's columns in order; empty when the table has none.
+    primary_key: list[str] = field(default_factory=list)
+
+    @property
+    def has_primary_key(self) -> bool:
+        return bool(self.primary_key)
+
+    @property
+    def primary_key_has_tenant(self) -> bool:
+        return "tenant_id" in self.primary_key
 
     def problems(self) -> list[str]:
         found = []
@@ -132,6 +142,7 @@ async def read_tenant_tables(conn: AsyncConnection, schema: str = SCHEMA) -> lis
             continue
         columns = list(row.cols or [])
         if row.contype == "p":
+            facts.primary_key = columns
             facts.primary_key_leads_with_tenant = bool(columns) and columns[0] == "tenant_id"
         elif "tenant_id" not in columns:
             kind = {"u": "unique constraint", "f": "foreign key", "x": "exclusion constraint"}

@@ -277,7 +277,7 @@ class BehaviourRepository(TenantRepository):
         s, a = sessions, session_activity
         nth = (
             select(a.c.activity_id)
-            .where(a.c.session_id == s.c.session_id)
+            .where(a.c.tenant_id == s.c.tenant_id, a.c.session_id == s.c.session_id)
             .order_by(a.c.occurred_at)
             .offset(ready_activities - 1)
             .limit(1)
@@ -288,7 +288,7 @@ class BehaviourRepository(TenantRepository):
         # Chosen once (MATERIALIZED): as ``IN (subquery)`` the planner may run the LIMIT again
         # for each row it updates, and take more than ``limit``.
         chosen = (
-            select(s.c.session_id)
+            select(s.c.tenant_id, s.c.session_id)
             .where(s.c.behaviour_seen_at.is_(None), or_(ended, exists(nth)))
             .order_by(s.c.created_at, s.c.session_id)
             .limit(limit)
@@ -298,7 +298,11 @@ class BehaviourRepository(TenantRepository):
         )
         statement = (
             update(s)
-            .where(s.c.session_id == chosen.c.session_id, s.c.behaviour_seen_at.is_(None))
+            .where(
+                s.c.tenant_id == chosen.c.tenant_id,
+                s.c.session_id == chosen.c.session_id,
+                s.c.behaviour_seen_at.is_(None),
+            )
             .values(behaviour_seen_at=now)
             .returning(s.c.session_id, s.c.user_id, s.c.created_at)
         )
@@ -322,12 +326,17 @@ class BehaviourRepository(TenantRepository):
         """Delete all but the ``keep`` newest samples; returns how many were deleted."""
         cutoff = (
             select(_samples.c.sample_id)
+            .where(_samples.c.tenant_id == self.tenant_id)
             .order_by(_samples.c.sample_id.desc())
             .offset(keep)
             .limit(1)
             .scalar_subquery()
         )
-        result = await self.conn.execute(delete(_samples).where(_samples.c.sample_id <= cutoff))
+        result = await self.conn.execute(
+            delete(_samples).where(
+                _samples.c.tenant_id == self.tenant_id, _samples.c.sample_id <= cutoff
+            )
+        )
         return int(result.rowcount)
 
     async def sample_counts(self, dimensions: int, after: int) -> tuple[int, int]:
