@@ -275,3 +275,108 @@ def redis_process() -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+class RedisClusterProcesses:
+    """Three ``redis-server --cluster-enabled yes`` masters on loopback, formed into a cluster
+    (``redis-cli --cluster create``, no replicas); ``url`` is one of them, the seed node."""
+
+    def __init__(self, directory: Path, ports: list[int]) -> None:
+        self.directory = directory
+        self.ports = ports
+        self.url = f"redis://127.0.0.1:{ports[0]}"
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if server is None or cli is None:
+            if IN_CI:
+                pytest.fail("CI=true but redis-server or redis-cli is not installed")
+            pytest.skip("redis-server or redis-cli is not installed")
+        for port in self.ports:
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        *(server, "--port", str(port), "--bind", "127.0.0.1"),
+                        *("--cluster-enabled", "yes", "--cluster-config-file"),
+                        f"nodes-{port}.conf",
+                        *("--cluster-node-timeout", "5000", "--dir", str(self.directory)),
+                        *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in self.ports:
+            self._wait(lambda port=port: self._answers(cli, port), "redis-server did not start")
+        subprocess.run(
+            [
+                *(cli, "--cluster", "create"),
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                *("--cluster-replicas", "0", "--cluster-yes"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
+        for port in self.ports:
+            self._wait(lambda port=port: self._ok(cli, port), "the cluster did not form")
+
+    @staticmethod
+    def _answers(cli: str, port: int) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    @staticmethod
+    def _ok(cli: str, port: int) -> bool:
+        info = subprocess.run(
+            [cli, "-p", str(port), "cluster", "info"], capture_output=True, timeout=5, check=False
+        ).stdout
+        return b"cluster_state:ok" in info
+
+    @staticmethod
+    def _wait(condition: Callable[[], bool], failure: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(failure)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+        self.processes.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A Redis Cluster of three masters for the session (skips without redis-server locally,
+    fails under CI=true)."""
+    ports: list[int] = []
+    while len(ports) < 3:  # a cluster node also listens on port + 10000 (the cluster bus)
+        port = free_port()
+        if port < 55000 and port not in ports and _bindable(port + 10000):
+            ports.append(port)
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster"), ports)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -17,10 +17,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tenantry.connections.breaker import CircuitBreaker
+from tenantry.connections.redis_backend import RedisClient
 
 __all__ = ["Envelope", "RedisTier", "tenant_key"]
 
@@ -56,7 +56,9 @@ class Envelope:
 class RedisTier:
     """L2 operations; each one guarded by ``breaker`` and answered safely when Redis is away."""
 
-    def __init__(self, redis: Redis, breaker: CircuitBreaker, *, timeout: float = 0.25) -> None:
+    def __init__(
+        self, redis: RedisClient, breaker: CircuitBreaker, *, timeout: float = 0.25
+    ) -> None:
         self.redis = redis
         self.breaker = breaker
         self.timeout = timeout
