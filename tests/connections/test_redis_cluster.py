@@ -23,6 +23,7 @@ from tenantry.cache import CacheManager
 from tenantry.config import Settings
 from tenantry.connections import ConnectionManager, PoolLimits
 from tenantry.context import tenant_scope
+from tenantry.db.doctor import run_doctor
 from tenantry.db.engine import Database
 from tenantry.errors import AuthenticationError, RateLimited
 from tenantry.lifecycle import load_policies
@@ -30,7 +31,7 @@ from tenantry.lifecycle.quotas import RequestLimiter
 from tenantry.lifecycle.shared_rate import SharedRate
 from tenantry.sessions.manager import SessionManager
 from tenantry.tenants import TenantRegistry
-from tests.conftest import TOKEN, NewTenant, RedisClusterProcesses
+from tests.conftest import TOKEN, NewTenant, RedisClusterProcesses, require_redis
 from tests.support.service import running_app, with_tiers
 
 pytestmark = pytest.mark.redis
@@ -297,3 +298,19 @@ async def test_the_service_on_the_cluster(
         assert answer.status_code == 429
         info = {b.name: b for b in state.connections.health().backends}["redis"]
         assert info.health == "healthy"
+
+
+async def test_the_doctor_checks_the_cluster(
+    settings: Settings, redis_cluster: RedisClusterProcesses
+) -> None:
+    clustered = settings.model_copy(
+        update={"redis_url": redis_cluster.url, "redis_cluster_enabled": True}
+    )
+    (check,) = [c for c in await run_doctor(clustered) if c.name == "redis"]
+    assert check.ok, check.detail
+    assert check.detail == "a cluster of 3 masters, cluster_state:ok"
+    single = settings.model_copy(
+        update={"redis_url": require_redis(), "redis_cluster_enabled": True}
+    )
+    (check,) = [c for c in await run_doctor(single) if c.name == "redis"]
+    assert not check.ok  # one server without cluster mode is not a cluster
