@@ -21,7 +21,8 @@ from redis.asyncio import RedisCluster
 
 from tenantry.cache import CacheManager
 from tenantry.config import Settings
-from tenantry.connections import ConnectionManager, PoolLimits
+from tenantry.connections import BreakerState, ConnectionManager, PoolLimits
+from tenantry.connections.redis_cluster import GatedCluster
 from tenantry.context import tenant_scope
 from tenantry.db.doctor import run_doctor
 from tenantry.db.engine import Database
@@ -115,9 +116,40 @@ async def test_the_manager_builds_a_cluster_client(
         assert await member.check(1.0)
         info = {b.name: b for b in manager.health().backends}["redis"]
         assert info.health == "healthy"
-        assert info.pool.driver["size"] == 3 * 8  # max_size connections to each node
+        assert info.pool.driver["size"] == 3 * 9  # max_size (+ 1) connections to each node
         assert info.pool.driver["checked_out"] == 0
         assert await redis.delete(key) == 1
+
+
+async def test_a_burst_waits_for_connections_instead_of_failing(
+    two: tuple[ConnectionManager, ConnectionManager],
+) -> None:
+    """redis-py's cluster pools do not wait; the client's gate does, as the single server's
+    blocking pool: 200 cache reads at once on 8 connections all reach Redis, the breaker stays
+    closed, and no more than 8 were in flight (each node's pool has one spare)."""
+    manager = two[0]
+    redis = client(manager)
+    assert isinstance(redis, GatedCluster)
+    cache = CacheManager(redis=redis, breaker=manager.breaker("redis"))
+    assert cache.l2 is not None
+    most = 0
+
+    async def read(key: str) -> None:
+        nonlocal most
+        most = max(most, redis.in_flight)
+        await cache.get(key)
+        most = max(most, redis.in_flight)
+
+    with tenant_scope(f"c-{uuid.uuid4().hex[:10]}"):
+        await asyncio.gather(*(read(f"k{i}") for i in range(200)))
+        async with redis.pipeline() as pipe:  # a pipeline holds one slot too, and gives it back
+            await pipe.get("{x}a").get("{x}b").execute()
+    assert cache.l2.errors == 0
+    assert manager.breaker("redis").state is BreakerState.CLOSED
+    assert 1 < most <= 8
+    assert redis.in_flight == 0
+    assert all(node.max_connections == 9 for node in redis.get_nodes())
+    await cache.close()
 
 
 async def test_the_cache_on_the_cluster_across_two_processes(

@@ -11,11 +11,11 @@ Socket timeouts are short (1 s by default): a Redis call that takes longer is fa
 breaker should hear about it instead of callers piling up.
 
 With ``cluster=True`` (``REDIS_CLUSTER_ENABLED``) the client is a ``redis.asyncio.RedisCluster``
-that discovers the cluster from the URL's node (a seed) and keeps a pool of up to ``max_size``
-connections to each node; the same timeouts, health-check interval and no-retry policy apply
-(redirections, ``MOVED``/``ASK``, are still followed: they are routing, not retries). Its node
-pools do not wait: a call beyond ``max_size`` on one node fails at once (``MaxConnectionsError``,
-a connection error to the breaker). The health check PINGs every master.
+(:class:`~.redis_cluster.GatedCluster`) that discovers the cluster from the URL's node (a seed):
+the same timeouts, health-check interval and no-retry policy apply (redirections, ``MOVED``/
+``ASK``, are still followed: they are routing, not retries), and up to ``max_size`` calls are in
+flight at once, the others waiting up to the acquire timeout, as on one server; each node's pool
+holds up to ``max_size + 1`` connections. The health check PINGs every master.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tenantry.connections.backends import BreakerConfig, Member, Pool, PoolOptions
 from tenantry.connections.pools import PoolLimits
+from tenantry.connections.redis_cluster import GatedCluster
 
 __all__ = ["RedisClient", "RedisMember", "redis_failure"]
 
@@ -68,9 +69,11 @@ class RedisMember(Member):
         self.connection_pool: BlockingConnectionPool | None = None
         self.client: RedisClient
         if cluster:
-            self.client = RedisCluster.from_url(
+            self.client = GatedCluster.from_url(
                 url,
-                max_connections=limits.max_size,
+                gate_size=limits.max_size,
+                gate_timeout=self.pool.options.acquire_timeout,
+                max_connections=limits.max_size + 1,  # + a shard subscription's
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=connect_timeout,
                 health_check_interval=health_check_interval,
