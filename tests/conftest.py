@@ -279,13 +279,15 @@ def redis_process() -> Iterator[RedisProcess]:
 
 class RedisClusterProcesses:
     """Three ``redis-server --cluster-enabled yes`` masters on loopback, formed into a cluster
-    (``redis-cli --cluster create``, no replicas); ``url`` is one of them, the seed node."""
+    (``redis-cli --cluster create``, no replicas); ``url`` is one of them, the seed node. A node
+    killed (``kill``) comes back (``restart``) with its slots (its nodes file), empty."""
 
     def __init__(self, directory: Path, ports: list[int]) -> None:
         self.directory = directory
         self.ports = ports
         self.url = f"redis://127.0.0.1:{ports[0]}"
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.server = self.cli = ""
 
     def start(self) -> None:
         server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
@@ -293,22 +295,9 @@ class RedisClusterProcesses:
             if IN_CI:
                 pytest.fail("CI=true but redis-server or redis-cli is not installed")
             pytest.skip("redis-server or redis-cli is not installed")
+        self.server, self.cli = server, cli
         for port in self.ports:
-            self.processes.append(
-                subprocess.Popen(
-                    [
-                        *(server, "--port", str(port), "--bind", "127.0.0.1"),
-                        *("--cluster-enabled", "yes", "--cluster-config-file"),
-                        f"nodes-{port}.conf",
-                        *("--cluster-node-timeout", "5000", "--dir", str(self.directory)),
-                        *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        for port in self.ports:
-            self._wait(lambda port=port: self._answers(cli, port), "redis-server did not start")
+            self._launch(port)
         subprocess.run(
             [
                 *(cli, "--cluster", "create"),
@@ -320,18 +309,45 @@ class RedisClusterProcesses:
             stderr=subprocess.DEVNULL,
             timeout=30,
         )
+        self.wait_ok()
+
+    def _launch(self, port: int) -> None:
+        self.processes[port] = subprocess.Popen(
+            [
+                *(self.server, "--port", str(port), "--bind", "127.0.0.1"),
+                *("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"),
+                *("--cluster-node-timeout", "5000", "--dir", str(self.directory)),
+                *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait(lambda: self._answers(port), "redis-server did not start")
+
+    def kill(self, port: int) -> None:
+        process = self.processes.pop(port)
+        process.kill()
+        process.wait()
+
+    def restart(self, port: int) -> None:
+        self._launch(port)
+        self.wait_ok()
+
+    def wait_ok(self) -> None:
         for port in self.ports:
-            self._wait(lambda port=port: self._ok(cli, port), "the cluster did not form")
+            self._wait(lambda port=port: self._ok(port), "the cluster is not ok")
 
     @staticmethod
-    def _answers(cli: str, port: int) -> bool:
+    def _answers(port: int) -> bool:
         with socket.socket() as probe:
             return probe.connect_ex(("127.0.0.1", port)) == 0
 
-    @staticmethod
-    def _ok(cli: str, port: int) -> bool:
+    def _ok(self, port: int) -> bool:
         info = subprocess.run(
-            [cli, "-p", str(port), "cluster", "info"], capture_output=True, timeout=5, check=False
+            [self.cli, "-p", str(port), "cluster", "info"],
+            capture_output=True,
+            timeout=5,
+            check=False,
         ).stdout
         return b"cluster_state:ok" in info
 
@@ -344,10 +360,8 @@ class RedisClusterProcesses:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.kill()
-            process.wait()
-        self.processes.clear()
+        for port in list(self.processes):
+            self.kill(port)
 
 
 def free_port() -> int:
@@ -365,18 +379,29 @@ def _bindable(port: int) -> bool:
         return True
 
 
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
-    """A Redis Cluster of three masters for the session (skips without redis-server locally,
+def started_cluster(directory: Path) -> RedisClusterProcesses:
+    """A new cluster of three masters in ``directory`` (skips without redis-server locally,
     fails under CI=true)."""
     ports: list[int] = []
     while len(ports) < 3:  # a cluster node also listens on port + 10000 (the cluster bus)
         port = free_port()
         if port < 55000 and port not in ports and _bindable(port + 10000):
             ports.append(port)
-    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster"), ports)
+    cluster = RedisClusterProcesses(directory, ports)
     try:
         cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A Redis Cluster of three masters for the session, shared: never kill its nodes (see
+    ``started_cluster`` for a cluster of a test's own)."""
+    cluster = started_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
         yield cluster
     finally:
         cluster.stop()

@@ -32,7 +32,13 @@ from tenantry.lifecycle.quotas import RequestLimiter
 from tenantry.lifecycle.shared_rate import SharedRate
 from tenantry.sessions.manager import SessionManager
 from tenantry.tenants import TenantRegistry
-from tests.conftest import TOKEN, NewTenant, RedisClusterProcesses, require_redis
+from tests.conftest import (
+    TOKEN,
+    NewTenant,
+    RedisClusterProcesses,
+    require_redis,
+    started_cluster,
+)
 from tests.support.service import running_app, with_tiers
 
 pytestmark = pytest.mark.redis
@@ -346,3 +352,49 @@ async def test_the_doctor_checks_the_cluster(
     )
     (check,) = [c for c in await run_doctor(single) if c.name == "redis"]
     assert not check.ok  # one server without cluster mode is not a cluster
+
+
+async def test_a_killed_master_fails_its_tenants_softly_and_recovers(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """A cluster of the test's own: the master serving one tenant is killed. That tenant's cache
+    reads answer as misses (no error), the health check fails, another tenant's reads on
+    another master go on; the master restarted (empty, with its slots), the tenant's cache is
+    back in Redis."""
+    cluster = started_cluster(tmp_path)
+    manager = connections(settings, db, cluster.url)
+    cache = await cache_on(manager)
+    try:
+        redis = client(manager)
+        a, b = await tenants_on_two_masters(redis)
+        for t in (a, b):
+            with tenant_scope(t):
+                await cache.set("k", t)
+        node = redis.get_node_from_key(SharedRate.key(a))
+        assert node is not None
+        cluster.kill(int(node.port))
+        cache.l1.clear_tenant(a)
+        cache.l1.clear_tenant(b)
+        assert cache.l2 is not None
+        with tenant_scope(a):
+            assert await cache.get("k") is None  # a miss, not an error
+        assert cache.l2.errors >= 1
+        member = manager.member("redis")
+        member.failed_since_check = 1
+        assert not await member.check(1.0)  # PING to every master: one does not answer
+        with tenant_scope(b):
+            assert await cache.get("k") == b  # the other master still serves its tenants
+        cluster.restart(int(node.port))
+
+        async def back() -> bool:
+            with tenant_scope(a):
+                await cache.set("k", "again")
+                cache.l1.clear_tenant(a)
+                return bool(await cache.get("k") == "again")
+
+        await eventually(back, "the restarted master serving its tenant's cache")
+        assert await member.check(1.0)
+    finally:
+        await cache.close()
+        await manager.close()
+        cluster.stop()
