@@ -319,3 +319,133 @@ def redis_process() -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+class RedisClusterProcesses:
+    """Three ``redis-server --cluster-enabled yes`` masters on loopback, formed into a cluster
+    (``redis-cli --cluster create``, no replicas); ``url`` is one of them, the seed node. A node
+    killed (``kill``) comes back (``restart``) with its slots (its nodes file), empty."""
+
+    def __init__(self, directory: Path, ports: list[int]) -> None:
+        self.directory = directory
+        self.ports = ports
+        self.url = f"redis://127.0.0.1:{ports[0]}"
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.server = self.cli = ""
+
+    def start(self) -> None:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if server is None or cli is None:
+            if IN_CI:
+                pytest.fail("CI=true but redis-server or redis-cli is not installed")
+            pytest.skip("redis-server or redis-cli is not installed")
+        self.server, self.cli = server, cli
+        for port in self.ports:
+            self._launch(port)
+        subprocess.run(
+            [
+                *(cli, "--cluster", "create"),
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                *("--cluster-replicas", "0", "--cluster-yes"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
+        self.wait_ok()
+
+    def _launch(self, port: int) -> None:
+        self.processes[port] = subprocess.Popen(
+            [
+                *(self.server, "--port", str(port), "--bind", "127.0.0.1"),
+                *("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"),
+                *("--cluster-node-timeout", "5000", "--dir", str(self.directory)),
+                *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait(lambda: self._answers(port), "redis-server did not start")
+
+    def kill(self, port: int) -> None:
+        process = self.processes.pop(port)
+        process.kill()
+        process.wait()
+
+    def restart(self, port: int) -> None:
+        self._launch(port)
+        self.wait_ok()
+
+    def wait_ok(self) -> None:
+        for port in self.ports:
+            self._wait(lambda port=port: self._ok(port), "the cluster is not ok")
+
+    @staticmethod
+    def _answers(port: int) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    def _ok(self, port: int) -> bool:
+        info = subprocess.run(
+            [self.cli, "-p", str(port), "cluster", "info"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        ).stdout
+        return b"cluster_state:ok" in info
+
+    @staticmethod
+    def _wait(condition: Callable[[], bool], failure: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(failure)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for port in list(self.processes):
+            self.kill(port)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def started_cluster(directory: Path) -> RedisClusterProcesses:
+    """A new cluster of three masters in ``directory`` (skips without redis-server locally,
+    fails under CI=true)."""
+    ports: list[int] = []
+    while len(ports) < 3:  # a cluster node also listens on port + 10000 (the cluster bus)
+        port = free_port()
+        if port < 55000 and port not in ports and _bindable(port + 10000):
+            ports.append(port)
+    cluster = RedisClusterProcesses(directory, ports)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A Redis Cluster of three masters for the session, shared: never kill its nodes (see
+    ``started_cluster`` for a cluster of a test's own)."""
+    cluster = started_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -4,6 +4,11 @@ Messages go over one Redis pub/sub channel as msgpack: the sending node, the ten
 keys, tags or "the whole tenant" to drop, with the send time so receivers measure the delay.
 A node that lost its subscription cannot know what it missed, so on every (re)subscribe it drops
 its whole L1 (it is only a cache); the listener reconnects with backoff on its own.
+
+On a Redis Cluster the channel is a shard channel (``SPUBLISH``/``SSUBSCRIBE``): its messages go
+to the master owning the channel's slot (and its replicas), not over the cluster bus to every
+node as a classic ``PUBLISH`` would, and redis-py's cluster pub/sub follows the slot when it
+moves (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
+from tenantry.connections.redis_backend import RedisClient
 from tenantry.logging import get_logger
 
 __all__ = ["Invalidation", "InvalidationBus"]
@@ -61,13 +67,14 @@ class InvalidationBus:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         apply: Callable[[Invalidation], None],
         reset: Callable[[], None],
         *,
         channel: str = "tenantry:cache:invalidate",
     ) -> None:
         self.redis = redis
+        self.sharded = isinstance(redis, RedisCluster)
         self.apply = apply
         self.reset = reset
         self.channel = channel
@@ -91,20 +98,28 @@ class InvalidationBus:
     async def publish(self, message: Invalidation) -> None:
         """Send ``message`` (Redis errors propagate: the caller's breaker counts them)."""
         message.node = self.node
-        await self.redis.publish(self.channel, message.pack())
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.spublish(self.channel, message.pack())
+        else:
+            await self.redis.publish(self.channel, message.pack())
 
     async def _listen(self) -> None:
         backoff = 0.05
         while True:
             pubsub: Any = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                if self.sharded:
+                    await pubsub.ssubscribe(self.channel)
+                    receive, kind = pubsub.get_sharded_message, "smessage"
+                else:
+                    await pubsub.subscribe(self.channel)
+                    receive, kind = pubsub.get_message, "message"
                 self.reset()  # whatever was published while we were away is unknown
                 self.connected.set()
                 backoff = 0.05
                 while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
+                    message = await receive(timeout=1.0)
+                    if message is not None and message.get("type") == kind:
                         self._receive(message["data"])
             except (RedisError, OSError, TimeoutError) as exc:
                 self.connected.clear()

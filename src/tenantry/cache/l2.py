@@ -2,7 +2,9 @@
 
 Every key is ``tc:{<tenant>}:<key>``. A tenant id cannot contain ``{``, ``}`` or ``:``, so no
 key, whatever it contains, can name another tenant's namespace; the braces are a Redis Cluster
-hash tag, which keeps a tenant's keys (and its tag sets) in one slot.
+hash tag, which keeps a tenant's keys (and its tag sets) in one slot: on a Redis Cluster every
+multi-key command here (MGET, SUNION, UNLINK, the pipeline of SET/SADD) stays on one node, and
+only a tenant's flush (SCAN) goes to every master.
 
 Redis trouble never reaches the caller: a failed or refused call records a failure on the
 breaker and answers as a miss (reads) or does nothing (writes). The breaker decides when Redis
@@ -17,10 +19,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
 from tenantry.connections.breaker import CircuitBreaker
+from tenantry.connections.redis_backend import RedisClient
 
 __all__ = ["Envelope", "RedisTier", "tenant_key"]
 
@@ -56,7 +59,9 @@ class Envelope:
 class RedisTier:
     """L2 operations; each one guarded by ``breaker`` and answered safely when Redis is away."""
 
-    def __init__(self, redis: Redis, breaker: CircuitBreaker, *, timeout: float = 0.25) -> None:
+    def __init__(
+        self, redis: RedisClient, breaker: CircuitBreaker, *, timeout: float = 0.25
+    ) -> None:
         self.redis = redis
         self.breaker = breaker
         self.timeout = timeout
@@ -137,12 +142,20 @@ class RedisTier:
         return await self.guarded(pop, set())
 
     async def clear_tenant(self, tenant: str) -> int:
+        """Delete the tenant's namespace; on a cluster every master is scanned (the keys sit in
+        the tenant's slot, but a slot being migrated is on two masters at once)."""
         pattern = tenant_key(b"tc", tenant, b"*")
+        redis = self.redis
 
         async def clear() -> int:
             removed = 0
             batch: list[bytes] = []
-            async for name in self.redis.scan_iter(match=pattern, count=1000):
+            names = (
+                redis.scan_iter(match=pattern, count=1000, target_nodes=RedisCluster.PRIMARIES)
+                if isinstance(redis, RedisCluster)
+                else redis.scan_iter(match=pattern, count=1000)
+            )
+            async for name in names:
                 batch.append(name)
                 if len(batch) >= 1000:
                     removed += await self.redis.unlink(*batch)

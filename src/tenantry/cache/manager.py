@@ -24,8 +24,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from redis.asyncio import Redis
-
 from tenantry.cache.invalidation import Invalidation, InvalidationBus
 from tenantry.cache.l1 import TenantL1
 from tenantry.cache.l1_types import Entry
@@ -34,6 +32,7 @@ from tenantry.cache.prefetch import NextKeyModel
 from tenantry.cache.serde import Codec
 from tenantry.cache.stats import CacheStats, Counters
 from tenantry.connections.breaker import CircuitBreaker
+from tenantry.connections.redis_backend import RedisClient
 from tenantry.context import _current as _tenant_var  # the hot path reads it without a call
 from tenantry.context import get_tenant, tenant_scope
 from tenantry.errors import InvalidInput
@@ -103,7 +102,7 @@ class CacheManager:
         self,
         *,
         l1_bytes: int = 64 * 1024 * 1024,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         breaker: CircuitBreaker | None = None,
         default_ttl: float = 300.0,
         stale_ttl: float = 0.0,

@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
-from redis.asyncio import Redis
 from sqlalchemy.engine import URL
 
 from tenantry.config import Settings, load_settings
@@ -39,7 +38,7 @@ from tenantry.connections.guard import guarded
 from tenantry.connections.http import HttpGroup
 from tenantry.connections.pools import PoolLimits
 from tenantry.connections.postgres import DatabaseMember, replica_database
-from tenantry.connections.redis_backend import RedisMember, redis_failure
+from tenantry.connections.redis_backend import RedisClient, RedisMember, redis_failure
 from tenantry.connections.retry import Retrier, RetryBudget, RetryPolicy
 from tenantry.connections.routing import DatabaseRouting
 from tenantry.connections.schemas import BackendInfo, ConnectionsHealth, RetryBudgetInfo
@@ -66,6 +65,7 @@ class ConnectionManager(DatabaseRouting):
         primary: Database | None = None,
         replicas: Replicas | None = None,
         redis_url: str | None = None,
+        redis_cluster: bool | None = None,
         http_endpoints: Mapping[str, Sequence[str]] | None = None,
         http_health_paths: Mapping[str, str] | None = None,
         pool_limits: PoolLimits | None = None,
@@ -91,7 +91,8 @@ class ConnectionManager(DatabaseRouting):
     ) -> None:
         """Every argument left out comes from ``settings`` (the environment's by default):
         ``replicas`` from ``TENANTRY_READ_REPLICA_URLS``, ``redis_url`` from
-        ``TENANTRY_REDIS_URL`` (``""`` means no Redis), ``http_endpoints`` from
+        ``TENANTRY_REDIS_URL`` (``""`` means no Redis; with ``redis_cluster``, from
+        ``REDIS_CLUSTER_ENABLED``, it is one node of a Redis Cluster), ``http_endpoints`` from
         ``TENANTRY_HTTP_ENDPOINTS``, the balancer, tenant share, bulkhead timeout and breaker from
         their ``TENANTRY_*`` settings. Pool limits default to ``POSTGRES_POOL_SIZE`` (start),
         half of it (floor), and +5 (ceiling); Redis's to ``TENANTRY_REDIS_POOL_SIZE``."""
@@ -156,6 +157,8 @@ class ConnectionManager(DatabaseRouting):
             for name, r in named
         ]
         url = self.settings.redis_url if redis_url is None else (redis_url or None)
+        if redis_cluster is None:
+            redis_cluster = self.settings.redis_cluster_enabled
         self.redis_member = (
             RedisMember(
                 "redis",
@@ -163,6 +166,7 @@ class ConnectionManager(DatabaseRouting):
                 limits=redis_limits or limits,
                 socket_timeout=redis_socket_timeout,
                 connect_timeout=redis_socket_timeout,
+                cluster=redis_cluster,
                 **pooled,
             )
             if url
@@ -251,8 +255,9 @@ class ConnectionManager(DatabaseRouting):
         return self.member(name).breaker
 
     @property
-    def redis(self) -> Redis | None:
-        """The Redis client (guard calls with ``breaker("redis")`` or use :meth:`redis_call`)."""
+    def redis(self) -> RedisClient | None:
+        """The Redis client, one server's or a cluster's (guard calls with
+        ``breaker("redis")`` or use :meth:`redis_call`)."""
         return self.redis_member.client if self.redis_member else None
 
     def http(self, group: str) -> HttpGroup:
@@ -263,7 +268,11 @@ class ConnectionManager(DatabaseRouting):
 
     # -- Redis -----------------------------------------------------------------------------------
     async def redis_call(
-        self, fn: Callable[[Redis], Awaitable[T]], *, tenant: str | None = None, retry: bool = True
+        self,
+        fn: Callable[[RedisClient], Awaitable[T]],
+        *,
+        tenant: str | None = None,
+        retry: bool = True,
     ) -> T:
         """``await fn(client)`` guarded (bulkhead, breaker, pool), retried on connection errors.
 

@@ -2,7 +2,8 @@
 
 Checks the configuration, the database (as the admin user and as the application role), both
 roles, row-level security on every tenant table, that every table could be placed on a Citus
-cluster (:mod:`tenantry.db.citus`), and Redis when one is configured.
+cluster (:mod:`tenantry.db.citus`), and Redis when one is configured (with
+``REDIS_CLUSTER_ENABLED``, that the cluster reached through it is whole: ``cluster_state:ok``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ async def run_doctor(settings: Settings | None = None) -> list[Check]:
     finally:
         await runtime.stop()
     if settings.redis_url is not None:
-        checks.append(await _redis_check(settings.redis_url))
+        checks.append(await _redis_check(settings.redis_url, settings.redis_cluster_enabled))
     return checks
 
 
@@ -202,13 +203,34 @@ async def _bypass_check(runtime: DatabaseRuntime, tables: list[str]) -> list[Che
     ]
 
 
-async def _redis_check(url: str) -> Check:
+async def _redis_check(url: str, cluster: bool = False) -> Check:
+    if cluster:
+        return await _redis_cluster_check(url)
     from redis.asyncio import Redis  # noqa: PLC0415 - only when Redis is configured
 
     client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         await client.ping()
         return Check("redis", True, "answers PING")
+    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+        return Check("redis", False, f"unreachable: {exc}")
+    finally:
+        await client.aclose()
+
+
+async def _redis_cluster_check(url: str) -> Check:
+    from redis.asyncio import RedisCluster  # noqa: PLC0415 - only when Redis is configured
+
+    try:
+        client = RedisCluster.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+        return Check("redis", False, f"not a cluster: {exc}")
+    try:
+        info = await client.cluster_info()
+        masters = len(client.get_primaries())
+        state = info.get("cluster_state")
+        detail = f"a cluster of {masters} masters, cluster_state:{state}"
+        return Check("redis", state == "ok", detail)
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
         return Check("redis", False, f"unreachable: {exc}")
     finally:

@@ -41,9 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
-from redis.asyncio import Redis
-
 from tenantry.connections.breaker import CircuitBreaker
+from tenantry.connections.redis_backend import RedisClient
 from tenantry.errors import RateLimited
 from tenantry.lifecycle.policies import TierPolicy
 from tenantry.lifecycle.shared_rate import SharedRate
@@ -81,7 +80,7 @@ class RequestLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_tier: Callable[[str, TierPolicy], None] | None = None,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         """``redis`` (guarded by ``breaker``, a breaker of its own if not given) shares the

@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tenantry.cache.l2 import tenant_key
 from tenantry.connections.breaker import CircuitBreaker
+from tenantry.connections.redis_backend import RedisClient
 
 __all__ = ["SCRIPT", "SharedRate"]
 
@@ -49,7 +49,7 @@ _FAILURES = (RedisError, OSError, TimeoutError)
 class SharedRate:
     """The shared buckets on ``redis``, each call guarded by ``breaker``."""
 
-    def __init__(self, redis: Redis, breaker: CircuitBreaker) -> None:
+    def __init__(self, redis: RedisClient, breaker: CircuitBreaker) -> None:
         self.redis = redis
         self.breaker = breaker
         self._script = redis.register_script(SCRIPT)
