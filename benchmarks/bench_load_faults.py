@@ -85,12 +85,14 @@ class FaultResult:
     calls: int
     errors: Counter[str]
     recovery: dict[str, float | None]
+    stale: int = 0  # lists of sagas from the replica missing one acknowledged before
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "fault_seconds": round(self.seconds, 2),
             "calls": self.calls,
+            "stale_replica_reads": self.stale,
             "errors": dict(self.errors),
             "recovery_s": {k: v if v is None else round(v, 3) for k, v in self.recovery.items()},
         }
@@ -142,6 +144,7 @@ class Outcome:
     leaks: list[tuple[str, str]]
     service_restarted: bool
     errors_baseline: Counter[str]
+    stale_baseline: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,6 +156,7 @@ class Outcome:
             "leaks": self.leaks[:20],
             "service_restarted": self.service_restarted,
             "baseline_errors": dict(self.errors_baseline),
+            "baseline_stale_replica_reads": self.stale_baseline,
             "routes": route_stats(self.baseline, self.sizes.baseline),
         }
 
@@ -190,6 +194,7 @@ async def run_faults(
             await traffic.run(sizes.baseline, sizes.concurrency)
             baseline = traffic.calls[first:]
             seconds = time.perf_counter() - started
+            stale = sum(s >= started for s in traffic.stale)
             results = []
             for fault in faults:
                 stop = asyncio.Event()
@@ -204,14 +209,18 @@ async def run_faults(
                 until = time.perf_counter()
                 stop.set()
                 await load
-                results.append(judge(fault.name, traffic.calls, began, ended, until))
+                result = judge(fault.name, traffic.calls, began, ended, until)
+                result.stale = sum(began <= s < until for s in traffic.stale)
+                results.append(result)
             await stack.replica_caught_up()
             lost = await traffic.verify()
             restarted = not stack.service_alive
             del auth
     errors = Counter(status_label(c) for c in baseline if not 200 <= c.status < 300)
     sizes = Sizes(**{**sizes.__dict__, "baseline": seconds})
-    return Outcome(sizes, baseline, results, lost, traffic.writes, traffic.leaks, restarted, errors)
+    return Outcome(
+        sizes, baseline, results, lost, traffic.writes, traffic.leaks, restarted, errors, stale
+    )
 
 
 def rows(outcome: Outcome, plan: Plan) -> list[Row]:
@@ -254,6 +263,7 @@ def rows(outcome: Outcome, plan: Plan) -> list[Row]:
                 f.calls,
             ),
             "slowest recovery": (max(recovered, default=math.nan), "s", len(recovered)),
+            "stale replica reads": (float(f.stale), "answers", f.calls),
             "classes not recovered": (
                 float(len(f.recovery) - len(recovered)),
                 "classes",
@@ -275,7 +285,7 @@ def report(outcome: Outcome) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
     for f in outcome.faults:
         print(
-            f"  {f.name}: {f.calls} calls, errors {dict(f.errors)}, recovery "
+            f"  {f.name}: {f.calls} calls, errors {dict(f.errors)}, stale {f.stale}, recovery "
             f"{ {k: v if v is None else round(v, 2) for k, v in f.recovery.items()} }"
         )
     print(

@@ -55,6 +55,8 @@ class Tenant:
     records: list[str] = field(default_factory=list)
     silences: list[str] = field(default_factory=list)
     workflows: list[str] = field(default_factory=list)
+    #: the newest saga acknowledged, and when its answer came
+    newest: tuple[str, float] | None = None
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Traffic:
     tenants: list[Tenant] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     leaks: list[tuple[str, str]] = field(default_factory=list)  # (route, whose marker)
+    #: when a list of sagas (from the replica) was sent that missed one acknowledged before
+    stale: list[float] = field(default_factory=list)
     _pattern: re.Pattern[str] | None = None
     _owner: dict[str, str] = field(default_factory=dict)
     seed: int = 7
@@ -161,8 +165,13 @@ class Traffic:
         """Read back every acknowledged write, and wait (``within`` s) for every acknowledged
         saga to end: the lost writes by kind (empty: none lost)."""
         lost: Counter[str] = Counter()
-        for t in self.tenants:
-            await self._verify_tenant(t, lost)
+        gate = asyncio.Semaphore(8)
+
+        async def one(t: Tenant) -> None:
+            async with gate:
+                await self._verify_tenant(t, lost)
+
+        await asyncio.gather(*(one(t) for t in self.tenants))
         deadline = time.perf_counter() + within
         for t in self.tenants:
             for wid in t.workflows:
@@ -368,11 +377,19 @@ async def workflow_create(tr: Traffic, t: Tenant, rng: random.Random) -> None:
     if _ok(answer):
         assert answer is not None
         t.workflows.append(str(answer.json()["id"]))
+        t.newest = (t.workflows[-1], time.perf_counter())
 
 
 async def workflow_list(tr: Traffic, t: Tenant, rng: random.Random) -> None:
-    """From the replica."""
-    await tr.call(t, "replica reads", "GET", "/workflows", "/workflows", params={"limit": 20})
+    """From the replica: stale if it misses the newest saga acknowledged before it was sent."""
+    newest, started = t.newest, time.perf_counter()
+    answer = await tr.call(
+        t, "replica reads", "GET", "/workflows", "/workflows", params={"limit": 20}
+    )
+    if newest is None or newest[1] >= started or answer is None or not answer.is_success:
+        return
+    if newest[0] not in {w["id"] for w in answer.json()}:
+        tr.stale.append(started)
 
 
 async def threats(tr: Traffic, t: Tenant, rng: random.Random) -> None:
