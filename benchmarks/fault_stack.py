@@ -255,7 +255,7 @@ async def open_stack(*, workers: int = 2, replica: bool = True) -> AsyncIterator
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-            "TENANTRY_LOG_LEVEL": "error",
+            "TENANTRY_LOG_LEVEL": "warning",
             "TENANTRY_DATABASE_URL": owner,
             "TENANTRY_APP_DATABASE_URL": "",
             "TENANTRY_READ_REPLICA_URLS": json.dumps(replicas),

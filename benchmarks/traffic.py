@@ -378,6 +378,7 @@ async def workflow_create(tr: Traffic, t: Tenant, rng: random.Random) -> None:
         assert answer is not None
         t.workflows.append(str(answer.json()["id"]))
         t.newest = (t.workflows[-1], time.perf_counter())
+        await workflow_list(tr, t, rng)  # read your write, from the replica
 
 
 async def workflow_list(tr: Traffic, t: Tenant, rng: random.Random) -> None:
