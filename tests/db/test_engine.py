@@ -260,3 +260,17 @@ def test_a_connection_broken_mid_statement_is_unavailable_not_a_500() -> None:
     assert isinstance(translate_error(wrapped), DatabaseUnavailable)
     other = InternalError("INSERT ...", {}, dbapi.InternalError("a programming error"))
     assert translate_error(other) is other  # anything else passes through unchanged
+
+
+async def test_the_drivers_mid_operation_error_in_a_transaction_is_unavailable(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """The same error raised by the driver used directly (``fetch_driver``), not through
+    SQLAlchemy, leaves the transaction as DatabaseUnavailable too."""
+    tenant = (await new_tenant()).id
+    broken = asyncpg.InternalClientError(
+        "cannot switch to state 12; another operation is in progress"
+    )
+    with tenant_scope(tenant), pytest.raises(DatabaseUnavailable):
+        async with db.tenant_transaction():
+            raise broken

@@ -417,7 +417,9 @@ class _Transaction:
                     translated = translate_error(exc)
                     if translated is not exc:
                         raise translated from exc
-                elif isinstance(exc, asyncpg.InterfaceError):  # the driver's, used directly
+                elif isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+                    # the driver's, used directly (``Repository.fetch_driver``): the connection
+                    # died, or was left mid-operation by a server restarted under it
                     raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
                 return
             try:
