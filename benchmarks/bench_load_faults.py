@@ -107,7 +107,7 @@ def status_label(call: Call) -> str:
 
 
 def judge(name: str, calls: list[Call], began: float, ended: float, until: float) -> FaultResult:
-    window = [c for c in calls if began <= c.started < until]
+    window = [c for c in calls if c.ended >= began and c.started < until]  # in flight too
     errors = Counter(status_label(c) for c in window if not 200 <= c.status < 300)
     recovery: dict[str, float | None] = {}
     for kind in PROBES:
