@@ -33,7 +33,7 @@ __all__ = ["ACTIONS", "PROBES", "Call", "Tenant", "Traffic"]
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    route: str
+    route: str  # method and path template: "GET /sessions/{id}/validate"
     kind: str  # the route class: sessions, keys, access, cache, metadata, ...
     status: int  # 0: no answer (the connection failed: ``error`` says how)
     problem: bool  # the body is application/problem+json
@@ -99,6 +99,7 @@ class Traffic:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response | None:
+        route = f"{method} {route}"
         started = time.perf_counter()
         try:
             answer = await self.client.request(
@@ -114,7 +115,7 @@ class Traffic:
         assert self._pattern is not None
         for found in set(self._pattern.findall(answer.text)):
             if found != tenant.marker:
-                self.leaks.append((f"{method} {route}", self._owner[found]))
+                self.leaks.append((route, self._owner[found]))
         return answer
 
     # -- the run ---------------------------------------------------------------------------------
