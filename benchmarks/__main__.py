@@ -29,6 +29,7 @@ from benchmarks import (
     bench_http_noisy_tenant,
     bench_isolation,
     bench_load,
+    bench_load_faults,
     bench_metadata,
     bench_metadata_relevance,
     bench_metadata_write,
@@ -76,6 +77,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     bench_workflows.BENCHMARK,
     bench_ai.BENCHMARK,
     bench_load.BENCHMARK,
+    bench_load_faults.BENCHMARK,
 )
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -26,11 +27,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start a server process and wait (up to 30 s) until it answers (set-up, not timed)."""
-    process = subprocess.Popen(  # noqa: S603 - our own entry points
-        [sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def serve(
+    args: list[str], env: dict[str, str], port: int, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server process and wait (up to 30 s) until it answers (set-up, not timed); its
+    output goes to ``log`` when given."""
+    with open(log or os.devnull, "ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own entry points
+            [sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+from sqlalchemy.exc import DBAPIError, InternalError
 
 from tenantry.context import tenant_scope
-from tenantry.db.engine import Database, begin_statement
+from tenantry.db.engine import Database, begin_statement, translate_error
 from tenantry.db.runtime import DatabaseRuntime
 from tenantry.errors import (
     Conflict,
+    DatabaseUnavailable,
     InvalidInput,
     InvalidTenantId,
     IsolationViolation,
@@ -237,3 +240,37 @@ async def test_read_transactions_are_read_only_and_join_an_open_one(
                 assert await conn.scalar(text("select count(*) from tenantry.tenant_settings"))
     async with db.read_transaction() as conn:
         assert await conn.scalar(text(SETTING)) in (None, "")
+
+
+def test_a_connection_broken_mid_statement_is_unavailable_not_a_500() -> None:
+    """A server restarted under a statement can leave asyncpg's protocol mid-operation: its
+    InternalClientError (under SQLAlchemy's adapter, no SQLSTATE) is the database being
+    unavailable, a 503, like the connection errors; found by ``bench_load_faults``' restart."""
+    dbapi = AsyncAdapt_asyncpg_dbapi(asyncpg)
+    broken = asyncpg.InternalClientError(
+        "cannot switch to state 11; another operation is in progress"
+    )
+    try:
+        try:
+            raise broken
+        except asyncpg.InternalClientError as driver_error:
+            raise dbapi.InternalError(str(driver_error)) from driver_error
+    except dbapi.InternalError as adapted:
+        wrapped = InternalError("INSERT ...", {}, adapted)
+    assert isinstance(translate_error(wrapped), DatabaseUnavailable)
+    other = InternalError("INSERT ...", {}, dbapi.InternalError("a programming error"))
+    assert translate_error(other) is other  # anything else passes through unchanged
+
+
+async def test_the_drivers_mid_operation_error_in_a_transaction_is_unavailable(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """The same error raised by the driver used directly (``fetch_driver``), not through
+    SQLAlchemy, leaves the transaction as DatabaseUnavailable too."""
+    tenant = (await new_tenant()).id
+    broken = asyncpg.InternalClientError(
+        "cannot switch to state 12; another operation is in progress"
+    )
+    with tenant_scope(tenant), pytest.raises(DatabaseUnavailable):
+        async with db.tenant_transaction():
+            raise broken

@@ -253,3 +253,26 @@ async def test_sessions_survive_a_restart(db: Database, new_tenant: NewTenant) -
     fresh_process = SessionManagerFactory.create_production_manager(db, cache=CacheManager())
     await fresh_process.initialize()
     assert (await fresh_process.validate(token)).principal_id == "u1"
+
+
+async def test_a_revoke_during_a_validation_is_not_undone_by_its_cache_fill(
+    manager: SessionManager, new_tenant: NewTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A validation that read the session before a revocation committed must not cache it as
+    live after the revocation dropped the entry: the next validation would accept a revoked
+    token until the entry expired (found by ``bench_load_faults``: a revoke answered 204, and
+    the session still validated)."""
+    tenant = (await new_tenant()).id
+    session_id, token = await manager.create_session(tenant, "u1")
+    load = manager._load
+
+    async def load_then_revoke(*args: object, **kwargs: object) -> dict[str, object]:
+        loaded = await load(*args, **kwargs)  # type: ignore[arg-type]
+        await manager.revoke(session_id)  # commits and drops the entry: before the fill
+        return loaded
+
+    monkeypatch.setattr(manager, "_load", load_then_revoke)
+    await manager.validate(token)  # began before the revocation: may still pass
+    monkeypatch.setattr(manager, "_load", load)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        await manager.validate(token)

@@ -417,7 +417,9 @@ class _Transaction:
                     translated = translate_error(exc)
                     if translated is not exc:
                         raise translated from exc
-                elif isinstance(exc, asyncpg.InterfaceError):  # the driver's, used directly
+                elif isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+                    # the driver's, used directly (``Repository.fetch_driver``): the connection
+                    # died, or was left mid-operation by a server restarted under it
                     raise DatabaseUnavailable(f"lost the database connection: {exc}") from exc
                 return
             try:
@@ -501,9 +503,24 @@ def translate_error(exc: DBAPIError | asyncpg.PostgresError) -> Exception:
         return InvalidInput(_DATA_EXCEPTIONS.get(state, "a value is not valid for the database"))
     if (translate := _BY_STATE.get(state)) is not None:
         return translate(getattr(orig, "orig", None) or orig)  # asyncpg's, under the adapter's
-    if state.startswith("08") or isinstance(orig, OSError):
+    if state.startswith("08") or isinstance(orig, OSError) or _broken(exc, orig):
         return DatabaseUnavailable(message)  # a 503: its detail is logged, not answered
     return exc
+
+
+#: The driver's own errors when its connection broke in the middle of an operation (its server
+#: restarted under it): they carry no SQLSTATE, and the statement did not complete.
+_BROKEN_CONNECTION = (asyncpg.InternalClientError, asyncpg.ConnectionDoesNotExistError)
+
+
+def _broken(exc: DBAPIError | asyncpg.PostgresError, orig: object) -> bool:
+    """Whether the connection broke: SQLAlchemy invalidated it, or the driver's error under
+    the adapter's (its ``__cause__``) is one of :data:`_BROKEN_CONNECTION`."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(orig, _BROKEN_CONNECTION) or isinstance(
+        getattr(orig, "__cause__", None), _BROKEN_CONNECTION
+    )
 
 
 def _missing_reference(orig: object) -> TenantryError:

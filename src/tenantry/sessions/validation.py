@@ -70,8 +70,12 @@ class SessionValidation(SessionParts):
         with tenant_scope(tenant_id):
             cached = await self.cache.get(key)
             if cached is None:
+                revocations = self._revocations
                 cached = await self._load(tenant_id, parsed.digest, token, client, utcnow())
-                await self._keep(key, cached)
+                # Cached only if no revocation dropped entries meanwhile: the one read here may
+                # have been revoked since, and its entry dropped before this fill.
+                if self._revocations == revocations:
+                    await self._keep(key, cached)
             await active.check(tenant_id)  # a genuine token of a tenant that is not active
             if stamp >= cached["idle"] or stamp >= cached["absolute"]:
                 raise AuthenticationError("the session has expired")
