@@ -49,9 +49,12 @@ async def test_the_page_and_its_files_are_served_with_a_strict_policy(app: FastA
         assert script.status_code == 200
         assert script.headers["content-type"].startswith("text/javascript")
         assert "innerHTML" not in script.text  # figures are set as text, never parsed as HTML
-        missing = await client.get("/dashboard/static/..%2Fauth.py")
-        assert missing.status_code == 404
-        assert missing.headers["content-type"] == "application/problem+json"
+        style = await client.get("/dashboard/static/dashboard.css")
+        assert style.headers["content-type"].startswith("text/css")
+        for name in ("..%2Fauth.py", "index.html", "auth.py"):  # nothing else is served
+            missing = await client.get(f"/dashboard/static/{name}")
+            assert missing.status_code == 404
+            assert missing.headers["content-type"] == "application/problem+json"
 
 
 async def test_sign_in_checks_the_origin(app: FastAPI, tenants: tuple[Tenant, Tenant]) -> None:
