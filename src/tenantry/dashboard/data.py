@@ -100,13 +100,21 @@ class Overview:
                 "bottlenecks": None,
             },
             "security": await self._security(tenant_id),
-            "business": {"tenants": [await self._business(tenant_id, None)]},
+            "business": {
+                "tenants": [await self._business(tenant_id, await self._record(tenant_id))]
+            },
             "operations": {
                 "backends": {"unavailable": "the backends are the platform's"},
                 "workflows": [await self._queues(tenant_id)],
                 "alerts": await self._alerts([tenant_id]),
             },
         }
+
+    async def _record(self, tenant_id: str) -> Any:
+        try:
+            return await self.state.tenants.get(tenant_id)
+        except TenantryError:
+            return None
 
     async def _series(
         self, tenant_id: str, name: str, end: datetime, aggregation: str, **labels: str

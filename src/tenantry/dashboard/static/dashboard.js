@@ -39,6 +39,7 @@ function unavailable(value) {
 function fmt(value, digits) {
   if (value === null || value === undefined) return "–";
   if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value) && digits === undefined) return String(value);
   const d = digits === undefined ? (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 1 ? 1 : 3) : digits;
   return value.toFixed(d);
 }
@@ -67,7 +68,7 @@ function lineChart(key, title, unit, lines, band) {
     return box;
   }
   box.setAttribute("data-points", String(all.length));
-  const W = 600, H = 150, L = 44, B = 18, T = 6;
+  const W = 360, H = 170, L = 40, B = 16, T = 6;
   const bandPts = band || [];
   const ts = all.map((p) => p[0]).concat(bandPts.map((p) => p[0]));
   const vs = all.map((p) => p[1]).concat(bandPts.map((p) => p[2]));
@@ -75,7 +76,7 @@ function lineChart(key, title, unit, lines, band) {
   const top = Math.max(...vs, 0) * 1.1 || 1;
   const x = (t) => L + (W - L - 4) * (t1 === t0 ? 0.5 : (t - t0) / (t1 - t0));
   const y = (v) => T + (H - T - B) * (1 - v / top);
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
   chart.append(svg("line", { class: "axis", x1: L, x2: W, y1: H - B, y2: H - B }));
   for (const frac of [0, 0.5, 1]) {
     const label = svg("text", { x: 2, y: y(top * frac / 1.1) + 3 });
