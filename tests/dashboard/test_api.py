@@ -97,6 +97,9 @@ async def test_a_tenant_admin_sees_its_tenant_only(
         assert (tenant_rows[0]["sessions"], tenant_rows[0]["users"]) == (2, 2)
         assert data["operations"]["backends"] == {"unavailable": "the backends are the platform's"}
         assert data["performance"]["charts"][0]["key"] == "latency"
+        queues = {"pending": 0, "running": 0, "compensating": 0, "parked": 0}
+        assert data["operations"]["workflows"] == [{"tenant_id": a.id, "counts": queues}]
+        assert data["poll_seconds"] == 5
 
 
 async def test_revoking_the_session_ends_the_sign_in_at_once(
@@ -155,6 +158,7 @@ async def test_the_platform_sees_every_tenant_and_signs_out(
         assert data["business"]["more"] or {a.id, b.id} <= listed
         assert data["operations"]["backends"]["backends"][0]["kind"] == "postgres"
         assert isinstance(data["performance"]["signals"], dict)
+        assert data["poll_seconds"] == 15
         out = await client.post("/dashboard/sign-out", headers=ORIGIN)
         assert out.status_code == 204
         assert (await client.get(OVERVIEW)).status_code == 401
@@ -180,3 +184,23 @@ async def test_bearer_credentials_reach_the_data_route(
         key = await client.get(OVERVIEW, headers={"Authorization": f"Bearer {a.api_key}"})
         assert key.status_code == 403
         assert (await client.get(OVERVIEW)).status_code == 401
+
+
+async def test_over_https_the_cookie_is_secure(
+    app: FastAPI, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://tenantry") as client:
+        signed = await client.post(
+            "/dashboard/sign-in",
+            json={"token": a.admin_token},
+            headers={"Origin": "https://tenantry"},
+        )
+        assert signed.status_code == 200, signed.text
+        assert "Secure" in signed.headers["set-cookie"]
+        # the http page of the same host is another origin
+        other = await client.post(
+            "/dashboard/sign-in", json={"token": a.admin_token}, headers=ORIGIN
+        )
+        assert other.status_code == 403

@@ -26,14 +26,22 @@ from tenantry.context import PLATFORM_TENANT, RESERVED_TENANTS
 from tenantry.errors import TenantryError
 from tenantry.logging import get_logger
 from tenantry.performance.scaling import ScalingSpec
-from tenantry.workflows.manager import MAX_LIST
 from tenantry.workflows.models import RUNNABLE
 
-__all__ = ["FORECAST_SECONDS", "MAX_TENANTS", "SNAPSHOT_SECONDS", "WINDOW", "Overview"]
+__all__ = [
+    "FORECAST_SECONDS",
+    "MAX_TENANTS",
+    "PLATFORM_SNAPSHOT_SECONDS",
+    "SNAPSHOT_SECONDS",
+    "WINDOW",
+    "Overview",
+    "poll_seconds",
+]
 
 _log = get_logger("tenantry.dashboard")
-#: Seconds an answer is kept for its view.
+#: Seconds an answer is kept for a tenant's view, and for the platform's (every tenant's).
 SNAPSHOT_SECONDS = 5.0
+PLATFORM_SNAPSHOT_SECONDS = 15.0
 #: Seconds a load forecast (and its scaling advice) is kept: it fits a model.
 FORECAST_SECONDS = 300.0
 #: The tenants the platform's view lists (by id).
@@ -41,9 +49,8 @@ MAX_TENANTS = 50
 #: The charts' window and step.
 WINDOW = timedelta(minutes=15)
 STEP = 10
-#: The workflow statuses counted as queues, and how many of each are counted at most.
+#: The workflow statuses counted as queues.
 QUEUES = (*RUNNABLE, "parked")
-QUEUE_CAP = MAX_LIST
 #: The recent security events shown.
 EVENTS_SHOWN = 15
 
@@ -77,7 +84,7 @@ class Overview:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             kept = self._snapshots.get(key)
-            if kept is not None and time.monotonic() - kept[0] < SNAPSHOT_SECONDS:
+            if kept is not None and time.monotonic() - kept[0] < poll_seconds(tenant_id):
                 return kept[1]
             answer = await (self._tenant(tenant_id) if tenant_id else self._platform())
             if len(self._snapshots) > 4 * MAX_TENANTS:
@@ -359,13 +366,7 @@ class Overview:
 
     async def _queues(self, tenant_id: str) -> dict[str, Any]:
         async def read() -> dict[str, Any]:
-            counts = {}
-            for status in QUEUES:
-                found = await self.state.workflows.list_workflows(
-                    tenant_id, status=status, limit=QUEUE_CAP
-                )
-                counts[status] = len(found)
-            return {"counts": counts, "cap": QUEUE_CAP}
+            return {"counts": await self.state.workflows.counts(tenant_id, QUEUES)}
 
         return {"tenant_id": tenant_id, **(await _safely("workflows", read))}
 
@@ -388,6 +389,11 @@ class Overview:
                         }
                     )
         return found
+
+
+def poll_seconds(tenant_id: str | None) -> float:
+    """How long a view's answer is kept: polling it faster gets the same answer."""
+    return SNAPSHOT_SECONDS if tenant_id is not None else PLATFORM_SNAPSHOT_SECONDS
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.dashboard.auth import Viewer, dashboard_viewer, sign_in, sign_out
-from tenantry.dashboard.data import SNAPSHOT_SECONDS, Overview
+from tenantry.dashboard.data import Overview, poll_seconds
 from tenantry.http import Route, problems, public
 
 __all__ = ["ASSETS", "router"]
@@ -116,7 +116,9 @@ async def dashboard_sign_in(request: Request, body: SignIn, response: Response) 
     """Sets the dashboard's HttpOnly, SameSite=Strict cookie for the credential (its ``Origin``
     must be this service's). API keys are refused; sessions must be admins'."""
     viewer = await sign_in(request, response, body.token, body.device_id)
-    return SignedIn(who=viewer.who, tenant=viewer.tenant_id, poll_seconds=SNAPSHOT_SECONDS)
+    return SignedIn(
+        who=viewer.who, tenant=viewer.tenant_id, poll_seconds=poll_seconds(viewer.tenant_id)
+    )
 
 
 @router.post(
@@ -147,5 +149,5 @@ async def overview(
     """Performance, security, business and operations: the viewer's tenant's, or every
     tenant's for the platform. Kept a few seconds per view; poll it no faster."""
     answer: dict[str, Any] = await _overview(request).view(viewer.tenant_id)
-    body = {**answer, "who": viewer.who, "poll_seconds": SNAPSHOT_SECONDS}
+    body = {**answer, "who": viewer.who, "poll_seconds": poll_seconds(viewer.tenant_id)}
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
