@@ -3,7 +3,9 @@ what each viewer sees, and how a sign-in ends."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ from tenantry.api import create_app
 from tenantry.config import Settings
 from tenantry.dashboard import COOKIE
 from tests.conftest import TOKEN
+from tests.support.service import running_app, with_tiers
 
 from .world import ORIGIN, Tenant, make_tenant
 
@@ -204,3 +207,25 @@ async def test_over_https_the_cookie_is_secure(
             "/dashboard/sign-in", json={"token": a.admin_token}, headers=ORIGIN
         )
         assert other.status_code == 403
+
+
+async def test_polling_is_bounded_by_the_tenants_request_rate(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Every data call of a tenant admin's page goes through the gate: past its tier's rate,
+    429 problem+json (the page backs off), never a 500."""
+    tiers = with_tiers(tmp_path, "[free]\nrequests_per_second = 8\n")
+    async with running_app(settings, tier_policies=tiers) as (_, client):
+        own = await make_tenant(client, "dash-rl")
+        await asyncio.sleep(1.5)  # the set-up's requests forgotten: a full second's burst
+        signed = await client.post(
+            "/dashboard/sign-in",
+            json={"token": own.admin_token},
+            headers={"Origin": "http://t"},  # running_app's client is http://t
+        )
+        assert signed.status_code == 200, signed.text
+        answers = [await client.get(OVERVIEW) for _ in range(12)]
+        statuses = [a.status_code for a in answers]
+        assert set(statuses) == {200, 429}, statuses
+        refused = answers[statuses.index(429)]
+        assert refused.headers["content-type"] == "application/problem+json"
