@@ -32,9 +32,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenantry.actions import DASHBOARD_READ
-from tenantry.context import RESERVED_TENANTS
 from tenantry.errors import AuthenticationError, PermissionDenied
-from tenantry.http import Gate, bearer_credential
+from tenantry.http import bearer_credential
 from tenantry.http.credentials import ANY_CREDENTIAL, DEVICE_ID
 from tenantry.http.deps import ACTION_ATTRIBUTE
 from tenantry.http.openapi import declare
@@ -118,7 +117,7 @@ def _with_device(request: Request, device: str | None) -> Request:
     return Request({**request.scope, "headers": headers})
 
 
-def _may_view(gate: Gate, principal: Principal, access: Any) -> None:
+def _may_view(principal: Principal, access: Any) -> None:
     """A tenant's admin (an ADMIN session, or a user holding a role with ``dashboard:read``), or
     the platform; never an API key."""
     if principal.kind is PrincipalKind.API_KEY:
@@ -134,7 +133,7 @@ async def _session_viewer(request: Request, token: str, device: str | None) -> V
     if not token.startswith("tnt_s_"):
         raise AuthenticationError("sign in with an admin's session token or the service token")
     principal = await state.gate.authenticate(_with_device(request, device), token, None)
-    _may_view(state.gate, principal, state.access)
+    _may_view(principal, state.access)
     return Viewer(principal, principal.tenant_id)
 
 
@@ -175,9 +174,8 @@ async def dashboard_viewer(request: Request) -> Viewer:
             viewer = Viewer(_platform(), None)
         else:
             principal = await state.gate.authenticate(request, credential, tenant)
-            _may_view(state.gate, principal, state.access)
-            platform = principal.kind is PrincipalKind.SERVICE
-            viewer = Viewer(principal, principal.tenant_id if not platform else tenant)
+            _may_view(principal, state.access)
+            viewer = Viewer(principal, principal.tenant_id)  # the service token's: X-Tenant-ID
     if viewer.tenant_id is not None:
         request.state.tenant_id = viewer.tenant_id  # whose request it is, for its metrics
     return viewer
@@ -216,8 +214,6 @@ async def sign_in(request: Request, response: Response, token: str, device: str 
         state.gate.authenticate_platform(token)
         viewer = Viewer(_platform(), None)
         value, max_age = _platform_cookie(state.api_token, time.time()), PLATFORM_HOURS * 3600
-    if viewer.tenant_id in RESERVED_TENANTS:  # pragma: no cover - the gate refuses them first
-        raise AuthenticationError("unknown credential")
     response.set_cookie(
         COOKIE,
         value,

@@ -86,9 +86,11 @@ class Overview:
             kept = self._snapshots.get(key)
             if kept is not None and time.monotonic() - kept[0] < poll_seconds(tenant_id):
                 return kept[1]
-            answer = await (self._tenant(tenant_id) if tenant_id else self._platform())
-            if len(self._snapshots) > 4 * MAX_TENANTS:
+            answer = await (self._tenant(tenant_id) if tenant_id is not None else self._platform())
+            if len(self._snapshots) > 4 * MAX_TENANTS:  # bounded: the oldest views rebuilt
                 self._snapshots.clear()
+                self._forecasts.clear()
+                self._locks = {key: lock}
             self._snapshots[key] = (time.monotonic(), answer)
             return answer
 
