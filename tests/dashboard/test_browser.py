@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -158,3 +159,15 @@ async def test_the_dashboard_in_a_browser(served: tuple[FastAPI, str]) -> None:
             await browser.close()
     for name in ("sign-in", "tenant-admin", "platform"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("in_ci", "outcome"), [(True, "fail"), (False, "skip")])
+def test_without_chromium_the_browser_test_fails_in_ci_and_skips_locally(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, in_ci: bool, outcome: str
+) -> None:
+    module = importlib.import_module(__name__)
+    monkeypatch.setattr(module, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(module, "IN_CI", in_ci)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="chromium"):
+        require_chromium()
