@@ -44,9 +44,10 @@ function fmt(value, digits) {
   return value.toFixed(d);
 }
 
-function time(seconds) {
+function time(seconds, withDay) {
   const d = new Date(seconds * 1000);
-  return d.toTimeString().slice(0, 5);
+  const hours = d.toTimeString().slice(0, 5);
+  return withDay ? `${d.getMonth() + 1}/${d.getDate()} ${hours}` : hours;
 }
 
 function table(head, rows) {
@@ -73,19 +74,20 @@ function lineChart(key, title, unit, lines, band) {
   const ts = all.map((p) => p[0]).concat(bandPts.map((p) => p[0]));
   const vs = all.map((p) => p[1]).concat(bandPts.map((p) => p[2]));
   const t0 = Math.min(...ts), t1 = Math.max(...ts) || t0 + 1;
-  const top = Math.max(...vs, 0) * 1.1 || 1;
+  const peak = Math.max(...vs, 0) || 1;  // all zero: a 0-1 scale
+  const top = peak * 1.1;
   const x = (t) => L + (W - L - 4) * (t1 === t0 ? 0.5 : (t - t0) / (t1 - t0));
   const y = (v) => T + (H - T - B) * (1 - v / top);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
   chart.append(svg("line", { class: "axis", x1: L, x2: W, y1: H - B, y2: H - B }));
   for (const frac of [0, 0.5, 1]) {
-    const label = svg("text", { x: 2, y: y(top * frac / 1.1) + 3 });
-    label.textContent = fmt(top * frac / 1.1);
+    const label = svg("text", { x: 2, y: y(peak * frac) + 3 });
+    label.textContent = fmt(peak * frac);
     chart.append(label);
   }
   for (const t of [t0, t1]) {
-    const label = svg("text", { x: Math.min(x(t), W - 30), y: H - 4 });
-    label.textContent = time(t);
+    const label = svg("text", { x: Math.min(x(t), W - (t1 - t0 > 86400 ? 56 : 30)), y: H - 4 });
+    label.textContent = time(t, t1 - t0 > 86400);
     chart.append(label);
   }
   if (bandPts.length) {
