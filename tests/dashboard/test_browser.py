@@ -131,6 +131,15 @@ async def test_the_dashboard_in_a_browser(served: tuple[FastAPI, str]) -> None:
             assert await page.input_value("#token") == ""  # the token is not kept on the page
             await page.screenshot(path=ARTIFACTS / "tenant-admin.png", full_page=True)
 
+            # live: the page polls, and redraws with a newer answer (read from Python: the
+            # page's policy forbids evaluating strings, as wait_for_function may)
+            first = await page.get_attribute("body", "data-loaded")
+            for _ in range(80):
+                if await page.get_attribute("body", "data-loaded") != first:
+                    break
+                await asyncio.sleep(0.25)
+            assert await page.get_attribute("body", "data-loaded") != first, "no new answer"
+
             # its session revoked: the next poll signs the page out
             async with httpx.AsyncClient(base_url=base) as client:
                 revoked = await client.delete(
@@ -144,9 +153,7 @@ async def test_the_dashboard_in_a_browser(served: tuple[FastAPI, str]) -> None:
             await page.fill("#token", "test-token")
             await page.click("#sign-in button[type=submit]")
             await page.wait_for_selector("#board:not([hidden])")
-            await page.wait_for_function(
-                "document.getElementById('scope').textContent.includes('platform')"
-            )
+            await page.wait_for_selector("#scope:has-text('every tenant (platform)')")
             await page.wait_for_selector('[data-chart="throughput"][data-points]', timeout=30_000)
             tenants = await page.inner_text("#tenants")
             assert a.id in tenants or "the first" in tenants
