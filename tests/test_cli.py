@@ -136,6 +136,7 @@ def test_serve_is_ready_within_60_seconds(tmp_path: Path) -> None:
     assert made.status_code == 201, made.text
     assert process.returncode == 0, output
     assert f"API docs: http://127.0.0.1:{port}/docs" in output
+    assert f"dashboard: http://127.0.0.1:{port}/dashboard" in output
     assert '"event": "request"' in output  # JSON logs with the request id
     assert '"request_id"' in output
     # The embedded PostgreSQL was stopped on exit.

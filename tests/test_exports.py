@@ -24,6 +24,7 @@ PACKAGES = [
     "tenantry.cache",
     "tenantry.cli",
     "tenantry.connections",
+    "tenantry.dashboard",
     "tenantry.db",
     "tenantry.http",
     "tenantry.keys",

@@ -18,6 +18,7 @@ __all__ = [
     "API_KEYS_MANAGE",
     "CACHE_READ",
     "CONNECTIONS_ADMIN",
+    "DASHBOARD_READ",
     "FIXTURES_READ",
     "FIXTURES_WRITE",
     "METADATA_READ",
@@ -76,6 +77,7 @@ PERFORMANCE_WRITE = "performance:write"
 WORKFLOWS_READ = "workflows:read"
 WORKFLOWS_RUN = "workflows:run"
 WORKFLOWS_OPERATE = "workflows:operate"
+DASHBOARD_READ = "dashboard:read"
 
 #: Every action, with what it allows.
 ACTIONS: MappingProxyType[str, str] = MappingProxyType(
@@ -114,6 +116,8 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         "definitions they can start",
         WORKFLOWS_RUN: "start the tenant's workflows and cancel them",
         WORKFLOWS_OPERATE: "resume or compensate the tenant's parked workflows",
+        DASHBOARD_READ: "sign in to the web dashboard and read the tenant's figures on it "
+        "(the platform: every tenant's)",
     }
 )
 

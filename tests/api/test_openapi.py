@@ -69,14 +69,27 @@ def test_each_operation_requires_the_credentials_its_route_takes(endpoint: Endpo
         assert security is None, "a public route takes no credential"
 
 
+#: The dashboard's page, its two files, and signing in (the credential in the body) and out.
+DASHBOARD = {
+    "GET /dashboard",
+    "GET /dashboard/static/dashboard.js",
+    "GET /dashboard/static/dashboard.css",
+    "POST /dashboard/sign-in",
+    "POST /dashboard/sign-out",
+}
+
+
 def test_the_public_routes_are_the_probes_and_the_session_checks() -> None:
     public = {str(e) for e in ENDPOINTS if "security" not in operation(e)}
-    assert public == {"GET /health", "GET /health/live", "GET /health/ready"}
+    assert public == {"GET /health", "GET /health/live", "GET /health/ready", *DASHBOARD}
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 def test_a_route_that_takes_a_credential_declares_401(endpoint: Endpoint) -> None:
     responses = operation(endpoint)["responses"]
+    if str(endpoint) == "POST /dashboard/sign-in":  # the credential is its body, not a header
+        assert responses["401"]["content"] == PROBLEM
+        return
     if "security" not in operation(endpoint):
         assert "401" not in responses
         return

@@ -85,6 +85,7 @@ DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {
         a.SECURITY_READ,
         a.ROLES_MANAGE,
         a.WORKFLOWS_OPERATE,
+        a.DASHBOARD_READ,
     ),
     "service": (
         a.SETTINGS_READ,

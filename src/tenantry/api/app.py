@@ -53,6 +53,7 @@ from tenantry.config import Settings, load_settings
 from tenantry.connections.manager import ConnectionManager
 from tenantry.connections.router import router as connections_router
 from tenantry.context import PLATFORM_TENANT
+from tenantry.dashboard.router import router as dashboard_router
 from tenantry.db.changes import ChangeLog
 from tenantry.db.engine import Database
 from tenantry.db.runtime import DatabaseRuntime
@@ -375,6 +376,7 @@ def _include_routers(app: FastAPI) -> None:
         performance_router,
         workflows_router,
         lifecycle_router,
+        dashboard_router,
     ):
         app.include_router(router)
 

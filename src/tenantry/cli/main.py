@@ -82,6 +82,7 @@ def serve(
     token_note = "TENANTRY_API_TOKEN" if settings.api_token else f"{settings.data_dir}/api-token"
     typer.echo(f"tenantry on http://{settings.host}:{settings.port} ({mode})", err=True)
     typer.echo(f"API docs: http://{settings.host}:{settings.port}/docs", err=True)
+    typer.echo(f"dashboard: http://{settings.host}:{settings.port}/dashboard", err=True)
     typer.echo(f"service token: {token_note}", err=True)
     if prepare(settings, settings.workers) is None:
         _run(create_app(settings), settings)

@@ -74,6 +74,14 @@ class SessionReports(SessionParts):
                 rows = await SessionsRepository(conn).live_for_user(user_id, utcnow())
         return [SessionInfo.model_validate(dict(r)) for r in rows]
 
+    async def live_totals(self, tenant_id: str) -> tuple[int, int]:
+        """(``tenant_id``'s live sessions, its users with one): the dashboard's active users."""
+        validate_tenant_id(tenant_id)
+        db = await self._db()
+        with tenant_scope(tenant_id):
+            async with db.tenant_read_transaction() as conn:
+                return await SessionsRepository(conn).live_totals(utcnow())
+
     async def session_info(self, session_id: str, *, tenant_id: str | None = None) -> SessionInfo:
         tenant = self._tenant_of(session_id, tenant_id)
         db = await self._db()

@@ -127,6 +127,17 @@ class SessionsRepository(TenantRepository):
         )
         return int(await self.conn.scalar(query) or 0)
 
+    async def live_totals(self, now: datetime) -> tuple[int, int]:
+        """(the tenant's live sessions, the users they belong to): neither revoked nor expired."""
+        query = select(func.count(), func.count(func.distinct(sessions.c.user_id))).where(
+            sessions.c.tenant_id == self.tenant_id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.idle_expires_at > now,
+            sessions.c.absolute_expires_at > now,
+        )
+        row = (await self.conn.execute(query)).one()
+        return int(row[0]), int(row[1])
+
     async def live_ids(self, user_id: str, now: datetime) -> list[str]:
         """The ids of the user's sessions that are neither revoked nor expired, oldest first."""
         rows = await self.fetch_driver(_LIVE_IDS, {"user_id": user_id, "now": now})

@@ -246,6 +246,17 @@ class WorkflowManager(RecordsChanges):
                 )
         return [_view(r) for r in rows]
 
+    async def counts(self, tenant_id: str, statuses: Sequence[str] = STATUSES) -> dict[str, int]:
+        """How many of the tenant's sagas stand in each of ``statuses``: its queues (the
+        dashboard's pending, running, compensating and parked)."""
+        validate_tenant_id(tenant_id)
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise InvalidInput(f"status is one of {', '.join(STATUSES)}")
+        with tenant_scope(tenant_id):
+            async with (await self._db()).tenant_read_transaction() as conn:
+                return await repo.counts(conn, statuses)
+
     async def cancel(
         self, tenant_id: str, workflow_id: str, *, actor: str | None = None
     ) -> WorkflowView:

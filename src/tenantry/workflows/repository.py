@@ -164,6 +164,19 @@ async def listing(
     return [WorkflowRow(*r) for r in rows]
 
 
+async def counts(conn: AsyncConnection, statuses: Sequence[str]) -> dict[str, int]:
+    """How many of the tenant's sagas stand in each of ``statuses`` (0 for none)."""
+    rows = await conn.execute(
+        text(
+            "SELECT status, count(*) FROM tenantry.workflows WHERE status = ANY(:statuses) "
+            "GROUP BY status"
+        ),
+        {"statuses": list(statuses)},
+    )
+    found = {str(status): int(n) for status, n in rows}
+    return {status: found.get(status, 0) for status in statuses}
+
+
 async def steps(conn: AsyncConnection, workflow_id: uuid.UUID) -> list[StepRow]:
     rows = await conn.execute(
         text(
