@@ -100,3 +100,28 @@ async def test_tombstones_expire_and_a_read_older_than_them_is_refused() -> None
         for cache, redis in ((a, ra), (b, rb)):
             await cache.close()
             await redis.aclose()
+
+
+async def test_a_load_that_began_before_a_delete_is_returned_but_not_cached() -> None:
+    url = require_redis()
+    (a, ra), (b, rb) = await node(url), await node(url)
+    try:
+        with tenant_scope(tenant()):
+
+            async def read_then_deleted_on_a() -> str:
+                await a.delete("k")  # node A changes the source and deletes, mid-load
+                return "stale"
+
+            assert await b.get_or_set("k", read_then_deleted_on_a, ttl=60) == "stale"
+            assert await b.get("k") is None
+            assert await a.get("k") is None
+
+            async def fresh() -> str:
+                return "fresh"
+
+            assert await b.get_or_set("k", fresh, ttl=60) == "fresh"  # began after: cached
+            assert await a.get("k") == "fresh"
+    finally:
+        for cache, redis in ((a, ra), (b, rb)):
+            await cache.close()
+            await redis.aclose()

@@ -8,12 +8,12 @@ only a tenant's flush (SCAN) goes to every master.
 
 **Fills and tombstones.** ``delete`` (and ``pop_tags``, ``clear_tenant``) leave a tombstone
 instead of a bare delete: the key (or ``x:<tag>``, ``x:`` for the whole tenant) holds
-``tomb:<Redis TIME in ms>`` for ``tombstone_ttl`` seconds, and reads treat it as a miss. A *fill*
-(a value read from the source of truth, which may be stale by the time it is written) carries the
-Redis time taken before its read (:meth:`RedisTier.now_ms`, on the key's node) and is written by
-one script that refuses when a tombstone of the key, of one of its tags or of the tenant is not
-older than that time, or when the read took longer than ``tombstone_ttl`` (its tombstone may have
-expired). An authoritative ``set`` overwrites tombstones.
+``tomb:<Redis TIME in microseconds>`` for ``tombstone_ttl`` seconds, and reads treat it as a
+miss. A *fill* (a value read from the source of truth, which may be stale by the time it is
+written) carries the Redis time taken before its read (:meth:`RedisTier.now_us`, on the key's
+node) and is written by one script that refuses when a tombstone of the key, of one of its tags
+or of the tenant is not older than that time, or when the read took longer than
+``tombstone_ttl`` (its tombstone may have expired). An authoritative ``set`` overwrites tombstones.
 
 Redis trouble never reaches the caller: a failed or refused call records a failure on the
 breaker and answers as a miss (reads) or does nothing (writes). The breaker decides when Redis
@@ -42,19 +42,19 @@ _HEADER = struct.Struct(">dd")  # fresh_until (epoch seconds), load time in seco
 _FAILURES = (RedisError, OSError, TimeoutError)
 TOMBSTONE: Final = b"tomb:"
 
-#: Redis's time in ms, run on the node of KEYS[1] (the tenant's slot on a cluster).
-_NOW = "local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000)"
+#: Redis's time in microseconds (a string: exact), on the node of KEYS[1] (the tenant's slot).
+_NOW = "local t = redis.call('TIME') return t[1] .. string.format('%06d', t[2])"
 #: KEYS: the keys to tombstone; ARGV[1]: their lifetime in ms.
 _TOMBSTONE = (
-    "local t = redis.call('TIME') local v = 'tomb:' .. (t[1] * 1000 + math.floor(t[2] / 1000)) "
+    "local t = redis.call('TIME') local v = 'tomb:' .. t[1] .. string.format('%06d', t[2]) "
     "for i = 1, #KEYS do redis.call('set', KEYS[i], v, 'PX', ARGV[1]) end return #KEYS"
 )
 #: KEYS: the key, the tenant's tombstone, then n tag tombstones and n tag sets.
-#: ARGV: the token's Redis time in ms, the value, its TTL in ms, the tombstones' lifetime in ms, n.
+#: ARGV: the token's Redis time in us, the value, its TTL in ms, the tombstones' lifetime in us, n.
 #: 1: written; 0: refused (a tombstone at or after the token, or a read older than a tombstone).
 _FILL = """
 local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local now = tonumber(t[1] .. string.format('%06d', t[2]))
 local since = tonumber(ARGV[1])
 if now - since >= tonumber(ARGV[4]) then return 0 end
 local n = tonumber(ARGV[5])
@@ -189,8 +189,8 @@ class RedisTier:
         written: Any = await self.redis.eval(_TOMBSTONE, len(names), *names, ttl_ms)
         return int(written)
 
-    async def now_ms(self, tenant: str, key: str) -> int | None:
-        """Redis's time in ms on ``key``'s node (a fill's token); ``None`` when Redis is away."""
+    async def now_us(self, tenant: str, key: str) -> int | None:
+        """Redis's time in microseconds on ``key``'s node (a fill's token); ``None``: Redis away."""
         name = self.key(tenant, key)
         found: Any = await self.guarded(lambda: self.redis.eval(_NOW, 1, name), None)
         return None if found is None else int(found)
@@ -202,9 +202,9 @@ class RedisTier:
         envelope: Envelope,
         ttl: float,
         tags: Sequence[str],
-        since_ms: int,
+        since_us: int,
     ) -> bool | None:
-        """Write a value read since ``since_ms`` unless a tombstone is as recent (True/False);
+        """Write a value read since ``since_us`` unless a tombstone is as recent (True/False);
         ``None`` when Redis is away."""
         names = [
             self.key(tenant, key),
@@ -212,10 +212,10 @@ class RedisTier:
             *(self.tombstone_key(tenant, t) for t in tags),
             *(self.tag_key(tenant, t) for t in tags),
         ]
-        ttl_ms, tomb_ms = max(1, int(ttl * 1000)), max(1, int(self.tombstone_ttl * 1000))
+        ttl_ms, tomb_us = max(1, int(ttl * 1000)), max(1, int(self.tombstone_ttl * 1_000_000))
 
         async def write() -> bool:
-            args = (since_ms, envelope.pack(), ttl_ms, tomb_ms, len(tags))
+            args = (since_us, envelope.pack(), ttl_ms, tomb_us, len(tags))
             written: Any = await self.redis.eval(_FILL, len(names), *names, *args)
             return bool(written)
 

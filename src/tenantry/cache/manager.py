@@ -5,7 +5,8 @@
 - **Tiers.** L1 in process (:class:`~tenantry.cache.l1.TenantL1`: bytes-bounded W-TinyLFU with
   per-tenant budgets); L2 Redis when one is given (:class:`~tenantry.cache.l2.RedisTier`),
   behind a circuit breaker: when Redis is away, L1 and the loaders carry on without an error.
-- **Loads.** ``get_or_set`` runs one load per key at a time in this process (single flight), can
+- **Loads.** ``get_or_set`` runs one load per key at a time in this process (single flight), a
+  fill (see below: a load that began before a delete of its key is not cached), can
   take a cross-process lease in Redis, serves a stale value while one refresh runs, and refreshes
   early with probability rising towards expiry (XFetch, from the stored load time).
 - **Fills.** ``fill_token`` before a read of the source of truth, ``fill`` after it: the value
@@ -59,7 +60,7 @@ class FillToken:
     tenant: str
     key: str
     seq: int  # the drops recorded before it (this node)
-    redis_ms: int | None  # Redis's time on the key's node (every node); None: no L2 answer
+    redis_us: int | None  # Redis's time (us) on the key's node; None: no L2 answer
 
 
 #: Drops of keys and tags remembered for fills (older ones are folded into one floor).
@@ -334,8 +335,8 @@ class CacheManager:
         tenant = get_tenant()
         _check_key(key)
         seq = self._drop_seq
-        redis_ms = None if self.l2 is None else await self.l2.now_ms(tenant, key)
-        return FillToken(tenant, key, seq, redis_ms)
+        redis_us = None if self.l2 is None else await self.l2.now_us(tenant, key)
+        return FillToken(tenant, key, seq, redis_us)
 
     async def fill(
         self,
@@ -362,8 +363,8 @@ class CacheManager:
             self.fills_refused += 1
             return False
         envelope = Envelope(self.codec.encode(value), time.time() + ttl, 0.0)
-        if self.l2 is not None and token.redis_ms is not None:
-            written = await self.l2.fill(tenant, key, envelope, ttl, tag_tuple, token.redis_ms)
+        if self.l2 is not None and token.redis_us is not None:
+            written = await self.l2.fill(tenant, key, envelope, ttl, tag_tuple, token.redis_us)
             if written is False or self._dropped_since(tenant, key, tag_tuple, token.seq):
                 self.fills_refused += 1  # (a drop that arrived meanwhile tombstoned L2 after it)
                 return False
@@ -554,6 +555,9 @@ class CacheManager:
                 if envelope is not None:
                     return self._fill_l1(tenant, key, envelope, spec.tags, stale=spec.stale)
         counters = self._tenants[tenant].counters
+        # A load is a fill: what it read is cached unless the key was dropped since (see fill).
+        seq = self._drop_seq
+        since = None if self.l2 is None else await self.l2.now_us(tenant, key)
         start = time.perf_counter()
         try:
             value = await spec.loader()
@@ -561,6 +565,15 @@ class CacheManager:
             counters.loads += 1
             counters.load_seconds += delta
             envelope = Envelope(self.codec.encode(value), time.time() + spec.ttl, delta)
+            if self._dropped_since(tenant, key, spec.tags, seq):
+                self.fills_refused += 1
+                return value
+            if self.l2 is not None and since is not None:
+                ttl = spec.ttl + spec.stale
+                written = await self.l2.fill(tenant, key, envelope, ttl, spec.tags, since)
+                if written is False or self._dropped_since(tenant, key, spec.tags, seq):
+                    self.fills_refused += 1
+                    return value
             self._fill_l1(
                 tenant,
                 key,
@@ -570,8 +583,6 @@ class CacheManager:
                 stale=spec.stale,
                 prefetched=prefetched,
             )
-            if self.l2 is not None:
-                await self.l2.set_many(tenant, [(key, envelope)], spec.ttl + spec.stale, spec.tags)
             return value
         except Exception:
             counters.load_errors += 1
