@@ -64,7 +64,7 @@ class FillToken:
 
 
 #: Drops of keys and tags remembered for fills (older ones are folded into one floor).
-_DROPS_KEPT = 100_000
+_DROPS_KEPT = 20_000
 
 
 @dataclass(slots=True)
