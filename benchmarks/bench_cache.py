@@ -5,6 +5,11 @@ Rows (Redis from ``TENANTRY_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/
 - ``cache L2 get (RedisTier)`` vs ``redis-py GET``: one key of 200 bytes; the tier adds the
   breaker, the tenant-namespaced key and the envelope. Goal: <= 1.3x.
 - ``cache L2 set (RedisTier)`` vs ``redis-py SET PX``: the same value and TTL.
+- ``cache L2 delete (RedisTier, tombstone)`` vs ``redis-py UNLINK``: a delete leaves a tombstone
+  (one script reading Redis's TIME); what a bare delete cost before fills.
+- ``cache fill after a read (CacheManager: token + fill)`` vs ``cache set (CacheManager, L1+L2)``:
+  what caching a value read from the database costs now (two scripts: the token's TIME, the
+  checked write) against the authoritative write it replaced (a SET and an invalidation).
 - ``cache get, L1 miss -> L2 hit (CacheManager)`` vs ``redis-py GET``: the whole manager path,
   decoding and filling L1.
 - ``cache get, L1 hit (CacheManager)``: the manager's hot path, peer: a dict behind an async call.
@@ -48,7 +53,23 @@ RAW_SET = "redis-py SET PX"
 MANAGER_L2 = "cache get, L1 miss -> L2 hit (CacheManager)"
 MANAGER_L1 = "cache get, L1 hit (CacheManager)"
 DICT_ASYNC = "dict get behind an async call"
-REDIS_OPERATIONS = (L2_GET, RAW_GET, L2_SET, RAW_SET, MANAGER_L2, MANAGER_L1, DICT_ASYNC)
+L2_DELETE = "cache L2 delete (RedisTier, tombstone)"
+RAW_UNLINK = "redis-py UNLINK"
+MANAGER_FILL = "cache fill after a read (CacheManager: token + fill)"
+MANAGER_SET = "cache set (CacheManager, L1+L2)"
+REDIS_OPERATIONS = (
+    L2_GET,
+    RAW_GET,
+    L2_SET,
+    RAW_SET,
+    MANAGER_L2,
+    MANAGER_L1,
+    DICT_ASYNC,
+    L2_DELETE,
+    RAW_UNLINK,
+    MANAGER_FILL,
+    MANAGER_SET,
+)
 LOCAL_GET = "cache get, L1 hit (CacheManager, L1 alone), batch"
 LOCAL_DICT_GET = "dict get behind an async call, batch"
 LOCAL_LRU_GET = "cachetools LRUCache get behind an async call, batch"
@@ -262,6 +283,19 @@ async def _measure(raw: Redis, tier: RedisTier, node_a: CacheManager, plan: Plan
     async def dict_get() -> object:
         return plain.get("k")
 
+    async def l2_delete() -> None:
+        await tier.delete(TENANT, ["gone"])
+
+    async def raw_unlink() -> None:
+        await raw.unlink(f"raw:{TENANT}:gone")
+
+    async def manager_fill() -> None:
+        token = await node_a.fill_token("filled")
+        await node_a.fill("filled", VALUE, token, ttl=3600)
+
+    async def manager_set() -> None:
+        await node_a.set("filled", VALUE, ttl=3600)
+
     cases = [
         Case(L2_GET, l2_get, peer=RAW_GET),
         Case(RAW_GET, raw_get),
@@ -270,6 +304,10 @@ async def _measure(raw: Redis, tier: RedisTier, node_a: CacheManager, plan: Plan
         Case(MANAGER_L2, manager_l2, peer=RAW_GET),
         Case(MANAGER_L1, manager_l1, peer=DICT_ASYNC),
         Case(DICT_ASYNC, dict_get),
+        Case(L2_DELETE, l2_delete, peer=RAW_UNLINK),
+        Case(RAW_UNLINK, raw_unlink),
+        Case(MANAGER_FILL, manager_fill, peer=MANAGER_SET),
+        Case(MANAGER_SET, manager_set),
     ]
     with tenant_scope(TENANT):
         return await run_cases(cases, plan, module="cache")

@@ -4,7 +4,7 @@
 the cache and the shared request limit do, for a deployment's own keys beside them."""
 
 from tenantry.cache.l2 import tenant_key
-from tenantry.cache.manager import CacheManager
+from tenantry.cache.manager import CacheManager, FillToken
 from tenantry.cache.stats import CacheStats
 
-__all__ = ["CacheManager", "CacheStats", "tenant_key"]
+__all__ = ["CacheManager", "CacheStats", "FillToken", "tenant_key"]

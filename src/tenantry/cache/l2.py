@@ -6,6 +6,15 @@ hash tag, which keeps a tenant's keys (and its tag sets) in one slot: on a Redis
 multi-key command here (MGET, SUNION, UNLINK, the pipeline of SET/SADD) stays on one node, and
 only a tenant's flush (SCAN) goes to every master.
 
+**Fills and tombstones.** ``delete`` (and ``pop_tags``, ``clear_tenant``) leave a tombstone
+instead of a bare delete: the key (or ``x:<tag>``, ``x:`` for the whole tenant) holds
+``tomb:<Redis TIME in microseconds>`` for ``tombstone_ttl`` seconds, and reads treat it as a
+miss. A *fill* (a value read from the source of truth, which may be stale by the time it is
+written) carries the Redis time taken before its read (:meth:`RedisTier.now_us`, on the key's
+node) and is written by one script that refuses when a tombstone of the key, of one of its tags
+or of the tenant is not older than that time, or when the read took longer than
+``tombstone_ttl`` (its tombstone may have expired). An authoritative ``set`` overwrites tombstones.
+
 Redis trouble never reaches the caller: a failed or refused call records a failure on the
 breaker and answers as a miss (reads) or does nothing (writes). The breaker decides when Redis
 is tried again.
@@ -17,7 +26,7 @@ import secrets
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
@@ -31,6 +40,38 @@ _T = TypeVar("_T")
 _HEADER = struct.Struct(">dd")  # fresh_until (epoch seconds), load time in seconds
 #: Redis errors, and a dead socket or timeout underneath redis-py.
 _FAILURES = (RedisError, OSError, TimeoutError)
+TOMBSTONE: Final = b"tomb:"
+
+#: Redis's time in microseconds (a string: exact), on the node of KEYS[1] (the tenant's slot).
+_NOW = "local t = redis.call('TIME') return t[1] .. string.format('%06d', t[2])"
+#: KEYS: the keys to tombstone; ARGV[1]: their lifetime in ms.
+_TOMBSTONE = (
+    "local t = redis.call('TIME') local v = 'tomb:' .. t[1] .. string.format('%06d', t[2]) "
+    "for i = 1, #KEYS do redis.call('set', KEYS[i], v, 'PX', ARGV[1]) end return #KEYS"
+)
+#: KEYS: the key, the tenant's tombstone, then n tag tombstones and n tag sets.
+#: ARGV: the token's Redis time in us, the value, its TTL in ms, the tombstones' lifetime in us, n.
+#: 1: written; 0: refused (a tombstone at or after the token, or a read older than a tombstone).
+_FILL = """
+local t = redis.call('TIME')
+local now = tonumber(t[1] .. string.format('%06d', t[2]))
+local since = tonumber(ARGV[1])
+if now - since >= tonumber(ARGV[4]) then return 0 end
+local n = tonumber(ARGV[5])
+for i = 1, n + 2 do
+  local v = redis.call('get', KEYS[i])
+  if v and string.sub(v, 1, 5) == 'tomb:' and tonumber(string.sub(v, 6)) >= since then
+    return 0
+  end
+end
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+for i = n + 3, n + n + 2 do
+  redis.call('sadd', KEYS[i], string.sub(KEYS[1], string.find(KEYS[1], '}:k:', 1, true) + 4))
+  redis.call('pexpire', KEYS[i], ARGV[3], 'GT')
+  redis.call('pexpire', KEYS[i], ARGV[3], 'NX')
+end
+return 1
+"""
 
 
 def tenant_key(namespace: bytes, tenant: str, rest: bytes) -> bytes:
@@ -60,9 +101,15 @@ class RedisTier:
     """L2 operations; each one guarded by ``breaker`` and answered safely when Redis is away."""
 
     def __init__(
-        self, redis: RedisClient, breaker: CircuitBreaker, *, timeout: float = 0.25
+        self,
+        redis: RedisClient,
+        breaker: CircuitBreaker,
+        *,
+        timeout: float = 0.25,
+        tombstone_ttl: float = 10.0,
     ) -> None:
         self.redis = redis
+        self.tombstone_ttl = tombstone_ttl
         self.breaker = breaker
         self.timeout = timeout
         self.errors = 0
@@ -78,6 +125,12 @@ class RedisTier:
     @staticmethod
     def lease_key(tenant: str, key: str) -> bytes:
         return tenant_key(b"tc", tenant, b"l:" + key.encode("utf-8", "surrogatepass"))
+
+    @staticmethod
+    def tombstone_key(tenant: str, tag: str | None) -> bytes:
+        """The tombstone of ``tag`` (``None``: of the whole tenant)."""
+        rest = b"" if tag is None else tag.encode("utf-8", "surrogatepass")
+        return tenant_key(b"tc", tenant, b"x:" + rest)
 
     async def guarded(self, call: Callable[[], Awaitable[_T]], fallback: _T) -> _T:
         """``await call()`` if the breaker admits it, else ``fallback``; failures also fall back."""
@@ -100,12 +153,12 @@ class RedisTier:
 
     async def get(self, tenant: str, key: str) -> Envelope | None:
         data: Any = await self.guarded(lambda: self.redis.get(self.key(tenant, key)), None)
-        return Envelope.unpack(data) if data else None
+        return Envelope.unpack(data) if data and not data.startswith(TOMBSTONE) else None
 
     async def get_many(self, tenant: str, keys: Sequence[str]) -> list[Envelope | None]:
         names = [self.key(tenant, k) for k in keys]
         found: list[Any] = await self.guarded(lambda: self.redis.mget(names), [None] * len(keys))
-        return [Envelope.unpack(d) if d else None for d in found]
+        return [Envelope.unpack(d) if d and not d.startswith(TOMBSTONE) else None for d in found]
 
     async def set_many(
         self, tenant: str, items: Sequence[tuple[str, Envelope]], ttl: float, tags: Sequence[str]
@@ -125,8 +178,48 @@ class RedisTier:
         await self.guarded(write, None)
 
     async def delete(self, tenant: str, keys: Sequence[str]) -> None:
+        """Tombstone ``keys``: reads miss, and fills read before now are refused."""
         if keys:
-            await self.guarded(lambda: self.redis.unlink(*(self.key(tenant, k) for k in keys)), 0)
+            await self.guarded(lambda: self._tombstone([self.key(tenant, k) for k in keys]), 0)
+
+    async def _tombstone(self, names: Sequence[bytes]) -> int:
+        if not names:
+            return 0
+        ttl_ms = max(1, int(self.tombstone_ttl * 1000))
+        written: Any = await self.redis.eval(_TOMBSTONE, len(names), *names, ttl_ms)
+        return int(written)
+
+    async def now_us(self, tenant: str, key: str) -> int | None:
+        """Redis's time in microseconds on ``key``'s node (a fill's token); ``None``: Redis away."""
+        name = self.key(tenant, key)
+        found: Any = await self.guarded(lambda: self.redis.eval(_NOW, 1, name), None)
+        return None if found is None else int(found)
+
+    async def fill(  # noqa: PLR0917 - the script's arguments
+        self,
+        tenant: str,
+        key: str,
+        envelope: Envelope,
+        ttl: float,
+        tags: Sequence[str],
+        since_us: int,
+    ) -> bool | None:
+        """Write a value read since ``since_us`` unless a tombstone is as recent (True/False);
+        ``None`` when Redis is away."""
+        names = [
+            self.key(tenant, key),
+            self.tombstone_key(tenant, None),
+            *(self.tombstone_key(tenant, t) for t in tags),
+            *(self.tag_key(tenant, t) for t in tags),
+        ]
+        ttl_ms, tomb_us = max(1, int(ttl * 1000)), max(1, int(self.tombstone_ttl * 1_000_000))
+
+        async def write() -> bool:
+            args = (since_us, envelope.pack(), ttl_ms, tomb_us, len(tags))
+            written: Any = await self.redis.eval(_FILL, len(names), *names, *args)
+            return bool(written)
+
+        return await self.guarded(write, None)
 
     async def pop_tags(self, tenant: str, tags: Sequence[str]) -> set[str]:
         """Delete every key carrying one of ``tags`` (and the tag sets); return those keys."""
@@ -135,8 +228,14 @@ class RedisTier:
             names = [self.tag_key(tenant, t) for t in tags]
             members: set[Any] = await self.redis.sunion(names) if names else set()
             keys = {bytes(m).decode("utf-8", "surrogatepass") for m in members}
-            if keys or names:
-                await self.redis.unlink(*(self.key(tenant, k) for k in keys), *names)
+            if names:
+                await self.redis.unlink(*names)
+            await self._tombstone(
+                [
+                    *(self.key(tenant, k) for k in keys),
+                    *(self.tombstone_key(tenant, t) for t in tags),
+                ]
+            )
             return keys
 
         return await self.guarded(pop, set())
@@ -162,6 +261,7 @@ class RedisTier:
                     batch.clear()
             if batch:
                 removed += await self.redis.unlink(*batch)
+            await self._tombstone([self.tombstone_key(tenant, None)])  # after the scan
             return removed
 
         return await self.guarded(clear, 0)

@@ -5,9 +5,13 @@
 - **Tiers.** L1 in process (:class:`~tenantry.cache.l1.TenantL1`: bytes-bounded W-TinyLFU with
   per-tenant budgets); L2 Redis when one is given (:class:`~tenantry.cache.l2.RedisTier`),
   behind a circuit breaker: when Redis is away, L1 and the loaders carry on without an error.
-- **Loads.** ``get_or_set`` runs one load per key at a time in this process (single flight), can
+- **Loads.** ``get_or_set`` runs one load per key at a time in this process (single flight), a
+  fill (see below: a load that began before a delete of its key is not cached), can
   take a cross-process lease in Redis, serves a stale value while one refresh runs, and refreshes
   early with probability rising towards expiry (XFetch, from the stored load time).
+- **Fills.** ``fill_token`` before a read of the source of truth, ``fill`` after it: the value
+  is cached unless the key (one of its tags, the tenant) was deleted or invalidated meanwhile, on
+  this node (a bounded record of recent drops) or any other (tombstones in Redis, see ``l2``).
 - **Invalidation.** ``set``/``delete``/``invalidate_tags``/``clear_tenant`` tell every other
   node to drop its L1 copy (Redis pub/sub), and the delay is measured.
 """
@@ -39,7 +43,7 @@ from tenantry.errors import InvalidInput
 from tenantry.logging import get_logger
 from tenantry.tracing import traced
 
-__all__ = ["CacheManager"]
+__all__ = ["CacheManager", "FillToken"]
 
 _log = get_logger("tenantry.cache")
 _MISSING: Final = object()
@@ -47,6 +51,20 @@ Loader = Callable[[], Awaitable[Any]]
 _KEY_OVERHEAD = 64  # bytes charged per entry beyond its value, for the key and bookkeeping
 _READ_BUFFER = 256  # the L1's read buffer, a constant for get's inlined hit
 _monotonic = time.monotonic  # the L1's clock (TenantL1's default), read on the hot paths
+
+
+@dataclass(frozen=True, slots=True)
+class FillToken:
+    """Taken before a read whose value is then offered to :meth:`CacheManager.fill`."""
+
+    tenant: str
+    key: str
+    seq: int  # the drops recorded before it (this node)
+    redis_us: int | None  # Redis's time (us) on the key's node; None: no L2 answer
+
+
+#: Drops of keys and tags remembered for fills (older ones are folded into one floor).
+_DROPS_KEPT = 20_000
 
 
 @dataclass(slots=True)
@@ -129,6 +147,12 @@ class CacheManager:
         self._tenants: defaultdict[str, _TenantState] = defaultdict(_TenantState)
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        #: Drops (delete, invalidation, clear) by (tenant, key, NUL + tag, or "" for the whole
+        #: tenant) -> their sequence number; fills whose token predates one are refused.
+        self._drops: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._drop_seq = 0
+        self._drop_floor = 0  # every drop forgotten (or every L1 dropped) is at most this
+        self.fills_refused = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -306,9 +330,71 @@ class CacheManager:
         if self.bus is not None:
             await self._broadcast(Invalidation(tenant, keys=[k for k, _ in encoded]))
 
+    async def fill_token(self, key: str) -> FillToken:
+        """A token to take *before* reading ``key``'s value from its source of truth."""
+        tenant = get_tenant()
+        _check_key(key)
+        seq = self._drop_seq
+        redis_us = None if self.l2 is None else await self.l2.now_us(tenant, key)
+        return FillToken(tenant, key, seq, redis_us)
+
+    async def fill(
+        self,
+        key: str,
+        value: Any,
+        token: FillToken,
+        ttl: float | None = None,
+        *,
+        tags: Sequence[str] = (),
+    ) -> bool:
+        """Cache ``value``, read after ``token`` was taken, unless ``key`` (or one of ``tags``, or
+        the tenant) was deleted or invalidated since, on any node; whether it was cached.
+
+        Unlike :meth:`set` (a new value, which always wins), a fill may be stale by the time it is
+        written: a refused fill caches nothing (the caller still has its value), and it tells no
+        other node anything (it changes nothing they hold).
+        """
+        tenant = get_tenant()
+        if token.tenant != tenant or token.key != _check_key(key):
+            raise InvalidInput("a fill token is for the key and tenant it was taken for")
+        ttl, _ = self._ttls(ttl, 0.0)
+        tag_tuple = tuple(tags)
+        if self._dropped_since(tenant, key, tag_tuple, token.seq):
+            self.fills_refused += 1
+            return False
+        envelope = Envelope(self.codec.encode(value), time.time() + ttl, 0.0)
+        if self.l2 is not None and token.redis_us is not None:
+            written = await self.l2.fill(tenant, key, envelope, ttl, tag_tuple, token.redis_us)
+            if written is False or self._dropped_since(tenant, key, tag_tuple, token.seq):
+                self.fills_refused += 1  # (a drop that arrived meanwhile tombstoned L2 after it)
+                return False
+        self._fill_l1(tenant, key, envelope, tag_tuple, value=value)
+        return True
+
+    def _dropped(self, tenant: str, names: Iterable[str]) -> None:
+        """Record drops of ``names`` (keys, NUL + tag, "" for the tenant) for :meth:`fill`."""
+        self._drop_seq += 1
+        seq, drops = self._drop_seq, self._drops
+        for name in names:
+            drops[(tenant, name)] = seq
+            drops.move_to_end((tenant, name))
+        while len(drops) > _DROPS_KEPT:
+            _, forgotten = drops.popitem(last=False)
+            self._drop_floor = max(self._drop_floor, forgotten)
+
+    def _dropped_since(self, tenant: str, key: str, tags: tuple[str, ...], seq: int) -> bool:
+        if self._drop_floor > seq:
+            return True
+        if self._drop_seq == seq:
+            return False  # nothing dropped since the token (the common case)
+        drops = self._drops
+        names = (key, "", *("\0" + t for t in tags))
+        return any(drops.get((tenant, name), 0) > seq for name in names)
+
     async def delete(self, key: str) -> None:
         tenant = get_tenant()
         _check_key(key)
+        self._dropped(tenant, (key,))
         self.l1.delete(tenant, key)
         if self.l2 is not None:
             await self.l2.delete(tenant, [key])
@@ -323,6 +409,7 @@ class CacheManager:
             keys |= state.tags.pop(tag, set())
         if self.l2 is not None:
             keys |= await self.l2.pop_tags(tenant, tags)
+        self._dropped(tenant, (*keys, *("\0" + t for t in tags)))
         for key in keys:
             self.l1.delete(tenant, key)
         await self._broadcast(Invalidation(tenant, keys=sorted(keys), tags=list(tags)))
@@ -331,6 +418,7 @@ class CacheManager:
     async def clear_tenant(self) -> int:
         """Drop every entry of the current tenant, on every tier and node."""
         tenant = get_tenant()
+        self._dropped(tenant, ("",))
         removed = self.l1.clear_tenant(tenant)
         self._tenants[tenant].tags.clear()
         if self.l2 is not None:
@@ -467,6 +555,9 @@ class CacheManager:
                 if envelope is not None:
                     return self._fill_l1(tenant, key, envelope, spec.tags, stale=spec.stale)
         counters = self._tenants[tenant].counters
+        # A load is a fill: what it read is cached unless the key was dropped since (see fill).
+        seq = self._drop_seq
+        since = None if self.l2 is None else await self.l2.now_us(tenant, key)
         start = time.perf_counter()
         try:
             value = await spec.loader()
@@ -474,6 +565,15 @@ class CacheManager:
             counters.loads += 1
             counters.load_seconds += delta
             envelope = Envelope(self.codec.encode(value), time.time() + spec.ttl, delta)
+            if self._dropped_since(tenant, key, spec.tags, seq):
+                self.fills_refused += 1
+                return value
+            if self.l2 is not None and since is not None:
+                ttl = spec.ttl + spec.stale
+                written = await self.l2.fill(tenant, key, envelope, ttl, spec.tags, since)
+                if written is False or self._dropped_since(tenant, key, spec.tags, seq):
+                    self.fills_refused += 1
+                    return value
             self._fill_l1(
                 tenant,
                 key,
@@ -483,8 +583,6 @@ class CacheManager:
                 stale=spec.stale,
                 prefetched=prefetched,
             )
-            if self.l2 is not None:
-                await self.l2.set_many(tenant, [(key, envelope)], spec.ttl + spec.stale, spec.tags)
             return value
         except Exception:
             counters.load_errors += 1
@@ -547,6 +645,7 @@ class CacheManager:
     def _apply_remote(self, message: Invalidation) -> None:
         tenant = message.tenant
         if message.whole_tenant:
+            self._dropped(tenant, ("",))
             self.l1.clear_tenant(tenant)
             self._tenants[tenant].tags.clear()
             return
@@ -554,10 +653,14 @@ class CacheManager:
         keys = set(message.keys)
         for tag in message.tags:
             keys |= state.tags.pop(tag, set())
+        self._dropped(tenant, (*keys, *("\0" + t for t in message.tags)))
         for key in keys:
             self.l1.delete(tenant, key)
 
     def _drop_all_l1(self) -> None:
+        # Invalidations may have been missed (the bus reconnected): no fill taken before is safe.
+        self._drop_seq += 1
+        self._drop_floor = self._drop_seq
         for tenant in list(self.l1.tenants()):
             self.l1.clear_tenant(tenant)
         for state in self._tenants.values():

@@ -145,6 +145,7 @@ class ApiKeys(RecordsChanges):
         with tenant_scope(parsed.tenant_id):
             cached: dict[str, Any] | None = await self.cache.get(_key(parsed.digest))
             if cached is None:
+                fill = await self.cache.fill_token(_key(parsed.digest))  # before the read
                 db = await self._db()
                 async with db.tenant_transaction() as conn:
                     repo = ApiKeysRepository(conn)
@@ -161,7 +162,7 @@ class ApiKeys(RecordsChanges):
                     "scopes": list(row["scopes"]),
                     "expires": expires.timestamp() if expires else None,
                 }
-                await self.cache.set(_key(parsed.digest), cached, ttl=self.cache_ttl)
+                await self.cache.fill(_key(parsed.digest), cached, fill, ttl=self.cache_ttl)
             await active.check(parsed.tenant_id)  # a genuine key of a tenant that is not active
         if cached["expires"] is not None and datetime.now(UTC).timestamp() >= cached["expires"]:
             raise AuthenticationError("the API key has expired")

@@ -100,9 +100,6 @@ class SessionParts(RecordsChanges):
         #: Requests validated since the last touch, per (tenant, session): the activity's count.
         #: Validation counts them, its touch records them, revocation drops them.
         self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
-        #: Revocations whose cached entries this manager dropped: a validation that read a
-        #: session before one of them does not cache what it read (it may be the revoked one).
-        self._revocations = 0
         #: Sessions created per tenant since the last :meth:`take_created` (the service's
         #: sampler reads it into the tenants' ``sessions_created`` series).
         self._created: defaultdict[str, int] = defaultdict(int)
@@ -212,7 +209,6 @@ class SessionParts(RecordsChanges):
                 self._pending.pop((tenant_id, session_id), None)
             if digests:
                 self._notice_learner(tenant_id)
-            self._revocations += bool(digests)  # before the entries go: see validation's fill
             for digest in digests:
                 await self.cache.delete(cache_key(bytes(digest)))
         return digests

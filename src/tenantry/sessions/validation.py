@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from tenantry.cache import FillToken
 from tenantry.context import tenant_scope
 from tenantry.errors import AuthenticationError
 from tenantry.levels import SecurityLevel
@@ -70,12 +71,11 @@ class SessionValidation(SessionParts):
         with tenant_scope(tenant_id):
             cached = await self.cache.get(key)
             if cached is None:
-                revocations = self._revocations
+                # A fill: cached only if no node dropped the entry (a revocation, a role change)
+                # since the token, taken before the read (the session may be revoked meanwhile).
+                fill = await self.cache.fill_token(key)
                 cached = await self._load(tenant_id, parsed.digest, token, client, utcnow())
-                # Cached only if no revocation dropped entries meanwhile: the one read here may
-                # have been revoked since, and its entry dropped before this fill.
-                if self._revocations == revocations:
-                    await self._keep(key, cached)
+                await self._keep(key, cached, fill)
             await active.check(tenant_id)  # a genuine token of a tenant that is not active
             if stamp >= cached["idle"] or stamp >= cached["absolute"]:
                 raise AuthenticationError("the session has expired")
@@ -93,11 +93,12 @@ class SessionValidation(SessionParts):
                 raise AuthenticationError("the session is bound to another device")
             self._pending[(tenant_id, cached["id"])] += 1
             if stamp - cached["touched"] >= self._touch_seconds:
+                fill = await self.cache.fill_token(key)
                 touched = await self._touch(tenant_id, cached, client, utcnow())
                 # Written back only if nothing dropped the entry meanwhile (a role change, a
                 # revocation): a stale copy must not outlive the change that dropped it.
                 if await self.cache.get(key) is cached:
-                    await self._keep(key, touched)
+                    await self._keep(key, touched, fill)
                 cached = touched
         if memo[2] is not cached:  # the principal is rebuilt only when the cached entry changed
             memo[2], memo[3] = cached, _principal(tenant_id, cached)
@@ -140,11 +141,11 @@ class SessionValidation(SessionParts):
             "cap": None if cap is None else list(cap),
         }
 
-    async def _keep(self, key: str, cached: dict[str, Any]) -> None:
-        """Cache a session's entry, tagged with its user and as a session of its tenant (role
-        changes drop it: the user's, or the tenant's default role)."""
+    async def _keep(self, key: str, cached: dict[str, Any], token: FillToken) -> None:
+        """Cache a session's entry read after ``token``, tagged with its user and as a session of
+        its tenant (role changes drop it: the user's, or the tenant's default role)."""
         tags = (user_tag(cached["user"]), ALL_SESSIONS_TAG)
-        await self.cache.set(key, cached, ttl=self.policy.cache_ttl, tags=tags)
+        await self.cache.fill(key, cached, token, ttl=self.policy.cache_ttl, tags=tags)
 
     async def _touch(
         self, tenant_id: str, cached: dict[str, Any], client: ClientInfo | None, now: datetime

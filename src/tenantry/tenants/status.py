@@ -14,11 +14,14 @@ The cache is whatever offers ``get``/``set``/``delete`` in the current tenant's 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tenantry.context import tenant_scope
 from tenantry.errors import TenantNotFound
 from tenantry.tenants.manager import TenantRegistry
+
+if TYPE_CHECKING:
+    from tenantry.cache import FillToken
 
 __all__ = ["ACTIVE_KEY", "ACTIVE_TTL", "ActiveTenants", "StatusCache"]
 
@@ -36,6 +39,12 @@ class StatusCache(Protocol):
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def fill_token(self, key: str) -> FillToken: ...
+
+    async def fill(
+        self, key: str, value: Any, token: FillToken, ttl: float | None = None
+    ) -> bool: ...
 
 
 class ActiveTenants:
@@ -62,8 +71,9 @@ class ActiveTenants:
         it is active."""
         if await self._cache.get(ACTIVE_KEY) is True:
             return
+        fill = await self._cache.fill_token(ACTIVE_KEY)  # before the read: see CacheManager.fill
         await self._registry.get_active(tenant_id)
-        await self._cache.set(ACTIVE_KEY, True, ttl=self.ttl)
+        await self._cache.fill(ACTIVE_KEY, True, fill, ttl=self.ttl)
 
     def exists(self, tenant_id: str) -> bool:
         """Whether ``tenant_id`` is known here to exist (no I/O; False: ask :meth:`known`)."""
