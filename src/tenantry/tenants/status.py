@@ -14,14 +14,11 @@ The cache is whatever offers ``get``/``set``/``delete`` in the current tenant's 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from tenantry.context import tenant_scope
 from tenantry.errors import TenantNotFound
 from tenantry.tenants.manager import TenantRegistry
-
-if TYPE_CHECKING:
-    from tenantry.cache import FillToken
 
 __all__ = ["ACTIVE_KEY", "ACTIVE_TTL", "ActiveTenants", "StatusCache"]
 
@@ -40,11 +37,9 @@ class StatusCache(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def fill_token(self, key: str) -> FillToken: ...
+    async def fill_token(self, key: str) -> Any: ...  # the cache's own token type (a layer up)
 
-    async def fill(
-        self, key: str, value: Any, token: FillToken, ttl: float | None = None
-    ) -> bool: ...
+    async def fill(self, key: str, value: Any, token: Any, ttl: float | None = None) -> bool: ...
 
 
 class ActiveTenants:
