@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import secrets
 import struct
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
@@ -33,6 +32,7 @@ from redis.exceptions import RedisError
 
 from tenantry.connections.breaker import CircuitBreaker
 from tenantry.connections.redis_backend import RedisClient
+from tenantry.errors import CircuitOpen
 
 __all__ = ["Envelope", "RedisTier", "tenant_key"]
 
@@ -134,22 +134,13 @@ class RedisTier:
 
     async def guarded(self, call: Callable[[], Awaitable[_T]], fallback: _T) -> _T:
         """``await call()`` if the breaker admits it, else ``fallback``; failures also fall back."""
-        breaker = self.breaker
-        epoch = breaker.admit()
-        if epoch is None:
-            return fallback
-        start = time.monotonic()
         try:
-            result = await call()
+            return await self.breaker.call(call)
+        except CircuitOpen:
+            return fallback
         except _FAILURES:
             self.errors += 1
-            breaker.settle(epoch, time.monotonic() - start, failed=True)
             return fallback
-        except BaseException:
-            breaker.cancel(epoch)  # cancelled: the call did not finish, record nothing
-            raise
-        breaker.settle(epoch, time.monotonic() - start, failed=False)
-        return result
 
     async def get(self, tenant: str, key: str) -> Envelope | None:
         data: Any = await self.guarded(lambda: self.redis.get(self.key(tenant, key)), None)

@@ -15,7 +15,6 @@ answers ``None``, and the limiter counts it and falls back to its in-process buc
 
 from __future__ import annotations
 
-import time
 from typing import Final
 
 from redis.exceptions import RedisError
@@ -23,6 +22,7 @@ from redis.exceptions import RedisError
 from tenantry.cache.l2 import tenant_key
 from tenantry.connections.breaker import CircuitBreaker
 from tenantry.connections.redis_backend import RedisClient
+from tenantry.errors import CircuitOpen
 
 __all__ = ["SCRIPT", "SharedRate"]
 
@@ -61,18 +61,10 @@ class SharedRate:
     async def take(self, tenant_id: str, rate: float) -> float | None:
         """0.0 when one request of ``tenant_id`` is admitted at ``rate``, the seconds to wait
         when refused, None when Redis did not answer (failed, or its breaker open)."""
-        breaker = self.breaker
-        epoch = breaker.admit()
-        if epoch is None:
-            return None
-        start = time.monotonic()
         try:
-            answer = await self._script(keys=[self.key(tenant_id)], args=[repr(rate)])
-        except _FAILURES:
-            breaker.settle(epoch, time.monotonic() - start, failed=True)
+            answer = await self.breaker.call(
+                lambda: self._script(keys=[self.key(tenant_id)], args=[repr(rate)])
+            )
+        except (CircuitOpen, *_FAILURES):
             return None
-        except BaseException:
-            breaker.cancel(epoch)  # cancelled: the call did not finish, record nothing
-            raise
-        breaker.settle(epoch, time.monotonic() - start, failed=False)
         return int(answer) / 1_000_000

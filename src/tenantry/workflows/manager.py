@@ -40,7 +40,7 @@ from tenantry.workflows.definitions import (
     default_registry,
 )
 from tenantry.workflows.models import FINISHED, RUNNABLE, STATUSES
-from tenantry.workflows.repository import StepRow, WorkflowRow
+from tenantry.workflows.repository import StepView, WorkflowRow
 
 __all__ = [
     "MAX_LIST",
@@ -54,21 +54,6 @@ __all__ = [
 MAX_OPEN_WORKFLOWS: Final = 50_000
 MAX_LIST: Final = 500
 _KEY: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-
-
-@dataclass(frozen=True, slots=True)
-class StepView:
-    """One step of one phase, as the history shows it."""
-
-    name: str
-    position: int
-    phase: str
-    status: str
-    attempts: int
-    output: Any
-    errors: list[str]
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +77,12 @@ class WorkflowView:
     steps: list[StepView] | None = None
 
 
-def _view(row: WorkflowRow, steps: Sequence[StepRow] | None = None) -> WorkflowView:
+def _view(row: WorkflowRow, steps: Sequence[StepView] | None = None) -> WorkflowView:
     return WorkflowView(
         str(row.id), row.definition, row.status, row.compensation_strategy, row.input,
         row.position, row.cancel_requested, row.reason, row.result, row.created_by,
         row.created_at, row.updated_at, row.finished_at, row.next_run_at,
-        None if steps is None else [
-            StepView(s.name, s.position, s.phase, s.status, s.attempts, s.output, s.errors,
-                     s.started_at, s.finished_at) for s in steps
-        ],
+        None if steps is None else list(steps),
     )  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from tenantry.errors import TenantryError
 __all__ = [
     "MAX_KEPT_ERRORS",
     "LeaseLost",
-    "StepRow",
+    "StepView",
     "WorkflowRow",
     "claim",
     "renew",
@@ -39,7 +39,7 @@ _COLUMNS: Final = (
     "idempotency_key, created_by, created_at, updated_at, finished_at"
 )
 _STEP_COLUMNS: Final = (
-    "position, phase, name, status, attempts, output, errors, started_at, finished_at"
+    "name, position, phase, status, attempts, output, errors, started_at, finished_at"
 )
 
 
@@ -71,10 +71,12 @@ class WorkflowRow:
 
 
 @dataclass(frozen=True, slots=True)
-class StepRow:
+class StepView:
+    """One step of one phase, as the history shows it (its row, as read)."""
+
+    name: str
     position: int
     phase: str
-    name: str
     status: str
     attempts: int
     output: Any
@@ -177,7 +179,7 @@ async def counts(conn: AsyncConnection, statuses: Sequence[str]) -> dict[str, in
     return {status: found.get(status, 0) for status in statuses}
 
 
-async def steps(conn: AsyncConnection, workflow_id: uuid.UUID) -> list[StepRow]:
+async def steps(conn: AsyncConnection, workflow_id: uuid.UUID) -> list[StepView]:
     rows = await conn.execute(
         text(
             f"SELECT {_STEP_COLUMNS} FROM tenantry.workflow_steps WHERE workflow_id = :id "
@@ -185,7 +187,7 @@ async def steps(conn: AsyncConnection, workflow_id: uuid.UUID) -> list[StepRow]:
         ),
         {"id": workflow_id},
     )
-    return [StepRow(*r) for r in rows]
+    return [StepView(*r) for r in rows]
 
 
 async def open_count(conn: AsyncConnection) -> int:
