@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -19,6 +20,7 @@ from tenantry.errors import (
     DatabaseUnavailable,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     TenantNotActive,
 )
 from tenantry.tenants import TenantRegistry, TenantStatus
@@ -33,7 +35,7 @@ from tenantry.workflows import (
     WorkflowWorker,
 )
 from tenantry.workflows import repository as repo
-from tests.conftest import NewTenant
+from tests.conftest import TOKEN, NewTenant
 
 QUICK = RetryPolicy(max_attempts=3, initial=0.0, max_delay=0.0)
 
@@ -359,3 +361,51 @@ async def test_a_steps_error_keeps_no_database_text(db: Database, new_tenant: Ne
         assert step.errors in (["DatabaseUnavailable: database unavailable"], ["ValueError"])
         assert "secret_table" not in view.reason
         assert "4111" not in view.reason
+
+
+async def test_a_platform_only_workflow_is_the_platforms_alone(
+    db: Database, new_tenant: NewTenant
+) -> None:
+    """A definition whose steps act on other tenants (provisioning) is refused to a tenant, and
+    a worker that finds one under a tenant fails it without running a step."""
+    tenant = (await new_tenant()).id
+    manager, worker = setup(db, tenant)
+    steps = Recorder()
+    shared = steps.definition()
+    definition = WorkflowDefinition(shared.name, shared.steps, platform_only=True)
+    with pytest.raises(PermissionDenied):
+        await manager.create_workflow(tenant, definition, {})
+    assert (await manager.list_workflows(tenant)) == []
+    workflow_id = uuid.uuid4()
+    with tenant_scope(tenant):  # written past the manager, as a bug or a restore could
+        async with db.tenant_transaction() as conn:
+            await repo.insert(
+                conn, tenant_id=tenant, workflow_id=workflow_id, definition=definition.name,
+                input_json="{}", strategy="automatic", idempotency_key=None, actor="x",
+            )  # fmt: skip
+    await worker.drain()
+    found = await manager.get_workflow(tenant, str(workflow_id))
+    assert (found.status, found.reason) == (
+        "failed", f"workflow {definition.name!r} is the platform's alone: not run"
+    )  # fmt: skip
+    assert steps.calls == []
+
+
+async def test_a_tenant_cannot_provision_another_over_http(
+    client: httpx.AsyncClient, new_tenant: NewTenant
+) -> None:
+    """``tenant_provisioning`` names its tenant in its input: started by a tenant it would grant
+    admin in the tenant named. It is refused (403) and nothing starts."""
+    attacker, victim = (await new_tenant()).id, (await new_tenant()).id
+    headers = {**TOKEN, "X-Tenant-ID": attacker}
+    body = {
+        "definition": "tenant_provisioning",
+        "input": {"tenant_id": victim, "display_name": "x", "tier": "enterprise",
+                  "admin_user": "mallory"},
+    }  # fmt: skip
+    answer = await client.post("/workflows", json=body, headers=headers)
+    assert answer.status_code == 403, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    listed = await client.get("/workflows", headers=headers)
+    assert listed.status_code == 200
+    assert listed.json() == []

@@ -217,5 +217,6 @@ PROVISIONING: Final = default_registry().register(
         input_model=ProvisionInput,
         description="register a tenant, create its keys, record its quotas, give its default "
         "roles and first admin, set its default alerting, activate it",
+        platform_only=True,  # its steps act on the tenant its input names
     )
 )

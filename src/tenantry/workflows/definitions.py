@@ -31,7 +31,8 @@ from typing import Any, Final
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenantry.errors import ConfigError, InvalidInput, NotFound
+from tenantry.context import PLATFORM_TENANT
+from tenantry.errors import ConfigError, InvalidInput, NotFound, PermissionDenied
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -147,12 +148,22 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowDefinition:
-    """A named sequence of steps; ``input_model`` (pydantic) checks the input when given."""
+    """A named sequence of steps; ``input_model`` (pydantic) checks the input when given.
+
+    ``platform_only``: a saga of it is the platform's alone (its steps act on other tenants, as
+    provisioning does): started for any other tenant it is refused, and a worker fails such a
+    saga found under another tenant without running a step."""
 
     name: str
     steps: tuple[Step, ...]
     input_model: type[BaseModel] | None = None
     description: str = ""
+    platform_only: bool = False
+
+    def check_owner(self, tenant_id: str) -> None:
+        """:class:`~tenantry.errors.PermissionDenied` when ``tenant_id`` may not run it."""
+        if self.platform_only and tenant_id != PLATFORM_TENANT:
+            raise PermissionDenied(f"workflow {self.name!r} is the platform's alone")
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tenantry.context import tenant_scope
+from tenantry.context import PLATFORM_TENANT, tenant_scope
 from tenantry.db.changes import ChangeLog, change_log_for
 from tenantry.db.engine import Database
 from tenantry.errors import DatabaseError, InvalidInput, TenantryError
@@ -130,6 +130,10 @@ class WorkflowEngine:
             _log.warning("unknown workflow definition: left for another worker",
                          definition=row.definition)  # fmt: skip
             await self._release(row, UNKNOWN_DEFINITION_DELAY)
+            return False
+        if definition.platform_only and tenant_id != PLATFORM_TENANT:  # never run: see check_owner
+            reason = f"workflow {definition.name!r} is the platform's alone: not run"
+            await self._finish(tenant_id, row, "failed", None, reason=reason)
             return False
         if row.status == "running":
             return await self._forward(tenant_id, row, definition, done)

@@ -129,6 +129,7 @@ class WorkflowManager(RecordsChanges):
             definition = self.registry.register(workflow_definition)
         else:
             definition = self.registry.get(workflow_definition)
+        definition.check_owner(tenant_id)
         try:
             strategy = CompensationStrategy(compensation_strategy)
         except ValueError:
